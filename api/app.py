@@ -1,0 +1,50 @@
+"""The FastAPI application: middleware, error mapping, routers, LangServe, start-up and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import langserve_routes, problems
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.routes import documents, health, ingest, query
+from api.state import AppState
+from chains.rag import RagChain
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.rag = await AppState.start(settings)
+        log.info("ragapi ready")
+        try:
+            yield
+        finally:
+            await app.state.rag.stop()
+
+    app = FastAPI(
+        title="Enterprise RAG API",
+        version="0.1.0",
+        description="Multi-tenant retrieval-augmented generation with database-enforced tenant isolation.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (health.router, ingest.router, documents.router, query.router):
+        app.include_router(router)
+
+    def resolve() -> RagChain:
+        state: AppState = app.state.rag
+        return state.rag
+
+    langserve_routes.mount(app, resolve, settings)
+    return app

@@ -1,0 +1,200 @@
+"""`ragapi`: serve the API, migrate, create tenants, ingest, query and evaluate from the command line.
+
+Commands other than `serve` work in-process against the same database as the server (the embedded one
+is shared between processes), so they need no running API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.settings import get_settings
+
+app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
+tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id (from 'ragapi tenants create')")]
+
+
+def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Start the service's components (no HTTP) and run `work(state)`."""
+    from api.state import AppState
+
+    async def main() -> T:
+        state = await AppState.start(get_settings())
+        try:
+            return await work(state)
+        finally:
+            await state.stop()
+
+    return asyncio.run(main())
+
+
+def _tenant(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter("tenant must be a UUID") from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the REST API, SSE and LangServe routes."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (also done automatically at start-up)."""
+    from core.database import resolve_database_url
+    from core.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(resolve_database_url(settings), settings.db_app_role)
+    console.print("migrations applied")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {tenant_id, api_key} as JSON")] = False,
+) -> None:
+    """Create a tenant and print its first API key (admin scope). The key is shown only once."""
+    from tenants.service import create_tenant
+
+    created = _run(lambda state: create_tenant(state.db, name))
+    if as_json:
+        typer.echo(json.dumps({"tenant_id": str(created.tenant_id), "api_key": created.api_key}))
+    else:
+        typer.echo(f"tenant_id: {created.tenant_id}\napi_key:   {created.api_key}  (shown once; store it now)")
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    from ingestion.parsers import EXTENSIONS
+
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        elif path.is_file():
+            yield path
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
+    tenant: TenantOption,
+    batch: Annotated[int, typer.Option(help="Files per batch")] = 16,
+) -> None:
+    """Ingest files into a tenant's knowledge base, with a progress bar."""
+    from ingestion.pipeline import IngestItem
+
+    tenant_id = _tenant(tenant)
+    files = list(_files(paths))
+    if not files:
+        raise typer.BadParameter("no supported files found")
+
+    async def work(state: Any) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        with _progress() as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for start in range(0, len(files), batch):
+                group = files[start : start + batch]
+                items = [IngestItem(data=f.read_bytes(), filename=f.name) for f in group]
+                report = await state.pipeline.run(tenant_id, items)
+                results.extend(r.as_json() for r in report.results)
+                progress.advance(task, len(group))
+        return results
+
+    results = _run(work)
+    failed = [r for r in results if r["status"] == "failed"]
+    typer.echo(json.dumps({"documents": results}, indent=2))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="The question")],
+    tenant: TenantOption,
+    top_k: Annotated[int | None, typer.Option(help="Sources to cite")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON")] = False,
+) -> None:
+    """Ask a question over a tenant's documents."""
+    from chains.rag import TENANT_KEY
+
+    tenant_id = _tenant(tenant)
+
+    async def work(state: Any) -> dict[str, Any]:
+        config = {"configurable": {TENANT_KEY: str(tenant_id)}}
+        result: dict[str, Any] = await state.rag.runnable().ainvoke({"query": text, "top_k": top_k}, config=config)
+        return result
+
+    result = _run(work)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    typer.echo(result["answer"])
+    for c in result["citations"]:
+        typer.echo(f"  [{c['n']}] {c['title']}  (document {c['document_id']})")
+
+
+@app.command("eval")
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+) -> None:
+    """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency on a BEIR dataset, in a throwaway tenant."""
+    from api.evaluate import evaluate as run_eval
+
+    async def work(state: Any) -> dict[str, Any]:
+        with _progress() as progress:
+            task = progress.add_task("ingesting corpus", total=None)
+            return await run_eval(
+                state.db,
+                state.embeddings,
+                state.settings,
+                folder,
+                split,
+                progress=lambda n: progress.advance(task, n),
+            )
+
+    typer.echo(json.dumps(_run(work), indent=2))
+
+
+if __name__ == "__main__":
+    app()

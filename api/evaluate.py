@@ -1,0 +1,145 @@
+"""`ragapi eval`: measure retrieval quality on a BEIR-layout folder through the real pipeline.
+
+The corpus is ingested into a throwaway tenant (deleted afterwards), every query goes through the same
+hybrid retriever the API uses, and chunk hits are folded into document rankings (best chunk wins).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from sqlalchemy import text
+
+from chains.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from chains.retriever import HybridRetriever
+from core.database import Database
+from core.errors import InvalidInput
+from core.settings import Settings
+from ingestion.pipeline import IngestItem, IngestPipeline
+from tenants.service import create_tenant
+
+BEIR_ID = "beir_id"
+
+
+@dataclass(frozen=True, slots=True)
+class BeirSet:
+    corpus: list[dict[str, Any]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_beir(folder: Path, split: str) -> BeirSet:
+    corpus_path, queries_path, qrels_path = (
+        folder / "corpus.jsonl",
+        folder / "queries.jsonl",
+        folder / "qrels" / f"{split}.tsv",
+    )
+    for path in (corpus_path, queries_path, qrels_path):
+        if not path.is_file():
+            raise InvalidInput(f"not a BEIR folder: {path} is missing")
+    corpus = [json.loads(line) for line in corpus_path.read_text().splitlines() if line.strip()]
+    qrels: dict[str, dict[str, int]] = {}
+    with qrels_path.open() as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    queries = {}
+    for line in queries_path.read_text().splitlines():
+        if line.strip():
+            q = json.loads(line)
+            if q["_id"] in qrels:
+                queries[q["_id"]] = q["text"]
+    return BeirSet(corpus=corpus, queries=queries, qrels=qrels)
+
+
+async def ingest_corpus(
+    pipeline: IngestPipeline,
+    tenant_id: Any,
+    corpus: list[dict[str, Any]],
+    batch: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> float:
+    """Ingest through the real pipeline; returns documents per second."""
+    started = time.perf_counter()
+    for start in range(0, len(corpus), batch):
+        items = [
+            IngestItem(
+                data=doc["text"].encode(),
+                filename=None,
+                content_type="text/plain",
+                title=doc.get("title") or doc["_id"],
+                metadata={BEIR_ID: doc["_id"]},
+                external_id=doc["_id"],
+            )
+            for doc in corpus[start : start + batch]
+        ]
+        report = await pipeline.run(tenant_id, items)
+        failed = [r for r in report.results if r.status == "failed"]
+        if failed:
+            raise InvalidInput(f"corpus document failed to ingest: {failed[0].error}")
+        if progress:
+            progress(len(items))
+    return len(corpus) / (time.perf_counter() - started)
+
+
+async def run_queries(
+    db: Database, embeddings: Embeddings, settings: Settings, tenant_id: Any, data: BeirSet, depth: int = 100
+) -> dict[str, Any]:
+    ndcg, recall, mrr, latency = [], [], [], []
+    retriever = HybridRetriever(
+        db=db, embeddings=embeddings, settings=settings, tenant_id=tenant_id, k=max(depth * 2, settings.retrieval_candidates)
+    )
+    for qid, query in data.queries.items():
+        started = time.perf_counter()
+        hits = await retriever.search(query)
+        latency.append((time.perf_counter() - started) * 1000)
+        ranked: list[str] = []
+        for hit in hits:
+            doc = str(hit.metadata.get(BEIR_ID))
+            if doc not in ranked:
+                ranked.append(doc)
+        ndcg.append(ndcg_at_k(ranked, data.qrels[qid], 10))
+        recall.append(recall_at_k(ranked, data.qrels[qid], 100))
+        mrr.append(mrr_at_k(ranked, data.qrels[qid], 10))
+    n = len(ndcg) or 1
+    return {
+        "queries": len(ndcg),
+        "ndcg@10": round(sum(ndcg) / n, 4),
+        "recall@100": round(sum(recall) / n, 4),
+        "mrr@10": round(sum(mrr) / n, 4),
+        "latency_ms_p50": round(percentile(latency, 50), 2),
+        "latency_ms_p95": round(percentile(latency, 95), 2),
+    }
+
+
+async def evaluate(
+    db: Database,
+    embeddings: Embeddings,
+    settings: Settings,
+    folder: Path,
+    split: str = "test",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    data = load_beir(folder, split)
+    tenant = await create_tenant(db, f"eval-{folder.name}")
+    try:
+        pipeline = IngestPipeline(db, embeddings, settings)
+        docs_per_s = await ingest_corpus(pipeline, tenant.tenant_id, data.corpus, progress=progress)
+        result = await run_queries(db, embeddings, settings, tenant.tenant_id, data)
+    finally:
+        async with db.admin_session() as session:
+            await session.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": tenant.tenant_id})
+    return {
+        "dataset": folder.name,
+        "split": split,
+        "documents": len(data.corpus),
+        "ingest_docs_per_s": round(docs_per_s, 1),
+        "fusion": settings.fusion.value,
+        **result,
+    }

@@ -1,0 +1,60 @@
+"""The RAG chain on LangServe at /v1/rag (invoke, batch, stream, stream_events, playground).
+
+Clients may not send `configurable` at all (config_keys is empty, LangServe answers 422); the tenant is
+put into the config by `per_req_config_modifier` from the request's own API key, after anything the
+client sent, so a RemoteRunnable cannot reach another tenant, index or model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from langserve import add_routes
+from pydantic import BaseModel, Field, create_model
+
+from api.dependencies import tenant_for_request
+from chains.rag import TENANT_KEY, RagChain, rag_runnable
+from core.errors import Forbidden
+from core.settings import Settings
+from tenants.context import Scope
+
+
+class RagOutput(BaseModel):
+    query_id: str
+    answer: str
+    mode: str
+    model: str
+    citations: list[dict[str, Any]]
+    cached: bool | str
+    timings_ms: dict[str, float]
+
+
+def rag_input_model(settings: Settings) -> type[BaseModel]:
+    return create_model(
+        "RagInput",
+        query=(str, Field(min_length=1, max_length=settings.max_query_chars)),
+        top_k=(int | None, Field(default=None, ge=1, le=settings.max_top_k)),
+        filters=(dict[str, Any] | None, None),
+    )
+
+
+async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    tenant = await tenant_for_request(request)
+    if not tenant.allows(Scope.QUERY):
+        raise Forbidden("this API key lacks the 'query' scope")
+    return {**config, "configurable": {TENANT_KEY: str(tenant.tenant_id)}}
+
+
+def mount(app: FastAPI, resolve: Callable[[], RagChain], settings: Settings) -> None:
+    chain = rag_runnable(resolve).with_types(input_type=rag_input_model(settings), output_type=RagOutput)
+    add_routes(
+        app,
+        chain,
+        path="/v1/rag",
+        config_keys=(),
+        per_req_config_modifier=scope_to_tenant,
+        enable_feedback_endpoint=False,
+        enable_public_trace_link_endpoint=False,
+    )

@@ -1,0 +1,96 @@
+"""Documents of the caller's tenant: list (cursor pagination), read, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+
+from api.dependencies import IngestTenant, QueryTenant, State
+from api.schemas import DocumentOut, DocumentPage
+from core.errors import InvalidInput, NotFound
+from ingestion.models import Document
+from ingestion.pipeline import delete_document
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+def _out(d: Document) -> DocumentOut:
+    return DocumentOut(
+        document_id=d.id,
+        external_id=d.external_id,
+        title=d.title,
+        source=d.source,
+        content_type=d.content_type,
+        content_hash=d.content_hash,
+        metadata=d.metadata_,
+        chunks=d.chunk_count,
+        size_bytes=d.size_bytes,
+        created_at=d.created_at,
+    )
+
+
+def encode_cursor(d: Document) -> str:
+    assert d.created_at is not None  # noqa: S101 - stored rows have it
+    raw = json.dumps([d.created_at.isoformat(), str(d.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, ident = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidInput("invalid cursor") from exc
+
+
+@router.get("", response_model=DocumentPage)
+async def list_documents(
+    state: State,
+    tenant: QueryTenant,
+    limit: Annotated[int, Query(ge=1, description="Page size, at most PAGE_SIZE_MAX")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DocumentPage:
+    if limit > state.settings.page_size_max:
+        raise InvalidInput(f"limit must be at most {state.settings.page_size_max}")
+    statement = select(Document).where(col(Document.tenant_id) == tenant.tenant_id)
+    if cursor:
+        created, ident = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                col(Document.created_at) < created,
+                and_(col(Document.created_at) == created, col(Document.id) < ident),
+            )
+        )
+    statement = statement.order_by(col(Document.created_at).desc(), col(Document.id).desc()).limit(limit + 1)
+    async with state.db.tenant_session(tenant.tenant_id) as session:
+        rows = list((await session.execute(statement)).scalars())
+    page, more = rows[:limit], len(rows) > limit
+    return DocumentPage(items=[_out(d) for d in page], next_cursor=encode_cursor(page[-1]) if more else None)
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: uuid.UUID, state: State, tenant: QueryTenant) -> DocumentOut:
+    async with state.db.tenant_session(tenant.tenant_id) as session:
+        document = (
+            await session.execute(
+                select(Document).where(col(Document.tenant_id) == tenant.tenant_id, col(Document.id) == document_id)
+            )
+        ).scalar_one_or_none()
+    if document is None:
+        raise NotFound("no such document")
+    return _out(document)
+
+
+@router.delete("/{document_id}", status_code=204)
+async def remove_document(document_id: uuid.UUID, state: State, tenant: IngestTenant) -> Response:
+    if not await delete_document(state.db, tenant.tenant_id, document_id):
+        raise NotFound("no such document")
+    return Response(status_code=204)

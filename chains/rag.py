@@ -1,0 +1,144 @@
+"""The RAG chain as LCEL runnables: retrieve → fuse → rerank → prompt → LLM → cited answer.
+
+The chain streams partial response objects (`AddableDict`s) that add up to the full answer:
+
+    {query_id, citations, mode, model, answer: ""}   sources are known
+    {answer: "..."}                                    one per generated piece
+    {cached: false, timings_ms: {...}}                  the end
+
+So `ainvoke` returns the merged `/v1/query` response and `astream` feeds SSE and LangServe streaming.
+The tenant comes only from `config["configurable"]["tenant_id"]`, which the API sets from the verified
+credential; the chain refuses to run without it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator, RunnableLambda
+from langchain_core.runnables.utils import AddableDict
+from pydantic import BaseModel
+
+from chains.filters import validate_filters
+from chains.generate import Answerer
+from chains.index import Hit
+from chains.rerank import NoReranker, Reranker
+from chains.retriever import HybridRetriever
+from core.database import Database
+from core.errors import InvalidInput, Unauthenticated
+from core.settings import Settings
+
+TENANT_KEY = "tenant_id"
+SNIPPET_CHARS = 300
+
+
+def citation(n: int, hit: Hit) -> dict[str, Any]:
+    out = {
+        "n": n,
+        "document_id": str(hit.document_id),
+        "chunk_id": str(hit.chunk_id),
+        "title": hit.title,
+        "snippet": hit.text[:SNIPPET_CHARS],
+        "score": round(hit.score, 6),
+    }
+    if "page" in hit.metadata:
+        out["page"] = hit.metadata["page"]
+    return out
+
+
+def tenant_from_config(config: RunnableConfig | None) -> uuid.UUID:
+    value = ((config or {}).get("configurable") or {}).get(TENANT_KEY)
+    if not value:
+        raise Unauthenticated("the RAG chain runs only inside a tenant scope")
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+@dataclass
+class RagChain:
+    db: Database
+    embeddings: Embeddings
+    reranker: Reranker
+    answerer: Answerer
+    settings: Settings
+
+    def parse_input(self, data: Any) -> tuple[str, int, dict[str, Any]]:
+        if isinstance(data, BaseModel):
+            data = data.model_dump()
+        if isinstance(data, str):
+            data = {"query": data}
+        if not isinstance(data, dict):
+            raise InvalidInput("input must be an object with a 'query'")
+        query = str(data.get("query") or "").strip()
+        if not query:
+            raise InvalidInput("query must not be empty")
+        if len(query) > self.settings.max_query_chars:
+            raise InvalidInput(f"query is longer than {self.settings.max_query_chars} characters")
+        top_k = data.get("top_k") or self.settings.default_top_k
+        if not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidInput(f"top_k must be an integer from 1 to {self.settings.max_top_k}")
+        return query, top_k, validate_filters(data.get("filters"))
+
+    async def retrieve(self, data: Any, config: RunnableConfig) -> dict[str, Any]:
+        tenant_id = tenant_from_config(config)
+        query, top_k, filters = self.parse_input(data)
+        reranking = not isinstance(self.reranker, NoReranker)
+        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
+        started = time.perf_counter()
+        retriever = HybridRetriever(
+            db=self.db, embeddings=self.embeddings, settings=self.settings, tenant_id=tenant_id, k=depth, filters=filters
+        )
+        hits = await retriever.search(query)
+        retrieved = time.perf_counter()
+        hits = await self.reranker.rerank(query, hits, top_k)
+        return {
+            "query_id": str(uuid.uuid4()),
+            "query": query,
+            "hits": hits,
+            "started": started,
+            "timings_ms": {
+                "retrieve": round((retrieved - started) * 1000, 2),
+                "rerank": round((time.perf_counter() - retrieved) * 1000, 2),
+            },
+        }
+
+    async def answer(self, states: AsyncIterator[dict[str, Any]]) -> AsyncIterator[AddableDict]:
+        async for state in states:
+            hits: list[Hit] = state["hits"]
+            yield AddableDict(
+                query_id=state["query_id"],
+                citations=[citation(n, h) for n, h in enumerate(hits, start=1)],
+                mode=self.answerer.mode,
+                model=self.answerer.model,
+                answer="",
+            )
+            generation_started = time.perf_counter()
+            async for piece in self.answerer.astream(state["query"], hits):
+                yield AddableDict(answer=piece)
+            now = time.perf_counter()
+            timings = dict(state["timings_ms"])
+            timings["generate"] = round((now - generation_started) * 1000, 2)
+            timings["total"] = round((now - state["started"]) * 1000, 2)
+            yield AddableDict(cached=False, timings_ms=timings)
+
+    def runnable(self) -> Runnable[Any, Any]:
+        return rag_runnable(lambda: self)
+
+
+def rag_runnable(resolve: Callable[[], RagChain]) -> Runnable[Any, Any]:
+    """The chain, resolving its components at call time (LangServe routes exist before start-up ends)."""
+
+    async def retrieve(data: Any, config: RunnableConfig) -> dict[str, Any]:
+        return await resolve().retrieve(data, config)
+
+    async def answer(states: AsyncIterator[dict[str, Any]]) -> AsyncIterator[AddableDict]:
+        async for chunk in resolve().answer(states):
+            yield chunk
+
+    return (RunnableLambda(retrieve, name="retrieve") | RunnableGenerator(answer, name="answer")).with_config(
+        run_name="rag"
+    )

@@ -1,0 +1,93 @@
+"""Hybrid retrieval (dense + BM25, fused) as a LangChain retriever bound to one tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from chains.filters import validate_filters
+from chains.fusion import convex_fusion, reciprocal_rank_fusion
+from chains.index import Hit, KnowledgeBase, dense_search, get_knowledge_base, sparse_search
+from chains.sparse import term_counts
+from core.database import Database
+from core.errors import InvalidInput
+from core.settings import Fusion, Settings
+
+
+def hit_to_document(hit: Hit) -> Document:
+    return Document(
+        page_content=hit.text,
+        id=str(hit.chunk_id),
+        metadata={
+            **hit.metadata,
+            "chunk_id": str(hit.chunk_id),
+            "document_id": str(hit.document_id),
+            "title": hit.title,
+            "score": hit.score,
+        },
+    )
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense and sparse candidates from the tenant's own chunks, fused, top `k` returned.
+
+    The tenant is a constructor argument taken from the verified credential; nothing in the query input
+    can change it. Each side runs in its own tenant session so the two searches overlap in time.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    db: Database
+    embeddings: Embeddings
+    settings: Settings
+    tenant_id: uuid.UUID
+    k: int = 5
+    filters: dict[str, Any] = {}
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        raise NotImplementedError("HybridRetriever is async-only; use ainvoke")
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [hit_to_document(h) for h in await self.search(query)]
+
+    async def search(self, query: str, candidates: int | None = None) -> list[Hit]:
+        if not query.strip():
+            raise InvalidInput("query must not be empty")
+        filters = validate_filters(self.filters)
+        depth = max(candidates or self.settings.retrieval_candidates, self.k)
+        async with self.db.tenant_session(self.tenant_id) as session:
+            kb = await get_knowledge_base(session, self.tenant_id)
+        if kb is None or kb.chunk_count == 0:
+            return []
+        query_vector, terms = await asyncio.gather(
+            asyncio.to_thread(self.embeddings.embed_query, query), asyncio.to_thread(term_counts, query)
+        )
+        dense, sparse = await asyncio.gather(
+            self._dense(kb, query_vector, depth, filters), self._sparse(kb, terms, depth, filters)
+        )
+        if self.settings.fusion is Fusion.RRF:
+            fused = reciprocal_rank_fusion([dense, sparse], k=self.settings.rrf_k)
+        else:
+            fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
+        return fused[: self.k]
+
+    async def _dense(self, kb: KnowledgeBase, vector: list[float], depth: int, filters: dict[str, Any]) -> list[Hit]:
+        async with self.db.tenant_session(self.tenant_id) as session:
+            return await dense_search(
+                session, self.tenant_id, kb, vector, depth, filters, self.settings.hnsw_ef_search
+            )
+
+    async def _sparse(self, kb: KnowledgeBase, terms: Any, depth: int, filters: dict[str, Any]) -> list[Hit]:
+        async with self.db.tenant_session(self.tenant_id) as session:
+            return await sparse_search(session, self.tenant_id, kb, terms, depth, filters)

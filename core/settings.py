@@ -1,0 +1,134 @@
+"""Typed settings for the whole service, read from the environment and `.env`.
+
+Every limit the API enforces lives here so that operators can see and change it in one place.
+Settings are built lazily through `get_settings()` (never at import time) so tests can override them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Fusion(StrEnum):
+    RRF = "rrf"
+    CONVEX = "convex"
+
+
+class Reranker(StrEnum):
+    AUTO = "auto"  # Cohere when COHERE_API_KEY is set, fastembed when RERANKER_MODEL is set, else none
+    NONE = "none"
+    COHERE = "cohere"
+    FASTEMBED = "fastembed"
+
+
+class EmbeddingProvider(StrEnum):
+    ONNX = "onnx"
+    FASTEMBED = "fastembed"
+    OPENAI = "openai"
+    COHERE = "cohere"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        secrets_dir=None,
+    )
+
+    # --- service ---
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    data_dir: Path = Field(default=Path(".ragapi"), description="Embedded PostgreSQL data and other local state")
+
+    # --- database ---
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Owner connection (postgresql://...). Unset: embedded PostgreSQL under DATA_DIR/pgdata.",
+    )
+    db_app_role: str = Field(default="ragapi_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    # --- embeddings ---
+    embedding_provider: EmbeddingProvider = EmbeddingProvider.ONNX
+    embedding_model: str = Field(
+        default="",
+        description="Model name; empty picks the provider default (all-MiniLM-L6-v2-int8 for onnx)",
+    )
+    embedding_model_path: Path | None = Field(default=None, description="Local model dir (fastembed, air-gapped)")
+    embedding_threads: int = Field(default=0, ge=0, le=64, description="ONNX intra-op threads; 0 = all cores")
+    embedding_batch_size: int = Field(default=32, ge=1, le=512)
+
+    # --- chunking ---
+    chunk_size_tokens: int = Field(default=200, ge=16, le=4096)
+    chunk_overlap_tokens: int = Field(default=40, ge=0, le=1024)
+
+    # --- retrieval ---
+    default_top_k: int = Field(default=5, ge=1)
+    max_top_k: int = Field(default=50, ge=1, le=1000)
+    retrieval_candidates: int = Field(default=100, ge=1, le=2000, description="Candidates per side before fusion")
+    fusion: Fusion = Fusion.CONVEX
+    fusion_dense_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Dense weight in convex fusion")
+    rrf_k: int = Field(default=60, ge=1)
+    bm25_k1: float = Field(default=1.2, gt=0)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+    hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+
+    # --- reranking ---
+    reranker: Reranker = Reranker.AUTO
+    reranker_model: str = Field(default="", description="fastembed cross-encoder name, e.g. Xenova/ms-marco-MiniLM-L-6-v2")
+    rerank_candidates: int = Field(default=30, ge=1, le=1000)
+    cohere_api_key: SecretStr | None = None
+    cohere_base_url: str | None = None
+    cohere_rerank_model: str = "rerank-v3.5"
+
+    # --- generation ---
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o"
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_max_tokens: int = Field(default=800, ge=1, le=32000)
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    extractive_sentences: int = Field(default=3, ge=1, le=20)
+
+    # --- limits ---
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")
+    max_files_per_request: int = Field(default=20, ge=1)
+    max_documents_per_request: int = Field(default=100, ge=1)
+    max_document_chars: int = Field(default=2_000_000, ge=1)
+    max_query_chars: int = Field(default=2000, ge=1)
+    page_size_max: int = Field(default=100, ge=1)
+
+    @field_validator("chunk_overlap_tokens")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: object) -> int:
+        size = getattr(info, "data", {}).get("chunk_size_tokens", 200)
+        if v >= size:
+            raise ValueError("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_SIZE_TOKENS")
+        return v
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def effective_reranker(self) -> Reranker:
+        if self.reranker is not Reranker.AUTO:
+            return self.reranker
+        if self.cohere_api_key is not None:
+            return Reranker.COHERE
+        if self.reranker_model:
+            return Reranker.FASTEMBED
+        return Reranker.NONE
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

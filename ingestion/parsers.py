@@ -1,0 +1,246 @@
+"""Turn uploaded bytes into text sections that remember where they came from (page, heading).
+
+Supported: plain text, Markdown, HTML, PDF (pypdf), DOCX (python-docx), JSON. The type is taken from the
+file extension, then from the declared content type; anything else is refused with 415.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+from core.errors import UnparseableDocument, UnsupportedMediaType
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    text: str
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    title: str
+    content_type: str
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def char_count(self) -> int:
+        return sum(len(s.text) for s in self.sections)
+
+
+EXTENSIONS = {
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".json": "application/json",
+}
+
+
+def detect_type(filename: str | None, declared: str | None) -> str:
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    base = (declared or "").split(";")[0].strip().lower()
+    if base in EXTENSIONS.values():
+        return base
+    shown = suffix or base or "unknown"
+    raise UnsupportedMediaType(
+        f"unsupported file type {shown!r}; supported: {', '.join(sorted(EXTENSIONS))}"
+    )
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise UnparseableDocument("file looks binary, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnparseableDocument(f"text is not valid UTF-8 (byte {exc.start})") from exc
+
+
+def _stem(filename: str | None) -> str:
+    return PurePath(filename).stem if filename else "Untitled"
+
+
+def parse_text(data: bytes, filename: str | None) -> ParsedDocument:
+    text = _decode(data)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    title = _stem(filename) if filename else first[:120] or "Untitled"
+    return ParsedDocument(title=title, content_type="text/plain", sections=[Section(text)])
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def parse_markdown(data: bytes, filename: str | None) -> ParsedDocument:
+    text = _decode(data)
+    sections: list[Section] = []
+    heading: str | None = None
+    title: str | None = None
+    buffer: list[str] = []
+
+    def flush() -> None:
+        body = "\n".join(buffer).strip()
+        if body:
+            sections.append(Section(body, heading=heading))
+        buffer.clear()
+
+    for line in text.splitlines():
+        match = _MD_HEADING.match(line)
+        if match:
+            flush()
+            heading = match.group(2)
+            title = title or heading
+            buffer.append(line)  # the heading text is searchable too
+        else:
+            buffer.append(line)
+    flush()
+    return ParsedDocument(title=title or _stem(filename), content_type="text/markdown", sections=sections)
+
+
+def parse_html(data: bytes, filename: str | None) -> ParsedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(data), "html.parser")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    title_tag = soup.find("title")
+    h1 = soup.find("h1")
+    title = (title_tag.get_text(strip=True) if title_tag else "") or (h1.get_text(strip=True) if h1 else "")
+    sections: list[Section] = []
+    heading: str | None = None
+    parts: list[str] = []
+    body = soup.body or soup
+    for element in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "pre", "td", "blockquote"]):
+        if element.find_parent(["p", "li", "td", "blockquote"]) is not None:
+            continue  # counted with its block parent
+        content = element.get_text(" ", strip=True)
+        if not content:
+            continue
+        if element.name in ("h1", "h2", "h3", "h4"):
+            if parts:
+                sections.append(Section("\n".join(parts), heading=heading))
+                parts = []
+            heading = content
+        parts.append(content)
+    if parts:
+        sections.append(Section("\n".join(parts), heading=heading))
+    if not sections:  # documents without block markup
+        loose = body.get_text("\n", strip=True)
+        if loose:
+            sections.append(Section(loose))
+    return ParsedDocument(title=title or _stem(filename), content_type="text/html", sections=sections)
+
+
+def parse_pdf(data: bytes, filename: str | None) -> ParsedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise UnparseableDocument("PDF is encrypted")
+        pages = [Section(page.extract_text() or "", page=n) for n, page in enumerate(reader.pages, start=1)]
+        meta_title = reader.metadata.title if reader.metadata else None
+    except UnparseableDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise UnparseableDocument(f"PDF could not be read: {type(exc).__name__}") from exc
+    sections = [s for s in pages if s.text.strip()]
+    return ParsedDocument(
+        title=(meta_title or "").strip() or _stem(filename), content_type="application/pdf", sections=sections
+    )
+
+
+def parse_docx(data: bytes, filename: str | None) -> ParsedDocument:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, ValueError, KeyError) as exc:
+        raise UnparseableDocument("DOCX could not be read: not a Word document") from exc
+    except Exception as exc:  # zipfile.BadZipFile and lxml errors surface here
+        raise UnparseableDocument(f"DOCX could not be read: {type(exc).__name__}") from exc
+    sections: list[Section] = []
+    heading: str | None = None
+    parts: list[str] = []
+    title = (document.core_properties.title or "").strip()
+    for paragraph in document.paragraphs:
+        content = paragraph.text.strip()
+        if not content:
+            continue
+        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+        if style.startswith("Heading") or style == "Title":
+            if parts:
+                sections.append(Section("\n".join(parts), heading=heading))
+                parts = []
+            heading = content
+            title = title or content
+        parts.append(content)
+    if parts:
+        sections.append(Section("\n".join(parts), heading=heading))
+    return ParsedDocument(
+        title=title or _stem(filename),
+        content_type=EXTENSIONS[".docx"],
+        sections=sections,
+    )
+
+
+def _json_lines(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [line for k, v in value.items() for line in _json_lines(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [line for item in value for line in _json_lines(item, path)]
+    if value is None:
+        return []
+    return [f"{path}: {value}" if path else str(value)]
+
+
+def parse_json(data: bytes, filename: str | None) -> ParsedDocument:
+    try:
+        value = json.loads(_decode(data))
+    except json.JSONDecodeError as exc:
+        raise UnparseableDocument(f"invalid JSON at line {exc.lineno} column {exc.colno}") from exc
+    title = _stem(filename)
+    if isinstance(value, dict):
+        title = str(value.get("title") or title)
+        body = value.get("text") or value.get("content")
+        if isinstance(body, str):
+            return ParsedDocument(title=title, content_type="application/json", sections=[Section(body)])
+    return ParsedDocument(
+        title=title, content_type="application/json", sections=[Section("\n".join(_json_lines(value)))]
+    )
+
+
+PARSERS: dict[str, Callable[[bytes, str | None], ParsedDocument]] = {
+    "text/plain": parse_text,
+    "text/markdown": parse_markdown,
+    "text/html": parse_html,
+    "application/pdf": parse_pdf,
+    EXTENSIONS[".docx"]: parse_docx,
+    "application/json": parse_json,
+}
+
+
+def parse(data: bytes, filename: str | None, content_type: str | None) -> ParsedDocument:
+    kind = detect_type(filename, content_type)
+    if not data:
+        raise UnparseableDocument("file is empty")
+    parsed = PARSERS[kind](data, filename)
+    parsed.sections = [s for s in parsed.sections if s.text.strip()]
+    if not parsed.sections:
+        raise UnparseableDocument("no text could be extracted (scanned PDF or empty document?)")
+    return parsed

@@ -1,0 +1,300 @@
+"""The ingestion pipeline: parse → chunk → embed → index, one transaction per document.
+
+Each document either lands completely (document row, chunks, BM25 statistics) or not at all, and one
+bad file never takes the rest of its batch down. Replacing by `external_id` deletes the old version and
+inserts the new one in the same transaction, so readers see exactly one version at any time. The
+tenant's knowledge-base row is locked first in every write, which serialises a tenant's writers and
+makes content-hash de-duplication race-free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from sqlmodel import col, select
+
+from chains.embeddings import embedding_identity
+from chains.index import (
+    ChunkRow,
+    KnowledgeBase,
+    add_chunks,
+    lock_knowledge_base,
+    lock_tenant_index,
+    remove_document_chunks,
+)
+from chains.sparse import BM25Params, document_weights, term_counts, to_sparsevec
+from core.database import Database
+from core.errors import InvalidInput, PayloadTooLarge, RagApiError, UpstreamError
+from core.settings import Settings
+from ingestion.chunking import TextChunk, chunk_document, make_splitter
+from ingestion.models import Document, IngestJob
+from ingestion.parsers import ParsedDocument, parse
+
+
+@dataclass(slots=True)
+class IngestItem:
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    external_id: str | None = None
+
+
+@dataclass(slots=True)
+class ItemResult:
+    index: int
+    filename: str | None
+    status: str  # created | replaced | duplicate | unchanged | failed
+    document_id: uuid.UUID | None = None
+    chunks: int = 0
+    error: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.index,
+            "filename": self.filename,
+            "status": self.status,
+            "document_id": str(self.document_id) if self.document_id else None,
+            "chunks": self.chunks,
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(slots=True)
+class JobReport:
+    job_id: uuid.UUID
+    status: str
+    results: list[ItemResult]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    index: int
+    item: IngestItem
+    parsed: ParsedDocument
+    chunks: list[TextChunk]
+    digest: str
+    vectors: list[list[float]] = field(default_factory=list)
+
+
+def _failure(index: int, item: IngestItem, exc: RagApiError) -> ItemResult:
+    return ItemResult(
+        index=index,
+        filename=item.filename,
+        status="failed",
+        error={"status": exc.status, "title": exc.title, "detail": exc.detail},
+    )
+
+
+def job_status(results: Sequence[ItemResult]) -> str:
+    failed = sum(r.status == "failed" for r in results)
+    if failed == 0:
+        return "succeeded"
+    return "failed" if failed == len(results) else "partially_failed"
+
+
+class IngestPipeline:
+    def __init__(self, db: Database, embeddings: Embeddings, settings: Settings) -> None:
+        self.db = db
+        self.embeddings = embeddings
+        self.settings = settings
+        self.splitter = make_splitter(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
+        self.bm25 = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
+
+    async def run(
+        self,
+        tenant_id: uuid.UUID,
+        items: Sequence[IngestItem],
+        progress: Callable[[int], None] | None = None,
+    ) -> JobReport:
+        results: dict[int, ItemResult] = {}
+        prepared: list[_Prepared] = []
+        for index, item in enumerate(items):
+            try:
+                prepared.append(await asyncio.to_thread(self._prepare, index, item))
+            except RagApiError as exc:
+                results[index] = _failure(index, item, exc)
+
+        prepared = await self._skip_known(tenant_id, prepared, results)
+        try:
+            await self._embed(prepared)
+        except RagApiError as exc:
+            results.update({p.index: _failure(p.index, p.item, exc) for p in prepared})
+            prepared = []
+
+        for p in prepared:
+            try:
+                results[p.index] = await self._write(tenant_id, p)
+            except RagApiError as exc:
+                results[p.index] = _failure(p.index, p.item, exc)
+            if progress:
+                progress(1)
+        ordered = [results[i] for i in sorted(results)]
+        return await self._record_job(tenant_id, ordered)
+
+    def _prepare(self, index: int, item: IngestItem) -> _Prepared:
+        parsed = parse(item.data, item.filename, item.content_type)
+        if parsed.char_count > self.settings.max_document_chars:
+            raise PayloadTooLarge(
+                f"document has {parsed.char_count} characters; the limit is {self.settings.max_document_chars}"
+            )
+        if item.title:
+            parsed.title = item.title
+        return _Prepared(
+            index=index,
+            item=item,
+            parsed=parsed,
+            chunks=chunk_document(parsed, self.splitter),
+            digest=hashlib.sha256(item.data).hexdigest(),
+        )
+
+    async def _skip_known(
+        self, tenant_id: uuid.UUID, prepared: list[_Prepared], results: dict[int, ItemResult]
+    ) -> list[_Prepared]:
+        """Drop documents whose bytes are already indexed before spending time embedding them."""
+        if not prepared:
+            return prepared
+        async with self.db.tenant_session(tenant_id) as session:
+            rows = (
+                await session.execute(
+                    select(Document.content_hash, Document.id, Document.chunk_count, Document.external_id).where(
+                        col(Document.tenant_id) == tenant_id,
+                        col(Document.content_hash).in_([p.digest for p in prepared]),
+                    )
+                )
+            ).all()
+        known = {r.content_hash: r for r in rows}
+        keep: list[_Prepared] = []
+        for p in prepared:
+            row = known.get(p.digest)
+            if row is None:
+                keep.append(p)
+                continue
+            status = "unchanged" if p.item.external_id and row.external_id == p.item.external_id else "duplicate"
+            results[p.index] = ItemResult(p.index, p.item.filename, status, row.id, row.chunk_count)
+        return keep
+
+    async def _embed(self, prepared: list[_Prepared]) -> None:
+        texts = [f"{p.parsed.title}\n\n{c.text}" for p in prepared for c in p.chunks]
+        if not texts:
+            return
+        try:
+            vectors = await asyncio.to_thread(self.embeddings.embed_documents, texts)
+        except RagApiError:
+            raise
+        except Exception as exc:  # remote embedding providers: network and API errors
+            raise UpstreamError(f"embedding provider failed: {type(exc).__name__}") from exc
+        offset = 0
+        for p in prepared:
+            p.vectors = vectors[offset : offset + len(p.chunks)]
+            offset += len(p.chunks)
+
+    async def _write(self, tenant_id: uuid.UUID, p: _Prepared) -> ItemResult:
+        model, dim = embedding_identity(self.embeddings)
+        item = p.item
+        async with self.db.tenant_session(tenant_id) as session:
+            kb = await lock_knowledge_base(session, tenant_id, model, dim)
+            if (kb.embedding_model, kb.embedding_dim) != (model, dim):
+                raise InvalidInput(
+                    f"this knowledge base is indexed with {kb.embedding_model} ({kb.embedding_dim} dims) but the "
+                    f"service embeds with {model} ({dim} dims); re-embed it before ingesting"
+                )
+            same_bytes = (
+                await session.execute(
+                    select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.content_hash) == p.digest)
+                )
+            ).scalar_one_or_none()
+            if same_bytes is not None:
+                status = "unchanged" if item.external_id and same_bytes.external_id == item.external_id else "duplicate"
+                return ItemResult(p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count)
+
+            status = "created"
+            if item.external_id:
+                previous = (
+                    await session.execute(
+                        select(Document).where(
+                            col(Document.tenant_id) == tenant_id, col(Document.external_id) == item.external_id
+                        )
+                    )
+                ).scalar_one_or_none()
+                if previous is not None:
+                    await remove_document_chunks(session, tenant_id, previous.id)
+                    await session.delete(previous)
+                    await session.flush()
+                    kb = await lock_knowledge_base(session, tenant_id, model, dim)
+                    status = "replaced"
+
+            document = Document(
+                tenant_id=tenant_id,
+                external_id=item.external_id,
+                title=p.parsed.title,
+                source=item.filename,
+                content_type=p.parsed.content_type,
+                content_hash=p.digest,
+                metadata_=item.metadata,
+                chunk_count=len(p.chunks),
+                size_bytes=len(item.data),
+            )
+            session.add(document)
+            await session.flush()
+            await add_chunks(session, tenant_id, document.id, kb, self._rows(p, kb))
+        return ItemResult(p.index, item.filename, status, document.id, len(p.chunks))
+
+    def _rows(self, p: _Prepared, kb: KnowledgeBase) -> list[ChunkRow]:
+        counts = [term_counts(f"{p.parsed.title}\n{c.text}") for c in p.chunks]
+        lengths = [sum(c.values()) for c in counts]
+        # avgdl including this document, so the first document of a tenant is normalised sensibly
+        avgdl = (kb.token_count + sum(lengths)) / max(kb.chunk_count + len(counts), 1)
+        rows: list[ChunkRow] = []
+        for chunk, vector, tc, length in zip(p.chunks, p.vectors, counts, lengths, strict=True):
+            rows.append(
+                ChunkRow(
+                    ord=chunk.ord,
+                    text=chunk.text,
+                    title=p.parsed.title,
+                    metadata={**p.item.metadata, **chunk.metadata, **({"source": p.item.filename} if p.item.filename else {})},
+                    embedding=vector,
+                    sparse=to_sparsevec(document_weights(tc, avgdl, self.bm25)),
+                    term_counts=Counter(tc),
+                    token_count=length,
+                )
+            )
+        return rows
+
+    async def _record_job(self, tenant_id: uuid.UUID, results: list[ItemResult]) -> JobReport:
+        job = IngestJob(
+            tenant_id=tenant_id,
+            status=job_status(results),
+            finished_at=datetime.now(UTC),
+            results=[r.as_json() for r in results],
+        )
+        async with self.db.tenant_session(tenant_id) as session:
+            session.add(job)
+        return JobReport(job_id=job.id, status=job.status, results=results)
+
+
+async def delete_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> bool:
+    """Delete a document and its chunks; False when the tenant has no such document."""
+    async with db.tenant_session(tenant_id) as session:
+        document = (
+            await session.execute(
+                select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.id) == document_id)
+            )
+        ).scalar_one_or_none()
+        if document is None:
+            return False
+        await lock_tenant_index(session, tenant_id)
+        await remove_document_chunks(session, tenant_id, document_id)
+        await session.delete(document)
+    return True

@@ -1,0 +1,50 @@
+"""The real int8 MiniLM model from the installed wheels, no downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chains.embeddings import ONNX_DIM, OnnxMiniLMEmbeddings, build_embeddings, embedding_identity
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def model() -> OnnxMiniLMEmbeddings:
+    m = OnnxMiniLMEmbeddings(batch_size=2)
+    m.warm_up()
+    return m
+
+
+def test_paraphrases_are_closer_than_unrelated_text(model: OnnxMiniLMEmbeddings) -> None:
+    a, b, c = model.embed_array(
+        ["How do I reset my password?", "Steps to change a forgotten password", "Quarterly revenue grew by 8%"]
+    )
+    assert a @ b > 0.5 > a @ c
+    assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1.0, atol=1e-4)
+
+
+def test_length_sorted_batching_keeps_input_order(model: OnnxMiniLMEmbeddings) -> None:
+    texts = ["short", "a much longer sentence about databases and vectors " * 5, "medium length text here"]
+    together = model.embed_array(texts)
+    alone = np.stack([model.embed_array([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_langchain_interface(model: OnnxMiniLMEmbeddings) -> None:
+    assert len(model.embed_query("hello")) == ONNX_DIM
+    assert model.embed_documents([]) == []
+    assert embedding_identity(model) == ("all-MiniLM-L6-v2-int8", ONNX_DIM)
+
+
+def test_long_input_is_truncated_not_rejected(model: OnnxMiniLMEmbeddings) -> None:
+    long, longer = model.embed_array(["word " * 1000, "word " * 400])
+    assert long.shape == (ONNX_DIM,)
+    assert np.allclose(long, longer, atol=1e-5)  # both cut at the model's 256 tokens
+
+
+def test_factory_refuses_unknown_onnx_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="fastembed"):
+        build_embeddings(make_settings(tmp_path, embedding_model="BAAI/bge-small-en-v1.5"))
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        build_embeddings(make_settings(tmp_path, embedding_provider="openai"))

@@ -1,0 +1,86 @@
+"""Hybrid retrieval against the real index: tenant filter, k results, metadata filters, LangChain contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.state import AppState
+from chains.retriever import HybridRetriever
+from core.errors import InvalidInput
+from ingestion.pipeline import IngestItem
+from tests.conftest import TenantHandle
+
+TOPICS = ["volcanoes", "jazz music", "tax law", "sourdough baking", "satellite orbits", "honey bees"]
+
+
+def retriever(state: AppState, tenant: TenantHandle, k: int = 5, **kw: object) -> HybridRetriever:
+    return HybridRetriever(db=state.db, embeddings=state.embeddings, settings=state.settings, tenant_id=tenant.tenant_id, k=k, **kw)
+
+
+async def test_small_tenant_gets_k_results_beside_a_large_one(app_state: AppState, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    small, large = await make_tenant(), await make_tenant()
+    await app_state.pipeline.run(
+        small.tenant_id, [IngestItem(f"Notes number {i} about {TOPICS[i]}.".encode(), f"s{i}.txt") for i in range(6)]
+    )
+    await app_state.pipeline.run(
+        large.tenant_id,
+        [IngestItem(f"Large tenant record {i} on {TOPICS[i % 6]} and more.".encode(), f"l{i}.txt") for i in range(300)],
+    )
+    docs = await retriever(app_state, small, k=5).ainvoke("volcanoes")
+    assert len(docs) == 5
+    assert all("Notes number" in d.page_content for d in docs)
+    assert "volcanoes" in docs[0].page_content
+    assert {"chunk_id", "document_id", "title", "score"} <= set(docs[0].metadata)
+
+
+async def test_keyword_only_match_is_found_by_the_sparse_side(app_state: AppState, tenant: TenantHandle) -> None:
+    await app_state.pipeline.run(
+        tenant.tenant_id,
+        [
+            IngestItem(b"The error code XJ-4471 means the disk controller failed.", "a.txt"),
+            IngestItem(b"Our cafeteria serves lunch from noon until two.", "b.txt"),
+            IngestItem(b"Disk failures are rare in modern data centres.", "c.txt"),
+        ],
+    )
+    docs = await retriever(app_state, tenant, k=1).ainvoke("what is XJ-4471")
+    assert "XJ-4471" in docs[0].page_content
+
+
+async def test_metadata_filters(app_state: AppState, tenant: TenantHandle) -> None:
+    await app_state.pipeline.run(
+        tenant.tenant_id,
+        [
+            IngestItem(b"Holiday policy for the Berlin office.", "de.txt", metadata={"region": "eu", "year": 2025}),
+            IngestItem(b"Holiday policy for the Austin office.", "us.txt", metadata={"region": "us", "year": 2025}),
+            IngestItem(b"Holiday policy for the Tokyo office.", "jp.txt", metadata={"region": "apac", "year": 2024}),
+        ],
+    )
+    eu = await retriever(app_state, tenant, filters={"region": "eu"}).ainvoke("holiday policy")
+    assert [d.metadata["region"] for d in eu] == ["eu"]
+    two = await retriever(app_state, tenant, filters={"region": ["eu", "apac"]}).ainvoke("holiday policy")
+    assert {d.metadata["region"] for d in two} == {"eu", "apac"}
+    by_year = await retriever(app_state, tenant, filters={"year": 2024}).ainvoke("holiday policy")
+    assert [d.metadata["region"] for d in by_year] == ["apac"]
+    doc_id = eu[0].metadata["document_id"]
+    by_doc = await retriever(app_state, tenant, filters={"document_id": doc_id}).ainvoke("office")
+    assert [d.metadata["document_id"] for d in by_doc] == [doc_id]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"bad key!": 1}, {"k": []}, {"k": {"$gt": 1}}, {"document_id": "not-a-uuid"}, {f"k{i}": 1 for i in range(17)}],
+)
+async def test_invalid_filters_are_refused(app_state: AppState, tenant: TenantHandle, filters: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidInput):
+        await retriever(app_state, tenant, filters=filters).ainvoke("x")
+
+
+async def test_empty_knowledge_base_returns_nothing(app_state: AppState, tenant: TenantHandle) -> None:
+    assert await retriever(app_state, tenant).ainvoke("anything") == []
+    with pytest.raises(InvalidInput):
+        await retriever(app_state, tenant).search("   ")
+
+
+def test_sync_use_is_refused_clearly(app_state: AppState, tenant: TenantHandle) -> None:
+    with pytest.raises(NotImplementedError, match="async"):
+        retriever(app_state, tenant).invoke("x")

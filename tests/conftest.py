@@ -1,0 +1,88 @@
+"""Session fixtures: one embedded PostgreSQL, one app (real ONNX model), tenants made per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.state import AppState
+from core.database import Database
+from core.settings import Settings
+from tenants.service import create_tenant
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "max_upload_bytes": 2 * 1024 * 1024,
+        "max_query_chars": 500,
+        "max_files_per_request": 5,
+        "max_documents_per_request": 50,
+        "chunk_size_tokens": 120,
+        "chunk_overlap_tokens": 20,
+        "openai_api_key": None,
+        "cohere_api_key": None,
+        "database_url": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("ragapi"))
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def app_state(app: FastAPI) -> AppState:
+    state: AppState = app.state.rag
+    return state
+
+
+@pytest.fixture(scope="session")
+def db(app_state: AppState) -> Database:
+    return app_state.db
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ragapi.test") as c:
+        yield c
+
+
+@dataclass(frozen=True)
+class TenantHandle:
+    tenant_id: uuid.UUID
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+
+@pytest.fixture
+def make_tenant(db: Database) -> Callable[[], Awaitable[TenantHandle]]:
+    async def make(name: str = "") -> TenantHandle:
+        created = await create_tenant(db, name or f"tenant-{uuid.uuid4().hex[:8]}")
+        return TenantHandle(created.tenant_id, created.api_key)
+
+    return make
+
+
+@pytest.fixture
+async def tenant(make_tenant: Callable[[], Awaitable[TenantHandle]]) -> TenantHandle:
+    return await make_tenant()

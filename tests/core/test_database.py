@@ -1,0 +1,93 @@
+"""Row-level security is the second wall between tenants: it must hold even when a query forgets its
+tenant predicate, and the application role must not be able to step around it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from core.database import Database, with_driver
+from tests.conftest import TenantHandle
+
+
+async def _ingest(client, tenant: TenantHandle, body: str) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": body}]})
+    assert response.status_code == 200, response.text
+
+
+async def test_app_role_owns_nothing_and_cannot_bypass_rls(db: Database) -> None:
+    async with db.admin_session() as session:
+        role = (
+            await session.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": db.app_role}
+            )
+        ).one()
+        owned = (
+            await session.execute(
+                text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = :r"),
+                {"r": db.app_role},
+            )
+        ).scalar_one()
+        unforced = (
+            await session.execute(
+                text(
+                    "SELECT relname FROM pg_class WHERE relname = ANY(:t) AND NOT (relrowsecurity AND relforcerowsecurity)"
+                ),
+                {"t": ["tenants", "api_keys", "documents", "chunks", "sparse_terms", "ingest_jobs", "knowledge_bases"]},
+            )
+        ).all()
+    assert tuple(role) == (False, False)
+    assert owned == 0
+    assert unforced == []
+
+
+async def test_unpredicated_query_sees_only_own_tenant(client, db: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    a, b = await make_tenant(), await make_tenant()
+    await _ingest(client, a, "Alpha tenant private roadmap.")
+    await _ingest(client, b, "Beta tenant salary table.")
+    async with db.tenant_session(a.tenant_id) as session:
+        texts = (await session.execute(text("SELECT text FROM chunks"))).scalars().all()
+        tenants = (await session.execute(text("SELECT id FROM tenants"))).scalars().all()
+        keys = (await session.execute(text("SELECT tenant_id FROM api_keys"))).scalars().all()
+    assert texts == ["Alpha tenant private roadmap."]
+    assert tenants == [a.tenant_id]
+    assert set(keys) == {a.tenant_id}
+
+
+async def test_no_tenant_set_means_no_rows(client, db: Database, tenant: TenantHandle) -> None:  # type: ignore[no-untyped-def]
+    await _ingest(client, tenant, "Some content that exists.")
+    async with db.sessions() as session, session.begin():
+        await session.execute(text(f'SET LOCAL ROLE "{db.app_role}"'))
+        count = (await session.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
+    assert count == 0
+
+
+async def test_cannot_write_rows_for_another_tenant(db: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    a, b = await make_tenant(), await make_tenant()
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with db.tenant_session(a.tenant_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO documents (id, tenant_id, title, content_type, content_hash, chunk_count, size_bytes) "
+                    "VALUES (:id, :t, 'x', 'text/plain', 'h', 0, 0)"
+                ),
+                {"id": uuid.uuid4(), "t": b.tenant_id},
+            )
+
+
+async def test_app_role_cannot_reset_role_to_owner(db: Database, tenant: TenantHandle) -> None:
+    with pytest.raises(DBAPIError):
+        async with db.tenant_session(tenant.tenant_id) as session:
+            await session.execute(text("SET LOCAL row_security = off"))
+            await session.execute(text("SELECT count(*) FROM chunks"))
+
+
+def test_with_driver_keeps_socket_host() -> None:
+    url = "postgresql://postgres:@/postgres?host=/tmp/x"
+    converted = make_url(with_driver(url, "asyncpg"))
+    assert converted.drivername == "postgresql+asyncpg"
+    assert converted.query["host"] == "/tmp/x"

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import Reranker
+from tests.conftest import make_settings
+
+
+def test_overlap_must_be_smaller_than_chunk(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="CHUNK_OVERLAP_TOKENS"):
+        make_settings(tmp_path, chunk_size_tokens=100, chunk_overlap_tokens=100)
+
+
+def test_reranker_auto_follows_configuration(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).effective_reranker is Reranker.NONE
+    assert make_settings(tmp_path, cohere_api_key="k").effective_reranker is Reranker.COHERE
+    assert make_settings(tmp_path, reranker_model="Xenova/ms-marco-MiniLM-L-6-v2").effective_reranker is Reranker.FASTEMBED
+    assert make_settings(tmp_path, cohere_api_key="k", reranker="none").effective_reranker is Reranker.NONE
+
+
+def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_QUERY_CHARS", "1234")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/rag")
+    from core.settings import Settings
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.max_query_chars == 1234
+    assert settings.database_url is not None
+    assert "p@db" not in repr(settings)  # secrets are not printed

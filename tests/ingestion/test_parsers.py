@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from core.errors import UnparseableDocument, UnsupportedMediaType
+from ingestion.parsers import detect_type, parse
+from tests.documents import docx_bytes, pdf_bytes
+
+
+def test_plain_text_and_title_from_filename() -> None:
+    doc = parse(b"Hello world.\nSecond line.", "notes.txt", None)
+    assert doc.title == "notes"
+    assert doc.sections[0].text.startswith("Hello world.")
+
+
+def test_markdown_sections_keep_headings() -> None:
+    doc = parse(b"# Handbook\n\nIntro text.\n\n## Leave\n\nTwenty days per year.\n", "h.md", None)
+    assert doc.title == "Handbook"
+    assert [s.heading for s in doc.sections] == ["Handbook", "Leave"]
+    assert "Twenty days" in doc.sections[1].text
+
+
+def test_html_drops_scripts_and_keeps_headings() -> None:
+    html = b"""<html><head><title>Policy</title><script>alert('x')</script></head>
+    <body><h1>Travel</h1><p>Book trains for trips under 4 hours.</p><h2>Hotels</h2><ul><li>Max 150 EUR</li></ul></body></html>"""
+    doc = parse(html, "p.html", "text/html")
+    assert doc.title == "Policy"
+    text = " ".join(s.text for s in doc.sections)
+    assert "alert" not in text and "Book trains" in text and "150 EUR" in text
+    assert [s.heading for s in doc.sections] == ["Travel", "Hotels"]
+
+
+def test_pdf_pages_are_numbered() -> None:
+    doc = parse(pdf_bytes(["First page about apples.", "Second page about pears."], title="Fruit"), "f.pdf", None)
+    assert doc.title == "Fruit"
+    assert [(s.page, "pears" in s.text) for s in doc.sections] == [(1, False), (2, True)]
+
+
+def test_docx_headings() -> None:
+    doc = parse(docx_bytes("Onboarding", ["Laptops ship on day one.", "Badges at reception."]), "o.docx", None)
+    assert doc.title == "Onboarding"
+    assert doc.sections[0].heading == "Onboarding"
+    assert "Badges at reception." in doc.sections[0].text
+
+
+def test_json_text_field_or_flattened() -> None:
+    assert parse(b'{"title": "T", "text": "Body here"}', "a.json", None).sections[0].text == "Body here"
+    flat = parse(b'{"product": {"name": "Widget", "price": 5}, "tags": ["a", "b"]}', "b.json", None)
+    assert "product.name: Widget" in flat.sections[0].text and "tags: b" in flat.sections[0].text
+
+
+def test_type_from_content_type_when_no_extension() -> None:
+    assert detect_type("upload", "text/markdown; charset=utf-8") == "text/markdown"
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "match"),
+    [
+        (b"", "empty.txt", "empty"),
+        (b"   \n\n ", "blank.txt", "no text"),
+        (b"\x00\x01\x02binary", "bin.txt", "binary"),
+        (b"\xff\xfe\xfa", "latin.txt", "UTF-8"),
+        (b"%PDF-1.4 garbage", "broken.pdf", "PDF"),
+        (b"not a zip", "broken.docx", "DOCX"),
+        (b"{not json", "broken.json", "JSON"),
+        (pdf_bytes([""]), "scan.pdf", "no text"),
+    ],
+)
+def test_unparseable_documents_say_why(data: bytes, name: str, match: str) -> None:
+    with pytest.raises(UnparseableDocument, match=match):
+        parse(data, name, None)
+
+
+@pytest.mark.parametrize(("name", "ctype"), [("a.exe", None), ("a.png", "image/png"), (None, None)])
+def test_unsupported_types(name: str | None, ctype: str | None) -> None:
+    with pytest.raises(UnsupportedMediaType, match="supported"):
+        parse(b"data", name, ctype)
