@@ -93,7 +93,11 @@ async def run_queries(
 ) -> dict[str, Any]:
     ndcg, recall, mrr, latency = [], [], [], []
     retriever = HybridRetriever(
-        db=db, embeddings=embeddings, settings=settings, tenant_id=tenant_id, k=max(depth * 2, settings.retrieval_candidates)
+        db=db,
+        embeddings=embeddings,
+        settings=settings,
+        tenant_id=tenant_id,
+        k=max(depth * 2, settings.retrieval_candidates),
     )
     for qid, query in data.queries.items():
         started = time.perf_counter()

@@ -1,8 +1,9 @@
 """The RAG chain on LangServe at /v1/rag (invoke, batch, stream, stream_events, playground).
 
-Clients may not send `configurable` at all (config_keys is empty, LangServe answers 422); the tenant is
-put into the config by `per_req_config_modifier` from the request's own API key, after anything the
-client sent, so a RemoteRunnable cannot reach another tenant, index or model.
+The chain declares no configurable fields, and `per_req_config_modifier` replaces the whole
+`configurable` section with the tenant of the request's own API key after anything the client sent,
+so a RemoteRunnable cannot reach another tenant, index or model. (`configurable` stays in config_keys
+only because LangServe's batch endpoint drops every other key after the modifier has run.)
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def mount(app: FastAPI, resolve: Callable[[], RagChain], settings: Settings) -> 
         app,
         chain,
         path="/v1/rag",
-        config_keys=(),
+        config_keys=("configurable",),
         per_req_config_modifier=scope_to_tenant,
         enable_feedback_endpoint=False,
         enable_public_trace_link_endpoint=False,

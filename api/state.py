@@ -46,7 +46,9 @@ class AppState:
             answerer=build_answerer(settings),
             settings=settings,
         )
-        state = cls(settings=settings, db=db, embeddings=embeddings, pipeline=IngestPipeline(db, embeddings, settings), rag=rag)
+        state = cls(
+            settings=settings, db=db, embeddings=embeddings, pipeline=IngestPipeline(db, embeddings, settings), rag=rag
+        )
         state.ready = True
         return state
 

@@ -85,7 +85,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         self.warm_up()
@@ -113,7 +113,9 @@ class FastEmbedEmbeddings(Embeddings):
         try:
             from fastembed import TextEmbedding
         except ImportError as exc:  # optional extra
-            raise RuntimeError("EMBEDDING_PROVIDER=fastembed needs the 'fastembed' extra: uv sync --extra fastembed") from exc
+            raise RuntimeError(
+                "EMBEDDING_PROVIDER=fastembed needs the 'fastembed' extra: uv sync --extra fastembed"
+            ) from exc
         kwargs: dict[str, Any] = {"threads": threads or None}
         if model_path:
             kwargs["specific_model_path"] = model_path
@@ -161,8 +163,8 @@ def build_embeddings(settings: Settings) -> Embeddings:
             raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
         return OpenAIEmbeddings(
             model=settings.embedding_model or "text-embedding-3-small",
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
+            openai_api_key=settings.openai_api_key,
+            openai_api_base=settings.openai_base_url,
         )
     from langchain_cohere import CohereEmbeddings
 

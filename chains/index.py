@@ -65,8 +65,8 @@ def _vector_literal(values: Sequence[float]) -> str:
 def _hits(rows: Sequence[Any]) -> list[Hit]:
     return [
         Hit(
-            chunk_id=r.id,
-            document_id=r.document_id,
+            chunk_id=uuid.UUID(bytes=r.id.bytes),  # plain UUIDs: asyncpg's subclass does not serialise
+            document_id=uuid.UUID(bytes=r.document_id.bytes),
             text=r.text,
             title=r.title,
             metadata=r.metadata,
@@ -99,9 +99,7 @@ async def get_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> Kno
     return KnowledgeBase(*row) if row else None
 
 
-async def lock_knowledge_base(
-    session: AsyncSession, tenant_id: uuid.UUID, model: str, dim: int
-) -> KnowledgeBase:
+async def lock_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, model: str, dim: int) -> KnowledgeBase:
     """Create or lock the tenant's knowledge-base row: writers of one tenant serialise here."""
     await session.execute(
         text(
@@ -124,9 +122,7 @@ async def lock_knowledge_base(
 
 async def lock_tenant_index(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Take the tenant's writer lock (same order as ingestion: knowledge base first, then terms)."""
-    await session.execute(
-        text("SELECT 1 FROM knowledge_bases WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id}
-    )
+    await session.execute(text("SELECT 1 FROM knowledge_bases WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id})
 
 
 async def _bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, chunks: int, tokens: int) -> None:

@@ -7,9 +7,7 @@ from collections.abc import Mapping, Sequence
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
-    dcg = sum(
-        (2 ** relevant.get(doc, 0) - 1) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k])
-    )
+    dcg = sum((2 ** relevant.get(doc, 0) - 1) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
     ideal = sorted(relevant.values(), reverse=True)[:k]
     idcg = sum((2**rel - 1) / math.log2(rank + 2) for rank, rel in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0

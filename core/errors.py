@@ -1,14 +1,14 @@
 """Domain errors shared by every package. No web imports: `api.problems` maps them to RFC 9457.
 
-    RagApiError
-     ├── Unauthenticated          401  missing, unknown, expired or revoked credential
-     ├── Forbidden                403  credential lacks the scope, or the tenant is suspended
-     ├── NotFound                 404  absent, or owned by another tenant (indistinguishable on purpose)
-     ├── PayloadTooLarge          413  upload over MAX_UPLOAD_BYTES or a document over MAX_DOCUMENT_CHARS
-     ├── UnsupportedMediaType     415  a file type no parser handles
-     ├── InvalidInput             422  well-formed request with unusable content
-     │    └── UnparseableDocument 422  empty, corrupt or text-less file
-     └── UpstreamError            502  an LLM, embedding or reranking provider failed
+RagApiError
+ ├── Unauthenticated          401  missing, unknown, expired or revoked credential
+ ├── Forbidden                403  credential lacks the scope, or the tenant is suspended
+ ├── NotFound                 404  absent, or owned by another tenant (indistinguishable on purpose)
+ ├── PayloadTooLarge          413  upload over MAX_UPLOAD_BYTES or a document over MAX_DOCUMENT_CHARS
+ ├── UnsupportedMediaType     415  a file type no parser handles
+ ├── InvalidInput             422  well-formed request with unusable content
+ │    └── UnparseableDocument 422  empty, corrupt or text-less file
+ └── UpstreamError            502  an LLM, embedding or reranking provider failed
 """
 
 from __future__ import annotations

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
 
     # --- reranking ---
     reranker: Reranker = Reranker.AUTO
-    reranker_model: str = Field(default="", description="fastembed cross-encoder name, e.g. Xenova/ms-marco-MiniLM-L-6-v2")
+    reranker_model: str = Field(
+        default="", description="fastembed cross-encoder name, e.g. Xenova/ms-marco-MiniLM-L-6-v2"
+    )
     rerank_candidates: int = Field(default=30, ge=1, le=1000)
     cohere_api_key: SecretStr | None = None
     cohere_base_url: str | None = None

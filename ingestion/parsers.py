@@ -56,9 +56,7 @@ def detect_type(filename: str | None, declared: str | None) -> str:
     if base in EXTENSIONS.values():
         return base
     shown = suffix or base or "unknown"
-    raise UnsupportedMediaType(
-        f"unsupported file type {shown!r}; supported: {', '.join(sorted(EXTENSIONS))}"
-    )
+    raise UnsupportedMediaType(f"unsupported file type {shown!r}; supported: {', '.join(sorted(EXTENSIONS))}")
 
 
 def _decode(data: bytes) -> str:

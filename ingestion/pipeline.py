@@ -263,7 +263,11 @@ class IngestPipeline:
                     ord=chunk.ord,
                     text=chunk.text,
                     title=p.parsed.title,
-                    metadata={**p.item.metadata, **chunk.metadata, **({"source": p.item.filename} if p.item.filename else {})},
+                    metadata={
+                        **p.item.metadata,
+                        **chunk.metadata,
+                        **({"source": p.item.filename} if p.item.filename else {}),
+                    },
                     embedding=vector,
                     sparse=to_sparsevec(document_weights(tc, avgdl, self.bm25)),
                     term_counts=Counter(tc),

@@ -15,7 +15,6 @@ from tenants.context import Scope, TenantContext
 from tenants.keys import generate_key, hash_key, looks_like_key
 from tenants.models import ApiKey, Tenant
 
-
 # last_used_at is written at most this often per key, so authentication stays read-mostly.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -65,9 +64,7 @@ async def create_api_key(db: Database, tenant_id: uuid.UUID, name: str, scopes: 
 
 async def revoke_api_key(db: Database, key_id: uuid.UUID) -> None:
     async with db.admin_session() as session:
-        await session.execute(
-            update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=datetime.now(UTC))
-        )
+        await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=datetime.now(UTC)))
 
 
 async def authenticate(db: Database, raw_key: str) -> TenantContext:
@@ -92,6 +89,4 @@ async def authenticate(db: Database, raw_key: str) -> TenantContext:
             raise Forbidden("tenant is suspended")
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
-    return TenantContext(
-        tenant_id=key.tenant_id, key_id=key.id, scopes=frozenset(Scope(s) for s in key.scopes)
-    )
+    return TenantContext(tenant_id=key.tenant_id, key_id=key.id, scopes=frozenset(Scope(s) for s in key.scopes))

@@ -103,7 +103,9 @@ def _response(report: JobReport) -> JSONResponse:
     first = next(r.error for r in report.results if r.error)
     assert first is not None  # noqa: S101 - a failed job has an error
     return problem_response(
-        problem(first["status"], first["title"], first["detail"], job_id=str(report.job_id), documents=body["documents"])
+        problem(
+            first["status"], first["title"], first["detail"], job_id=str(report.job_id), documents=body["documents"]
+        )
     )
 
 

@@ -53,7 +53,9 @@ async def test_openai_streaming_on_the_wire(tmp_path) -> None:  # type: ignore[n
         return Reply(sse=openai_stream(["Refunds take ", "5 days ", "[1]."]))
 
     with wire_server(respond) as server:
-        settings = make_settings(tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1", openai_model="gpt-4o-mini")
+        settings = make_settings(
+            tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1", openai_model="gpt-4o-mini"
+        )
         answerer = build_answerer(settings)
         assert isinstance(answerer, OpenAIAnswerer)
         answer = await collect(answerer, "How long do refunds take?", [hit("Refunds take 5 days.", "Billing FAQ")])
@@ -70,7 +72,9 @@ async def test_openai_streaming_on_the_wire(tmp_path) -> None:  # type: ignore[n
 
 
 async def test_openai_errors_become_upstream_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    error = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}
+    error = {
+        "error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}
+    }
     with wire_server(lambda r: Reply(status=401, body=error)) as server:
         settings = make_settings(tmp_path, openai_api_key="sk-bad", openai_base_url=server.url + "/v1")
         with pytest.raises(UpstreamError, match="AuthenticationError"):

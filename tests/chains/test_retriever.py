@@ -14,7 +14,9 @@ TOPICS = ["volcanoes", "jazz music", "tax law", "sourdough baking", "satellite o
 
 
 def retriever(state: AppState, tenant: TenantHandle, k: int = 5, **kw: object) -> HybridRetriever:
-    return HybridRetriever(db=state.db, embeddings=state.embeddings, settings=state.settings, tenant_id=tenant.tenant_id, k=k, **kw)
+    return HybridRetriever(
+        db=state.db, embeddings=state.embeddings, settings=state.settings, tenant_id=tenant.tenant_id, k=k, **kw
+    )
 
 
 async def test_small_tenant_gets_k_results_beside_a_large_one(app_state: AppState, make_tenant) -> None:  # type: ignore[no-untyped-def]

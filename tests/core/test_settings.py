@@ -17,7 +17,9 @@ def test_overlap_must_be_smaller_than_chunk(tmp_path: Path) -> None:
 def test_reranker_auto_follows_configuration(tmp_path: Path) -> None:
     assert make_settings(tmp_path).effective_reranker is Reranker.NONE
     assert make_settings(tmp_path, cohere_api_key="k").effective_reranker is Reranker.COHERE
-    assert make_settings(tmp_path, reranker_model="Xenova/ms-marco-MiniLM-L-6-v2").effective_reranker is Reranker.FASTEMBED
+    assert (
+        make_settings(tmp_path, reranker_model="Xenova/ms-marco-MiniLM-L-6-v2").effective_reranker is Reranker.FASTEMBED
+    )
     assert make_settings(tmp_path, cohere_api_key="k", reranker="none").effective_reranker is Reranker.NONE
 
 

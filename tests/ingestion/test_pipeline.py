@@ -26,7 +26,9 @@ async def test_same_bytes_twice_creates_nothing_new(app_state: AppState, tenant:
     item = IngestItem(b"Quarterly report: revenue rose.", "q.txt")
     first = await app_state.pipeline.run(tenant.tenant_id, [item])
     before = await kb_counts(app_state, tenant)
-    second = await app_state.pipeline.run(tenant.tenant_id, [item, IngestItem(b"Quarterly report: revenue rose.", "copy.txt")])
+    second = await app_state.pipeline.run(
+        tenant.tenant_id, [item, IngestItem(b"Quarterly report: revenue rose.", "copy.txt")]
+    )
     assert [r.status for r in second.results] == ["duplicate", "duplicate"]
     assert {r.document_id for r in second.results} == {first.results[0].document_id}
     assert await kb_counts(app_state, tenant) == before
@@ -39,7 +41,9 @@ async def test_replace_by_external_id_swaps_versions(app_state: AppState, tenant
     v2 = await run(tenant.tenant_id, [IngestItem(b"Office closes at 6pm on Fridays.", "h.txt", external_id="hours")])
     assert [v1.results[0].status, same.results[0].status, v2.results[0].status] == ["created", "unchanged", "replaced"]
     async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        rows = (await session.execute(text("SELECT d.id, c.text FROM documents d JOIN chunks c ON c.document_id = d.id"))).all()
+        rows = (
+            await session.execute(text("SELECT d.id, c.text FROM documents d JOIN chunks c ON c.document_id = d.id"))
+        ).all()
     assert [(r.id, r.text) for r in rows] == [(v2.results[0].document_id, "Office closes at 6pm on Fridays.")]
 
 
@@ -77,25 +81,35 @@ async def test_readers_never_see_both_or_neither_version(app_state: AppState, te
 async def test_one_bad_file_does_not_lose_the_others(app_state: AppState, tenant: TenantHandle) -> None:
     report = await app_state.pipeline.run(
         tenant.tenant_id,
-        [IngestItem(b"Good one.", "a.txt"), IngestItem(b"", "empty.txt"), IngestItem(b"x", "x.exe"), IngestItem(b"Good two.", "b.md")],
+        [
+            IngestItem(b"Good one.", "a.txt"),
+            IngestItem(b"", "empty.txt"),
+            IngestItem(b"x", "x.exe"),
+            IngestItem(b"Good two.", "b.md"),
+        ],
     )
     assert report.status == "partially_failed"
     assert [r.status for r in report.results] == ["created", "failed", "failed", "created"]
     assert [r.error["status"] for r in report.results if r.error] == [422, 415]
     async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        job = (await session.execute(text("SELECT status, results FROM ingest_jobs WHERE id = :j"), {"j": report.job_id})).one()
+        job = (
+            await session.execute(text("SELECT status, results FROM ingest_jobs WHERE id = :j"), {"j": report.job_id})
+        ).one()
     assert job.status == "partially_failed" and len(job.results) == 4
 
 
 async def test_document_over_the_character_limit_fails_alone(app_state: AppState, tenant: TenantHandle) -> None:
-    pipeline = IngestPipeline(app_state.db, app_state.embeddings, make_settings(app_state.settings.data_dir, max_document_chars=100))
+    pipeline = IngestPipeline(
+        app_state.db, app_state.embeddings, make_settings(app_state.settings.data_dir, max_document_chars=100)
+    )
     report = await pipeline.run(tenant.tenant_id, [IngestItem(b"a" * 101, "big.txt"), IngestItem(b"small", "s.txt")])
     assert [(r.status, r.error and r.error["status"]) for r in report.results] == [("failed", 413), ("created", None)]
 
 
 async def test_delete_removes_chunks_and_statistics(app_state: AppState, tenant: TenantHandle) -> None:
     report = await app_state.pipeline.run(
-        tenant.tenant_id, [IngestItem(b"Alpha beta gamma.", "alpha.txt"), IngestItem(b"Gamma delta epsilon.", "delta.txt")]
+        tenant.tenant_id,
+        [IngestItem(b"Alpha beta gamma.", "alpha.txt"), IngestItem(b"Gamma delta epsilon.", "delta.txt")],
     )
     a, b = (r.document_id for r in report.results)
     assert a is not None and b is not None

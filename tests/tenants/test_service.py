@@ -30,7 +30,9 @@ async def test_first_key_is_admin_and_stored_hashed(db: Database) -> None:
         stored = (
             await session.execute(text("SELECT key_hash FROM api_keys WHERE tenant_id = :t"), {"t": created.tenant_id})
         ).scalar_one()
-        name = (await session.execute(text("SELECT name FROM tenants WHERE id = :t"), {"t": created.tenant_id})).scalar_one()
+        name = (
+            await session.execute(text("SELECT name FROM tenants WHERE id = :t"), {"t": created.tenant_id})
+        ).scalar_one()
     assert stored == hash_key(created.api_key) and created.api_key not in stored
     assert name == "Acme Corp"
 

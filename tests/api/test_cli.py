@@ -1,0 +1,74 @@
+"""The `ragapi` CLI in-process: tenants, ingest with progress, query, eval on a small BEIR folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from core.settings import Settings, get_settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CHUNK_SIZE_TOKENS", "120")
+    monkeypatch.setenv("CHUNK_OVERLAP_TOKENS", "20")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def run(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_tenant_ingest_query_round_trip(cli_env: CliRunner, tmp_path: Path) -> None:
+    created = json.loads(run(cli_env, "tenants", "create", "cli-co", "--json"))
+    assert set(created) == {"tenant_id", "api_key"} and created["api_key"].startswith("rag_")
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# Security\n\nRotate database passwords every 90 days.")
+    (folder / "sub" / "b.txt").write_text("The coffee machine is on floor 2.")
+    (folder / "ignored.bin").write_bytes(b"\x00")
+    ingested = json.loads(run(cli_env, "ingest", str(folder), "--tenant", created["tenant_id"]))
+    assert sorted(d["status"] for d in ingested["documents"]) == ["created", "created"]
+    answer = run(cli_env, "query", "How often are database passwords rotated?", "--tenant", created["tenant_id"])
+    assert "90 days" in answer and "[1]" in answer
+    full = json.loads(run(cli_env, "query", "coffee machine", "--tenant", created["tenant_id"], "--json"))
+    assert "floor 2" in full["answer"]
+
+
+def test_ingest_reports_failures_with_exit_code(cli_env: CliRunner, tmp_path: Path) -> None:
+    tenant_id = json.loads(run(cli_env, "tenants", "create", "cli-fail", "--json"))["tenant_id"]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = cli_env.invoke(app, ["ingest", str(empty), "--tenant", tenant_id])
+    assert result.exit_code == 1 and "file is empty" in result.stdout
+    bad = cli_env.invoke(app, ["query", "x", "--tenant", "not-a-uuid"])
+    assert bad.exit_code == 2
+
+
+def test_eval_on_a_small_beir_folder(cli_env: CliRunner, tmp_path: Path) -> None:
+    beir = tmp_path / "mini"
+    (beir / "qrels").mkdir(parents=True)
+    corpus = [
+        {"_id": "d1", "title": "Volcanoes", "text": "Volcanic eruptions release ash and sulfur dioxide."},
+        {"_id": "d2", "title": "Bees", "text": "Honey bees communicate with a waggle dance."},
+        {"_id": "d3", "title": "Tides", "text": "Ocean tides are caused by the moon's gravity."},
+    ]
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus))
+    queries = [{"_id": "q1", "text": "how do bees communicate"}, {"_id": "q2", "text": "what causes tides"}]
+    (beir / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td3\t1\n")
+    result = json.loads(run(cli_env, "eval", str(beir)))
+    assert result["queries"] == 2 and result["documents"] == 3
+    assert result["ndcg@10"] == 1.0 and result["recall@100"] == 1.0 and result["mrr@10"] == 1.0
+    assert result["latency_ms_p95"] > 0
+    missing = cli_env.invoke(app, ["eval", str(tmp_path)])
+    assert missing.exit_code != 0

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.api.helpers import assert_problem, ingest_texts
+from tests.conftest import TenantHandle
+
+
+async def test_cursor_pagination_walks_every_document_once(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    ids = set(await ingest_texts(client, tenant, *[f"Document number {i}." for i in range(7)]))
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/documents", headers=tenant.headers, params=params)).json()
+        seen += [d["document_id"] for d in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and len(seen) == 7 and set(seen) == ids
+
+
+async def test_list_limits_and_bad_cursor(client: httpx.AsyncClient, tenant: TenantHandle, settings) -> None:  # type: ignore[no-untyped-def]
+    assert_problem(
+        await client.get("/v1/documents", headers=tenant.headers, params={"limit": settings.page_size_max + 1}), 422
+    )
+    assert_problem(await client.get("/v1/documents", headers=tenant.headers, params={"limit": 0}), 422)
+    assert_problem(await client.get("/v1/documents", headers=tenant.headers, params={"cursor": "!!garbage"}), 422)
+
+
+async def test_delete_removes_document_from_answers(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    (doc_id,) = await ingest_texts(client, tenant, "The launch code word is PELICAN.")
+    before = await client.post("/v1/query", headers=tenant.headers, json={"query": "launch code word"})
+    assert before.json()["citations"][0]["document_id"] == doc_id
+    assert (await client.delete(f"/v1/documents/{doc_id}", headers=tenant.headers)).status_code == 204
+    assert_problem(await client.get(f"/v1/documents/{doc_id}", headers=tenant.headers), 404)
+    assert_problem(await client.delete(f"/v1/documents/{doc_id}", headers=tenant.headers), 404)
+    after = await client.post("/v1/query", headers=tenant.headers, json={"query": "launch code word"})
+    assert all(c["document_id"] != doc_id for c in after.json()["citations"])
+
+
+async def test_unknown_ids(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    assert_problem(await client.get(f"/v1/documents/{uuid.uuid4()}", headers=tenant.headers), 404)
+    assert_problem(await client.get(f"/v1/ingest/jobs/{uuid.uuid4()}", headers=tenant.headers), 404)
+    assert_problem(await client.get("/v1/documents/not-a-uuid", headers=tenant.headers), 422)

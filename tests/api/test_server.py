@@ -1,0 +1,121 @@
+"""`ragapi serve` as a user runs it: a real uvicorn process on a loopback port, a real socket,
+SSE read as it streams, LangServe's RemoteRunnable, graceful stop, and data that survives a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.helpers import sse_events
+from tests.documents import pdf_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "warning"}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "api.cli", *args], env=self.env, capture_output=True, timeout=120, check=True
+        )
+        return done.stdout.decode()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=self.env)  # noqa: S603
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError("server did not become ready")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("served"))
+    srv.start()
+    yield srv
+    if srv.process and srv.process.poll() is None:
+        srv.stop()
+
+
+def test_quick_start_flow(server: Server) -> None:
+    tenant = json.loads(server.cli("tenants", "create", "Quickstart Inc", "--json"))
+    headers = {"X-API-Key": tenant["api_key"]}
+    pdf = pdf_bytes(["Travel policy.", "Economy class is required for flights under 6 hours."], title="Travel Policy")
+    upload = httpx.post(
+        server.url + "/v1/ingest", headers=headers, files={"files": ("travel.pdf", pdf, "application/pdf")}
+    )
+    assert upload.status_code == 200, upload.text
+    question = {"query": "Which class for flights under 6 hours?"}
+
+    answer = httpx.post(server.url + "/v1/query", headers=headers, json=question).json()
+    assert "Economy class" in answer["answer"] and answer["citations"][0]["page"] == 2
+
+    with httpx.stream("POST", server.url + "/v1/query", headers=headers, json={**question, "stream": True}) as stream:
+        assert stream.headers["x-accel-buffering"] == "no"
+        body = "".join(stream.iter_text())
+    events = sse_events(body)
+    assert events[0][0] == "sources" and events[-1][0] == "done"
+    assert events[0][1]["citations"][0]["title"] == "Travel Policy"
+
+    rag = httpx.post(server.url + "/v1/rag/invoke", headers=headers, json={"input": question}).json()
+    assert "Economy class" in rag["output"]["answer"]
+
+
+def test_remote_runnable_client(server: Server) -> None:
+    from langserve import RemoteRunnable
+
+    tenant = json.loads(server.cli("tenants", "create", "Remote Co", "--json"))
+    headers = {"X-API-Key": tenant["api_key"]}
+    httpx.post(
+        server.url + "/v1/ingest",
+        headers=headers,
+        json={"documents": [{"text": "The VPN endpoint is vpn.example.com."}]},
+    )
+    remote = RemoteRunnable(server.url + "/v1/rag/", headers=headers)
+    result = remote.invoke({"query": "What is the VPN endpoint?"})
+    assert "vpn.example.com" in result["answer"]
+    pieces = list(remote.stream({"query": "What is the VPN endpoint?"}))
+    assert "citations" in pieces[0] and any("vpn.example.com" in p.get("answer", "") for p in pieces)
+
+
+def test_data_survives_a_restart(server: Server) -> None:
+    tenant = json.loads(server.cli("tenants", "create", "Durable Ltd", "--json"))
+    headers = {"X-API-Key": tenant["api_key"]}
+    httpx.post(
+        server.url + "/v1/ingest", headers=headers, json={"documents": [{"text": "Durable fact: the vault is blue."}]}
+    )
+    assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
+    server.start()
+    answer = httpx.post(server.url + "/v1/query", headers=headers, json={"query": "what colour is the vault"}).json()
+    assert "blue" in answer["answer"]
