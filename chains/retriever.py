@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from chains.embeddings import embedding_identity
 from chains.filters import validate_filters
 from chains.fusion import convex_fusion, reciprocal_rank_fusion
 from chains.index import Hit, KnowledgeBase, dense_search, get_knowledge_base, sparse_search
@@ -67,13 +68,22 @@ class HybridRetriever(BaseRetriever):
             raise InvalidInput("query must not be empty")
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
-        async with self.db.tenant_session(self.tenant_id) as session:
-            kb = await get_knowledge_base(session, self.tenant_id)
+        # The query embedding (a thread) overlaps with the knowledge-base lookup.
+        embedding = asyncio.ensure_future(asyncio.to_thread(self.embeddings.embed_query, query))
+        try:
+            async with self.db.tenant_session(self.tenant_id) as session:
+                kb = await get_knowledge_base(session, self.tenant_id)
+            query_vector = await embedding
+        finally:
+            embedding.cancel()
         if kb is None or kb.chunk_count == 0:
             return []
-        query_vector, terms = await asyncio.gather(
-            asyncio.to_thread(self.embeddings.embed_query, query), asyncio.to_thread(term_counts, query)
-        )
+        model, dim = embedding_identity(self.embeddings)
+        if (kb.embedding_model, kb.embedding_dim) != (model, dim):
+            raise InvalidInput(
+                f"this knowledge base is indexed with {kb.embedding_model}, but queries are embedded with {model}"
+            )
+        terms = term_counts(query)
         dense, sparse = await asyncio.gather(
             self._dense(kb, query_vector, depth, filters), self._sparse(kb, terms, depth, filters)
         )

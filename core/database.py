@@ -78,9 +78,11 @@ class Database:
     @asynccontextmanager
     async def tenant_session(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
-            # Role names cannot be bound parameters; app_role is validated by Settings' pattern.
-            await session.execute(text(f'SET LOCAL ROLE "{self.app_role}"'))
-            await session.execute(text("SELECT set_config('app.tenant_id', :tid, true)"), {"tid": str(tenant_id)})
+            # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
+            await session.execute(
+                text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true)"),
+                {"role": self.app_role, "tid": str(tenant_id)},
+            )
             yield session
 
     async def ping(self) -> bool:

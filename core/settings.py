@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=50, ge=1, le=1000)
     retrieval_candidates: int = Field(default=100, ge=1, le=2000, description="Candidates per side before fusion")
     fusion: Fusion = Fusion.CONVEX
-    fusion_dense_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Dense weight in convex fusion")
+    fusion_dense_weight: float = Field(default=0.4, ge=0.0, le=1.0, description="Dense weight in convex fusion")
     rrf_k: int = Field(default=60, ge=1)
     bm25_k1: float = Field(default=1.2, gt=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
