@@ -131,15 +131,20 @@ class FastEmbedEmbeddings(Embeddings):
         return [float(x) for x in next(iter(self._model.query_embed(text)))]
 
 
+_PROBED_DIMENSIONS: dict[int, int] = {}
+
+
 def embedding_identity(embeddings: Embeddings) -> tuple[str, int]:
-    """(model name, dimension) recorded per knowledge base so a model change is detected."""
+    """(model name, dimension) recorded per knowledge base so a model change is detected.
+
+    Providers that do not state their dimension are probed once per process.
+    """
     name = getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None)
-    dim = getattr(embeddings, "dimension", None)
     if not name:
         raise ValueError(f"{type(embeddings).__name__} does not name its model")
+    dim = getattr(embeddings, "dimension", None) or _PROBED_DIMENSIONS.get(id(embeddings))
     if not dim:
-        dim = len(embeddings.embed_query("dimension probe"))
-        embeddings.dimension = dim  # type: ignore[attr-defined]
+        dim = _PROBED_DIMENSIONS[id(embeddings)] = len(embeddings.embed_query("dimension probe"))
     return str(name), int(dim)
 
 
@@ -165,6 +170,8 @@ def build_embeddings(settings: Settings) -> Embeddings:
             model=settings.embedding_model or "text-embedding-3-small",
             openai_api_key=settings.openai_api_key,
             openai_api_base=settings.openai_base_url,
+            # tiktoken would fetch its vocabulary from the internet; chunks are already token-bounded
+            check_embedding_ctx_length=False,
         )
     from langchain_cohere import CohereEmbeddings
 

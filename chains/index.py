@@ -240,8 +240,12 @@ async def dense_search(
 ) -> list[Hit]:
     dim = int(kb.embedding_dim)
     where, params = filter_sql(filters)
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(max(ef_search, k))}"))
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+        ),
+        {"ef": str(min(max(ef_search, k), 1000))},  # pgvector caps ef_search at 1000; iterative scans go on
+    )
     distance = f"c.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
     rows = (
         await session.execute(

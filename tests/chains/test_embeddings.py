@@ -48,3 +48,35 @@ def test_factory_refuses_unknown_onnx_model(tmp_path) -> None:  # type: ignore[n
         build_embeddings(make_settings(tmp_path, embedding_model="BAAI/bge-small-en-v1.5"))
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         build_embeddings(make_settings(tmp_path, embedding_provider="openai"))
+
+
+def test_openai_embeddings_on_the_wire(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from tests.wire import Recorded, Reply, wire_server
+
+    def respond(request: Recorded) -> Reply:
+        vectors = [[float(i), 0.5, -1.0] for i, _ in enumerate(request.body["input"])]
+        encoded = request.body.get("encoding_format") == "base64"
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(np.asarray(v, dtype=np.float32).tobytes()).decode() if encoded else v,
+            }
+            for i, v in enumerate(vectors)
+        ]
+        usage = {"prompt_tokens": 4, "total_tokens": 4}
+        return Reply(body={"object": "list", "data": data, "model": request.body["model"], "usage": usage})
+
+    with wire_server(respond) as server:
+        settings = make_settings(
+            tmp_path, embedding_provider="openai", openai_api_key="sk-e", openai_base_url=server.url + "/v1"
+        )
+        embeddings = build_embeddings(settings)
+        vectors = embeddings.embed_documents(["first text", "second text"])
+        assert embedding_identity(embeddings) == ("text-embedding-3-small", 3)
+    assert vectors == [[0.0, 0.5, -1.0], [1.0, 0.5, -1.0]]
+    request = server.requests[0]
+    assert request.path == "/v1/embeddings" and request.headers["authorization"] == "Bearer sk-e"
+    assert request.body["input"] == ["first text", "second text"] and request.body["model"] == "text-embedding-3-small"
