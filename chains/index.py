@@ -86,13 +86,15 @@ async def ensure_dense_index(session: AsyncSession, dim: int) -> None:
     )
 
 
+_KB_SELECT = (
+    "SELECT embedding_model, embedding_dim, chunk_count, token_count, version FROM knowledge_bases WHERE tenant_id = :t"
+)
+
+
 async def get_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> KnowledgeBase | None:
     row = (
         await session.execute(
-            text(
-                "SELECT embedding_model, embedding_dim, chunk_count, token_count, version "
-                "FROM knowledge_bases WHERE tenant_id = :t"
-            ),
+            text(_KB_SELECT),
             {"t": tenant_id},
         )
     ).first()
@@ -110,10 +112,7 @@ async def lock_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, model
     )
     row = (
         await session.execute(
-            text(
-                "SELECT embedding_model, embedding_dim, chunk_count, token_count, version "
-                "FROM knowledge_bases WHERE tenant_id = :t FOR UPDATE"
-            ),
+            text(f"{_KB_SELECT} FOR UPDATE"),
             {"t": tenant_id},
         )
     ).one()

@@ -35,6 +35,7 @@ from core.database import Database
 from core.errors import InvalidInput, PayloadTooLarge, RagApiError, UpstreamError
 from core.settings import Settings
 from ingestion.chunking import TextChunk, chunk_document, make_splitter
+from ingestion.lookup import find_document
 from ingestion.models import Document, IngestJob
 from ingestion.parsers import ParsedDocument, parse
 
@@ -291,11 +292,7 @@ class IngestPipeline:
 async def delete_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> bool:
     """Delete a document and its chunks; False when the tenant has no such document."""
     async with db.tenant_session(tenant_id) as session:
-        document = (
-            await session.execute(
-                select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.id) == document_id)
-            )
-        ).scalar_one_or_none()
+        document = await find_document(session, tenant_id, document_id)
         if document is None:
             return False
         await lock_tenant_index(session, tenant_id)

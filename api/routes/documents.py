@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from api.dependencies import IngestTenant, QueryTenant, State
 from api.schemas import DocumentOut, DocumentPage
 from core.errors import InvalidInput, NotFound
+from ingestion.lookup import find_document
 from ingestion.models import Document
 from ingestion.pipeline import delete_document
 
@@ -79,11 +80,7 @@ async def list_documents(
 @router.get("/{document_id}", response_model=DocumentOut)
 async def get_document(document_id: uuid.UUID, state: State, tenant: QueryTenant) -> DocumentOut:
     async with state.db.tenant_session(tenant.tenant_id) as session:
-        document = (
-            await session.execute(
-                select(Document).where(col(Document.tenant_id) == tenant.tenant_id, col(Document.id) == document_id)
-            )
-        ).scalar_one_or_none()
+        document = await find_document(session, tenant.tenant_id, document_id)
     if document is None:
         raise NotFound("no such document")
     return _out(document)

@@ -9,14 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlmodel import col, select
 from starlette.datastructures import UploadFile
 
 from api.dependencies import IngestTenant, QueryTenant, State
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, IngestResponse, JobOut
 from core.errors import InvalidInput, NotFound, UnsupportedMediaType
-from ingestion.models import IngestJob
+from ingestion.lookup import find_job
 from ingestion.pipeline import IngestItem, JobReport
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
@@ -130,11 +129,7 @@ async def ingest(request: Request, state: State, tenant: IngestTenant) -> JSONRe
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(job_id: uuid.UUID, state: State, tenant: QueryTenant) -> JobOut:
     async with state.db.tenant_session(tenant.tenant_id) as session:
-        job = (
-            await session.execute(
-                select(IngestJob).where(col(IngestJob.tenant_id) == tenant.tenant_id, col(IngestJob.id) == job_id)
-            )
-        ).scalar_one_or_none()
+        job = await find_job(session, tenant.tenant_id, job_id)
     if job is None:
         raise NotFound("no such ingest job")
     return JobOut(
