@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from chains.embeddings import embedding_identity
@@ -26,6 +27,7 @@ from chains.index import (
     ChunkRow,
     KnowledgeBase,
     add_chunks,
+    get_knowledge_base,
     lock_knowledge_base,
     lock_tenant_index,
     remove_document_chunks,
@@ -134,15 +136,11 @@ class IngestPipeline:
             results.update({p.index: _failure(p.index, p.item, exc) for p in prepared})
             prepared = []
 
-        for p in prepared:
-            try:
-                results[p.index] = await self._write(tenant_id, p)
-            except RagApiError as exc:
-                results[p.index] = _failure(p.index, p.item, exc)
-            if progress:
-                progress(1)
+        await self._write_all(tenant_id, prepared, results, progress)
         ordered = [results[i] for i in sorted(results)]
-        return await self._record_job(tenant_id, ordered)
+        report = JobReport(job_id=uuid.uuid4(), status=job_status(ordered), results=ordered)
+        await self._record_job(tenant_id, report)
+        return report
 
     def _prepare(self, index: int, item: IngestItem) -> _Prepared:
         parsed = parse(item.data, item.filename, item.content_type)
@@ -201,55 +199,77 @@ class IngestPipeline:
             p.vectors = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
 
-    async def _write(self, tenant_id: uuid.UUID, p: _Prepared) -> ItemResult:
+    async def _write_all(
+        self,
+        tenant_id: uuid.UUID,
+        prepared: list[_Prepared],
+        results: dict[int, ItemResult],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """One transaction for the batch, one savepoint per document: a failing document rolls back
+        alone, and the batch pays for one commit instead of one per document."""
+        if not prepared:
+            return
         model, dim = embedding_identity(self.embeddings)
-        item = p.item
         async with self.db.tenant_session(tenant_id) as session:
             kb = await lock_knowledge_base(session, tenant_id, model, dim)
-            if (kb.embedding_model, kb.embedding_dim) != (model, dim):
-                raise InvalidInput(
-                    f"this knowledge base is indexed with {kb.embedding_model} ({kb.embedding_dim} dims) but the "
-                    f"service embeds with {model} ({dim} dims); re-embed it before ingesting"
-                )
-            same_bytes = (
+            mismatch = (kb.embedding_model, kb.embedding_dim) != (model, dim)
+            for p in prepared:
+                try:
+                    if mismatch:
+                        raise InvalidInput(
+                            f"this knowledge base is indexed with {kb.embedding_model} ({kb.embedding_dim} dims) "
+                            f"but the service embeds with {model} ({dim} dims); re-embed it before ingesting"
+                        )
+                    async with session.begin_nested():
+                        results[p.index] = await self._write(session, tenant_id, p)
+                except RagApiError as exc:
+                    results[p.index] = _failure(p.index, p.item, exc)
+                if progress:
+                    progress(1)
+
+    async def _write(self, session: AsyncSession, tenant_id: uuid.UUID, p: _Prepared) -> ItemResult:
+        item = p.item
+        same_bytes = (
+            await session.execute(
+                select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.content_hash) == p.digest)
+            )
+        ).scalar_one_or_none()
+        if same_bytes is not None:
+            status = "unchanged" if item.external_id and same_bytes.external_id == item.external_id else "duplicate"
+            return ItemResult(p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count)
+
+        status = "created"
+        if item.external_id:
+            previous = (
                 await session.execute(
-                    select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.content_hash) == p.digest)
+                    select(Document).where(
+                        col(Document.tenant_id) == tenant_id, col(Document.external_id) == item.external_id
+                    )
                 )
             ).scalar_one_or_none()
-            if same_bytes is not None:
-                status = "unchanged" if item.external_id and same_bytes.external_id == item.external_id else "duplicate"
-                return ItemResult(p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count)
+            if previous is not None:
+                await remove_document_chunks(session, tenant_id, previous.id)
+                await session.delete(previous)
+                await session.flush()
+                status = "replaced"
 
-            status = "created"
-            if item.external_id:
-                previous = (
-                    await session.execute(
-                        select(Document).where(
-                            col(Document.tenant_id) == tenant_id, col(Document.external_id) == item.external_id
-                        )
-                    )
-                ).scalar_one_or_none()
-                if previous is not None:
-                    await remove_document_chunks(session, tenant_id, previous.id)
-                    await session.delete(previous)
-                    await session.flush()
-                    kb = await lock_knowledge_base(session, tenant_id, model, dim)
-                    status = "replaced"
-
-            document = Document(
-                tenant_id=tenant_id,
-                external_id=item.external_id,
-                title=p.parsed.title,
-                source=item.filename,
-                content_type=p.parsed.content_type,
-                content_hash=p.digest,
-                metadata_=item.metadata,
-                chunk_count=len(p.chunks),
-                size_bytes=len(item.data),
-            )
-            session.add(document)
-            await session.flush()
-            await add_chunks(session, tenant_id, document.id, kb, self._rows(p, kb))
+        document = Document(
+            tenant_id=tenant_id,
+            external_id=item.external_id,
+            title=p.parsed.title,
+            source=item.filename,
+            content_type=p.parsed.content_type,
+            content_hash=p.digest,
+            metadata_=item.metadata,
+            chunk_count=len(p.chunks),
+            size_bytes=len(item.data),
+        )
+        session.add(document)
+        await session.flush()
+        kb = await get_knowledge_base(session, tenant_id)
+        assert kb is not None  # noqa: S101 - locked by _write_all
+        await add_chunks(session, tenant_id, document.id, kb, self._rows(p, kb))
         return ItemResult(p.index, item.filename, status, document.id, len(p.chunks))
 
     def _rows(self, p: _Prepared, kb: KnowledgeBase) -> list[ChunkRow]:
@@ -277,16 +297,16 @@ class IngestPipeline:
             )
         return rows
 
-    async def _record_job(self, tenant_id: uuid.UUID, results: list[ItemResult]) -> JobReport:
+    async def _record_job(self, tenant_id: uuid.UUID, report: JobReport) -> None:
         job = IngestJob(
+            id=report.job_id,
             tenant_id=tenant_id,
-            status=job_status(results),
+            status=report.status,
             finished_at=datetime.now(UTC),
-            results=[r.as_json() for r in results],
+            results=[r.as_json() for r in report.results],
         )
         async with self.db.tenant_session(tenant_id) as session:
             session.add(job)
-        return JobReport(job_id=job.id, status=job.status, results=results)
 
 
 async def delete_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> bool:
