@@ -98,3 +98,12 @@ async def test_rest_requires_a_valid_key(client: httpx.AsyncClient) -> None:
 async def test_bearer_header_works_like_x_api_key(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
     response = await client.get("/v1/documents", headers={"Authorization": f"Bearer {tenant.api_key}"})
     assert response.status_code == 200
+
+
+async def test_langserve_input_is_validated(client: httpx.AsyncClient, tenant: TenantHandle, settings) -> None:  # type: ignore[no-untyped-def]
+    too_long = {"input": {"query": "x" * (settings.max_query_chars + 1)}}
+    assert (await client.post("/v1/rag/invoke", headers=tenant.headers, json=too_long)).status_code == 422
+    bad_filter = {"input": {"query": "x", "filters": {"bad key!": 1}}}
+    assert_problem(await client.post("/v1/rag/invoke", headers=tenant.headers, json=bad_filter), 422)
+    schema = (await client.get("/v1/rag/input_schema", headers=tenant.headers)).json()
+    assert set(schema["properties"]) == {"query", "top_k", "filters"}
