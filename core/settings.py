@@ -6,6 +6,7 @@ Settings are built lazily through `get_settings()` (never at import time) so tes
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +39,6 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        secrets_dir=None,
     )
 
     # --- service ---
@@ -116,6 +116,13 @@ class Settings(BaseSettings):
             raise ValueError("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_SIZE_TOKENS")
         return v
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value().split("://", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return v
+
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
@@ -133,4 +140,6 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """Settings from the environment, `.env`, and files in SECRETS_DIR (e.g. mounted Kubernetes Secrets)."""
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    return Settings(_secrets_dir=secrets_dir)  # type: ignore[call-arg]

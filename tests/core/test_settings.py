@@ -32,3 +32,23 @@ def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.max_query_chars == 1234
     assert settings.database_url is not None
     assert "p@db" not in repr(settings)  # secrets are not printed
+
+
+def test_database_url_must_be_postgres(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="postgresql"):
+        make_settings(tmp_path, database_url="mysql://u:p@h/db")
+    assert make_settings(tmp_path, database_url="postgresql+asyncpg://u:p@h/db").database_url is not None
+
+
+def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import get_settings
+
+    (tmp_path / "openai_api_key").write_text("sk-from-file")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        key = get_settings().openai_api_key
+        assert key is not None and key.get_secret_value() == "sk-from-file"
+    finally:
+        get_settings.cache_clear()
