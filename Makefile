@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: run test deps lint typecheck pytest bench eval clean
+.PHONY: run test deps services lint typecheck pytest bench eval clean
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -12,7 +12,10 @@ deps:
 run: deps  ## serve the API on http://127.0.0.1:8000 with the embedded default
 	$(UV) run ragapi serve
 
-test: deps lint typecheck pytest  ## lint, type check, and the test suite with the coverage gate
+test: deps services lint typecheck pytest  ## lint, type check, and the test suite with the coverage gate
+
+services:  ## Debian servers the tests start themselves (redis-server)
+	@scripts/test-services.sh
 
 lint:
 	$(UV) run ruff check .

@@ -12,7 +12,7 @@ from api import langserve_routes, problems
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.routes import documents, health, ingest, query
 from api.state import AppState
-from chains.rag import RagChain
+from chains.cached_rag import CachedRag
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, ingest.router, documents.router, query.router):
         app.include_router(router)
 
-    def resolve() -> RagChain:
+    def resolve() -> CachedRag:
         state: AppState = app.state.rag
-        return state.rag
+        return state.cached
 
     langserve_routes.mount(app, resolve, settings)
     return app

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.errors import RagApiError
 from core.settings import get_settings
 
 app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
@@ -39,7 +40,11 @@ def _run(work: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await state.stop()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except RagApiError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(code=1) from exc
 
 
 def _tenant(value: str) -> uuid.UUID:
@@ -102,6 +107,22 @@ def tenants_create(
         typer.echo(f"tenant_id: {created.tenant_id}\napi_key:   {created.api_key}  (shown once; store it now)")
 
 
+@tenants_app.command("cache")
+def tenants_cache(
+    tenant: Annotated[str, typer.Argument(help="Tenant id")],
+    enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Switch the answer cache")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Semantic threshold (0.8-1.0; the global one is a floor)")
+    ] = None,
+) -> None:
+    """Set a tenant's answer-cache policy."""
+    from tenants.service import set_cache_policy
+
+    tenant_id = _tenant(tenant)
+    _run(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
+    typer.echo("cache policy updated")
+
+
 def _files(paths: list[Path]) -> Iterator[Path]:
     from ingestion.parsers import EXTENSIONS
 
@@ -161,7 +182,7 @@ def query(
 
     async def work(state: Any) -> dict[str, Any]:
         config = {"configurable": {TENANT_KEY: str(tenant_id)}}
-        result: dict[str, Any] = await state.rag.runnable().ainvoke({"query": text, "top_k": top_k}, config=config)
+        result: dict[str, Any] = await state.answer_chain().ainvoke({"query": text, "top_k": top_k}, config=config)
         return result
 
     result = _run(work)

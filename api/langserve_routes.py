@@ -16,7 +16,8 @@ from langserve import add_routes
 from pydantic import BaseModel, Field, create_model
 
 from api.dependencies import tenant_for_request
-from chains.rag import TENANT_KEY, RagChain, rag_runnable
+from chains.cached_rag import CachedRag, cached_rag_runnable
+from chains.rag import TENANT_KEY
 from core.errors import Forbidden
 from core.settings import Settings
 from tenants.context import Scope
@@ -38,6 +39,7 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
         query=(str, Field(min_length=1, max_length=settings.max_query_chars)),
         top_k=(int | None, Field(default=None, ge=1, le=settings.max_top_k)),
         filters=(dict[str, Any] | None, None),
+        cache=(bool, Field(default=True, description="false skips the answer cache for this request")),
     )
 
 
@@ -48,8 +50,8 @@ async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str,
     return {**config, "configurable": {TENANT_KEY: str(tenant.tenant_id)}}
 
 
-def mount(app: FastAPI, resolve: Callable[[], RagChain], settings: Settings) -> None:
-    chain = rag_runnable(resolve).with_types(input_type=rag_input_model(settings), output_type=RagOutput)
+def mount(app: FastAPI, resolve: Callable[[], CachedRag], settings: Settings) -> None:
+    chain = cached_rag_runnable(resolve).with_types(input_type=rag_input_model(settings), output_type=RagOutput)
     add_routes(
         app,
         chain,

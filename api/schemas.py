@@ -26,6 +26,7 @@ class QueryRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=1, description="Sources to cite; limited by MAX_TOP_K")
     filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
     stream: bool = False
+    cache: bool = Field(default=True, description="false skips the answer cache for this request")
 
 
 class QueryResponse(BaseModel):
@@ -34,7 +35,7 @@ class QueryResponse(BaseModel):
     mode: str = Field(description="'generative' (LLM) or 'extractive' (quoted sentences, no LLM)")
     model: str
     citations: list[Citation]
-    cached: bool | str
+    cached: bool | str = Field(description='false, "exact" or "semantic"')
     timings_ms: dict[str, float]
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import Runnable
 
+from chains.answer_cache import ExactCache, InProcessCache, RedisCache
+from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.embeddings import build_embeddings, embedding_identity
 from chains.generate import build_answerer
 from chains.index import ensure_dense_index
 from chains.rag import RagChain
 from chains.rerank import build_reranker
+from chains.semantic_cache import SemanticCache
 from core.database import Database
 from core.migrate import upgrade
 from core.settings import Settings
@@ -25,7 +30,12 @@ class AppState:
     embeddings: Embeddings
     pipeline: IngestPipeline
     rag: RagChain
+    cached: CachedRag
     ready: bool = False
+
+    def answer_chain(self) -> Runnable[Any, Any]:
+        """The chain every surface serves: RAG behind the answer cache."""
+        return cached_rag_runnable(lambda: self.cached)
 
     @classmethod
     async def start(cls, settings: Settings, migrate: bool = True) -> AppState:
@@ -46,12 +56,25 @@ class AppState:
             answerer=build_answerer(settings),
             settings=settings,
         )
+        exact: ExactCache = (
+            RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
+            if settings.redis_url is not None
+            else InProcessCache(settings.cache_max_entries)
+        )
+        cached = CachedRag(rag, exact, SemanticCache(db, settings.cache_ttl_s), embeddings)
         state = cls(
-            settings=settings, db=db, embeddings=embeddings, pipeline=IngestPipeline(db, embeddings, settings), rag=rag
+            settings=settings,
+            db=db,
+            embeddings=embeddings,
+            pipeline=IngestPipeline(db, embeddings, settings),
+            rag=rag,
+            cached=cached,
         )
         state.ready = True
         return state
 
     async def stop(self) -> None:
         self.ready = False
+        await self.cached.drain()
+        await self.cached.exact.close()
         await self.db.dispose()

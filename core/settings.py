@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0)
     extractive_sentences: int = Field(default=3, ge=1, le=20)
 
+    # --- answer cache ---
+    redis_url: SecretStr | None = Field(default=None, description="Exact cache in Redis; unset: in-process LRU")
+    redis_timeout_s: float = Field(default=0.25, gt=0, le=10, description="Per-operation Redis timeout")
+    cache_enabled: bool = Field(default=True, description="Global switch; tenants can also be switched off")
+    cache_ttl_s: int = Field(default=86_400, ge=1)
+    cache_max_entries: int = Field(default=10_000, ge=1, description="In-process exact cache size (LRU)")
+    semantic_cache_enabled: bool = True
+    semantic_cache_threshold: float = Field(
+        default=0.95, ge=0.8, le=1.0, description="Cosine similarity for a semantic hit (tenants may raise it)"
+    )
+
     # --- limits ---
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")
     max_files_per_request: int = Field(default=20, ge=1)

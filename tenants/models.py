@@ -15,6 +15,8 @@ class Tenant(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str
     status: str = "active"
+    cache_enabled: bool = True
+    semantic_cache_threshold: float | None = None
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
 
 

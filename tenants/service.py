@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from core.database import Database
-from core.errors import Forbidden, InvalidInput, Unauthenticated
+from core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from tenants.context import Scope, TenantContext
 from tenants.keys import generate_key, hash_key, looks_like_key
 from tenants.models import ApiKey, Tenant
@@ -90,3 +90,22 @@ async def authenticate(db: Database, raw_key: str) -> TenantContext:
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
     return TenantContext(tenant_id=key.tenant_id, key_id=key.id, scopes=frozenset(Scope(s) for s in key.scopes))
+
+
+async def set_cache_policy(
+    db: Database, tenant_id: uuid.UUID, enabled: bool | None = None, semantic_threshold: float | None = None
+) -> None:
+    """Switch a tenant's answer cache, or raise its semantic threshold (the global one is a floor)."""
+    values: dict[str, object] = {}
+    if enabled is not None:
+        values["cache_enabled"] = enabled
+    if semantic_threshold is not None:
+        if not 0.8 <= semantic_threshold <= 1.0:
+            raise InvalidInput("semantic threshold must be between 0.8 and 1.0")
+        values["semantic_cache_threshold"] = semantic_threshold
+    if not values:
+        return
+    async with db.admin_session() as session:
+        result = await session.execute(update(Tenant).where(col(Tenant.id) == tenant_id).values(**values))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound("no such tenant")

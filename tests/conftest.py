@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from api.state import AppState
 from core.database import Database
 from core.settings import Settings
 from tenants.service import create_tenant
+from tests.services import RedisServer
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -62,6 +63,14 @@ def db(app_state: AppState) -> Database:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ragapi.test") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @dataclass(frozen=True)

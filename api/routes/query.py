@@ -64,7 +64,7 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
         raise InvalidInput(f"top_k must be at most {settings.max_top_k} (MAX_TOP_K)")
     payload = body.model_dump(exclude={"stream"})
     config = RunnableConfig(configurable={TENANT_KEY: str(tenant.tenant_id)})
-    chain = state.rag.runnable()
+    chain = state.answer_chain()
     if not wants_stream(request, body):
         result = await chain.ainvoke(payload, config=config)
         return JSONResponse(QueryResponse.model_validate(result).model_dump(mode="json"))

@@ -72,3 +72,21 @@ def test_eval_on_a_small_beir_folder(cli_env: CliRunner, tmp_path: Path) -> None
     assert result["latency_ms_p95"] > 0
     missing = cli_env.invoke(app, ["eval", str(tmp_path)])
     assert missing.exit_code != 0
+
+
+def test_tenant_cache_policy(cli_env: CliRunner, db) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine, text
+
+    from core.database import with_driver
+
+    tenant_id = json.loads(run(cli_env, "tenants", "create", "cache-co", "--json"))["tenant_id"]
+    run(cli_env, "tenants", "cache", tenant_id, "--disable", "--threshold", "0.99")
+    engine = create_engine(with_driver(db.url, "psycopg"))
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT cache_enabled, semantic_cache_threshold FROM tenants WHERE id = :t"), {"t": tenant_id}
+        ).one()
+    engine.dispose()
+    assert (row[0], round(row[1], 2)) == (False, 0.99)
+    assert cli_env.invoke(app, ["tenants", "cache", tenant_id, "--threshold", "0.5"]).exit_code != 0
+    assert cli_env.invoke(app, ["tenants", "cache", "00000000-0000-0000-0000-000000000000", "--enable"]).exit_code != 0

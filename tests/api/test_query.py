@@ -4,6 +4,8 @@ import httpx
 import pytest
 
 from api.state import AppState
+from chains.answer_cache import InProcessCache
+from chains.cached_rag import CachedRag
 from chains.generate import OpenAIAnswerer
 from chains.rag import RagChain
 from tests.api.helpers import assert_problem, ingest_texts, sse_events
@@ -94,7 +96,7 @@ def openai_chain(app_state: AppState, tmp_path, monkeypatch: pytest.MonkeyPatch)
         chain = RagChain(
             app_state.db, app_state.embeddings, app_state.rag.reranker, OpenAIAnswerer(settings), app_state.settings
         )
-        monkeypatch.setattr(app_state, "rag", chain)
+        monkeypatch.setattr(app_state, "cached", CachedRag(chain, InProcessCache(100), None, app_state.embeddings))
         yield replies, server
 
 

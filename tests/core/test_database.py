@@ -37,7 +37,18 @@ async def test_app_role_owns_nothing_and_cannot_bypass_rls(db: Database) -> None
                 text(
                     "SELECT relname FROM pg_class WHERE relname = ANY(:t) AND NOT (relrowsecurity AND relforcerowsecurity)"
                 ),
-                {"t": ["tenants", "api_keys", "documents", "chunks", "sparse_terms", "ingest_jobs", "knowledge_bases"]},
+                {
+                    "t": [
+                        "tenants",
+                        "api_keys",
+                        "documents",
+                        "chunks",
+                        "sparse_terms",
+                        "ingest_jobs",
+                        "knowledge_bases",
+                        "semantic_cache",
+                    ]
+                },
             )
         ).all()
     assert tuple(role) == (False, False)

@@ -1,0 +1,168 @@
+"""The answer cache as a runnable around the RAG chain, so REST, SSE, LangServe and the CLI share it.
+
+    lookup: tenant scope → partition (tenant, KB version, parameters) → exact key → semantic match
+    hit:    replay the stored pieces as the same stream (citations, answer pieces, end) with `cached`
+    miss:   run the chain, pass every chunk through, store the finished answer off the response path
+
+The knowledge-base version is read before the chain runs: an answer computed while a document changed
+is stored under the old version and can never be served for the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
+from langchain_core.runnables.utils import AddableDict
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from chains.answer_cache import ExactCache, exact_key, partition_key
+from chains.embeddings import embedding_identity
+from chains.generate import PROMPT_VERSION
+from chains.rag import RagChain, tenant_from_config
+from chains.semantic_cache import SemanticCache
+from core.telemetry import CACHE_LOOKUPS
+
+log = logging.getLogger(__name__)
+
+
+class CachedRag:
+    def __init__(
+        self, rag: RagChain, exact: ExactCache, semantic: SemanticCache | None, embeddings: Embeddings
+    ) -> None:
+        self.rag = rag
+        self.exact = exact
+        self.semantic = semantic
+        self.embeddings = embeddings
+        self.settings = rag.settings
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def parameters(self, top_k: int, filters: dict[str, Any]) -> dict[str, Any]:
+        """Everything besides the query that changes an answer."""
+        s = self.settings
+        return {
+            "top_k": top_k,
+            "filters": filters,
+            "answerer": [self.rag.answerer.mode, self.rag.answerer.model, PROMPT_VERSION, s.extractive_sentences],
+            "reranker": getattr(self.rag.reranker, "name", "none"),
+            "embedding": embedding_identity(self.embeddings)[0],
+            "retrieval": [s.fusion.value, s.fusion_dense_weight, s.rrf_k, s.retrieval_candidates, s.bm25_k1, s.bm25_b],
+            "chunking": [s.chunk_size_tokens, s.chunk_overlap_tokens],
+        }
+
+    async def tenant_scope(self, tenant_id: uuid.UUID) -> tuple[int, bool, float]:
+        """(knowledge-base version, cache enabled for the tenant, semantic threshold)."""
+        async with self.rag.db.tenant_session(tenant_id) as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT coalesce(k.version, 0) AS version, t.cache_enabled, t.semantic_cache_threshold "
+                        "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
+                    ),
+                    {"t": tenant_id},
+                )
+            ).one()
+        threshold = max(self.settings.semantic_cache_threshold, row.semantic_cache_threshold or 0.0)
+        return int(row.version), bool(row.cache_enabled), threshold
+
+    async def stream(self, data: Any, config: RunnableConfig) -> AsyncIterator[AddableDict]:
+        inner = self.rag.runnable()
+        payload = data.model_dump() if isinstance(data, BaseModel) else data
+        tenant_id = tenant_from_config(config)
+        query, top_k, filters = self.rag.parse_input(payload)
+        opted_out = isinstance(payload, dict) and payload.get("cache") is False
+        if opted_out or not self.settings.cache_enabled:
+            async for chunk in inner.astream(payload, config):
+                yield chunk
+            return
+
+        started = time.perf_counter()
+        kb_version, enabled, threshold = await self.tenant_scope(tenant_id)
+        if not enabled:
+            async for chunk in inner.astream(payload, config):
+                yield chunk
+            return
+        partition = partition_key(tenant_id, kb_version, self.parameters(top_k, filters))
+        key = exact_key(partition, query)
+        hit = await self.exact.get(key)
+        CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
+        kind = "exact"
+        vector: list[float] | None = None
+        if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
+            vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+            found = await self.semantic.lookup(tenant_id, partition, query, vector, threshold)
+            CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
+            if found is not None:
+                hit, kind = found[0], "semantic"
+        if hit is not None:
+            async for chunk in replay(hit, kind, started):
+                yield chunk
+            return
+
+        merged = AddableDict()
+        pieces: list[str] = []
+        async for chunk in inner.astream(payload, config):
+            merged = merged + chunk
+            if chunk.get("answer"):
+                pieces.append(chunk["answer"])
+            yield chunk
+        if merged.get("citations"):  # nothing found is not worth remembering: documents may arrive
+            entry = {k: merged[k] for k in ("citations", "mode", "model", "answer")} | {"pieces": pieces}
+            task = asyncio.create_task(self._store(tenant_id, kb_version, partition, key, query, vector, entry))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _store(
+        self,
+        tenant_id: uuid.UUID,
+        kb_version: int,
+        partition: str,
+        key: str,
+        query: str,
+        vector: list[float] | None,
+        entry: dict[str, Any],
+    ) -> None:
+        try:
+            await self.exact.set(key, entry, self.settings.cache_ttl_s)
+            if self.semantic is not None and self.settings.semantic_cache_enabled:
+                if vector is None:
+                    vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+                await self.semantic.store(tenant_id, kb_version, partition, query, vector, entry)
+        except Exception:  # storing is best effort: the answer was already delivered
+            log.warning("storing a cached answer failed", exc_info=True)
+
+    async def drain(self) -> None:
+        """Wait for answers still being stored (shutdown, tests)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+async def replay(entry: dict[str, Any], kind: str, started: float) -> AsyncIterator[AddableDict]:
+    yield AddableDict(
+        query_id=str(uuid.uuid4()),
+        citations=entry["citations"],
+        mode=entry["mode"],
+        model=entry["model"],
+        answer="",
+    )
+    for piece in entry.get("pieces") or [entry["answer"]]:
+        yield AddableDict(answer=piece)
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    yield AddableDict(cached=kind, timings_ms={"cache": elapsed, "total": elapsed})
+
+
+def cached_rag_runnable(resolve: Callable[[], CachedRag]) -> Runnable[Any, Any]:
+    async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
+        async for data in inputs:
+            async for chunk in resolve().stream(data, config):
+                yield chunk
+
+    # RunnableGenerator passes `config` to functions that accept it; its type hints do not say so
+    return RunnableGenerator(answer, name="cached_rag").with_config(run_name="rag")  # type: ignore[arg-type]

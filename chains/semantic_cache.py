@@ -1,0 +1,113 @@
+"""Semantic answer cache in PostgreSQL (pgvector), one table with row-level security.
+
+A lookup compares the query embedding only with earlier queries of the *same partition* (tenant,
+knowledge-base version, model, prompt version, parameters): the partition is a hard `WHERE` filter,
+never a similarity feature, so another tenant's answer cannot be reached at any similarity. A hit also
+needs the same salient tokens (numbers, identifiers, capitalised names): "refunds in Germany" and
+"refunds in France" embed almost identically but must not share an answer; and questions whose content
+words differ ("when does it open" / "close") need a higher similarity than the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from chains.sparse import analyze
+from core.database import Database
+
+_WORD = re.compile(r"[\w'-]+", re.UNICODE)
+
+
+def salient_tokens(query: str) -> frozenset[str]:
+    """Tokens that change the meaning of a near-identical question: anything with a digit, and
+    capitalised or upper-case words other than the first."""
+    words = _WORD.findall(query)
+    salient = {w.lower() for w in words if any(c.isdigit() for c in w)}
+    salient |= {w.lower() for w in words[1:] if w[:1].isupper()}
+    return frozenset(salient)
+
+
+def content_terms(query: str) -> frozenset[str]:
+    """Stemmed content words (the BM25 analyser), without the stray letters of contractions."""
+    return frozenset(t for t in analyze(query) if len(t) > 1)
+
+
+def may_share_answer(query: str, cached_query: str, similarity: float, threshold: float, margin: float) -> bool:
+    """Similar enough, same salient tokens, and where the content words differ (open/close,
+    first/last) a stricter similarity by `margin`."""
+    if similarity < threshold or salient_tokens(query) != salient_tokens(cached_query):
+        return False
+    return content_terms(query) == content_terms(cached_query) or similarity >= threshold + margin
+
+
+def _vector(values: Sequence[float]) -> str:
+    return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
+
+
+class SemanticCache:
+    def __init__(self, db: Database, ttl_s: int, margin: float = 0.02) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self.margin = margin
+
+    async def lookup(
+        self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
+    ) -> tuple[dict[str, Any], float] | None:
+        dim = len(vector)
+        distance = f"embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
+        async with self.db.tenant_session(tenant_id) as session:
+            rows = (
+                await session.execute(
+                    text(
+                        f"SELECT query, response, 1 - ({distance}) AS similarity FROM semantic_cache "
+                        f"WHERE tenant_id = :t AND partition = :p AND embedding_dim = {dim} AND expires_at > now() "
+                        f"ORDER BY {distance} LIMIT 5"
+                    ),
+                    {"t": tenant_id, "p": partition, "q": _vector(vector)},
+                )
+            ).all()
+        for row in rows:
+            if may_share_answer(query, row.query, float(row.similarity), threshold, self.margin):
+                return row.response, float(row.similarity)
+        return None
+
+    async def store(
+        self,
+        tenant_id: uuid.UUID,
+        kb_version: int,
+        partition: str,
+        query: str,
+        vector: Sequence[float],
+        response: dict[str, Any],
+    ) -> None:
+        async with self.db.tenant_session(tenant_id) as session:
+            # entries of older knowledge-base versions can never match again: drop them with the expired
+            await session.execute(
+                text("DELETE FROM semantic_cache WHERE tenant_id = :t AND (kb_version < :v OR expires_at <= now())"),
+                {"t": tenant_id, "v": kb_version},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO semantic_cache (id, tenant_id, kb_version, partition, embedding_dim, embedding, "
+                    "query, response, expires_at) "
+                    "VALUES (:id, :t, :v, :p, :d, CAST(:e AS vector), :q, CAST(:r AS jsonb), :x)"
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "t": tenant_id,
+                    "v": kb_version,
+                    "p": partition,
+                    "d": len(vector),
+                    "e": _vector(vector),
+                    "q": query,
+                    "r": json.dumps(response),
+                    "x": datetime.now(UTC) + timedelta(seconds=self.ttl_s),
+                },
+            )

@@ -1,0 +1,187 @@
+"""The answer cache end to end: exact and semantic hits, SSE replay, invalidation, opt-outs,
+tenant isolation over many question pairs, and Redis (real, then dead) behind it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.state import AppState
+from chains.answer_cache import RedisCache
+from chains.cached_rag import CachedRag
+from chains.semantic_cache import SemanticCache
+from tests.api.helpers import ingest_texts, sse_events
+from tests.conftest import TenantHandle
+from tests.services import RedisServer, free_port
+
+
+async def ask(client: httpx.AsyncClient, tenant: TenantHandle, state: AppState, query: str, **extra: object) -> dict:  # type: ignore[type-arg]
+    response = await client.post("/v1/query", headers=tenant.headers, json={"query": query, **extra})
+    assert response.status_code == 200, response.text
+    await state.cached.drain()  # the answer is stored off the response path
+    body: dict = response.json()  # type: ignore[type-arg]
+    return body
+
+
+async def test_exact_then_semantic_hits(client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState) -> None:
+    await ingest_texts(client, tenant, "Employees receive 27 days of annual leave per year.")
+    first = await ask(client, tenant, app_state, "How many days of annual leave do employees get?")
+    again = await ask(client, tenant, app_state, "how many days of annual leave do employees get")
+    paraphrase = await ask(client, tenant, app_state, "How many days of annual leave does an employee get?")
+    assert (first["cached"], again["cached"], paraphrase["cached"]) == (False, "exact", "semantic")
+    assert first["answer"] == again["answer"] == paraphrase["answer"]
+    assert first["citations"] == again["citations"]
+    assert again["query_id"] != first["query_id"] and "cache" in again["timings_ms"]
+    skipped = await ask(client, tenant, app_state, "How many days of annual leave do employees get?", cache=False)
+    assert skipped["cached"] is False
+
+
+async def test_streamed_hit_replays_the_same_events(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    await ingest_texts(client, tenant, "The gym is open from 6am. Towels are provided.")
+    bodies = []
+    for _ in range(2):
+        response = await client.post(
+            "/v1/query", headers=tenant.headers, json={"query": "When does the gym open?", "stream": True}
+        )
+        await app_state.cached.drain()
+        bodies.append(sse_events(response.text))
+    fresh, cached = bodies
+    assert [e for e, _ in fresh] == [e for e, _ in cached]
+    assert [d for e, d in fresh if e == "token"] == [d for e, d in cached if e == "token"]
+    assert fresh[-1][1]["cached"] is False and cached[-1][1]["cached"] == "exact"
+    assert cached[0][1]["citations"] == fresh[0][1]["citations"]
+
+
+async def test_deleting_a_cited_document_invalidates(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    (doc,) = await ingest_texts(client, tenant, "The wifi password is hunter2.")
+    await ingest_texts(client, tenant, "The printer is on floor 3.")
+    question = "What is the wifi password?"
+    assert (await ask(client, tenant, app_state, question))["citations"][0]["document_id"] == doc
+    assert (await ask(client, tenant, app_state, question))["cached"] == "exact"
+    assert (await client.delete(f"/v1/documents/{doc}", headers=tenant.headers)).status_code == 204
+    after = await ask(client, tenant, app_state, question)
+    assert after["cached"] is False
+    assert doc not in json.dumps(after) and "hunter2" not in after["answer"]
+    paraphrase = await ask(client, tenant, app_state, "What's the wifi password?")
+    assert paraphrase["cached"] in (False, "exact", "semantic") and doc not in json.dumps(paraphrase)
+
+
+async def test_ingest_invalidates_and_tenant_switch_disables(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    await ingest_texts(client, tenant, "Lunch is served at noon.")
+    await ask(client, tenant, app_state, "When is lunch served?")
+    assert (await ask(client, tenant, app_state, "When is lunch served?"))["cached"] == "exact"
+    await ingest_texts(client, tenant, "On Fridays lunch is served at 1pm.")
+    assert (await ask(client, tenant, app_state, "When is lunch served?"))["cached"] is False
+    async with app_state.db.admin_session() as session:
+        await session.execute(text("UPDATE tenants SET cache_enabled = false WHERE id = :t"), {"t": tenant.tenant_id})
+    assert (await ask(client, tenant, app_state, "When is lunch served?"))["cached"] is False
+    assert (await ask(client, tenant, app_state, "When is lunch served?"))["cached"] is False
+
+
+async def test_langserve_routes_use_the_cache(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    await ingest_texts(client, tenant, "Expense claims are paid monthly.")
+    outputs = []
+    for _ in range(2):
+        response = await client.post(
+            "/v1/rag/invoke", headers=tenant.headers, json={"input": {"query": "When are expense claims paid?"}}
+        )
+        await app_state.cached.drain()
+        outputs.append(response.json()["output"])
+    assert [o["cached"] for o in outputs] == [False, "exact"]
+
+
+async def test_two_tenants_never_get_each_others_answers(
+    client: httpx.AsyncClient, make_tenant, app_state: AppState
+) -> None:  # type: ignore[no-untyped-def]
+    """Identical and paraphrased questions from two tenants whose documents disagree: 1,020 pairs."""
+    a, b = await make_tenant(), await make_tenant()
+    facts = {
+        "refund": (
+            "Refunds are accepted within {} days of purchase.",
+            "What is the refund window?",
+            "How long is the refund window?",
+        ),
+        "leave": (
+            "Each employee gets {} days of paid leave.",
+            "How many days of paid leave do I get?",
+            "How many paid leave days do I get?",
+        ),
+        "notice": ("The notice period is {} days.", "What is the notice period?", "How long is the notice period?"),
+    }
+    values = {a: "30", b: "14"}
+    owned: dict[TenantHandle, set[str]] = {}
+    for tenant, value in values.items():
+        owned[tenant] = set(await ingest_texts(client, tenant, *[f[0].format(value) for f in facts.values()]))
+    questions = [q for f in facts.values() for q in f[1:]]
+    pairs = 0
+    for _ in range(170):
+        for question in questions:
+            for tenant in (a, b):
+                body = await ask(client, tenant, app_state, question)
+                other = b if tenant is a else a
+                assert {c["document_id"] for c in body["citations"]} <= owned[tenant]
+                assert values[other] + " days" not in body["answer"]
+            pairs += 1
+    assert pairs >= 1000
+
+
+@pytest.fixture
+async def redis_backed(
+    app_state: AppState, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> AsyncIterator[RedisCache]:
+    cache = RedisCache(redis_server.url, timeout_s=0.5, cooldown_s=0.0)
+    cached = CachedRag(app_state.rag, cache, SemanticCache(app_state.db, 3600), app_state.embeddings)
+    monkeypatch.setattr(app_state, "cached", cached)
+    yield cache
+    await cache.close()
+
+
+async def test_exact_hits_through_redis(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, redis_backed: RedisCache
+) -> None:
+    await ingest_texts(client, tenant, "Badges are issued at reception.")
+    assert (await ask(client, tenant, app_state, "Where are badges issued?"))["cached"] is False
+    assert (await ask(client, tenant, app_state, "Where are badges issued?"))["cached"] == "exact"
+    assert await redis_backed._redis.dbsize() >= 1
+
+
+async def test_redis_down_still_answers(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = RedisCache(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
+    monkeypatch.setattr(app_state, "cached", CachedRag(app_state.rag, dead, None, app_state.embeddings))
+    await ingest_texts(client, tenant, "Parking is free after 6pm.")
+    for _ in range(3):
+        body = await ask(client, tenant, app_state, "Is parking free in the evening?")
+        assert body["cached"] is False and "6pm" in body["answer"]
+    stream = await client.post("/v1/query", headers=tenant.headers, json={"query": "parking", "stream": True})
+    assert stream.status_code == 200 and sse_events(stream.text)[-1][0] == "done"
+    await dead.close()
+
+
+async def test_redis_dying_mid_service(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    server = RedisServer(tmp_path)
+    server.start()
+    cache = RedisCache(server.url, timeout_s=0.3)
+    monkeypatch.setattr(app_state, "cached", CachedRag(app_state.rag, cache, None, app_state.embeddings))
+    await ingest_texts(client, tenant, "The library closes at 8pm.")
+    await ask(client, tenant, app_state, "When does the library close?")
+    assert (await ask(client, tenant, app_state, "When does the library close?"))["cached"] == "exact"
+    server.stop()
+    body = await ask(client, tenant, app_state, "When does the library close?")
+    assert body["cached"] is False and "8pm" in body["answer"]
+    await cache.close()
