@@ -1,0 +1,37 @@
+"""Migrations on a fresh embedded server: idempotent, and serialised when several processes start at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from core.database import start_embedded_postgres, with_driver
+
+MIGRATION_LOCK = 7_270_736_900  # core/migrations/env.py
+
+
+def migrate(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "migrate"], env=env, stderr=subprocess.PIPE)  # noqa: S603
+
+
+def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    env = {**os.environ, "DATABASE_URL": url}
+    engine = create_engine(with_driver(url, "psycopg"))
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        waiting = migrate(env)
+        time.sleep(4)
+        assert waiting.poll() is None  # blocked behind the lock, not racing
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+        assert waiting.wait(timeout=120) == 0
+    both = [migrate(env), migrate(env)]  # already migrated: both no-ops
+    assert [p.wait(timeout=120) for p in both] == [0, 0]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    engine.dispose()
