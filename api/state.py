@@ -14,13 +14,36 @@ from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.embeddings import build_embeddings, embedding_identity
 from chains.generate import build_answerer
 from chains.index import ensure_dense_index
+from chains.pinecone_index import PineconeIndex
 from chains.rag import RagChain
 from chains.rerank import build_reranker
 from chains.semantic_cache import SemanticCache
+from chains.vector_index import PgVectorIndex, VectorIndex
 from core.database import Database
 from core.migrate import upgrade
-from core.settings import Settings
+from core.settings import Settings, VectorBackend
 from ingestion.pipeline import IngestPipeline
+
+
+def build_vector_indexes(settings: Settings, db: Database) -> dict[str, VectorIndex]:
+    """pgvector always; Pinecone too when it is configured (new knowledge bases follow VECTOR_BACKEND)."""
+    indexes: dict[str, VectorIndex] = {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
+    configured = settings.pinecone_api_key and settings.pinecone_index_host and settings.pinecone_sparse_index_host
+    if configured:
+        assert settings.pinecone_api_key is not None  # noqa: S101 - for the type checker
+        indexes["pinecone"] = PineconeIndex(
+            db,
+            settings.pinecone_api_key.get_secret_value(),
+            str(settings.pinecone_index_host),
+            str(settings.pinecone_sparse_index_host),
+            settings.pinecone_batch_size,
+            settings.pinecone_max_retries,
+        )
+    elif settings.vector_backend is VectorBackend.PINECONE:
+        raise ValueError(
+            "VECTOR_BACKEND=pinecone needs PINECONE_API_KEY, PINECONE_INDEX_HOST, PINECONE_SPARSE_INDEX_HOST"
+        )
+    return indexes
 
 
 @dataclass
@@ -31,6 +54,7 @@ class AppState:
     pipeline: IngestPipeline
     rag: RagChain
     cached: CachedRag
+    indexes: dict[str, VectorIndex]
     ready: bool = False
 
     def answer_chain(self) -> Runnable[Any, Any]:
@@ -49,12 +73,14 @@ class AppState:
         _, dim = await asyncio.to_thread(embedding_identity, embeddings)
         async with db.admin_session() as session:
             await ensure_dense_index(session, dim)
+        indexes = build_vector_indexes(settings, db)
         rag = RagChain(
             db=db,
             embeddings=embeddings,
             reranker=build_reranker(settings),
             answerer=build_answerer(settings),
             settings=settings,
+            indexes=indexes,
         )
         exact: ExactCache = (
             RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
@@ -66,7 +92,8 @@ class AppState:
             settings=settings,
             db=db,
             embeddings=embeddings,
-            pipeline=IngestPipeline(db, embeddings, settings),
+            pipeline=IngestPipeline(db, embeddings, settings, indexes),
+            indexes=indexes,
             rag=rag,
             cached=cached,
         )

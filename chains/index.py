@@ -12,7 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -42,6 +42,7 @@ class ChunkRow:
     sparse: str
     term_counts: Counter[int]
     token_count: int
+    weights: dict[int, float] = field(default_factory=dict)  # the sparse vector, for external indexes
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -52,6 +53,7 @@ class KnowledgeBase:
     chunk_count: int
     token_count: int
     version: int
+    vector_backend: str = "pgvector"
 
     @property
     def avgdl(self) -> float:
@@ -87,7 +89,8 @@ async def ensure_dense_index(session: AsyncSession, dim: int) -> None:
 
 
 _KB_SELECT = (
-    "SELECT embedding_model, embedding_dim, chunk_count, token_count, version FROM knowledge_bases WHERE tenant_id = :t"
+    "SELECT embedding_model, embedding_dim, chunk_count, token_count, version, vector_backend "
+    "FROM knowledge_bases WHERE tenant_id = :t"
 )
 
 
@@ -101,14 +104,16 @@ async def get_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> Kno
     return KnowledgeBase(*row) if row else None
 
 
-async def lock_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, model: str, dim: int) -> KnowledgeBase:
+async def lock_knowledge_base(
+    session: AsyncSession, tenant_id: uuid.UUID, model: str, dim: int, backend: str = "pgvector"
+) -> KnowledgeBase:
     """Create or lock the tenant's knowledge-base row: writers of one tenant serialise here."""
     await session.execute(
         text(
-            "INSERT INTO knowledge_bases (tenant_id, embedding_model, embedding_dim) VALUES (:t, :m, :d) "
-            "ON CONFLICT (tenant_id) DO NOTHING"
+            "INSERT INTO knowledge_bases (tenant_id, embedding_model, embedding_dim, vector_backend) "
+            "VALUES (:t, :m, :d, :b) ON CONFLICT (tenant_id) DO NOTHING"
         ),
-        {"t": tenant_id, "m": model, "d": dim},
+        {"t": tenant_id, "m": model, "d": dim, "b": backend},
     )
     row = (
         await session.execute(
@@ -190,7 +195,8 @@ async def add_chunks(
                 "metadata": json.dumps(c.metadata, ensure_ascii=False, default=str),
                 "model": kb.embedding_model,
                 "dim": kb.embedding_dim,
-                "embedding": _vector_literal(c.embedding),
+                # vectors kept elsewhere (Pinecone) are not duplicated here; sparse stays for BM25 statistics
+                "embedding": _vector_literal(c.embedding) if kb.vector_backend == "pgvector" else None,
                 "sparse": c.sparse,
                 "tokens": c.token_count,
             }
@@ -205,7 +211,8 @@ async def add_chunks(
 
 
 async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> int:
-    """Delete a document's chunks and take them out of the BM25 statistics. Returns chunks removed."""
+    """Delete a document's chunks and take them out of the BM25 statistics. Returns chunks removed
+    (their vector-record ids are `record_ids(document_id, n)`)."""
     rows = (
         await session.execute(
             text(
@@ -268,15 +275,7 @@ async def sparse_search(
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
 ) -> list[Hit]:
-    if not query_terms or not kb.chunk_count:
-        return []
-    df_rows = (
-        await session.execute(
-            text("SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND term = ANY(CAST(:terms AS int[]))"),
-            {"t": tenant_id, "terms": sorted(query_terms)},
-        )
-    ).all()
-    weights = query_weights(query_terms, {r.term: r.df for r in df_rows}, kb.chunk_count)
+    weights = await sparse_query_weights(session, tenant_id, kb, query_terms)
     if not weights:
         return []
     where, params = filter_sql(filters)
@@ -290,3 +289,63 @@ async def sparse_search(
         )
     ).all()
     return [h for h in _hits(rows) if h.score > 0]
+
+
+async def sparse_query_weights(
+    session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, query_terms: Counter[int]
+) -> dict[int, float]:
+    """BM25 query side: IDF from the tenant's document frequencies (always kept in PostgreSQL)."""
+    if not query_terms or not kb.chunk_count:
+        return {}
+    df_rows = (
+        await session.execute(
+            text("SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND term = ANY(CAST(:terms AS int[]))"),
+            {"t": tenant_id, "terms": sorted(query_terms)},
+        )
+    ).all()
+    return query_weights(query_terms, {r.term: r.df for r in df_rows}, kb.chunk_count)
+
+
+def record_id(document_id: uuid.UUID, ord: int) -> str:
+    """Vector-record id in external indexes: stable per (document, chunk), so upserts are idempotent."""
+    return f"{document_id}#{ord}"
+
+
+def record_ids(document_id: uuid.UUID, count: int) -> list[str]:
+    return [record_id(document_id, n) for n in range(count)]
+
+
+async def hydrate(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    scored: Sequence[tuple[str, float]],
+    filters: dict[str, Scalar | list[Scalar]],
+) -> list[Hit]:
+    """Chunks for external-index matches, in match order. Only rows that exist and are visible now come
+    back, so vectors of uncommitted or deleted versions can never surface."""
+    if not scored:
+        return []
+    keys = [rid.split("#", 1) for rid, _ in scored]
+    where, params = filter_sql(filters)
+    rows = (
+        await session.execute(
+            text(
+                f"{_SELECT}, c.ord, 0.0 AS score FROM chunks c "
+                "JOIN unnest(CAST(:docs AS uuid[]), CAST(:ords AS int[])) AS k(d, o) "
+                f"ON c.document_id = k.d AND c.ord = k.o WHERE c.tenant_id = :t{where}"
+            ),
+            {"t": tenant_id, "docs": [uuid.UUID(d) for d, _ in keys], "ords": [int(o) for _, o in keys], **params},
+        )
+    ).all()
+    by_id = {record_id(uuid.UUID(bytes=r.document_id.bytes), r.ord): r for r in rows}
+    hits = []
+    for rid, score in scored:
+        row = by_id.get(rid)
+        if row is not None:
+            hits.append(replace(_hits([row])[0], score=score))
+    return hits
+
+
+def parse_sparsevec(literal: str) -> dict[int, float]:
+    body = literal[literal.index("{") + 1 : literal.index("}")]
+    return {int(i): float(v) for i, v in (pair.split(":", 1) for pair in body.split(",") if pair)}

@@ -65,6 +65,7 @@ class RagChain:
     reranker: Reranker
     answerer: Answerer
     settings: Settings
+    indexes: dict[str, Any] | None = None  # backend name -> VectorIndex
 
     def parse_input(self, data: Any) -> tuple[str, int, dict[str, Any]]:
         if isinstance(data, BaseModel):
@@ -96,6 +97,7 @@ class RagChain:
             tenant_id=tenant_id,
             k=depth,
             filters=filters,
+            indexes=self.indexes,
         )
         hits = await retriever.search(query)
         return {

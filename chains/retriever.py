@@ -15,8 +15,9 @@ from pydantic import ConfigDict
 from chains.embeddings import embedding_identity
 from chains.filters import validate_filters
 from chains.fusion import convex_fusion, reciprocal_rank_fusion
-from chains.index import Hit, KnowledgeBase, dense_search, get_knowledge_base, sparse_search
+from chains.index import Hit, KnowledgeBase, get_knowledge_base
 from chains.sparse import term_counts
+from chains.vector_index import PgVectorIndex, VectorIndex, index_for
 from core.database import Database
 from core.errors import InvalidInput
 from core.settings import Fusion, Settings
@@ -51,6 +52,7 @@ class HybridRetriever(BaseRetriever):
     tenant_id: uuid.UUID
     k: int = 5
     filters: dict[str, Any] = {}
+    indexes: dict[str, Any] | None = None  # backend name -> VectorIndex; default: pgvector only
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         raise NotImplementedError("HybridRetriever is async-only; use ainvoke")
@@ -83,9 +85,11 @@ class HybridRetriever(BaseRetriever):
             raise InvalidInput(
                 f"this knowledge base is indexed with {kb.embedding_model}, but queries are embedded with {model}"
             )
+        index = self._index(kb)
         terms = term_counts(query)
         dense, sparse = await asyncio.gather(
-            self._dense(kb, query_vector, depth, filters), self._sparse(kb, terms, depth, filters)
+            index.dense_hits(self.tenant_id, kb, query_vector, depth, filters),
+            index.sparse_hits(self.tenant_id, kb, terms, depth, filters),
         )
         if self.settings.fusion is Fusion.RRF:
             fused = reciprocal_rank_fusion([dense, sparse], k=self.settings.rrf_k)
@@ -93,10 +97,5 @@ class HybridRetriever(BaseRetriever):
             fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
         return fused[: self.k]
 
-    async def _dense(self, kb: KnowledgeBase, vector: list[float], depth: int, filters: dict[str, Any]) -> list[Hit]:
-        async with self.db.tenant_session(self.tenant_id) as session:
-            return await dense_search(session, self.tenant_id, kb, vector, depth, filters, self.settings.hnsw_ef_search)
-
-    async def _sparse(self, kb: KnowledgeBase, terms: Any, depth: int, filters: dict[str, Any]) -> list[Hit]:
-        async with self.db.tenant_session(self.tenant_id) as session:
-            return await sparse_search(session, self.tenant_id, kb, terms, depth, filters)
+    def _index(self, kb: KnowledgeBase) -> VectorIndex:
+        return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)

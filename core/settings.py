@@ -20,6 +20,11 @@ class Fusion(StrEnum):
     CONVEX = "convex"
 
 
+class VectorBackend(StrEnum):
+    PGVECTOR = "pgvector"
+    PINECONE = "pinecone"
+
+
 class Reranker(StrEnum):
     AUTO = "auto"  # Cohere when COHERE_API_KEY is set, fastembed when RERANKER_MODEL is set, else none
     NONE = "none"
@@ -80,6 +85,14 @@ class Settings(BaseSettings):
     bm25_k1: float = Field(default=1.2, gt=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+
+    # --- vector backend (new knowledge bases; existing ones move with `ragapi vectors migrate`) ---
+    vector_backend: VectorBackend = VectorBackend.PGVECTOR
+    pinecone_api_key: SecretStr | None = None
+    pinecone_index_host: str | None = Field(default=None, description="Dense index (cosine) data-plane host URL")
+    pinecone_sparse_index_host: str | None = Field(default=None, description="Sparse index (dotproduct) host URL")
+    pinecone_batch_size: int = Field(default=100, ge=1, le=1000, description="Vectors per upsert request")
+    pinecone_max_retries: int = Field(default=5, ge=0, le=20, description="Retries on 429 and 5xx, with backoff")
 
     # --- reranking ---
     reranker: Reranker = Reranker.AUTO

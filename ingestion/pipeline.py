@@ -30,9 +30,12 @@ from chains.index import (
     get_knowledge_base,
     lock_knowledge_base,
     lock_tenant_index,
+    record_id,
+    record_ids,
     remove_document_chunks,
 )
 from chains.sparse import BM25Params, document_weights, term_counts, to_sparsevec
+from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for
 from core.database import Database
 from core.errors import InvalidInput, PayloadTooLarge, RagApiError, UpstreamError
 from core.settings import Settings
@@ -108,10 +111,17 @@ def job_status(results: Sequence[ItemResult]) -> str:
 
 
 class IngestPipeline:
-    def __init__(self, db: Database, embeddings: Embeddings, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embeddings: Embeddings,
+        settings: Settings,
+        indexes: dict[str, VectorIndex] | None = None,
+    ) -> None:
         self.db = db
         self.embeddings = embeddings
         self.settings = settings
+        self.indexes = indexes or {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
         self.splitter = make_splitter(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self.bm25 = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
 
@@ -211,10 +221,13 @@ class IngestPipeline:
         if not prepared:
             return
         model, dim = embedding_identity(self.embeddings)
+        stale: list[str] = []  # vector records of replaced versions, deleted once the swap is committed
         async with self.db.tenant_session(tenant_id) as session:
-            kb = await lock_knowledge_base(session, tenant_id, model, dim)
+            kb = await lock_knowledge_base(session, tenant_id, model, dim, self.settings.vector_backend.value)
+            index = index_for(self.indexes, kb)
             mismatch = (kb.embedding_model, kb.embedding_dim) != (model, dim)
             for p in prepared:
+                written: list[str] = []
                 try:
                     if mismatch:
                         raise InvalidInput(
@@ -222,13 +235,23 @@ class IngestPipeline:
                             f"but the service embeds with {model} ({dim} dims); re-embed it before ingesting"
                         )
                     async with session.begin_nested():
-                        results[p.index] = await self._write(session, tenant_id, p)
+                        results[p.index] = await self._write(session, tenant_id, index, p, written, stale)
                 except RagApiError as exc:
                     results[p.index] = _failure(p.index, p.item, exc)
+                    await index.delete(tenant_id, written)  # vectors of a rolled-back document
                 if progress:
                     progress(1)
+        await index.delete(tenant_id, stale)
 
-    async def _write(self, session: AsyncSession, tenant_id: uuid.UUID, p: _Prepared) -> ItemResult:
+    async def _write(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        index: VectorIndex,
+        p: _Prepared,
+        written: list[str],
+        stale: list[str],
+    ) -> ItemResult:
         item = p.item
         same_bytes = (
             await session.execute(
@@ -249,7 +272,8 @@ class IngestPipeline:
                 )
             ).scalar_one_or_none()
             if previous is not None:
-                await remove_document_chunks(session, tenant_id, previous.id)
+                removed = await remove_document_chunks(session, tenant_id, previous.id)
+                stale.extend(record_ids(previous.id, removed))
                 await session.delete(previous)
                 await session.flush()
                 status = "replaced"
@@ -269,7 +293,19 @@ class IngestPipeline:
         await session.flush()
         kb = await get_knowledge_base(session, tenant_id)
         assert kb is not None  # noqa: S101 - locked by _write_all
-        await add_chunks(session, tenant_id, document.id, kb, self._rows(p, kb))
+        rows = self._rows(p, kb)
+        await add_chunks(session, tenant_id, document.id, kb, rows)
+        records = [
+            VectorRecord(
+                id=record_id(document.id, r.ord),
+                dense=r.embedding,
+                sparse=r.weights,
+                metadata={**r.metadata, "document_id": str(document.id)},
+            )
+            for r in rows
+        ]
+        written.extend(r.id for r in records)
+        await index.upsert(tenant_id, records)  # before the commit that makes the chunks visible
         return ItemResult(p.index, item.filename, status, document.id, len(p.chunks))
 
     def _rows(self, p: _Prepared, kb: KnowledgeBase) -> list[ChunkRow]:
@@ -290,7 +326,8 @@ class IngestPipeline:
                         **({"source": p.item.filename} if p.item.filename else {}),
                     },
                     embedding=vector,
-                    sparse=to_sparsevec(document_weights(tc, avgdl, self.bm25)),
+                    sparse=to_sparsevec(weights := document_weights(tc, avgdl, self.bm25)),
+                    weights=weights,
                     term_counts=Counter(tc),
                     token_count=length,
                 )
@@ -309,13 +346,20 @@ class IngestPipeline:
             session.add(job)
 
 
-async def delete_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> bool:
-    """Delete a document and its chunks; False when the tenant has no such document."""
+async def delete_document(
+    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, indexes: dict[str, VectorIndex] | None = None
+) -> bool:
+    """Delete a document, its chunks and its vectors; False when the tenant has no such document."""
     async with db.tenant_session(tenant_id) as session:
         document = await find_document(session, tenant_id, document_id)
         if document is None:
             return False
         await lock_tenant_index(session, tenant_id)
-        await remove_document_chunks(session, tenant_id, document_id)
+        kb = await get_knowledge_base(session, tenant_id)
+        removed = await remove_document_chunks(session, tenant_id, document_id)
         await session.delete(document)
+    if kb is not None and removed:
+        await index_for(indexes or {"pgvector": PgVectorIndex(db, 0)}, kb).delete(
+            tenant_id, record_ids(document_id, removed)
+        )
     return True

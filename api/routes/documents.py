@@ -88,6 +88,6 @@ async def get_document(document_id: uuid.UUID, state: State, tenant: QueryTenant
 
 @router.delete("/{document_id}", status_code=204)
 async def remove_document(document_id: uuid.UUID, state: State, tenant: IngestTenant) -> Response:
-    if not await delete_document(state.db, tenant.tenant_id, document_id):
+    if not await delete_document(state.db, tenant.tenant_id, document_id, state.indexes):
         raise NotFound("no such document")
     return Response(status_code=204)

@@ -1,0 +1,107 @@
+"""Where chunk vectors live, behind one interface the retriever, ingestion and deletion use.
+
+PostgreSQL stays the system of record for tenants, documents, chunk text and metadata, and the BM25
+statistics; a vector index holds the dense and sparse vectors. Each knowledge base records its backend
+(`knowledge_bases.vector_backend`), so tenants can be moved one at a time (`ragapi vectors migrate`).
+
+Write protocol for external indexes: new vectors are upserted *before* the PostgreSQL transaction that
+makes their chunks visible commits, and old vectors are deleted *after* it. Search results are always
+joined back to visible chunk rows, so at no moment can a reader see both versions of a document, or none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chains.filters import Scalar
+from chains.index import Hit, KnowledgeBase, dense_search, sparse_search
+from core.database import Database
+from core.errors import UpstreamError
+
+
+@dataclass(frozen=True, slots=True)
+class VectorRecord:
+    id: str  # record_id(document_id, ord)
+    dense: Sequence[float]
+    sparse: dict[int, float]
+    metadata: dict[str, Any]
+
+
+class VectorIndex(Protocol):
+    name: str
+
+    async def upsert(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None: ...
+
+    async def delete(self, tenant_id: uuid.UUID, ids: Sequence[str]) -> None: ...
+
+    async def drop_tenant(self, tenant_id: uuid.UUID) -> None: ...
+
+    async def dense_hits(
+        self,
+        tenant_id: uuid.UUID,
+        kb: KnowledgeBase,
+        vector: Sequence[float],
+        k: int,
+        filters: dict[str, Scalar | list[Scalar]],
+    ) -> list[Hit]: ...
+
+    async def sparse_hits(
+        self,
+        tenant_id: uuid.UUID,
+        kb: KnowledgeBase,
+        terms: Any,
+        k: int,
+        filters: dict[str, Scalar | list[Scalar]],
+    ) -> list[Hit]: ...
+
+
+class PgVectorIndex:
+    """Vectors in the chunk rows themselves: written and deleted by the ingest transaction."""
+
+    name = "pgvector"
+
+    def __init__(self, db: Database, ef_search: int) -> None:
+        self.db = db
+        self.ef_search = ef_search
+
+    async def upsert(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None:  # noqa: ARG002
+        return None  # the chunk rows carry the vectors
+
+    async def delete(self, tenant_id: uuid.UUID, ids: Sequence[str]) -> None:  # noqa: ARG002
+        return None  # deleting the chunk rows deleted the vectors
+
+    async def drop_tenant(self, tenant_id: uuid.UUID) -> None:  # noqa: ARG002
+        return None
+
+    async def dense_hits(
+        self,
+        tenant_id: uuid.UUID,
+        kb: KnowledgeBase,
+        vector: Sequence[float],
+        k: int,
+        filters: dict[str, Scalar | list[Scalar]],
+    ) -> list[Hit]:
+        async with self.db.tenant_session(tenant_id) as session:
+            return await dense_search(session, tenant_id, kb, vector, k, filters, self.ef_search)
+
+    async def sparse_hits(
+        self,
+        tenant_id: uuid.UUID,
+        kb: KnowledgeBase,
+        terms: Any,
+        k: int,
+        filters: dict[str, Scalar | list[Scalar]],
+    ) -> list[Hit]:
+        async with self.db.tenant_session(tenant_id) as session:
+            return await sparse_search(session, tenant_id, kb, terms, k, filters)
+
+
+def index_for(indexes: dict[str, VectorIndex], kb: KnowledgeBase) -> VectorIndex:
+    """The index holding this knowledge base's vectors."""
+    index = indexes.get(kb.vector_backend)
+    if index is None:
+        raise UpstreamError(f"this knowledge base keeps its vectors in {kb.vector_backend}, which is not configured")
+    return index
