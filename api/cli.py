@@ -23,6 +23,8 @@ from core.settings import get_settings
 app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
+app.add_typer(vectors_app, name="vectors")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -121,6 +123,19 @@ def tenants_cache(
     tenant_id = _tenant(tenant)
     _run(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
     typer.echo("cache policy updated")
+
+
+@vectors_app.command("migrate")
+def vectors_migrate(
+    tenant: Annotated[str, typer.Argument(help="Tenant id")],
+    to: Annotated[str, typer.Option("--to", help="Target backend: pgvector or pinecone")],
+) -> None:
+    """Copy a tenant's vectors to another backend and switch its knowledge base to it."""
+    from ingestion.vector_migration import migrate_vectors
+
+    tenant_id = _tenant(tenant)
+    moved = _run(lambda state: migrate_vectors(state.db, state.indexes, tenant_id, to))
+    typer.echo(json.dumps({"tenant_id": str(tenant_id), "backend": to, "chunks_moved": moved}))
 
 
 def _files(paths: list[Path]) -> Iterator[Path]:
