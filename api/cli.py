@@ -221,9 +221,7 @@ def evaluate(
         with _progress() as progress:
             task = progress.add_task("ingesting corpus", total=None)
             return await run_eval(
-                state.db,
-                state.embeddings,
-                state.settings,
+                state,
                 folder,
                 split,
                 progress=lambda n: progress.advance(task, n),

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
 from sqlalchemy import text
 
+from api.state import AppState
+from chains.index import get_knowledge_base
 from chains.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from chains.retriever import HybridRetriever
-from core.database import Database
 from core.errors import InvalidInput
 from core.settings import Settings
 from ingestion.pipeline import IngestItem, IngestPipeline
@@ -89,15 +89,17 @@ async def ingest_corpus(
 
 
 async def run_queries(
-    db: Database, embeddings: Embeddings, settings: Settings, tenant_id: Any, data: BeirSet, depth: int = 100
+    state: AppState, settings: Settings, tenant_id: Any, data: BeirSet, depth: int = 100
 ) -> dict[str, Any]:
+    """Every query through the service's retriever (`settings` may vary fusion for comparisons)."""
     ndcg, recall, mrr, latency = [], [], [], []
     retriever = HybridRetriever(
-        db=db,
-        embeddings=embeddings,
+        db=state.db,
+        embeddings=state.embeddings,
         settings=settings,
         tenant_id=tenant_id,
         k=max(depth * 2, settings.retrieval_candidates),
+        indexes=state.indexes,
     )
     for qid, query in data.queries.items():
         started = time.perf_counter()
@@ -123,21 +125,23 @@ async def run_queries(
 
 
 async def evaluate(
-    db: Database,
-    embeddings: Embeddings,
-    settings: Settings,
+    state: AppState,
     folder: Path,
     split: str = "test",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     data = load_beir(folder, split)
-    tenant = await create_tenant(db, f"eval-{folder.name}")
+    settings = state.settings
+    tenant = await create_tenant(state.db, f"eval-{folder.name}")
     try:
-        pipeline = IngestPipeline(db, embeddings, settings)
-        docs_per_s = await ingest_corpus(pipeline, tenant.tenant_id, data.corpus, progress=progress)
-        result = await run_queries(db, embeddings, settings, tenant.tenant_id, data)
+        docs_per_s = await ingest_corpus(state.pipeline, tenant.tenant_id, data.corpus, progress=progress)
+        result = await run_queries(state, settings, tenant.tenant_id, data)
     finally:
-        async with db.admin_session() as session:
+        async with state.db.tenant_session(tenant.tenant_id) as session:
+            kb = await get_knowledge_base(session, tenant.tenant_id)
+        if kb is not None and kb.vector_backend in state.indexes:
+            await state.indexes[kb.vector_backend].drop_tenant(tenant.tenant_id)
+        async with state.db.admin_session() as session:
             await session.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": tenant.tenant_id})
     return {
         "dataset": folder.name,

@@ -62,9 +62,7 @@ async def main(folder: Path, split: str) -> dict[str, object]:
             rows = []
             for name, fusion, weight in VARIANTS:
                 variant = settings.model_copy(update={"fusion": fusion, "fusion_dense_weight": weight})
-                rows.append(
-                    {"variant": name, **await run_queries(state.db, state.embeddings, variant, tenant.tenant_id, data)}
-                )
+                rows.append({"variant": name, **await run_queries(state, variant, tenant.tenant_id, data)})
         finally:
             await state.stop()
     return {
