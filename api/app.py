@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import make_asgi_app
 
 from api import langserve_routes, problems
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -47,4 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state.cached
 
     langserve_routes.mount(app, resolve, settings)
+    # Prometheus text format; the observability work adds HTTP and stage metrics to the same registry.
+    app.mount("/metrics", make_asgi_app())
     return app

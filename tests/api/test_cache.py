@@ -185,3 +185,21 @@ async def test_redis_dying_mid_service(
     body = await ask(client, tenant, app_state, "When does the library close?")
     assert body["cached"] is False and "8pm" in body["answer"]
     await cache.close()
+
+
+async def test_hit_and_miss_counters_are_exported(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    def counter(body: str, kind: str, result: str) -> float:
+        prefix = f'rag_cache_lookups_total{{result="{result}",type="{kind}"}} '
+        line = next((line for line in body.splitlines() if line.startswith(prefix)), prefix + "0")
+        return float(line.split()[-1])
+
+    await ingest_texts(client, tenant, "The fire drill is on Thursday.")
+    before = (await client.get("/metrics/")).text
+    await ask(client, tenant, app_state, "When is the fire drill?")
+    await ask(client, tenant, app_state, "When is the fire drill?")
+    after = (await client.get("/metrics/")).text
+    assert counter(after, "exact", "hit") == counter(before, "exact", "hit") + 1
+    assert counter(after, "exact", "miss") == counter(before, "exact", "miss") + 1
+    assert counter(after, "semantic", "miss") >= counter(before, "semantic", "miss") + 1
