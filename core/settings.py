@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     max_documents_per_request: int = Field(default=100, ge=1)
     max_document_chars: int = Field(default=2_000_000, ge=1)
     max_query_chars: int = Field(default=2000, ge=1)
+    max_pdf_pages: int = Field(default=2000, ge=1, description="Pages extracted from one PDF")
+    max_archive_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1024, description="Uncompressed size of a DOCX (zip) archive"
+    )
+    max_archive_ratio: int = Field(default=100, ge=2, description="Compression ratio beyond which a DOCX is a bomb")
     page_size_max: int = Field(default=100, ge=1)
 
     @field_validator("chunk_overlap_tokens")

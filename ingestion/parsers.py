@@ -24,6 +24,15 @@ class Section:
     heading: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds that keep hostile files (zip bombs, decompression bombs, huge PDFs) from exhausting memory."""
+
+    max_pdf_pages: int = 2000
+    max_archive_bytes: int = 100 * 1024 * 1024
+    max_archive_ratio: int = 100
+
+
 @dataclass(slots=True)
 class ParsedDocument:
     title: str
@@ -142,19 +151,23 @@ def parse_html(data: bytes, filename: str | None) -> ParsedDocument:
     return ParsedDocument(title=title or _stem(filename), content_type="text/html", sections=sections)
 
 
-def parse_pdf(data: bytes, filename: str | None) -> ParsedDocument:
+def parse_pdf(data: bytes, filename: str | None, limits: ParseLimits) -> ParsedDocument:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise UnparseableDocument("PDF is encrypted")
+        if len(reader.pages) > limits.max_pdf_pages:
+            raise UnparseableDocument(f"PDF has {len(reader.pages)} pages; the limit is {limits.max_pdf_pages}")
         pages = [Section(page.extract_text() or "", page=n) for n, page in enumerate(reader.pages, start=1)]
         meta_title = reader.metadata.title if reader.metadata else None
     except UnparseableDocument:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except LimitReachedError as exc:  # pypdf's own decompression-bomb guard
+        raise UnparseableDocument("PDF stream expands beyond the decompression limit") from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise UnparseableDocument(f"PDF could not be read: {type(exc).__name__}") from exc
     sections = [s for s in pages if s.text.strip()]
     return ParsedDocument(
@@ -162,10 +175,30 @@ def parse_pdf(data: bytes, filename: str | None) -> ParsedDocument:
     )
 
 
-def parse_docx(data: bytes, filename: str | None) -> ParsedDocument:
+def check_archive(data: bytes, limits: ParseLimits) -> None:
+    """Refuse zip bombs from the central directory, before anything is decompressed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UnparseableDocument("DOCX could not be read: not a Word document") from exc
+    if len(entries) > 10_000:
+        raise UnparseableDocument(f"DOCX has {len(entries)} parts; that is not a Word document")
+    total = sum(e.file_size for e in entries)
+    if total > limits.max_archive_bytes:
+        raise UnparseableDocument(f"DOCX expands to {total} bytes; the limit is {limits.max_archive_bytes}")
+    for entry in entries:
+        if entry.file_size > limits.max_archive_ratio * max(entry.compress_size, 1) and entry.file_size > 1_000_000:
+            raise UnparseableDocument(f"DOCX part {entry.filename!r} is a decompression bomb")
+
+
+def parse_docx(data: bytes, filename: str | None, limits: ParseLimits) -> ParsedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_archive(data, limits)
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, ValueError, KeyError) as exc:
@@ -227,17 +260,24 @@ PARSERS: dict[str, Callable[[bytes, str | None], ParsedDocument]] = {
     "text/plain": parse_text,
     "text/markdown": parse_markdown,
     "text/html": parse_html,
+    "application/json": parse_json,
+}
+BOUNDED_PARSERS: dict[str, Callable[[bytes, str | None, ParseLimits], ParsedDocument]] = {
     "application/pdf": parse_pdf,
     EXTENSIONS[".docx"]: parse_docx,
-    "application/json": parse_json,
 }
 
 
-def parse(data: bytes, filename: str | None, content_type: str | None) -> ParsedDocument:
+def parse(
+    data: bytes, filename: str | None, content_type: str | None, limits: ParseLimits | None = None
+) -> ParsedDocument:
     kind = detect_type(filename, content_type)
     if not data:
         raise UnparseableDocument("file is empty")
-    parsed = PARSERS[kind](data, filename)
+    if kind in BOUNDED_PARSERS:
+        parsed = BOUNDED_PARSERS[kind](data, filename, limits or ParseLimits())
+    else:
+        parsed = PARSERS[kind](data, filename)
     parsed.sections = [s for s in parsed.sections if s.text.strip()]
     if not parsed.sections:
         raise UnparseableDocument("no text could be extracted (scanned PDF or empty document?)")

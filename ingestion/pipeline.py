@@ -42,7 +42,7 @@ from core.settings import Settings
 from ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ingestion.lookup import find_document
 from ingestion.models import Document, IngestJob
-from ingestion.parsers import ParsedDocument, parse
+from ingestion.parsers import ParsedDocument, ParseLimits, parse
 
 
 @dataclass(slots=True)
@@ -124,6 +124,7 @@ class IngestPipeline:
         self.indexes = indexes or {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
         self.splitter = make_splitter(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self.bm25 = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
+        self.limits = ParseLimits(settings.max_pdf_pages, settings.max_archive_bytes, settings.max_archive_ratio)
 
     async def run(
         self,
@@ -153,7 +154,7 @@ class IngestPipeline:
         return report
 
     def _prepare(self, index: int, item: IngestItem) -> _Prepared:
-        parsed = parse(item.data, item.filename, item.content_type)
+        parsed = parse(item.data, item.filename, item.content_type, self.limits)
         if parsed.char_count > self.settings.max_document_chars:
             raise PayloadTooLarge(
                 f"document has {parsed.char_count} characters; the limit is {self.settings.max_document_chars}"

@@ -120,3 +120,17 @@ async def test_query_only_key_cannot_ingest(client: httpx.AsyncClient, db, tenan
     key = await create_api_key(db, tenant.tenant_id, "reader", [Scope.QUERY])
     response = await client.post("/v1/ingest", headers={"X-API-Key": key}, json={"documents": [{"text": "x"}]})
     assert "ingest" in assert_problem(response, 403)["detail"]
+
+
+async def test_a_zip_bomb_fails_alone(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    from tests.documents import docx_bomb
+
+    files = [
+        ("files", ("bomb.docx", docx_bomb(200 << 20), "application/octet-stream")),
+        ("files", ("ok.txt", b"Fine.", "text/plain")),
+    ]
+    response = await client.post("/v1/ingest", headers=tenant.headers, files=files)
+    assert response.status_code == 207
+    bomb, ok = response.json()["documents"]
+    assert bomb["status"] == "failed" and bomb["error"]["status"] == 422 and "DOCX" in bomb["error"]["detail"]
+    assert ok["status"] == "created"

@@ -75,3 +75,47 @@ def test_unparseable_documents_say_why(data: bytes, name: str, match: str) -> No
 def test_unsupported_types(name: str | None, ctype: str | None) -> None:
     with pytest.raises(UnsupportedMediaType, match="supported"):
         parse(b"data", name, ctype)
+
+
+def test_docx_zip_bomb_is_refused_before_inflating() -> None:
+    import resource
+
+    from tests.documents import docx_bomb
+
+    bomb = docx_bomb(200 << 20)
+    assert len(bomb) < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnparseableDocument, match="DOCX expands|decompression bomb"):
+        parse(bomb, "bomb.docx", None)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100 * 1024  # nothing close to the 200 MiB it would inflate to
+
+
+def test_docx_ratio_limit_and_configurable_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingestion.parsers import ParseLimits
+    from tests.documents import docx_bomb, docx_bytes
+
+    with pytest.raises(UnparseableDocument, match="decompression bomb"):
+        parse(docx_bomb(20 << 20), "ratio.docx", None)
+    real = docx_bytes("Title", ["Some text."])
+    with pytest.raises(UnparseableDocument, match="limit is 1024"):
+        parse(real, "small.docx", None, ParseLimits(max_archive_bytes=1024))
+
+
+def test_pdf_decompression_bomb_fails_with_bounded_memory() -> None:
+    import resource
+
+    from tests.documents import pdf_bomb
+
+    bomb = pdf_bomb(300 << 20)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnparseableDocument):
+        parse(bomb, "bomb.pdf", None)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
+
+
+def test_pdf_page_limit() -> None:
+    from ingestion.parsers import ParseLimits
+
+    with pytest.raises(UnparseableDocument, match="3 pages; the limit is 2"):
+        parse(pdf_bytes(["a", "b", "c"]), "long.pdf", None, ParseLimits(max_pdf_pages=2))
