@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chains.filters import Scalar, filter_sql
-from chains.sparse import query_weights, sparsevec_terms, to_sparsevec
+from chains.sparse import parse_sparsevec, query_weights, to_sparsevec
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,8 @@ class ChunkRow:
     title: str
     metadata: dict[str, Any]
     embedding: Sequence[float]
-    sparse: str
-    term_counts: Counter[int]
+    weights: dict[int, float]  # BM25 document weights: the sparse vector
     token_count: int
-    weights: dict[int, float] = field(default_factory=dict)  # the sparse vector, for external indexes
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -60,7 +58,7 @@ class KnowledgeBase:
         return self.token_count / self.chunk_count if self.chunk_count else 0.0
 
 
-def _vector_literal(values: Sequence[float]) -> str:
+def vector_literal(values: Sequence[float]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
 
 
@@ -196,8 +194,8 @@ async def add_chunks(
                 "model": kb.embedding_model,
                 "dim": kb.embedding_dim,
                 # vectors kept elsewhere (Pinecone) are not duplicated here; sparse stays for BM25 statistics
-                "embedding": _vector_literal(c.embedding) if kb.vector_backend == "pgvector" else None,
-                "sparse": c.sparse,
+                "embedding": vector_literal(c.embedding) if kb.vector_backend == "pgvector" else None,
+                "sparse": to_sparsevec(c.weights),
                 "tokens": c.token_count,
             }
             for c in chunks
@@ -205,7 +203,7 @@ async def add_chunks(
     )
     df: Counter[int] = Counter()
     for c in chunks:
-        df.update(c.term_counts.keys())
+        df.update(c.weights.keys())
     await _adjust_df(session, tenant_id, df, +1)
     await _bump_knowledge_base(session, tenant_id, len(chunks), sum(c.token_count for c in chunks))
 
@@ -226,7 +224,7 @@ async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, do
         return 0
     df: Counter[int] = Counter()
     for r in rows:
-        df.update(sparsevec_terms(r.sparse))
+        df.update(parse_sparsevec(r.sparse).keys())
     await _adjust_df(session, tenant_id, df, -1)
     await _bump_knowledge_base(session, tenant_id, -len(rows), -sum(r.token_count for r in rows))
     return len(rows)
@@ -260,7 +258,7 @@ async def dense_search(
                 f"WHERE c.tenant_id = :t AND c.embedding_dim = {dim} AND c.embedding_model = :m{where} "
                 f"ORDER BY {distance} LIMIT :k"
             ),
-            {"t": tenant_id, "m": kb.embedding_model, "q": _vector_literal(query_vector), "k": k, **params},
+            {"t": tenant_id, "m": kb.embedding_model, "q": vector_literal(query_vector), "k": k, **params},
         )
     ).all()
     # relaxed_order may return neighbours slightly out of order
@@ -344,8 +342,3 @@ async def hydrate(
         if row is not None:
             hits.append(replace(_hits([row])[0], score=score))
     return hits
-
-
-def parse_sparsevec(literal: str) -> dict[int, float]:
-    body = literal[literal.index("{") + 1 : literal.index("}")]
-    return {int(i): float(v) for i, v in (pair.split(":", 1) for pair in body.split(",") if pair)}

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from chains.index import vector_literal
 from chains.sparse import analyze
 from core.database import Database
 
@@ -47,10 +48,6 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
     return content_terms(query) == content_terms(cached_query) or similarity >= threshold + margin
 
 
-def _vector(values: Sequence[float]) -> str:
-    return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
-
-
 class SemanticCache:
     def __init__(self, db: Database, ttl_s: int, margin: float = 0.02) -> None:
         self.db = db
@@ -70,7 +67,7 @@ class SemanticCache:
                         f"WHERE tenant_id = :t AND partition = :p AND embedding_dim = {dim} AND expires_at > now() "
                         f"ORDER BY {distance} LIMIT 5"
                     ),
-                    {"t": tenant_id, "p": partition, "q": _vector(vector)},
+                    {"t": tenant_id, "p": partition, "q": vector_literal(vector)},
                 )
             ).all()
         for row in rows:
@@ -105,7 +102,7 @@ class SemanticCache:
                     "v": kb_version,
                     "p": partition,
                     "d": len(vector),
-                    "e": _vector(vector),
+                    "e": vector_literal(vector),
                     "q": query,
                     "r": json.dumps(response),
                     "x": datetime.now(UTC) + timedelta(seconds=self.ttl_s),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
@@ -206,12 +206,7 @@ def to_sparsevec(weights: Mapping[int, float]) -> str:
     return f"{{{body}}}/{SPARSE_DIM}"
 
 
-def sparsevec_terms(literal: str) -> list[int]:
-    """Term ids of a sparsevec's text form, for maintaining document frequencies on delete."""
+def parse_sparsevec(literal: str) -> dict[int, float]:
+    """Weights from pgvector's text form (for statistics on delete and for moving vectors elsewhere)."""
     body = literal[literal.index("{") + 1 : literal.index("}")]
-    return [int(pair.split(":", 1)[0]) for pair in body.split(",") if pair]
-
-
-def merge_df(target: Counter[int], documents: Iterable[Mapping[int, int]]) -> None:
-    for counts in documents:
-        target.update(counts.keys())
+    return {int(i): float(v) for i, v in (pair.split(":", 1) for pair in body.split(",") if pair)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from chains.index import (
     record_ids,
     remove_document_chunks,
 )
-from chains.sparse import BM25Params, document_weights, term_counts, to_sparsevec
+from chains.sparse import BM25Params, document_weights, term_counts
 from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for
 from core.database import Database
 from core.errors import InvalidInput, PayloadTooLarge, RagApiError, UpstreamError
@@ -327,9 +326,7 @@ class IngestPipeline:
                         **({"source": p.item.filename} if p.item.filename else {}),
                     },
                     embedding=vector,
-                    sparse=to_sparsevec(weights := document_weights(tc, avgdl, self.bm25)),
-                    weights=weights,
-                    term_counts=Counter(tc),
+                    weights=document_weights(tc, avgdl, self.bm25),
                     token_count=length,
                 )
             )

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from chains.index import get_knowledge_base, lock_tenant_index, parse_sparsevec, record_id
+from chains.index import get_knowledge_base, lock_tenant_index, record_id
+from chains.sparse import parse_sparsevec
 from chains.vector_index import VectorIndex, VectorRecord, index_for
 from core.database import Database
 from core.errors import InvalidInput, NotFound
