@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api import langserve_routes, problems
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from api.routes import documents, health, ingest, query
+from api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware, RequestIdMiddleware
+from api.routes import api_keys, auth, documents, health, ingest, query, tenants, users
 from api.state import AppState
 from chains.cached_rag import CachedRag
 from core.settings import Settings, get_settings
@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health.router, ingest.router, documents.router, query.router):
+    routers = (health, auth, tenants, users, api_keys, ingest, documents, query)
+    for router in (module.router for module in routers):
         app.include_router(router)
 
     def resolve() -> CachedRag:

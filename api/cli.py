@@ -23,6 +23,8 @@ from core.settings import get_settings
 app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+users_app = typer.Typer(help="Manage user accounts", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
 console = Console(stderr=True)
@@ -123,6 +125,46 @@ def tenants_cache(
     tenant_id = _tenant(tenant)
     _run(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
     typer.echo("cache policy updated")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail")],
+    superadmin: Annotated[bool, typer.Option("--superadmin", help="A superadmin (manages tenants)")] = False,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant id (not for superadmins)")] = None,
+    role: Annotated[str, typer.Option(help="admin, member or readonly (tenant users)")] = "admin",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user. There is no default account: the first superadmin is made here.
+
+    The password is read from standard input (--password-stdin), RAGAPI_PASSWORD, or a hidden prompt.
+    """
+    import os
+    import sys
+
+    from tenants.context import Role
+    from tenants.users import create_user
+
+    if superadmin == (tenant is not None):
+        raise typer.BadParameter("give either --superadmin or --tenant")
+    try:
+        chosen = Role.SUPERADMIN if superadmin else Role(role)
+    except ValueError as exc:
+        raise typer.BadParameter("role must be admin, member or readonly") from exc
+    if chosen is Role.SUPERADMIN and not superadmin:
+        raise typer.BadParameter("use --superadmin for a superadmin")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = os.environ.get("RAGAPI_PASSWORD") or typer.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+    tenant_id = _tenant(tenant) if tenant is not None else None
+    settings = get_settings()
+    user = _run(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen))
+    typer.echo(json.dumps({"id": str(user.id), "email": user.email, "role": user.role}))
 
 
 @vectors_app.command("migrate")

@@ -1,20 +1,36 @@
-"""Request dependencies, in the order a request meets them: state → credential → tenant scope → scope check."""
+"""Request dependencies, in the order a request meets them:
+
+credential (X-API-Key, or Authorization: Bearer <API key | access token>) → `Principal` → scope or role
+check → `TenantContext` → rate limits (tenant, then key or user) → the route.
+
+Every route declares what it needs through one of the aliases at the bottom (`QueryTenant`,
+`IngestTenant`, `AdminTenant`, `CurrentUser`, `Superadmin`) or, for the public sign-in routes, `IpLimited`.
+The tenant comes only from the verified credential.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.client_ip import client_ip
 from api.state import AppState
-from core.errors import Forbidden, Unauthenticated
-from tenants.context import Scope, TenantContext
-from tenants.service import authenticate
+from core.errors import Forbidden, RateLimited, Unauthenticated
+from core.ratelimit import Limit
+from core.telemetry import RATE_LIMIT_REJECTIONS
+from tenants.api_keys import principal_for_api_key
+from tenants.context import Principal, Scope, TenantContext
+from tenants.keys import looks_like_key
+from tenants.users import principal_for_access_token
 
+# Declared for the OpenAPI document (Swagger's Authorize button); the credential is read below.
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
-_bearer = HTTPBearer(auto_error=False, description="Tenant API key as a bearer token")
+_bearer = HTTPBearer(auto_error=False, description="API key or user access token")
+KeyDoc = Annotated[str | None, Depends(_api_key_header)]
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_state(request: Request) -> AppState:
@@ -30,32 +46,87 @@ def credential_from_headers(x_api_key: str | None, authorization: str | None) ->
         return x_api_key.strip()
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
-    raise Unauthenticated("missing credentials: send X-API-Key or Authorization: Bearer <api key>")
+    raise Unauthenticated("missing credentials: send X-API-Key, or Authorization: Bearer <API key or access token>")
 
 
-async def tenant_for_request(request: Request) -> TenantContext:
-    """Authenticate a raw request (also used by the LangServe routes, which have no dependencies)."""
-    key = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
-    return await authenticate(get_state(request).db, key)
+async def principal_for_request(request: Request) -> Principal:
+    state = get_state(request)
+    credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
+    if looks_like_key(credential):
+        return await principal_for_api_key(state.db, state.settings, credential)
+    return await principal_for_access_token(state.db, state.settings, state.tokens, credential)
 
 
-async def current_tenant(
-    request: Request,
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> TenantContext:
-    key = credential_from_headers(api_key, f"Bearer {bearer.credentials}" if bearer else None)
-    return await authenticate(get_state(request).db, key)
+async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
+    """Spend one request from every limit (or none); the decision feeds the RateLimit-* headers."""
+    state = get_state(request)
+    if not state.settings.rate_limits_enabled or not limits:
+        return
+    decision = await state.limiter.hit(limits)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        RATE_LIMIT_REJECTIONS.labels(decision.name).inc()
+        raise RateLimited(
+            f"{decision.name} rate limit of {decision.limit} requests per minute exceeded",
+            retry_after_s=int(decision.retry_after_s) + 1,
+            limit_headers=decision.headers(),
+        )
+
+
+def principal_limits(state: AppState, principal: Principal) -> list[Limit]:
+    limits = []
+    if principal.tenant_id is not None and principal.plan is not None:
+        limits.append(Limit("tenant", f"tenant:{principal.tenant_id}", principal.plan.rate_limit_per_minute))
+    own = principal.rate_limit_per_minute or state.settings.principal_rate_limit_per_minute
+    limits.append(Limit("principal", f"{principal.kind}:{principal.id}", own))
+    return limits
+
+
+async def authorize(request: Request, scope: Scope) -> TenantContext:
+    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route (REST or LangServe)."""
+    principal = await principal_for_request(request)
+    if principal.tenant_id is None or principal.plan is None:
+        raise Forbidden("superadmins manage tenants and read no tenant's data; use a tenant account or key")
+    if not principal.allows(scope):
+        raise Forbidden(f"this credential lacks the '{scope.value}' scope")
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+    return TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan)
 
 
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, TenantContext]]:
-    async def check(tenant: Annotated[TenantContext, Depends(current_tenant)]) -> TenantContext:
-        if not tenant.allows(scope):
-            raise Forbidden(f"this API key lacks the '{scope.value}' scope")
-        return tenant
+    async def check(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> TenantContext:
+        return await authorize(request, scope)
 
     return check
 
 
+async def current_user(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Principal:
+    principal = await principal_for_request(request)
+    if principal.kind != "user":
+        raise Forbidden("this route needs a user's access token, not an API key")
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+    return principal
+
+
+async def superadmin(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Principal:
+    principal = await principal_for_request(request)
+    if not principal.is_superadmin:
+        raise Forbidden("this route needs a superadmin")
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+    return principal
+
+
+async def ip_limited(request: Request) -> str:
+    """For routes without credentials (sign-in, sign-up, refresh, reset): limit per client address."""
+    state = get_state(request)
+    ip = client_ip(request, state.trusted_proxies)
+    await enforce_limits(request, [Limit("ip", f"ip:{ip}", state.settings.ip_rate_limit_per_minute)])
+    return ip
+
+
 QueryTenant = Annotated[TenantContext, Depends(require(Scope.QUERY))]
 IngestTenant = Annotated[TenantContext, Depends(require(Scope.INGEST))]
+AdminTenant = Annotated[TenantContext, Depends(require(Scope.ADMIN))]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+Superadmin = Annotated[Principal, Depends(superadmin)]
+IpLimited = Annotated[str, Depends(ip_limited)]

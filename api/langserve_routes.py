@@ -1,7 +1,7 @@
 """The RAG chain on LangServe at /v1/rag (invoke, batch, stream, stream_events, playground).
 
 The chain declares no configurable fields, and `per_req_config_modifier` replaces the whole
-`configurable` section with the tenant of the request's own API key after anything the client sent,
+`configurable` section with the tenant of the request's own credential after anything the client sent,
 so a RemoteRunnable cannot reach another tenant, index or model. (`configurable` stays in config_keys
 only because LangServe's batch endpoint drops every other key after the modifier has run.)
 """
@@ -15,11 +15,11 @@ from fastapi import FastAPI, Request
 from langserve import add_routes
 from pydantic import BaseModel, Field, create_model
 
-from api.dependencies import tenant_for_request
+from api.dependencies import authorize, get_state
 from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.rag import TENANT_KEY
-from core.errors import Forbidden
 from core.settings import Settings
+from tenants import quotas
 from tenants.context import Scope
 
 
@@ -44,9 +44,8 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
 
 
 async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    tenant = await tenant_for_request(request)
-    if not tenant.allows(Scope.QUERY):
-        raise Forbidden("this API key lacks the 'query' scope")
+    tenant = await authorize(request, Scope.QUERY)
+    await quotas.charge(get_state(request).db, tenant.tenant_id, tenant.plan, queries=1)
     return {**config, "configurable": {TENANT_KEY: str(tenant.tenant_id)}}
 
 

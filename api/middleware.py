@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, body limit."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, body limit,
+rate-limit headers."""
 
 from __future__ import annotations
 
@@ -42,6 +43,32 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+
+
+class RateLimitHeadersMiddleware:
+    """Copy the request's rate-limit decision (set by the auth dependencies) onto the response headers.
+
+    Routes return their own Response objects (JSON, SSE), so the headers are added at the ASGI level.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+
+        async def send_with_limits(message: Message) -> None:
+            decision = state.get("ratelimit")
+            if message["type"] == "http.response.start" and decision is not None:
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 class BodyLimitMiddleware:

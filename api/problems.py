@@ -40,8 +40,10 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RagApiError)  # noqa: S101 - registered for this type only
-    headers = {"WWW-Authenticate": 'ApiKey realm="ragapi"'} if exc.status == 401 else None
-    return problem_response(problem(exc.status, exc.title, exc.detail, request), headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="ragapi"'
+    return problem_response(problem(exc.status, exc.title, exc.detail, request), headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,3 +93,162 @@ class DocumentOut(BaseModel):
 class DocumentPage(BaseModel):
     items: list[DocumentOut]
     next_cursor: str | None
+
+
+# --- auth, users, keys, tenants -------------------------------------------------------------------------
+# Bodies forbid unknown fields: a tenant id or role smuggled into a request is a 422, never obeyed.
+
+UserRole = Literal["admin", "member", "readonly"]
+KeyScope = Literal["query", "ingest", "admin"]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: uuid.UUID = Field(description="The tenant to join; it must allow self-registration")
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class ForgotPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=254)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    email: str
+    role: str
+    is_active: bool
+    created_at: datetime | None
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+    role: UserRole = "member"
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: UserRole | None = None
+    is_active: bool | None = None
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[KeyScope] = Field(min_length=1, max_length=3)
+    expires_at: datetime | None = Field(default=None, description="Timezone-aware; the key stops working then")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="Identifies the key in logs; not usable as a credential")
+    scopes: list[str]
+    rate_limit_per_minute: int | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The key itself: shown once, store it now")
+
+
+class TenantFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str | None = Field(default=None, min_length=1, max_length=100)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    monthly_query_quota: int | None = Field(default=None, ge=0)
+    monthly_ingest_bytes_quota: int | None = Field(default=None, ge=0)
+    max_document_bytes: int | None = Field(default=None, ge=1)
+    allow_registration: bool | None = None
+    registration_role: Literal["member", "readonly"] | None = None
+    cache_enabled: bool | None = None
+
+
+class TenantCreate(TenantFields):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TenantUpdate(TenantFields):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["active", "suspended"] | None = None
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    plan: str
+    rate_limit_per_minute: int | None
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int | None
+    allow_registration: bool
+    registration_role: str
+    cache_enabled: bool
+    created_at: datetime | None
+
+
+class TenantCreated(TenantOut):
+    api_key: str = Field(description="The tenant's first admin API key: shown once")
+
+
+class UsageOut(BaseModel):
+    period: date
+    queries: int
+    ingest_bytes: int
+
+
+class LimitsOut(BaseModel):
+    plan: str
+    rate_limit_per_minute: int
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int
+
+
+class MyTenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    limits: LimitsOut
+    usage: UsageOut

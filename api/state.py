@@ -9,6 +9,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import Runnable
 
+from api.client_ip import Network, parse_networks
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
 from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.embeddings import build_embeddings, embedding_identity
@@ -21,8 +22,13 @@ from chains.semantic_cache import SemanticCache
 from chains.vector_index import PgVectorIndex, VectorIndex
 from core.database import Database
 from core.migrate import upgrade
+from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
 from core.settings import Settings, VectorBackend
 from ingestion.pipeline import IngestPipeline
+from tenants.tokens import TokenCodec, signing_key
+
+# After a Redis failure, shared state (limits, exact cache) is skipped for this long before a retry.
+REDIS_COOLDOWN_S = 5.0
 
 
 def build_vector_indexes(settings: Settings, db: Database) -> dict[str, VectorIndex]:
@@ -46,6 +52,14 @@ def build_vector_indexes(settings: Settings, db: Database) -> dict[str, VectorIn
     return indexes
 
 
+def build_limiter(settings: Settings) -> Limiter:
+    """Shared through Redis when REDIS_URL is set (in-process limits while it is down), else in-process."""
+    if settings.redis_url is None:
+        return InProcessLimiter()
+    redis = RedisLimiter(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
+    return FailoverLimiter(redis, InProcessLimiter(), settings.redis_timeout_s, REDIS_COOLDOWN_S)
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -55,6 +69,9 @@ class AppState:
     rag: RagChain
     cached: CachedRag
     indexes: dict[str, VectorIndex]
+    tokens: TokenCodec
+    limiter: Limiter
+    trusted_proxies: tuple[Network, ...]
     ready: bool = False
 
     def answer_chain(self) -> Runnable[Any, Any]:
@@ -96,6 +113,9 @@ class AppState:
             indexes=indexes,
             rag=rag,
             cached=cached,
+            tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
+            limiter=build_limiter(settings),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
         )
         state.ready = True
         return state
@@ -104,4 +124,5 @@ class AppState:
         self.ready = False
         await self.cached.drain()
         await self.cached.exact.close()
+        await self.limiter.close()
         await self.db.dispose()

@@ -6,6 +6,7 @@ Settings are built lazily through `get_settings()` (never at import time) so tes
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from functools import lru_cache
@@ -30,6 +31,12 @@ class Reranker(StrEnum):
     NONE = "none"
     COHERE = "cohere"
     FASTEMBED = "fastembed"
+
+
+class JwtAlgorithm(StrEnum):
+    HS256 = "HS256"
+    HS384 = "HS384"
+    HS512 = "HS512"
 
 
 class EmbeddingProvider(StrEnum):
@@ -124,6 +131,37 @@ class Settings(BaseSettings):
         default=0.95, ge=0.8, le=1.0, description="Cosine similarity for a semantic hit (tenants may raise it)"
     )
 
+    # --- authentication ---
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="JWT signing key (32+ chars). Unset: generated once into DATA_DIR/jwt_secret (embedded mode only)",
+    )
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.HS256
+    jwt_issuer: str = Field(default="ragapi", min_length=1)
+    jwt_audience: str = Field(default="ragapi", min_length=1)
+    jwt_leeway_s: int = Field(default=10, ge=0, le=30, description="Clock skew tolerated on exp/nbf/iat")
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300, le=365 * 86_400)
+    password_reset_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    password_reset_webhook_url: str | None = Field(
+        default=None, description="POSTed {email, token, expires_at} on forgot-password (your mailer)"
+    )
+
+    # --- rate limits and quotas (a tenant's plan overrides the tenant-level defaults) ---
+    rate_limits_enabled: bool = True
+    tenant_rate_limit_per_minute: int = Field(default=600, ge=1, description="Requests per tenant, all callers")
+    principal_rate_limit_per_minute: int = Field(default=120, ge=1, description="Requests per API key or user")
+    ip_rate_limit_per_minute: int = Field(
+        default=10, ge=1, description="Unauthenticated auth routes (login, register, refresh, reset) per client IP"
+    )
+    login_rate_limit_per_minute: int = Field(default=10, ge=1, description="Login attempts per account")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed, e.g. 10.0.0.0/8"
+    )
+    monthly_query_quota: int | None = Field(default=None, ge=0, description="Per tenant; unset = unlimited")
+    monthly_ingest_bytes_quota: int | None = Field(default=None, ge=0, description="Per tenant; unset = unlimited")
+
     # --- limits ---
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")
     max_files_per_request: int = Field(default=20, ge=1)
@@ -150,6 +188,20 @@ class Settings(BaseSettings):
     def _postgres_only(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and v.get_secret_value().split("://", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return v
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, v: list[str]) -> list[str]:
+        for network in v:
+            ipaddress.ip_network(network, strict=False)  # raises ValueError on garbage
         return v
 
     @property

@@ -1,10 +1,12 @@
-"""The tenant scope of one request, built only from a verified credential."""
+"""Who is calling and within which tenant, built only from a verified credential (never from a header,
+a body or a runnable config)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class Scope(StrEnum):
@@ -13,7 +15,7 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
-# What each scope implies: admin can do everything a tenant can, ingest includes reading documents.
+# What each scope implies: admin can do everything within a tenant, ingest includes reading.
 IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.ADMIN: frozenset(Scope),
     Scope.INGEST: frozenset({Scope.INGEST, Scope.QUERY}),
@@ -21,11 +23,68 @@ IMPLIED: dict[Scope, frozenset[Scope]] = {
 }
 
 
+class Role(StrEnum):
+    SUPERADMIN = "superadmin"  # manages tenants; belongs to none and reads no tenant data
+    ADMIN = "admin"  # manages its tenant's users, keys and documents
+    MEMBER = "member"  # queries and ingests
+    READONLY = "readonly"  # queries only
+
+
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.SUPERADMIN: frozenset(),
+    Role.ADMIN: frozenset({Scope.ADMIN}),
+    Role.MEMBER: frozenset({Scope.INGEST}),
+    Role.READONLY: frozenset({Scope.QUERY}),
+}
+
+
+def expand(scopes: frozenset[Scope]) -> frozenset[Scope]:
+    return frozenset().union(*(IMPLIED[s] for s in scopes)) if scopes else frozenset()
+
+
 @dataclass(frozen=True, slots=True)
-class TenantContext:
-    tenant_id: uuid.UUID
-    key_id: uuid.UUID
+class TenantPlan:
+    """A tenant's limits with the service defaults already applied (None = unlimited)."""
+
+    name: str
+    rate_limit_per_minute: int
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: an API key or a signed-in user."""
+
+    kind: Literal["key", "user"]
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None  # None only for superadmins
     scopes: frozenset[Scope]
+    role: Role | None = None  # users only
+    plan: TenantPlan | None = None  # None only for superadmins
+    rate_limit_per_minute: int | None = None  # the key's own limit, if it has one
+    session_id: uuid.UUID | None = None  # users: the login session (logout ends it)
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role is Role.SUPERADMIN
 
     def allows(self, scope: Scope) -> bool:
-        return any(scope in IMPLIED[s] for s in self.scopes)
+        return scope in expand(self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """The tenant scope of one request: every tenant route and chain runs inside exactly one."""
+
+    tenant_id: uuid.UUID
+    principal: Principal
+    plan: TenantPlan
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        return self.principal.scopes
+
+    def allows(self, scope: Scope) -> bool:
+        return self.principal.allows(scope)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ARRAY, Column, DateTime, Text
 from sqlmodel import Field, SQLModel
@@ -17,6 +17,13 @@ class Tenant(SQLModel, table=True):
     status: str = "active"
     cache_enabled: bool = True
     semantic_cache_threshold: float | None = None
+    plan: str = "default"
+    rate_limit_per_minute: int | None = None
+    monthly_query_quota: int | None = None
+    monthly_ingest_bytes_quota: int | None = None
+    max_document_bytes: int | None = None
+    allow_registration: bool = False
+    registration_role: str = "readonly"
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
 
 
@@ -29,7 +36,47 @@ class ApiKey(SQLModel, table=True):
     prefix: str
     key_hash: str
     scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    rate_limit_per_minute: int | None = None
+    created_by: uuid.UUID | None = None
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
     expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    tenant_id: uuid.UUID | None = None
+    email: str
+    password_hash: str
+    role: str
+    is_active: bool = True
+    token_version: int = 0
+    created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
+    password_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), server_default="now()")
+    )
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: the refresh token it currently accepts, rotated on every refresh."""
+
+    __tablename__ = "auth_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID
+    refresh_jti: uuid.UUID
+    created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class TenantUsage(SQLModel, table=True):
+    __tablename__ = "tenant_usage"
+
+    tenant_id: uuid.UUID = Field(primary_key=True)
+    period: date = Field(primary_key=True)
+    queries: int = 0
+    ingest_bytes: int = 0

@@ -1,36 +1,63 @@
-"""Tenant provisioning and API-key authentication."""
+"""Tenants: provisioning (with a first admin key), plans, status and the answer-cache policy."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from core.database import Database
-from core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from tenants.context import Scope, TenantContext
-from tenants.keys import generate_key, hash_key, looks_like_key
+from core.errors import InvalidInput, NotFound
+from tenants.context import Scope
+from tenants.keys import generate_key
 from tenants.models import ApiKey, Tenant
 
-# last_used_at is written at most this often per key, so authentication stays read-mostly.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
+# What a superadmin may change on a tenant (the API validates the values' types and ranges).
+MUTABLE = frozenset(
+    {
+        "name",
+        "plan",
+        "status",
+        "rate_limit_per_minute",
+        "monthly_query_quota",
+        "monthly_ingest_bytes_quota",
+        "max_document_bytes",
+        "allow_registration",
+        "registration_role",
+        "cache_enabled",
+    }
+)
+
+
+# Of those, the ones that may be cleared (None = back to the service default).
+NULLABLE = frozenset(
+    {"rate_limit_per_minute", "monthly_query_quota", "monthly_ingest_bytes_quota", "max_document_bytes"}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class CreatedTenant:
     tenant_id: uuid.UUID
     api_key: str
+    tenant: Tenant
 
 
-async def create_tenant(db: Database, name: str) -> CreatedTenant:
-    """Create a tenant and its first API key (admin scope). The key is returned once, never stored."""
+def _check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("tenant name must be 1 to 200 characters")
-    tenant = Tenant(name=name)
+    return name
+
+
+async def create_tenant(db: Database, name: str, **plan: Any) -> CreatedTenant:
+    """Create a tenant and its first API key (admin scope). The key is returned once, never stored."""
+    unknown = set(plan) - MUTABLE
+    if unknown:
+        raise InvalidInput(f"unknown tenant fields: {', '.join(sorted(unknown))}")
+    tenant = Tenant(name=_check_name(name), **plan)
     key = generate_key()
     async with db.admin_session() as session:
         session.add(tenant)
@@ -44,52 +71,43 @@ async def create_tenant(db: Database, name: str) -> CreatedTenant:
                 scopes=[Scope.ADMIN.value],
             )
         )
-    return CreatedTenant(tenant_id=tenant.id, api_key=key.plaintext)
+    return CreatedTenant(tenant_id=tenant.id, api_key=key.plaintext, tenant=tenant)
 
 
-async def create_api_key(db: Database, tenant_id: uuid.UUID, name: str, scopes: list[Scope]) -> str:
-    key = generate_key()
+async def list_tenants(db: Database, limit: int, offset: int) -> list[Tenant]:
     async with db.admin_session() as session:
-        session.add(
-            ApiKey(
-                tenant_id=tenant_id,
-                name=name,
-                prefix=key.prefix,
-                key_hash=key.digest,
-                scopes=[s.value for s in scopes],
-            )
+        rows = await session.execute(
+            select(Tenant).order_by(col(Tenant.created_at), col(Tenant.id)).limit(limit).offset(offset)
         )
-    return key.plaintext
+        return list(rows.scalars())
 
 
-async def revoke_api_key(db: Database, key_id: uuid.UUID) -> None:
+async def get_tenant(db: Database, tenant_id: uuid.UUID) -> Tenant:
     async with db.admin_session() as session:
-        await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=datetime.now(UTC)))
+        tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    return tenant
 
 
-async def authenticate(db: Database, raw_key: str) -> TenantContext:
-    """Resolve an API key to its tenant scope; every failure looks the same to the caller."""
-    if not looks_like_key(raw_key):
-        raise Unauthenticated("invalid API key")
-    now = datetime.now(UTC)
+async def update_tenant(db: Database, tenant_id: uuid.UUID, changes: dict[str, Any]) -> Tenant:
+    """Apply a superadmin's changes; suspending a tenant locks out its keys and users on their next request."""
+    unknown = set(changes) - MUTABLE
+    if unknown:
+        raise InvalidInput(f"unknown tenant fields: {', '.join(sorted(unknown))}")
+    cleared = sorted(k for k, v in changes.items() if v is None and k not in NULLABLE)
+    if cleared:
+        raise InvalidInput(f"these fields cannot be null: {', '.join(cleared)}")
+    if "name" in changes:
+        changes["name"] = _check_name(changes["name"])
     async with db.admin_session() as session:
-        row = (
-            await session.execute(
-                select(ApiKey, Tenant.status)
-                .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))
-                .where(col(ApiKey.key_hash) == hash_key(raw_key))
-            )
-        ).first()
-        if row is None:
-            raise Unauthenticated("invalid API key")
-        key, tenant_status = row
-        if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-            raise Unauthenticated("invalid API key")
-        if tenant_status != "active":
-            raise Forbidden("tenant is suspended")
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
-    return TenantContext(tenant_id=key.tenant_id, key_id=key.id, scopes=frozenset(Scope(s) for s in key.scopes))
+        tenant = await session.get(Tenant, tenant_id, with_for_update=True)
+        if tenant is None:
+            raise NotFound("no such tenant")
+        for field, value in changes.items():
+            setattr(tenant, field, value)
+        session.add(tenant)
+    return tenant
 
 
 async def set_cache_policy(

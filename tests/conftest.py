@@ -31,6 +31,12 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "openai_api_key": None,
         "cohere_api_key": None,
         "database_url": None,
+        # Shared by the whole session: tests of limits set their own per key, tenant or monkeypatch.
+        "tenant_rate_limit_per_minute": 1_000_000,
+        "principal_rate_limit_per_minute": 1_000_000,
+        "ip_rate_limit_per_minute": 1_000_000,
+        "login_rate_limit_per_minute": 1_000_000,
+        "password_min_length": 12,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

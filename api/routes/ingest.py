@@ -14,9 +14,11 @@ from starlette.datastructures import UploadFile
 from api.dependencies import IngestTenant, QueryTenant, State
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, IngestResponse, JobOut
-from core.errors import InvalidInput, NotFound, UnsupportedMediaType
+from core.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from ingestion.lookup import find_job
 from ingestion.pipeline import IngestItem, JobReport
+from tenants import quotas
+from tenants.context import TenantContext
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -122,8 +124,19 @@ async def ingest(request: Request, state: State, tenant: IngestTenant) -> JSONRe
         items = await _items_from_json(request, state)
     else:
         raise UnsupportedMediaType("send multipart/form-data with 'files' parts, or application/json")
+    await _charge(state, tenant, items)
     report = await state.pipeline.run(tenant.tenant_id, items)
     return _response(report)
+
+
+async def _charge(state: State, tenant: TenantContext, items: list[IngestItem]) -> None:
+    """The plan's document size limit, then its monthly ingest budget (charged for what was sent)."""
+    limit = tenant.plan.max_document_bytes
+    for n, item in enumerate(items):
+        if len(item.data) > limit:
+            name = item.filename or f"document {n}"
+            raise PayloadTooLarge(f"{name} is {len(item.data)} bytes; this tenant's plan allows {limit} per document")
+    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, ingest_bytes=sum(len(i.data) for i in items))
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

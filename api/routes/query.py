@@ -17,6 +17,7 @@ from api.problems import problem
 from api.schemas import QueryRequest, QueryResponse
 from chains.rag import TENANT_KEY
 from core.errors import InvalidInput, RagApiError
+from tenants import quotas
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -62,6 +63,7 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
         raise InvalidInput(f"query is longer than {settings.max_query_chars} characters (MAX_QUERY_CHARS)")
     if body.top_k is not None and body.top_k > settings.max_top_k:
         raise InvalidInput(f"top_k must be at most {settings.max_top_k} (MAX_TOP_K)")
+    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, queries=1)
     payload = body.model_dump(exclude={"stream"})
     config = RunnableConfig(configurable={TENANT_KEY: str(tenant.tenant_id)})
     chain = state.answer_chain()

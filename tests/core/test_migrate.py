@@ -33,5 +33,5 @@ def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
     both = [migrate(env), migrate(env)]  # already migrated: both no-ops
     assert [p.wait(timeout=120) for p in both] == [0, 0]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
     engine.dispose()

@@ -26,6 +26,7 @@ def test_reranker_auto_follows_configuration(tmp_path: Path) -> None:
 def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_QUERY_CHARS", "1234")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/rag")
+    monkeypatch.setenv("JWT_SECRET", "s" * 32)
     from core.settings import Settings
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -37,7 +38,22 @@ def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.Monk
 def test_database_url_must_be_postgres(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="postgresql"):
         make_settings(tmp_path, database_url="mysql://u:p@h/db")
-    assert make_settings(tmp_path, database_url="postgresql+asyncpg://u:p@h/db").database_url is not None
+    good = make_settings(tmp_path, database_url="postgresql+asyncpg://u:p@h/db", jwt_secret="s" * 32)
+    assert good.database_url is not None
+
+
+def test_replicas_need_a_shared_jwt_secret(tmp_path: Path) -> None:
+    from tenants.tokens import signing_key
+
+    with pytest.raises(ValueError, match="JWT_SECRET must be set"):
+        signing_key(make_settings(tmp_path, database_url="postgresql://u:p@h/db"))
+    generated = signing_key(make_settings(tmp_path))
+    assert len(generated) >= 32 and signing_key(make_settings(tmp_path)) == generated  # kept across restarts
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ValidationError, match="at least 32"):
+        make_settings(tmp_path, jwt_secret="short")
+    with pytest.raises(ValidationError):
+        make_settings(tmp_path, trusted_proxies=["10.0.0.0/8", "not-a-network"])
 
 
 def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

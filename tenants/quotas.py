@@ -1,0 +1,91 @@
+"""Monthly per-tenant budgets (queries, ingested bytes), charged atomically before the work is done.
+
+One row per tenant and calendar month (UTC). The charge is a single upsert whose WHERE clause refuses
+to pass the quota, so concurrent requests on every replica can never overspend it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import text
+
+from core.database import Database
+from core.errors import QuotaExceeded
+from tenants.context import TenantPlan
+
+_CHARGE = text(
+    """
+    INSERT INTO tenant_usage AS u (tenant_id, period, queries, ingest_bytes)
+    VALUES (:tid, :period, :queries, :bytes)
+    ON CONFLICT (tenant_id, period) DO UPDATE
+        SET queries = u.queries + EXCLUDED.queries, ingest_bytes = u.ingest_bytes + EXCLUDED.ingest_bytes
+        WHERE (CAST(:query_quota AS bigint) IS NULL OR u.queries + EXCLUDED.queries <= :query_quota)
+          AND (CAST(:bytes_quota AS bigint) IS NULL OR u.ingest_bytes + EXCLUDED.ingest_bytes <= :bytes_quota)
+    RETURNING u.queries, u.ingest_bytes
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    period: date
+    queries: int
+    ingest_bytes: int
+
+
+def current_period(now: datetime | None = None) -> date:
+    now = now or datetime.now(UTC)
+    return date(now.year, now.month, 1)
+
+
+def seconds_to_next_period(now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
+    nxt = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return int((nxt - now).total_seconds()) + 1
+
+
+async def charge(
+    db: Database, tenant_id: uuid.UUID, plan: TenantPlan, queries: int = 0, ingest_bytes: int = 0
+) -> Usage:
+    """Add to this month's usage, or raise QuotaExceeded (and add nothing) if it would pass a quota."""
+    too_big_for_empty_month = (plan.monthly_query_quota is not None and queries > plan.monthly_query_quota) or (
+        plan.monthly_ingest_bytes_quota is not None and ingest_bytes > plan.monthly_ingest_bytes_quota
+    )
+    period = current_period()
+    row = None
+    if not too_big_for_empty_month:
+        async with db.tenant_session(tenant_id) as session:
+            row = (
+                await session.execute(
+                    _CHARGE,
+                    {
+                        "tid": tenant_id,
+                        "period": period,
+                        "queries": queries,
+                        "bytes": ingest_bytes,
+                        "query_quota": plan.monthly_query_quota,
+                        "bytes_quota": plan.monthly_ingest_bytes_quota,
+                    },
+                )
+            ).first()
+    if row is None:
+        what = "query" if queries else "ingest"
+        raise QuotaExceeded(
+            f"the tenant's monthly {what} quota is spent (plan '{plan.name}')", retry_after_s=seconds_to_next_period()
+        )
+    return Usage(period, int(row[0]), int(row[1]))
+
+
+async def usage(db: Database, tenant_id: uuid.UUID) -> Usage:
+    period = current_period()
+    async with db.tenant_session(tenant_id) as session:
+        row = (
+            await session.execute(
+                text("SELECT queries, ingest_bytes FROM tenant_usage WHERE tenant_id = :tid AND period = :p"),
+                {"tid": tenant_id, "p": period},
+            )
+        ).first()
+    return Usage(period, int(row[0]), int(row[1])) if row else Usage(period, 0, 0)
