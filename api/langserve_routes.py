@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from langserve import add_routes
 from pydantic import BaseModel, Field, create_model
 
@@ -20,7 +20,7 @@ from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.rag import TENANT_KEY
 from core.settings import Settings
 from tenants import quotas
-from tenants.context import Scope
+from tenants.context import Scope, TenantContext
 
 
 class RagOutput(BaseModel):
@@ -43,8 +43,13 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
     )
 
 
+async def authenticate(request: Request) -> None:
+    """Route dependency: every LangServe endpoint (schemas and playground too) needs the query scope."""
+    request.state.tenant = await authorize(request, Scope.QUERY)
+
+
 async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    tenant = await authorize(request, Scope.QUERY)
+    tenant: TenantContext = request.state.tenant  # set by `authenticate`, which ran first
     await quotas.charge(get_state(request).db, tenant.tenant_id, tenant.plan, queries=1)
     return {**config, "configurable": {TENANT_KEY: str(tenant.tenant_id)}}
 
@@ -56,7 +61,10 @@ def mount(app: FastAPI, resolve: Callable[[], CachedRag], settings: Settings) ->
         chain,
         path="/v1/rag",
         config_keys=("configurable",),
+        dependencies=[Depends(authenticate)],
         per_req_config_modifier=scope_to_tenant,
+        # LangSmith token feedback: unused here (the name is missing from LangServe's own type hint).
+        disabled_endpoints=["token_feedback"],  # type: ignore[list-item]
         enable_feedback_endpoint=False,
         enable_public_trace_link_endpoint=False,
     )

@@ -101,3 +101,41 @@ def make_tenant(db: Database) -> Callable[[], Awaitable[TenantHandle]]:
 @pytest.fixture
 async def tenant(make_tenant: Callable[[], Awaitable[TenantHandle]]) -> TenantHandle:
     return await make_tenant()
+
+
+@dataclass(frozen=True)
+class UserHandle:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+MakeUser = Callable[..., Awaitable[UserHandle]]
+
+
+@pytest.fixture
+def make_user(db: Database, settings: Settings, client: httpx.AsyncClient) -> MakeUser:
+    """A user created through the service layer and signed in through the API."""
+    from tenants.context import Role
+    from tenants.users import create_user
+    from tests.api.helpers import PASSWORD, login
+
+    async def make(tenant_id: uuid.UUID | None, role: str = "member", password: str = PASSWORD) -> UserHandle:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        user = await create_user(db, settings, tenant_id, email, password, Role(role))
+        tokens = await login(client, email, password)
+        return UserHandle(user.id, tenant_id, email, password, tokens["access_token"], tokens["refresh_token"])
+
+    return make
+
+
+@pytest.fixture
+async def superadmin(make_user: MakeUser) -> UserHandle:
+    return await make_user(None, "superadmin")

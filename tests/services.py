@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -48,3 +53,43 @@ class RedisServer:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+class ApiServer:
+    """`ragapi serve` in its own process, as an operator runs it."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.port = free_port()
+        base = {"DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "warning"}
+        self.env = {**os.environ, **base, **env}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "api.cli", *args], env=self.env, capture_output=True, timeout=120, check=True
+        )
+        return done.stdout.decode()
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=self.env)  # noqa: S603
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError("server did not become ready")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)

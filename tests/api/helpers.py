@@ -37,3 +37,17 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
     assert body["request_id"] == response.headers["x-request-id"]
     return body
+
+
+PASSWORD = "correct horse battery staple"
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/v1/auth/login", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

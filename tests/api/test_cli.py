@@ -90,3 +90,40 @@ def test_tenant_cache_policy(cli_env: CliRunner, db) -> None:  # type: ignore[no
     assert (row[0], round(row[1], 2)) == (False, 0.99)
     assert cli_env.invoke(app, ["tenants", "cache", tenant_id, "--threshold", "0.5"]).exit_code != 0
     assert cli_env.invoke(app, ["tenants", "cache", "00000000-0000-0000-0000-000000000000", "--enable"]).exit_code != 0
+
+
+def test_the_first_superadmin_comes_from_the_cli(cli_env: CliRunner, settings: Settings) -> None:
+
+    email = "root-admin@example.com"
+    result = cli_env.invoke(
+        app, ["users", "create", "--email", email, "--superadmin", "--password-stdin"], input="a very long password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["role"] == "superadmin"
+    again = cli_env.invoke(
+        app, ["users", "create", "--email", email, "--superadmin", "--password-stdin"], input="a very long password\n"
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+    weak = cli_env.invoke(
+        app, ["users", "create", "--email", "w@example.com", "--superadmin", "--password-stdin"], input="short\n"
+    )
+    assert weak.exit_code == 1 and "at least 12" in weak.output
+    both = cli_env.invoke(app, ["users", "create", "--email", "x@example.com", "--superadmin", "--tenant", "t"])
+    assert both.exit_code != 0
+    tenant = json.loads(run(cli_env, "tenants", "create", "cli-users", "--json"))
+    admin = cli_env.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            "ta@example.com",
+            "--tenant",
+            tenant["tenant_id"],
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        input="another long password\n",
+    )
+    assert admin.exit_code == 0 and json.loads(admin.stdout)["role"] == "admin"

@@ -4,53 +4,17 @@ SSE read as it streams, LangServe's RemoteRunnable, graceful stop, and data that
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.helpers import sse_events
 from tests.documents import pdf_bytes
-from tests.services import free_port
+from tests.services import ApiServer as Server
 
 pytestmark = pytest.mark.slow
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "warning"}
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "api.cli", *args], env=self.env, capture_output=True, timeout=120, check=True
-        )
-        return done.stdout.decode()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=self.env)  # noqa: S603
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError("server did not become ready")
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")

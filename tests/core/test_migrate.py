@@ -34,4 +34,6 @@ def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
     assert [p.wait(timeout=120) for p in both] == [0, 0]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        # No default account of any kind: the first superadmin is made with `ragapi users create`.
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
     engine.dispose()
