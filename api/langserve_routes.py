@@ -1,7 +1,9 @@
 """The RAG chain on LangServe at /v1/rag (invoke, batch, stream, stream_events, playground).
 
 Every endpoint authenticates through a route dependency (the same gate as REST: credential, query
-scope, rate limits); the endpoints that run the chain then charge the tenant's query quota. The chain declares no configurable fields, and `per_req_config_modifier` replaces the whole
+scope, rate limits); the endpoints that run the chain then charge the tenant's query quota.
+
+The chain declares no configurable fields, and `per_req_config_modifier` replaces the whole
 `configurable` section with the tenant of the request's own credential after anything the client sent,
 so a RemoteRunnable cannot reach another tenant, index or model. (`configurable` stays in config_keys
 only because LangServe's batch endpoint drops every other key after the modifier has run.)
