@@ -10,10 +10,9 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api import langserve_routes, problems
-from api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware, RequestIdMiddleware
-from api.routes import api_keys, auth, documents, health, ingest, query, tenants, users
-from api.state import AppState
-from chains.cached_rag import CachedRag
+from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitHeadersMiddleware, RequestIdMiddleware
+from api.routes import analytics, api_keys, auth, documents, feedback, health, ingest, query, tenants, users
+from api.state import AppState, answer_runnable
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    routers = (health, auth, tenants, users, api_keys, ingest, documents, query)
+    routers = (health, auth, tenants, users, api_keys, ingest, documents, query, feedback, analytics)
     for router in (module.router for module in routers):
         app.include_router(router)
 
-    def resolve() -> CachedRag:
+    def resolve() -> AppState:
         state: AppState = app.state.rag
-        return state.cached
+        return state
 
-    langserve_routes.mount(app, resolve, settings)
+    langserve_routes.mount(app, answer_runnable(resolve), settings)
     # Prometheus text format; the observability work adds HTTP and stage metrics to the same registry.
     app.mount("/metrics", make_asgi_app())
     return app

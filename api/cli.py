@@ -25,6 +25,8 @@ tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 users_app = typer.Typer(help="Manage user accounts", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+feedback_app = typer.Typer(help="Feedback as evaluation data", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
 console = Console(stderr=True)
@@ -73,6 +75,8 @@ def serve(
     """Serve the REST API, SSE and LangServe routes."""
     import uvicorn
 
+    from core.logs import dict_config
+
     settings = get_settings()
     uvicorn.run(
         "api.app:create_app",
@@ -81,6 +85,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=dict_config(settings.log_level, settings.log_format.value),
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 
@@ -255,11 +261,19 @@ def query(
 def evaluate(
     folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
     split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Run an exported feedback set against this tenant's data")
+    ] = None,
+    min_ndcg: Annotated[float | None, typer.Option(help="Exit 1 when nDCG@10 is below this (a CI gate)")] = None,
 ) -> None:
-    """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency on a BEIR dataset, in a throwaway tenant."""
+    """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency: a BEIR dataset in a throwaway tenant,
+    or with --tenant a feedback export replayed against that tenant's knowledge base."""
     from api.evaluate import evaluate as run_eval
+    from api.evaluate import evaluate_tenant
 
     async def work(state: Any) -> dict[str, Any]:
+        if tenant is not None:
+            return await evaluate_tenant(state, folder, _tenant(tenant), split)
         with _progress() as progress:
             task = progress.add_task("ingesting corpus", total=None)
             return await run_eval(
@@ -269,7 +283,26 @@ def evaluate(
                 progress=lambda n: progress.advance(task, n),
             )
 
-    typer.echo(json.dumps(_run(work), indent=2))
+    result = _run(work)
+    typer.echo(json.dumps(result, indent=2))
+    if min_ndcg is not None and result["ndcg@10"] < min_ndcg:
+        console.print(f"[red]nDCG@10 {result['ndcg@10']} is below the gate {min_ndcg}[/red]")
+        raise typer.Exit(code=1)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    tenant: TenantOption,
+    folder: Annotated[Path, typer.Argument(help="Where to write queries.jsonl and qrels/test.tsv")],
+) -> None:
+    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant`."""
+    from analytics.feedback import export
+    from api.evaluate import write_beir
+
+    tenant_id = _tenant(tenant)
+    exported = _run(lambda state: export(state.db, tenant_id))
+    write_beir(folder, exported)
+    typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.client_ip import client_ip
 from api.state import AppState
+from core import request_context
 from core.errors import Forbidden, RateLimited, Unauthenticated
 from core.ratelimit import Limit
 from core.telemetry import RATE_LIMIT_REJECTIONS
@@ -53,8 +54,18 @@ async def principal_for_request(request: Request) -> Principal:
     state = get_state(request)
     credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
     if looks_like_key(credential):
-        return await principal_for_api_key(state.db, state.settings, credential)
-    return await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+        principal = await principal_for_api_key(state.db, state.settings, credential)
+    else:
+        principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+    # For the logs: context variables for records written during the request, request state for the
+    # access log written after it.
+    who = f"{principal.kind}:{principal.id}"
+    request_context.principal.set(who)
+    request.state.principal = who
+    if principal.tenant_id is not None:
+        request_context.tenant_id.set(str(principal.tenant_id))
+        request.state.tenant_id = str(principal.tenant_id)
+    return principal
 
 
 async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
@@ -126,6 +137,7 @@ async def ip_limited(request: Request) -> str:
 
 QueryTenant = Annotated[TenantContext, Depends(require(Scope.QUERY))]
 IngestTenant = Annotated[TenantContext, Depends(require(Scope.INGEST))]
+FeedbackTenant = Annotated[TenantContext, Depends(require(Scope.FEEDBACK))]
 AdminTenant = Annotated[TenantContext, Depends(require(Scope.ADMIN))]
 CurrentUser = Annotated[Principal, Depends(current_user)]
 Superadmin = Annotated[Principal, Depends(superadmin)]

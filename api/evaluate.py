@@ -1,7 +1,10 @@
 """`ragapi eval`: measure retrieval quality on a BEIR-layout folder through the real pipeline.
 
-The corpus is ingested into a throwaway tenant (deleted afterwards), every query goes through the same
-hybrid retriever the API uses, and chunk hits are folded into document rankings (best chunk wins).
+Two modes. A full BEIR set: the corpus is ingested into a throwaway tenant (deleted afterwards). A
+tenant's exported feedback (`ragapi feedback export`, queries and qrels naming document ids): the
+queries run against that tenant's live knowledge base, a regression gate for its own data. Either way
+every query goes through the hybrid retriever the API uses, and chunk hits are folded into document
+rankings (best chunk wins).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 
 from api.state import AppState
-from chains.index import get_knowledge_base
+from chains.index import Hit, get_knowledge_base
 from chains.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from chains.retriever import HybridRetriever
 from core.errors import InvalidInput
@@ -35,16 +38,16 @@ class BeirSet:
     qrels: dict[str, dict[str, int]]
 
 
-def load_beir(folder: Path, split: str) -> BeirSet:
+def load_beir(folder: Path, split: str, with_corpus: bool = True) -> BeirSet:
     corpus_path, queries_path, qrels_path = (
         folder / "corpus.jsonl",
         folder / "queries.jsonl",
         folder / "qrels" / f"{split}.tsv",
     )
-    for path in (corpus_path, queries_path, qrels_path):
+    for path in (corpus_path, queries_path, qrels_path) if with_corpus else (queries_path, qrels_path):
         if not path.is_file():
             raise InvalidInput(f"not a BEIR folder: {path} is missing")
-    corpus = [json.loads(line) for line in corpus_path.read_text().splitlines() if line.strip()]
+    corpus = [json.loads(line) for line in corpus_path.read_text().splitlines() if line.strip()] if with_corpus else []
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open() as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
@@ -88,8 +91,21 @@ async def ingest_corpus(
     return len(corpus) / (time.perf_counter() - started)
 
 
+def beir_id(hit: Hit) -> str:
+    return str(hit.metadata.get(BEIR_ID))
+
+
+def document_id(hit: Hit) -> str:
+    return str(hit.document_id)
+
+
 async def run_queries(
-    state: AppState, settings: Settings, tenant_id: Any, data: BeirSet, depth: int = 100
+    state: AppState,
+    settings: Settings,
+    tenant_id: Any,
+    data: BeirSet,
+    depth: int = 100,
+    key: Callable[[Hit], str] = beir_id,
 ) -> dict[str, Any]:
     """Every query through the service's retriever (`settings` may vary fusion for comparisons)."""
     ndcg, recall, mrr, latency = [], [], [], []
@@ -107,7 +123,7 @@ async def run_queries(
         latency.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
         for hit in hits:
-            doc = str(hit.metadata.get(BEIR_ID))
+            doc = key(hit)
             if doc not in ranked:
                 ranked.append(doc)
         ndcg.append(ndcg_at_k(ranked, data.qrels[qid], 10))
@@ -151,3 +167,22 @@ async def evaluate(
         "fusion": settings.fusion.value,
         **result,
     }
+
+
+async def evaluate_tenant(state: AppState, folder: Path, tenant_id: Any, split: str = "test") -> dict[str, Any]:
+    """Replay an exported feedback set against the tenant's own knowledge base."""
+    data = load_beir(folder, split, with_corpus=False)
+    if not data.queries:
+        raise InvalidInput("the set has no queries with relevance judgements")
+    result = await run_queries(state, state.settings, tenant_id, data, key=document_id)
+    return {"dataset": folder.name, "split": split, "tenant_id": str(tenant_id), **result}
+
+
+def write_beir(folder: Path, exported: dict[str, list[dict[str, Any]]], split: str = "test") -> None:
+    """Write `GET /v1/feedback/export` output as queries.jsonl and qrels/<split>.tsv."""
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in exported["queries"]))
+    with (folder / "qrels" / f"{split}.tsv").open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["query-id", "corpus-id", "score"])
+        writer.writerows([r["query-id"], r["corpus-id"], r["score"]] for r in exported["qrels"])

@@ -11,15 +11,15 @@ only because LangServe's batch endpoint drops every other key after the modifier
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from langchain_core.runnables import Runnable
 from langserve import add_routes
 from pydantic import BaseModel, Field, create_model
 
+from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
 from api.dependencies import authorize, get_state
-from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.rag import TENANT_KEY
 from core.settings import Settings
 from tenants import quotas
@@ -34,6 +34,7 @@ class RagOutput(BaseModel):
     citations: list[dict[str, Any]]
     cached: bool | str
     timings_ms: dict[str, float]
+    usage: dict[str, Any] | None = None
 
 
 def rag_input_model(settings: Settings) -> type[BaseModel]:
@@ -54,11 +55,15 @@ async def authenticate(request: Request) -> None:
 async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str, Any]:
     tenant: TenantContext = request.state.tenant  # set by `authenticate`, which ran first
     await quotas.charge(get_state(request).db, tenant.tenant_id, tenant.plan, queries=1)
-    return {**config, "configurable": {TENANT_KEY: str(tenant.tenant_id)}}
+    principal = f"{tenant.principal.kind}:{tenant.principal.id}"
+    return {
+        **config,
+        "configurable": {TENANT_KEY: str(tenant.tenant_id), PRINCIPAL_KEY: principal, SURFACE_KEY: "langserve"},
+    }
 
 
-def mount(app: FastAPI, resolve: Callable[[], CachedRag], settings: Settings) -> None:
-    chain = cached_rag_runnable(resolve).with_types(input_type=rag_input_model(settings), output_type=RagOutput)
+def mount(app: FastAPI, answer_chain: Runnable[Any, Any], settings: Settings) -> None:
+    chain = answer_chain.with_types(input_type=rag_input_model(settings), output_type=RagOutput)
     add_routes(
         app,
         chain,

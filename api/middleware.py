@@ -1,22 +1,21 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, body limit,
-rate-limit headers."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, access log,
+body limit, rate-limit headers."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import uuid
-from contextvars import ContextVar
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_request_id: ContextVar[str] = ContextVar("request_id", default="")
+from core import request_context
+from core.request_context import current_request_id
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
-
-
-def current_request_id() -> str:
-    return _request_id.get()
 
 
 class RequestIdMiddleware:
@@ -31,7 +30,7 @@ class RequestIdMiddleware:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        token = request_context.request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -42,7 +41,53 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _request_id.reset(token)
+            request_context.request_id.reset(token)
+
+
+access_log = logging.getLogger("ragapi.access")
+
+
+class AccessLogMiddleware:
+    """One structured line per request: method, path, status, duration, tenant and principal.
+
+    The query string is left out (it may carry tokens someone put there); the formatter adds the
+    request id and redacts anything secret-shaped.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant_id": state.get("tenant_id"),
+                    "principal": state.get("principal"),
+                },
+            )
 
 
 class RateLimitHeadersMiddleware:

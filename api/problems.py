@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.middleware import current_request_id
 from core.errors import RagApiError
+from core.request_context import current_request_id
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,10 @@ class QueryResponse(BaseModel):
     citations: list[Citation]
     cached: bool | str = Field(description='false, "exact" or "semantic"')
     timings_ms: dict[str, float]
+    usage: dict[str, Any] | None = Field(
+        default=None,
+        description="prompt_tokens, completion_tokens, embedding_tokens, estimated; absent on cache hits (no cost)",
+    )
 
 
 class DocumentIn(BaseModel):
@@ -99,7 +103,7 @@ class DocumentPage(BaseModel):
 # Bodies forbid unknown fields: a tenant id or role smuggled into a request is a 422, never obeyed.
 
 UserRole = Literal["admin", "member", "readonly"]
-KeyScope = Literal["query", "ingest", "admin"]
+KeyScope = Literal["query", "feedback", "ingest", "admin"]
 
 
 class TokenResponse(BaseModel):
@@ -171,7 +175,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[KeyScope] = Field(min_length=1, max_length=3)
+    scopes: list[KeyScope] = Field(min_length=1, max_length=4)
     expires_at: datetime | None = Field(default=None, description="Timezone-aware; the key stops working then")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
@@ -252,3 +256,28 @@ class MyTenantOut(BaseModel):
     name: str
     limits: LimitsOut
     usage: UsageOut
+
+
+# --- feedback and analytics -------------------------------------------------------------------------------
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: uuid.UUID
+    rating: float = Field(description="+1 or -1, or a score from 0 (bad) to 1 (good)")
+    comment: str | None = Field(default=None, max_length=4000)
+    chunk_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=100, description="The sources this rating is about (among the answer's)"
+    )
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: uuid.UUID
+    query_id: uuid.UUID
+    score: float
+
+
+class FeedbackExport(BaseModel):
+    queries: list[dict[str, Any]]
+    qrels: list[dict[str, Any]]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import Runnable
 
+from analytics.query_log import QueryLogWriter, logged_runnable
 from api.client_ip import Network, parse_networks
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
 from chains.cached_rag import CachedRag, cached_rag_runnable
@@ -72,11 +74,11 @@ class AppState:
     tokens: TokenCodec
     limiter: Limiter
     trusted_proxies: tuple[Network, ...]
+    query_log: QueryLogWriter | None = None
     ready: bool = False
 
     def answer_chain(self) -> Runnable[Any, Any]:
-        """The chain every surface serves: RAG behind the answer cache."""
-        return cached_rag_runnable(lambda: self.cached)
+        return answer_runnable(lambda: self)
 
     @classmethod
     async def start(cls, settings: Settings, migrate: bool = True) -> AppState:
@@ -116,13 +118,28 @@ class AppState:
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
+            query_log=QueryLogWriter(db, settings) if settings.query_log_enabled else None,
         )
+        if state.query_log is not None:
+            state.query_log.start()
         state.ready = True
         return state
 
     async def stop(self) -> None:
         self.ready = False
+        if self.query_log is not None:
+            await self.query_log.stop()
         await self.cached.drain()
         await self.cached.exact.close()
         await self.limiter.close()
         await self.db.dispose()
+
+
+def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
+    """The chain every surface serves: RAG behind the answer cache, logged. Components are resolved at
+    call time (LangServe routes are mounted before start-up has built them)."""
+    return logged_runnable(
+        cached_rag_runnable(lambda: resolve().cached),
+        lambda: resolve().query_log,
+        lambda: embedding_identity(resolve().embeddings)[0],
+    )

@@ -72,6 +72,11 @@ class OnnxMiniLMEmbeddings(Embeddings):
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
             )
 
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for `text` (after truncation): the embedding's token usage."""
+        self.warm_up()
+        return len(self._tokenizer.encode(text).ids)
+
     def _embed_batch(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from chains.index import Hit
@@ -33,11 +34,26 @@ def format_sources(hits: Sequence[Hit]) -> str:
     return "\n\n".join(f"[{n}] {h.title}\n{h.text}" for n, h in enumerate(hits, start=1))
 
 
+@dataclass
+class Usage:
+    """Tokens one answer cost; filled in by the answerer while it streams."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False  # counted here (4 characters a token) because the provider sent no usage
+
+
+def estimate_tokens(text: str) -> int:
+    # tiktoken would fetch its encodings from the internet on first use, which air-gapped installs
+    # cannot; OpenAI's own rule of thumb is ~4 characters per token for English.
+    return max(1, round(len(text) / 4)) if text else 0
+
+
 class Answerer(Protocol):
     mode: str
     model: str
 
-    def astream(self, query: str, hits: Sequence[Hit]) -> AsyncIterator[str]: ...
+    def astream(self, query: str, hits: Sequence[Hit], usage: Usage | None = None) -> AsyncIterator[str]: ...
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
@@ -81,7 +97,12 @@ class ExtractiveAnswerer:
             picked = [(first[0], 1)] if first else []
         return picked
 
-    async def astream(self, query: str, hits: Sequence[Hit]) -> AsyncIterator[str]:
+    async def astream(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        usage: Usage | None = None,  # noqa: ARG002 - no model, no tokens: usage stays zero
+    ) -> AsyncIterator[str]:
         picked = self.select(query, hits)
         if not picked:
             yield NO_ANSWER
@@ -108,9 +129,10 @@ class OpenAIAnswerer:
             timeout=settings.llm_timeout_s,
             max_retries=2,
             streaming=True,
+            stream_usage=True,  # the last chunk carries the provider's token counts
         )
 
-    async def astream(self, query: str, hits: Sequence[Hit]) -> AsyncIterator[str]:
+    async def astream(self, query: str, hits: Sequence[Hit], usage: Usage | None = None) -> AsyncIterator[str]:
         if not hits:
             yield NO_ANSWER
             return
@@ -118,12 +140,24 @@ class OpenAIAnswerer:
             ("system", SYSTEM_PROMPT),
             ("human", f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {query}"),
         ]
+        usage = usage if usage is not None else Usage()
+        generated: list[str] = []
+        reported = False
         try:
             async for chunk in self._llm.astream(messages):
+                if chunk.usage_metadata:
+                    usage.prompt_tokens = chunk.usage_metadata["input_tokens"]
+                    usage.completion_tokens = chunk.usage_metadata["output_tokens"]
+                    reported = True
                 if isinstance(chunk.content, str) and chunk.content:
+                    generated.append(chunk.content)
                     yield chunk.content
         except Exception as exc:  # openai.APIError, httpx errors, timeouts
             raise UpstreamError(f"language model failed: {type(exc).__name__}") from exc
+        if not reported:  # an OpenAI-compatible server that ignores stream_options
+            usage.prompt_tokens = estimate_tokens(SYSTEM_PROMPT + messages[1][1])
+            usage.completion_tokens = estimate_tokens("".join(generated))
+            usage.estimated = True
 
 
 def build_answerer(settings: Settings) -> Answerer:

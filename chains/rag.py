@@ -4,7 +4,7 @@ The chain streams partial response objects (`AddableDict`s) that add up to the f
 
     {query_id, citations, mode, model, answer: ""}   sources are known
     {answer: "..."}                                    one per generated piece
-    {cached: false, timings_ms: {...}}                  the end
+    {cached: false, timings_ms: {...}, usage: {...}}    the end (usage: tokens of this answer)
 
 So `ainvoke` returns the merged `/v1/query` response and `astream` feeds SSE and LangServe streaming.
 The tenant comes only from `config["configurable"]["tenant_id"]`, which the API sets from the verified
@@ -25,7 +25,7 @@ from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel
 
 from chains.filters import validate_filters
-from chains.generate import Answerer
+from chains.generate import Answerer, Usage, estimate_tokens
 from chains.index import Hit
 from chains.rerank import NoReranker, Reranker
 from chains.retriever import HybridRetriever
@@ -100,13 +100,16 @@ class RagChain:
             indexes=self.indexes,
         )
         hits = await retriever.search(query)
+        timings = {"retrieve": round((time.perf_counter() - started) * 1000, 2)}
+        if "embed" in retriever.timings:
+            timings["embed"] = retriever.timings["embed"]
         return {
             "query_id": str(uuid.uuid4()),
             "query": query,
             "top_k": top_k,
             "hits": hits,
             "started": started,
-            "timings_ms": {"retrieve": round((time.perf_counter() - started) * 1000, 2)},
+            "timings_ms": timings,
         }
 
     async def rerank(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +129,24 @@ class RagChain:
                 answer="",
             )
             generation_started = time.perf_counter()
-            async for piece in self.answerer.astream(state["query"], hits):
+            usage = Usage()
+            async for piece in self.answerer.astream(state["query"], hits, usage):
                 yield AddableDict(answer=piece)
             now = time.perf_counter()
             timings = dict(state["timings_ms"])
             timings["generate"] = round((now - generation_started) * 1000, 2)
             timings["total"] = round((now - state["started"]) * 1000, 2)
-            yield AddableDict(cached=False, timings_ms=timings)
+            yield AddableDict(cached=False, timings_ms=timings, usage=self.usage(state["query"], usage))
+
+    def usage(self, query: str, usage: Usage) -> dict[str, Any]:
+        count = getattr(self.embeddings, "count_tokens", None)
+        embedding_tokens = count(query) if count is not None else estimate_tokens(query)
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "embedding_tokens": embedding_tokens,
+            "estimated": usage.estimated or count is None,
+        }
 
     def runnable(self) -> Runnable[Any, Any]:
         return rag_runnable(lambda: self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -10,7 +11,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, Callba
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from chains.embeddings import embedding_identity
 from chains.filters import validate_filters
@@ -53,6 +54,7 @@ class HybridRetriever(BaseRetriever):
     k: int = 5
     filters: dict[str, Any] = {}
     indexes: dict[str, Any] | None = None  # backend name -> VectorIndex; default: pgvector only
+    timings: dict[str, float] = Field(default_factory=dict)  # milliseconds of the last search, by stage
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         raise NotImplementedError("HybridRetriever is async-only; use ainvoke")
@@ -71,7 +73,7 @@ class HybridRetriever(BaseRetriever):
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
         # The query embedding (a thread) overlaps with the knowledge-base lookup.
-        embedding = asyncio.ensure_future(asyncio.to_thread(self.embeddings.embed_query, query))
+        embedding = asyncio.ensure_future(asyncio.to_thread(self._timed_embed, query))
         try:
             async with self.db.tenant_session(self.tenant_id) as session:
                 kb = await get_knowledge_base(session, self.tenant_id)
@@ -96,6 +98,12 @@ class HybridRetriever(BaseRetriever):
         else:
             fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
         return fused[: self.k]
+
+    def _timed_embed(self, query: str) -> list[float]:
+        started = time.perf_counter()
+        vector = self.embeddings.embed_query(query)
+        self.timings["embed"] = round((time.perf_counter() - started) * 1000, 2)
+        return vector
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:
         return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)

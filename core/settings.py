@@ -39,6 +39,23 @@ class JwtAlgorithm(StrEnum):
     HS512 = "HS512"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+# List prices (USD per 1M tokens) as published by the providers in 2025; override with MODEL_PRICES.
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4o": {"prompt": 2.50, "completion": 10.00},
+    "gpt-4o-mini": {"prompt": 0.15, "completion": 0.60},
+    "gpt-4.1": {"prompt": 2.00, "completion": 8.00},
+    "gpt-4.1-mini": {"prompt": 0.40, "completion": 1.60},
+    "text-embedding-3-small": {"embedding": 0.02},
+    "text-embedding-3-large": {"embedding": 0.13},
+    "embed-english-v3.0": {"embedding": 0.10},
+}
+
+
 class EmbeddingProvider(StrEnum):
     ONNX = "onnx"
     FASTEMBED = "fastembed"
@@ -161,6 +178,24 @@ class Settings(BaseSettings):
     )
     monthly_query_quota: int | None = Field(default=None, ge=0, description="Per tenant; unset = unlimited")
     monthly_ingest_bytes_quota: int | None = Field(default=None, ge=0, description="Per tenant; unset = unlimited")
+
+    # --- query log, analytics, logging ---
+    log_format: LogFormat = LogFormat.JSON
+    query_log_enabled: bool = True
+    query_log_store_text: bool = Field(default=True, description="Keep query text in the query log (top queries)")
+    query_log_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Rows without feedback older than this go"
+    )
+    query_log_queue_max: int = Field(
+        default=10_000, ge=100, description="Records waiting to be written; beyond: dropped"
+    )
+    analytics_low_score: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Fused top score below which a query counts as poorly answered"
+    )
+    model_prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        description="USD per 1M tokens by model: {prompt, completion} for LLMs, {embedding} for embedders",
+    )
 
     # --- limits ---
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")

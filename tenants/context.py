@@ -11,14 +11,16 @@ from typing import Literal
 
 class Scope(StrEnum):
     QUERY = "query"
+    FEEDBACK = "feedback"
     INGEST = "ingest"
     ADMIN = "admin"
 
 
-# What each scope implies: admin can do everything within a tenant, ingest includes reading.
+# What each scope implies: admin can do everything within a tenant; ingest and feedback include reading.
 IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.ADMIN: frozenset(Scope),
     Scope.INGEST: frozenset({Scope.INGEST, Scope.QUERY}),
+    Scope.FEEDBACK: frozenset({Scope.FEEDBACK, Scope.QUERY}),
     Scope.QUERY: frozenset({Scope.QUERY}),
 }
 
@@ -26,14 +28,14 @@ IMPLIED: dict[Scope, frozenset[Scope]] = {
 class Role(StrEnum):
     SUPERADMIN = "superadmin"  # manages tenants; belongs to none and reads no tenant data
     ADMIN = "admin"  # manages its tenant's users, keys and documents
-    MEMBER = "member"  # queries and ingests
+    MEMBER = "member"  # queries, ingests, gives feedback
     READONLY = "readonly"  # queries only
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.SUPERADMIN: frozenset(),
     Role.ADMIN: frozenset({Scope.ADMIN}),
-    Role.MEMBER: frozenset({Scope.INGEST}),
+    Role.MEMBER: frozenset({Scope.INGEST, Scope.FEEDBACK}),
     Role.READONLY: frozenset({Scope.QUERY}),
 }
 

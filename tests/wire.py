@@ -78,8 +78,9 @@ def wire_server(respond: Callable[[Recorded], Reply]) -> Iterator[WireServer]:
         server.server_close()
 
 
-def openai_stream(tokens: list[str], model: str = "gpt-4o") -> list[str]:
-    """Chat Completions streaming chunks as documented (role first, content deltas, stop, [DONE])."""
+def openai_stream(tokens: list[str], model: str = "gpt-4o", usage: dict[str, int] | None = None) -> list[str]:
+    """Chat Completions streaming chunks as documented (role first, content deltas, stop, [DONE]); with
+    `usage`, the extra chunk that `stream_options: {include_usage: true}` asks for (no choices, usage)."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         return json.dumps(
@@ -92,9 +93,18 @@ def openai_stream(tokens: list[str], model: str = "gpt-4o") -> list[str]:
             }
         )
 
+    usage_chunk = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+        "choices": [],
+        "usage": {**(usage or {}), "total_tokens": sum((usage or {}).values())},
+    }
     return [
         chunk({"role": "assistant", "content": ""}),
         *(chunk({"content": t}) for t in tokens),
         chunk({}, "stop"),
+        *([json.dumps(usage_chunk)] if usage else []),
         "[DONE]",
     ]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 from sse_starlette.sse import EventSourceResponse
 
+from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
 from api.dependencies import QueryTenant, State
 from api.problems import problem
 from api.schemas import QueryRequest, QueryResponse
@@ -65,9 +66,16 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
         raise InvalidInput(f"top_k must be at most {settings.max_top_k} (MAX_TOP_K)")
     await quotas.charge(state.db, tenant.tenant_id, tenant.plan, queries=1)
     payload = body.model_dump(exclude={"stream"})
-    config = RunnableConfig(configurable={TENANT_KEY: str(tenant.tenant_id)})
+    streaming = wants_stream(request, body)
+    config = RunnableConfig(
+        configurable={
+            TENANT_KEY: str(tenant.tenant_id),
+            PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",
+            SURFACE_KEY: "sse" if streaming else "rest",
+        }
+    )
     chain = state.answer_chain()
-    if not wants_stream(request, body):
+    if not streaming:
         result = await chain.ainvoke(payload, config=config)
         return JSONResponse(QueryResponse.model_validate(result).model_dump(mode="json"))
     stream = chain.astream(payload, config=config)

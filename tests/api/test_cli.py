@@ -5,21 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from core.settings import Settings, get_settings
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("CHUNK_SIZE_TOKENS", "120")
-    monkeypatch.setenv("CHUNK_OVERLAP_TOKENS", "20")
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+from core.settings import Settings
 
 
 def run(runner: CliRunner, *args: str) -> str:

@@ -1,17 +1,11 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from api.state import AppState
-from chains.answer_cache import InProcessCache
-from chains.cached_rag import CachedRag
-from chains.generate import OpenAIAnswerer
-from chains.rag import RagChain
 from tests.api.helpers import assert_problem, ingest_texts, sse_events
-from tests.conftest import TenantHandle, make_settings
+from tests.conftest import TenantHandle
 from tests.documents import pdf_bytes
-from tests.wire import Reply, openai_stream, wire_server
+from tests.wire import Reply, openai_stream
 
 
 async def test_pdf_answer_cites_its_page(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
@@ -32,7 +26,14 @@ async def test_pdf_answer_cites_its_page(client: httpx.AsyncClient, tenant: Tena
     assert "27 days" in body["answer"] and "[1]" in body["answer"]
     first = body["citations"][0]
     assert first["document_id"] == document_id and first["page"] == 2 and first["title"] == "Handbook"
-    assert set(body["timings_ms"]) == {"retrieve", "rerank", "generate", "total"}
+    assert set(body["timings_ms"]) == {"embed", "retrieve", "rerank", "generate", "total"}
+    assert body["usage"] == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "embedding_tokens": body["usage"]["embedding_tokens"],
+        "estimated": False,
+    }
+    assert body["usage"]["embedding_tokens"] >= 5
 
 
 async def test_sse_stream_events(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
@@ -85,19 +86,6 @@ async def test_top_k_and_filters_are_applied(client: httpx.AsyncClient, tenant: 
     )
     assert len(response.json()["citations"]) == 2
     assert all("policy" in c["snippet"] for c in response.json()["citations"])
-
-
-@pytest.fixture
-def openai_chain(app_state: AppState, tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Swap the service's answerer for ChatOpenAI pointed at a wire-level OpenAI server."""
-    replies: list[Reply] = []
-    with wire_server(lambda r: replies.pop(0)) as server:
-        settings = make_settings(tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1")
-        chain = RagChain(
-            app_state.db, app_state.embeddings, app_state.rag.reranker, OpenAIAnswerer(settings), app_state.settings
-        )
-        monkeypatch.setattr(app_state, "cached", CachedRag(chain, InProcessCache(100), None, app_state.embeddings))
-        yield replies, server
 
 
 async def test_generative_answer_streams_over_sse(

@@ -33,7 +33,7 @@ def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
     both = [migrate(env), migrate(env)]  # already migrated: both no-ops
     assert [p.wait(timeout=120) for p in both] == [0, 0]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
         # No default account of any kind: the first superadmin is made with `ragapi users create`.
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
     engine.dispose()
