@@ -1,0 +1,113 @@
+"""Load test: a realistic mix per simulated user, across several tenants with their own keys.
+
+Per user (1-5 s think time): mostly questions (popular ones asked again, i.e. cache hits, and fresh
+ones), a third of them streamed over SSE with the time to the first event (sources) and to the first
+token measured, some feedback on answers, a few analytics reads, and a trickle of ingests.
+
+Run through `bench/run_load.py`, which starts the service and the LLM latency model, seeds the tenants
+and writes LOAD_FIXTURE (tenants, keys, questions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Any
+
+from locust import HttpUser, between, events, task
+
+FIXTURE: dict[str, Any] = json.loads(open(os.environ["LOAD_FIXTURE"]).read())  # noqa: SIM115, PTH123
+POPULAR = 20  # per tenant: the questions everyone asks (the cache's work)
+_next_tenant = 0
+
+
+def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
+    events.request.fire(
+        request_type="SSE",
+        name=name,
+        response_time=(time.perf_counter() - started) * 1000,
+        response_length=length,
+        exception=exc,
+        context={},
+    )
+
+
+class TenantUser(HttpUser):
+    wait_time = between(1, 5)
+
+    def on_start(self) -> None:
+        global _next_tenant
+        self.tenant = FIXTURE["tenants"][_next_tenant % len(FIXTURE["tenants"])]
+        _next_tenant += 1
+        self.headers = {"X-API-Key": self.tenant["key"]}
+        self.last_query: str | None = None
+
+    def question(self) -> str:
+        questions = self.tenant["questions"]
+        if random.random() < 0.4:
+            return str(random.choice(questions[:POPULAR]))
+        return str(random.choice(questions[POPULAR:]))
+
+    @task(6)
+    def ask(self) -> None:
+        with self.client.post(
+            "/v1/query", json={"query": self.question()}, headers=self.headers, name="query", catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}: {response.text[:200]}")
+                return
+            body = response.json()
+            self.last_query = body["query_id"]
+            # report cache hits and misses as separate rows
+            response.request_meta["name"] = f"query ({body['cached'] or 'miss'})"
+
+    @task(3)
+    def ask_streaming(self) -> None:
+        started = time.perf_counter()
+        first_event = first_token = False
+        try:
+            with self.client.post(
+                "/v1/query",
+                json={"query": self.question(), "stream": True},
+                headers=self.headers,
+                stream=True,
+                name="query (sse, complete)",
+                catch_response=True,
+            ) as response:
+                if response.status_code != 200:
+                    response.failure(f"status {response.status_code}")
+                    return
+                for line in response.iter_lines():
+                    if line.startswith(b"event: sources") and not first_event:
+                        first_event = True
+                        _fire("sse: first event (sources)", started)
+                    elif line.startswith(b"event: token") and not first_token:
+                        first_token = True
+                        _fire("sse: first token", started)
+                    elif line.startswith(b"event: error"):
+                        response.failure("error event")
+                    elif line.startswith(b"data:") and b'"query_id"' in line and self.last_query is None:
+                        self.last_query = json.loads(line[5:])["query_id"]
+        except Exception as exc:  # a broken stream is a failure, not a crash of the load test
+            _fire("sse: first event (sources)", started, exc=exc)
+
+    @task(1)
+    def give_feedback(self) -> None:
+        if self.last_query is None:
+            return
+        body = {"query_id": self.last_query, "rating": random.choice([1, 1, 1, -1])}
+        self.client.post("/v1/feedback", json=body, headers=self.headers, name="feedback")
+        self.last_query = None
+
+    @task(1)
+    def read_analytics(self) -> None:
+        if random.random() < 0.3:
+            self.client.get("/v1/analytics", headers={"X-API-Key": self.tenant["admin_key"]}, name="analytics")
+
+    @task(1)
+    def ingest_a_note(self) -> None:
+        if random.random() < 0.1:
+            note = f"Load-test note {random.getrandbits(48)}: " + " ".join(random.choices(FIXTURE["words"], k=120))
+            self.client.post("/v1/ingest", json={"documents": [{"text": note}]}, headers=self.headers, name="ingest")

@@ -1,0 +1,174 @@
+"""One command for the load test: LLM latency model, `ragapi serve`, seeded tenants, headless locust.
+
+    uv run python bench/run_load.py [--users 100] [--duration 180] [--tenants 3] [--docs 300]
+
+Corpus: SciFact abstracts from ../shared/eval/scifact-train (each tenant gets its own slice of
+`--docs` documents; the questions are SciFact's claims). The service runs with its offline default
+(embedded PostgreSQL, ONNX embeddings, in-process cache and limits) plus generation through
+OPENAI_BASE_URL pointed at bench/llm_server.py (0.8 s to the first token, 50 tokens/s, 60 tokens).
+Writes bench/results/load_*.csv, load.html and load-summary.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = ROOT.parent / "shared" / "eval" / "scifact-train"
+RESULTS = ROOT / "bench" / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def rss_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) -> dict[str, Any]:
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines() if line]
+    out: dict[str, Any] = {"tenants": [], "words": " ".join(d["text"] for d in corpus[:50]).split()}
+    with httpx.Client(base_url=base, timeout=300) as http:
+        for n in range(tenants):
+            created = json.loads(
+                subprocess.run(  # noqa: S603 - our own CLI
+                    [sys.executable, "-m", "api.cli", "tenants", "create", f"load-{n}", "--json"],
+                    env=env,
+                    capture_output=True,
+                    check=True,
+                    cwd=ROOT,
+                ).stdout  # fmt: skip
+            )
+            admin = {"X-API-Key": created["api_key"]}
+            key = http.post("/v1/api-keys", headers=admin, json={"name": "load", "scopes": ["ingest", "feedback"]})
+            key.raise_for_status()
+            mine = corpus[n * docs : (n + 1) * docs]
+            for start in range(0, len(mine), 50):
+                batch = [{"text": d["text"], "title": d.get("title") or d["_id"]} for d in mine[start : start + 50]]
+                http.post("/v1/ingest", headers=admin, json={"documents": batch}).raise_for_status()
+            questions = queries[n * 200 : (n + 1) * 200]
+            out["tenants"].append(
+                {"key": key.json()["api_key"], "admin_key": created["api_key"], "questions": questions}
+            )
+    return out
+
+
+def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, int]) -> str:
+    rows = list(csv.DictReader(stats_csv.open()))
+    counts = {r["Name"]: int(r["Request Count"]) for r in rows}
+    hits = sum(n for name, n in counts.items() if name in ("query (exact)", "query (semantic)"))
+    asked = sum(n for name, n in counts.items() if name.startswith("query (") and "sse" not in name)
+    lines = [
+        f"Load test: {args.users} users, {args.duration} s, {args.tenants} tenants x {args.docs} SciFact abstracts, "
+        f"think time 1-5 s, LLM modelled at {args.ttft} s TTFT and {args.tps} tokens/s; {os.cpu_count()} cores.",
+        "",
+        "| request | count | failures | p50 ms | p95 ms | p99 ms | req/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['Name']} | {r['Request Count']} | {r['Failure Count']} | {r['50%']} | {r['95%']} | {r['99%']} "
+        f"| {float(r['Requests/s']):.1f} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"Cache hit rate over JSON queries: {hits / asked:.0%} ({hits} of {asked})." if asked else "",
+        f"API process memory: RSS {memory.get('VmRSS', 0) // 1024} MiB, peak {memory.get('VmHWM', 0) // 1024} MiB.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--spawn-rate", type=float, default=10)
+    parser.add_argument("--duration", type=int, default=180, help="seconds")
+    parser.add_argument("--tenants", type=int, default=3)
+    parser.add_argument("--docs", type=int, default=300, help="documents per tenant")
+    parser.add_argument("--ttft", type=float, default=0.8)
+    parser.add_argument("--tps", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    parser.add_argument("--beir", type=Path, default=DEFAULT_DIR)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    llm_port, api_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{api_port}"
+    with tempfile.TemporaryDirectory(prefix="ragapi-load-") as tmp:
+        env = {
+            **os.environ,
+            "DATA_DIR": tmp,
+            "PORT": str(api_port),
+            "LOG_LEVEL": "warning",
+            "OPENAI_API_KEY": "bench",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+            "TENANT_RATE_LIMIT_PER_MINUTE": "1000000",
+            "PRINCIPAL_RATE_LIMIT_PER_MINUTE": "1000000",
+            "MAX_DOCUMENTS_PER_REQUEST": "100",
+        }
+        llm = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.llm_server", "--port", str(llm_port), "--ttft", str(args.ttft),
+             "--tps", str(args.tps)], cwd=ROOT, env=env,
+        )  # fmt: skip
+        api = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "api.cli", "serve", "--workers", str(args.workers)], cwd=ROOT, env=env
+        )
+        try:
+            wait_until(base + "/readyz")
+            started = time.perf_counter()
+            fixture = seed(base, env, args.beir, args.tenants, args.docs)
+            print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)  # noqa: T201
+            fixture_path = Path(tmp) / "fixture.json"
+            fixture_path.write_text(json.dumps(fixture))
+            subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+                 "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s", "--host", base,
+                 "--csv", str(RESULTS / "load"), "--html", str(RESULTS / "load.html"), "--only-summary"],
+                env={**env, "LOAD_FIXTURE": str(fixture_path)}, cwd=ROOT, check=False,
+            )  # fmt: skip
+            memory = rss_kib(api.pid)
+        finally:
+            api.terminate()
+            llm.terminate()
+            api.wait(timeout=60)
+            llm.wait(timeout=60)
+    summary = summarise(RESULTS / "load_stats.csv", args, memory)
+    (RESULTS / "load-summary.md").write_text(summary)
+    print(summary)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
