@@ -137,6 +137,7 @@ class QueryLogWriter:
                 batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
                 try:
                     async with self.db.admin_session() as session:
+                        await session.execute(text("SET LOCAL synchronous_commit = off"))  # analytics, not records
                         await session.execute(insert(QueryLog), batch)
                 except Exception:  # a bad batch must not stop logging: drop it, count it, go on
                     DROPPED.inc(len(batch))

