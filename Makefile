@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: run test deps services lint typecheck pytest bench eval clean
+.PHONY: run test deps services lint typecheck pytest bench load stages eval clean
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -29,6 +29,12 @@ pytest:
 
 bench: deps  ## retrieval quality and speed on SciFact (see docs/benchmarks.md)
 	$(UV) run python bench/run_scifact.py
+
+load: deps  ## locust: 100 users for 3 minutes against a locally started service (docs/benchmarks.md)
+	$(UV) run python bench/run_load.py
+
+stages: deps  ## each query stage alone, at 1 and 100 concurrent requests
+	$(UV) run python bench/stage_bench.py
 
 clean:
 	rm -rf .ragapi .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -87,6 +87,7 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=dict_config(settings.log_level, settings.log_format.value),
         access_log=False,
+        timeout_keep_alive=settings.keepalive_timeout_s,
         timeout_graceful_shutdown=30,
     )
 

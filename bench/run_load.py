@@ -49,11 +49,16 @@ def wait_until(url: str, timeout: float = 120) -> None:
 
 
 def rss_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
+    """VmRSS and VmHWM of the server and its worker processes, summed."""
+    fields = {"VmRSS": 0, "VmHWM": 0}
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in fields:
+                fields[key] += int(value.split()[0])
+    fields["processes"] = len(pids)
     return fields
 
 
@@ -106,7 +111,8 @@ def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, int])
     lines += [
         "",
         f"Cache hit rate over JSON queries: {hits / asked:.0%} ({hits} of {asked})." if asked else "",
-        f"API process memory: RSS {memory.get('VmRSS', 0) // 1024} MiB, peak {memory.get('VmHWM', 0) // 1024} MiB.",
+        f"API memory ({memory.get('processes', 1)} processes): RSS {memory.get('VmRSS', 0) // 1024} MiB, "
+        f"sum of peaks {memory.get('VmHWM', 0) // 1024} MiB.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -76,12 +76,16 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def tenant_session(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+    async def tenant_session(self, tenant_id: uuid.UUID, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """`durable=False` commits without waiting for the WAL flush (counters and logs, not records)."""
         async with self.sessions() as session, session.begin():
             # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
             await session.execute(
-                text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true)"),
-                {"role": self.app_role, "tid": str(tenant_id)},
+                text(
+                    "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true), "
+                    "set_config('synchronous_commit', :sync, true)"
+                ),
+                {"role": self.app_role, "tid": str(tenant_id), "sync": "on" if durable else "off"},
             )
             yield session
 

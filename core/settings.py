@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    keepalive_timeout_s: int = Field(
+        default=75, ge=1, le=3600, description="Idle keep-alive; keep it above your load balancer's idle timeout"
+    )
     data_dir: Path = Field(default=Path(".ragapi"), description="Embedded PostgreSQL data and other local state")
 
     # --- database ---

@@ -57,10 +57,9 @@ async def charge(
     period = current_period()
     row = None
     if not too_big_for_empty_month:
-        async with db.tenant_session(tenant_id) as session:
-            # A counter, not a record of truth: a crash may forget the last few milliseconds of usage,
-            # and in exchange the hot path does not wait for a WAL flush on every query.
-            await session.execute(text("SET LOCAL synchronous_commit = off"))
+        # A counter, not a record of truth: a crash may forget the last few milliseconds of usage, and in
+        # exchange the hot path does not wait for a WAL flush on every query.
+        async with db.tenant_session(tenant_id, durable=False) as session:
             row = (
                 await session.execute(
                     _CHARGE,
