@@ -48,9 +48,9 @@ def wait_until(url: str, timeout: float = 120) -> None:
     raise TimeoutError(url)
 
 
-def rss_kib(pid: int) -> dict[str, int]:
+def rss_kib(pid: int) -> dict[str, Any]:
     """VmRSS and VmHWM of the server and its worker processes, summed."""
-    fields = {"VmRSS": 0, "VmHWM": 0}
+    fields: dict[str, Any] = {"VmRSS": 0, "VmHWM": 0}
     children = Path(f"/proc/{pid}/task/{pid}/children")
     pids = [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
     for each in pids:
@@ -60,6 +60,32 @@ def rss_kib(pid: int) -> dict[str, int]:
                 fields[key] += int(value.split()[0])
     fields["processes"] = len(pids)
     return fields
+
+
+def cpu_seconds(name_filter: str | None = None, pids: list[int] | None = None) -> float:
+    """utime + stime of the given processes (and their children), or of every process whose command
+    line contains `name_filter`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    chosen: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(stat[1])
+        if (name_filter and name_filter in cmd) or (pids and (pid in pids or ppid in pids)):
+            chosen.add(pid)
+    total = 0.0
+    for pid in chosen:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(stat[11]) + int(stat[12])) / tick
+    return total
 
 
 def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) -> dict[str, Any]:
@@ -91,7 +117,7 @@ def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) 
     return out
 
 
-def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, int]) -> str:
+def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, Any]) -> str:
     rows = list(csv.DictReader(stats_csv.open()))
     counts = {r["Name"]: int(r["Request Count"]) for r in rows}
     hits = sum(n for name, n in counts.items() if name in ("query (exact)", "query (semantic)"))
@@ -113,6 +139,10 @@ def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, int])
         f"Cache hit rate over JSON queries: {hits / asked:.0%} ({hits} of {asked})." if asked else "",
         f"API memory ({memory.get('processes', 1)} processes): RSS {memory.get('VmRSS', 0) // 1024} MiB, "
         f"sum of peaks {memory.get('VmHWM', 0) // 1024} MiB.",
+        "CPU during the run (core-seconds, of "
+        f"{args.duration * (os.cpu_count() or 1)} available): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in (memory.get("cpu") or {}).items())  # type: ignore[union-attr]
+        + ".",
     ]
     return "\n".join(lines) + "\n"
 
@@ -159,6 +189,13 @@ def main() -> None:
             print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)  # noqa: T201
             fixture_path = Path(tmp) / "fixture.json"
             fixture_path.write_text(json.dumps(fixture))
+            probes = {
+                "API": lambda: cpu_seconds(pids=[api.pid]),
+                "PostgreSQL": lambda: cpu_seconds("postgres: "),
+                "LLM model": lambda: cpu_seconds(pids=[llm.pid]),
+                "locust": lambda: cpu_seconds("locust"),
+            }
+            before = {k: probe() for k, probe in probes.items()}
             subprocess.run(  # noqa: S603
                 [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
                  "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s", "--host", base,
@@ -166,6 +203,8 @@ def main() -> None:
                 env={**env, "LOAD_FIXTURE": str(fixture_path)}, cwd=ROOT, check=False,
             )  # fmt: skip
             memory = rss_kib(api.pid)
+            used = {k: probe() - before[k] for k, probe in probes.items()}
+            memory["cpu"] = used  # type: ignore[assignment]
         finally:
             api.terminate()
             llm.terminate()
