@@ -124,7 +124,8 @@ def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, Any])
     asked = sum(n for name, n in counts.items() if name.startswith("query (") and "sse" not in name)
     lines = [
         f"Load test: {args.users} users, {args.duration} s, {args.tenants} tenants x {args.docs} SciFact abstracts, "
-        f"think time 1-5 s, LLM modelled at {args.ttft} s TTFT and {args.tps} tokens/s; {os.cpu_count()} cores.",
+        f"think time 1-5 s, LLM modelled at {args.ttft} s TTFT and {args.tps} tokens/s; {os.cpu_count()} cores, "
+        f"{args.workers} uvicorn workers, EMBEDDING_THREADS={args.embedding_threads}.",
         "",
         "| request | count | failures | p50 ms | p95 ms | p99 ms | req/s |",
         "|---|---|---|---|---|---|---|",
@@ -156,7 +157,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=300, help="documents per tenant")
     parser.add_argument("--ttft", type=float, default=0.8)
     parser.add_argument("--tps", type=float, default=50.0)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (default: one per core)")
+    parser.add_argument("--embedding-threads", type=int, default=1, help="ONNX threads per worker (0: all cores)")
     parser.add_argument("--beir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -174,6 +176,7 @@ def main() -> None:
             "TENANT_RATE_LIMIT_PER_MINUTE": "1000000",
             "PRINCIPAL_RATE_LIMIT_PER_MINUTE": "1000000",
             "MAX_DOCUMENTS_PER_REQUEST": "100",
+            "EMBEDDING_THREADS": str(args.embedding_threads),
         }
         llm = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "bench.llm_server", "--port", str(llm_port), "--ttft", str(args.ttft),

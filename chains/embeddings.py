@@ -78,6 +78,9 @@ class OnnxMiniLMEmbeddings(Embeddings):
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+            # Idle ONNX threads must sleep, not spin: spinning threads took CPU from the event loops of
+            # every worker (API CPU 270 -> 157 core-seconds in the load test, docs/benchmarks.md).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._tokenizer = tokenizer
             self._session = ort.InferenceSession(
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -27,10 +27,15 @@ async def test_no_request_holds_the_event_loop(
     loop.slow_callback_duration = SLOW_S
     try:
         pdf = pdf_bytes(["Page one of the handbook.", "Holidays: 30 days a year."], title="Handbook")
-        upload = await client.post("/v1/ingest", headers=tenant.headers, files={"files": ("h.pdf", pdf, "application/pdf")})
+        upload = await client.post(
+            "/v1/ingest", headers=tenant.headers, files={"files": ("h.pdf", pdf, "application/pdf")}
+        )
         assert upload.status_code == 200
         await asyncio.gather(
-            *(client.post("/v1/query", headers=tenant.headers, json={"query": f"holidays per year {n}"}) for n in range(10))
+            *(
+                client.post("/v1/query", headers=tenant.headers, json={"query": f"holidays per year {n}"})
+                for n in range(10)
+            )
         )
         await client.post("/v1/query", headers=user.headers, json={"query": "holidays?", "stream": True})
         await client.post("/v1/auth/login", data={"username": user.email, "password": PASSWORD})
