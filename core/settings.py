@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     )
     max_archive_ratio: int = Field(default=100, ge=2, description="Compression ratio beyond which a DOCX is a bomb")
     page_size_max: int = Field(default=100, ge=1)
+    url_fetch_timeout_s: float = Field(default=20.0, gt=0, le=300, description="Whole fetch of a URL document")
+    url_fetch_allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs URL documents may come from although private, e.g. an intranet"
+    )
 
     @field_validator("chunk_overlap_tokens")
     @classmethod
@@ -235,7 +239,7 @@ class Settings(BaseSettings):
             raise ValueError("JWT_SECRET must be at least 32 characters")
         return v
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "url_fetch_allowed_networks")
     @classmethod
     def _valid_networks(cls, v: list[str]) -> list[str]:
         for network in v:

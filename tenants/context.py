@@ -4,7 +4,7 @@ a body or a runnable config)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -53,6 +53,10 @@ class TenantPlan:
     monthly_query_quota: int | None
     monthly_ingest_bytes_quota: int | None
     max_document_bytes: int
+
+    def unlimited_ingest(self) -> TenantPlan:
+        """For recording bytes already ingested (fetched URLs): counted, never refused afterwards."""
+        return replace(self, monthly_ingest_bytes_quota=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,12 +79,13 @@ async def _items_from_json(request: Request, state: State) -> list[IngestItem]:
         raise InvalidInput(f"at most {limit} documents per request (MAX_DOCUMENTS_PER_REQUEST)")
     return [
         IngestItem(
-            data=d.text.encode(),
+            data=d.text.encode() if d.text is not None else b"",
             filename=None,
-            content_type="text/plain",
+            content_type="text/plain" if d.text is not None else None,
             title=d.title,
             metadata=d.metadata,
             external_id=d.external_id,
+            url=d.url,
         )
         for d in body.documents
     ]
@@ -125,7 +126,11 @@ async def ingest(request: Request, state: State, tenant: IngestTenant) -> JSONRe
     else:
         raise UnsupportedMediaType("send multipart/form-data with 'files' parts, or application/json")
     await _charge(state, tenant, items)
-    report = await state.pipeline.run(tenant.tenant_id, items)
+    sent = sum(len(i.data) for i in items)
+    report = await state.pipeline.run(tenant.tenant_id, items, fetch_max_bytes=tenant.plan.max_document_bytes)
+    fetched = sum(len(i.data) for i in items) - sent
+    if fetched:  # URL documents are charged once their size is known
+        await quotas.charge(state.db, tenant.tenant_id, tenant.plan.unlimited_ingest(), ingest_bytes=fetched)
     return _response(report)
 
 
