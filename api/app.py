@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.rag = await AppState.start(settings)
+        app.state.rag = await AppState.start(settings, serve=True)
         log.info("ragapi ready")
         try:
             yield

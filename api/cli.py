@@ -93,6 +93,26 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes (each loads the embedding model)")] = 1,
+) -> None:
+    """Run a Celery ingestion worker (needs CELERY_BROKER_URL; the API must have migrated the database)."""
+    import logging.config
+
+    from core.logs import dict_config
+    from ingestion import celery_app
+
+    settings = get_settings()
+    if settings.celery_broker_url is None:
+        console.print("[red]error:[/red] CELERY_BROKER_URL is not set; `ragapi serve` ingests in-process without it")
+        raise typer.Exit(code=2)
+    logging.config.dictConfig(dict_config(settings.log_level, settings.log_format.value))
+    celery_app.configure(settings).worker_main(
+        ["worker", "--queues", celery_app.QUEUE, "--concurrency", str(concurrency), "--loglevel", settings.log_level]
+    )
+
+
+@app.command()
 def migrate() -> None:
     """Apply database migrations (also done automatically at start-up)."""
     from core.database import resolve_database_url

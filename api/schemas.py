@@ -82,12 +82,38 @@ class IngestResponse(BaseModel):
     documents: list[IngestedDocument]
 
 
-class JobOut(BaseModel):
-    job_id: uuid.UUID
-    status: str
-    created_at: datetime | None
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int = Field(description="Files finished, whatever their outcome")
+    files_failed: int
+    files_cancelled: int
+    chunks_done: int
+
+
+class JobFile(IngestedDocument):
+    attempts: int
+    started_at: datetime | None
     finished_at: datetime | None
-    documents: list[IngestedDocument]
+
+
+class JobSummary(BaseModel):
+    job_id: uuid.UUID
+    status: str = Field(description="queued, running, succeeded, failed, partially_failed or cancelled")
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = None
+    progress: JobProgress
+    links: dict[str, str]
+
+
+class JobOut(JobSummary):
+    documents: list[JobFile]
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    next_cursor: str | None
 
 
 class DocumentOut(BaseModel):

@@ -17,41 +17,23 @@ from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.embeddings import build_embeddings, embedding_identity
 from chains.generate import build_answerer
 from chains.index import ensure_dense_index
-from chains.pinecone_index import PineconeIndex
+from chains.indexes import build_vector_indexes
 from chains.rag import RagChain
 from chains.rerank import build_reranker
 from chains.semantic_cache import SemanticCache
-from chains.vector_index import PgVectorIndex, VectorIndex
+from chains.vector_index import VectorIndex
 from core.database import Database
 from core.migrate import upgrade
 from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
-from core.settings import Settings, VectorBackend
+from core.settings import Settings
+from ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
 from ingestion.pipeline import IngestPipeline
+from ingestion.uploads import UploadStore
+from ingestion.worker import IngestWorker
 from tenants.tokens import TokenCodec, signing_key
 
 # After a Redis failure, shared state (limits, exact cache) is skipped for this long before a retry.
 REDIS_COOLDOWN_S = 5.0
-
-
-def build_vector_indexes(settings: Settings, db: Database) -> dict[str, VectorIndex]:
-    """pgvector always; Pinecone too when it is configured (new knowledge bases follow VECTOR_BACKEND)."""
-    indexes: dict[str, VectorIndex] = {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
-    configured = settings.pinecone_api_key and settings.pinecone_index_host and settings.pinecone_sparse_index_host
-    if configured:
-        assert settings.pinecone_api_key is not None  # noqa: S101 - for the type checker
-        indexes["pinecone"] = PineconeIndex(
-            db,
-            settings.pinecone_api_key.get_secret_value(),
-            str(settings.pinecone_index_host),
-            str(settings.pinecone_sparse_index_host),
-            settings.pinecone_batch_size,
-            settings.pinecone_max_retries,
-        )
-    elif settings.vector_backend is VectorBackend.PINECONE:
-        raise ValueError(
-            "VECTOR_BACKEND=pinecone needs PINECONE_API_KEY, PINECONE_INDEX_HOST, PINECONE_SPARSE_INDEX_HOST"
-        )
-    return indexes
 
 
 def build_limiter(settings: Settings) -> Limiter:
@@ -74,14 +56,30 @@ class AppState:
     tokens: TokenCodec
     limiter: Limiter
     trusted_proxies: tuple[Network, ...]
+    uploads: UploadStore
+    dispatcher: Dispatcher
+    worker: IngestWorker | None = None  # the in-process ingestion worker (embedded mode)
     query_log: QueryLogWriter | None = None
     ready: bool = False
+    worker_task: asyncio.Task[None] | None = None
+
+    def start_worker(self) -> None:
+        if self.worker is not None and self.worker_task is None:
+            self.worker_task = asyncio.create_task(self.worker.run_forever(), name="ingestion-worker")
+
+    async def stop_worker(self) -> None:
+        """Stop the in-process worker; what it was indexing rolls back and returns to the queue."""
+        if self.worker_task is not None:
+            self.worker_task.cancel()
+            await asyncio.gather(self.worker_task, return_exceptions=True)
+            self.worker_task = None
 
     def answer_chain(self) -> Runnable[Any, Any]:
         return answer_runnable(lambda: self)
 
     @classmethod
-    async def start(cls, settings: Settings, migrate: bool = True) -> AppState:
+    async def start(cls, settings: Settings, migrate: bool = True, serve: bool = False) -> AppState:
+        """`serve`: this process serves the API, so it also runs the in-process ingestion worker."""
         db = await asyncio.to_thread(Database.connect, settings)
         if migrate:
             await asyncio.to_thread(upgrade, db.url, settings.db_app_role)
@@ -107,11 +105,24 @@ class AppState:
             else InProcessCache(settings.cache_max_entries)
         )
         cached = CachedRag(rag, exact, SemanticCache(db, settings.cache_ttl_s), embeddings)
+        pipeline = IngestPipeline(db, embeddings, settings, indexes)
+        uploads = UploadStore(settings.uploads_dir)
+        worker = None
+        dispatcher: Dispatcher
+        if settings.celery_broker_url is not None:
+            dispatcher = CeleryDispatcher(settings)
+        else:
+            if serve and settings.ingest_worker_enabled:
+                worker = IngestWorker(db, pipeline, uploads, settings)
+            dispatcher = LocalDispatcher(worker)
         state = cls(
             settings=settings,
             db=db,
             embeddings=embeddings,
-            pipeline=IngestPipeline(db, embeddings, settings, indexes),
+            pipeline=pipeline,
+            uploads=uploads,
+            dispatcher=dispatcher,
+            worker=worker,
             indexes=indexes,
             rag=rag,
             cached=cached,
@@ -122,11 +133,13 @@ class AppState:
         )
         if state.query_log is not None:
             state.query_log.start()
+        state.start_worker()
         state.ready = True
         return state
 
     async def stop(self) -> None:
         self.ready = False
+        await self.stop_worker()
         if self.query_log is not None:
             await self.query_log.stop()
         await self.cached.drain()

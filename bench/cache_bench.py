@@ -75,7 +75,7 @@ async def latency(pairs: list[dict[str, object]], rounds: int = 5) -> dict[str, 
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 docs = [{"text": f"FAQ. {p['a']} The answer is documented in policy {n}."} for n, p in enumerate(same)]
-                await client.post("/v1/ingest", headers=headers, json={"documents": docs})
+                await client.post("/v1/ingest?wait=true", headers=headers, json={"documents": docs})
 
                 async def ask(query: str) -> tuple[str, float, float]:
                     started = time.perf_counter()

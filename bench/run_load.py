@@ -109,7 +109,7 @@ def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) 
             mine = corpus[n * docs : (n + 1) * docs]
             for start in range(0, len(mine), 50):
                 batch = [{"text": d["text"], "title": d.get("title") or d["_id"]} for d in mine[start : start + 50]]
-                http.post("/v1/ingest", headers=admin, json={"documents": batch}).raise_for_status()
+                http.post("/v1/ingest?wait=true", headers=admin, json={"documents": batch}).raise_for_status()
             questions = queries[n * 200 : (n + 1) * 200]
             out["tenants"].append(
                 {"key": key.json()["api_key"], "admin_key": created["api_key"], "questions": questions}

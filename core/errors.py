@@ -11,7 +11,8 @@ RagApiError
  │    └── UnparseableDocument 422  empty, corrupt or text-less file
  ├── RateLimited              429  a rate limit is spent (carries Retry-After and RateLimit-* headers)
  │    └── QuotaExceeded       429  the tenant's monthly query or ingest budget is spent
- └── UpstreamError            502  an LLM, embedding or reranking provider failed
+ ├── UpstreamError            502  an LLM, embedding or reranking provider failed
+ └── ServiceUnavailable       503  a service this request needs (e.g. the job broker) is unreachable
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ class UnparseableDocument(InvalidInput):
 class UpstreamError(RagApiError):
     status = 502
     title = "Upstream provider error"
+
+
+class ServiceUnavailable(RagApiError):
+    status = 503
+    title = "Service unavailable"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "30"}
 
 
 class RateLimited(RagApiError):

@@ -200,6 +200,25 @@ class Settings(BaseSettings):
         description="USD per 1M tokens by model: {prompt, completion} for LLMs, {embedding} for embedders",
     )
 
+    # --- ingestion jobs ---
+    celery_broker_url: SecretStr | None = Field(
+        default=None, description="RabbitMQ (amqp://) for Celery ingestion workers; unset: in-process worker"
+    )
+    upload_dir: Path | None = Field(
+        default=None, description="Where uploads wait for a worker (shared volume); default DATA_DIR/uploads"
+    )
+    ingest_worker_enabled: bool = Field(
+        default=True, description="Run the in-process ingestion worker in `ragapi serve` when no broker is set"
+    )
+    ingest_task_files: int = Field(default=16, ge=1, le=1000, description="Files one worker task claims at once")
+    ingest_lease_s: float = Field(
+        default=60.0, gt=0, description="A claimed file returns to the queue this long after its worker stops"
+    )
+    ingest_max_attempts: int = Field(default=5, ge=1, description="Tries per file before it fails for good")
+    ingest_retry_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles per attempt")
+    ingest_poll_s: float = Field(default=1.0, gt=0, description="Idle worker and job-progress polling interval")
+    ingest_wait_max_s: float = Field(default=300.0, gt=0, description="Longest POST /v1/ingest?wait=true waits")
+
     # --- limits ---
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")
     max_files_per_request: int = Field(default=20, ge=1)
@@ -249,6 +268,10 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
 
     @property
     def effective_reranker(self) -> Reranker:

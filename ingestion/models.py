@@ -32,7 +32,38 @@ class IngestJob(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant_id: uuid.UUID
-    status: str
+    status: str = "queued"
+    files_total: int = 0
+    error: str | None = None
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+
+
+class IngestFile(SQLModel, table=True):
+    """One file of a job: what to ingest, where its bytes wait, and how it went."""
+
+    __tablename__ = "ingest_files"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    ord: int
+    filename: str | None = None
+    content_type: str | None = None
+    title: str | None = None
+    metadata_: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False))
+    external_id: str | None = None
+    url: str | None = None
+    size_bytes: int = 0
+    blob_key: str | None = None
+    status: str = "queued"
+    attempts: int = 0
+    claimed_by: str | None = None
+    document_id: uuid.UUID | None = None
+    chunks: int = 0
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    not_before: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -41,7 +40,7 @@ from core.settings import Settings
 from ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ingestion.fetch import fetch_url, parse_networks
 from ingestion.lookup import find_document
-from ingestion.models import Document, IngestJob
+from ingestion.models import Document
 from ingestion.parsers import ParsedDocument, ParseLimits, parse
 
 
@@ -76,6 +75,10 @@ class ItemResult:
         if self.error:
             out["error"] = self.error
         return out
+
+
+# Called inside a document's transaction with its result; raising rolls the document back.
+OnWritten = Callable[[AsyncSession, "ItemResult"], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -135,6 +138,21 @@ class IngestPipeline:
         progress: Callable[[int], None] | None = None,
         fetch_max_bytes: int | None = None,
     ) -> JobReport:
+        """Ingest in this process and wait (the CLI, evaluation); the API goes through durable jobs."""
+        results = await self.process(tenant_id, items, progress=progress, fetch_max_bytes=fetch_max_bytes)
+        ordered = [results[i] for i in sorted(results)]
+        return JobReport(job_id=uuid.uuid4(), status=job_status(ordered), results=ordered)
+
+    async def process(
+        self,
+        tenant_id: uuid.UUID,
+        items: Sequence[IngestItem],
+        progress: Callable[[int], None] | None = None,
+        fetch_max_bytes: int | None = None,
+        on_written: OnWritten | None = None,
+    ) -> dict[int, ItemResult]:
+        """Every item's result by its index. `on_written` runs inside each document's transaction, so
+        whatever it records commits (or rolls back) together with the document."""
         results: dict[int, ItemResult] = {}
         prepared: list[_Prepared] = []
         await self._fetch_urls(items, results, fetch_max_bytes or self.settings.max_upload_bytes)
@@ -153,11 +171,8 @@ class IngestPipeline:
             results.update({p.index: _failure(p.index, p.item, exc) for p in prepared})
             prepared = []
 
-        await self._write_all(tenant_id, prepared, results, progress)
-        ordered = [results[i] for i in sorted(results)]
-        report = JobReport(job_id=uuid.uuid4(), status=job_status(ordered), results=ordered)
-        await self._record_job(tenant_id, report)
-        return report
+        await self._write_all(tenant_id, prepared, results, progress, on_written)
+        return results
 
     async def _fetch_urls(self, items: Sequence[IngestItem], results: dict[int, ItemResult], max_bytes: int) -> None:
         """Download URL documents, a few at a time; a URL that fails fails its document only."""
@@ -242,6 +257,7 @@ class IngestPipeline:
         prepared: list[_Prepared],
         results: dict[int, ItemResult],
         progress: Callable[[int], None] | None,
+        on_written: OnWritten | None,
     ) -> None:
         """One transaction for the batch, one savepoint per document: a failing document rolls back
         alone, and the batch pays for one commit instead of one per document."""
@@ -263,6 +279,8 @@ class IngestPipeline:
                         )
                     async with session.begin_nested():
                         results[p.index] = await self._write(session, tenant_id, index, p, written, stale)
+                        if on_written is not None:
+                            await on_written(session, results[p.index])
                 except RagApiError as exc:
                     results[p.index] = _failure(p.index, p.item, exc)
                     await index.delete(tenant_id, written)  # vectors of a rolled-back document
@@ -358,17 +376,6 @@ class IngestPipeline:
                 )
             )
         return rows
-
-    async def _record_job(self, tenant_id: uuid.UUID, report: JobReport) -> None:
-        job = IngestJob(
-            id=report.job_id,
-            tenant_id=tenant_id,
-            status=report.status,
-            finished_at=datetime.now(UTC),
-            results=[r.as_json() for r in report.results],
-        )
-        async with self.db.tenant_session(tenant_id) as session:
-            session.add(job)
 
 
 async def delete_document(

@@ -90,7 +90,7 @@ class TenantHandle:
 
 
 @pytest.fixture
-def make_tenant(db: Database) -> Callable[[], Awaitable[TenantHandle]]:
+def make_tenant(db: Database) -> MakeTenant:
     async def make(name: str = "") -> TenantHandle:
         created = await create_tenant(db, name or f"tenant-{uuid.uuid4().hex[:8]}")
         return TenantHandle(created.tenant_id, created.api_key)
@@ -99,7 +99,7 @@ def make_tenant(db: Database) -> Callable[[], Awaitable[TenantHandle]]:
 
 
 @pytest.fixture
-async def tenant(make_tenant: Callable[[], Awaitable[TenantHandle]]) -> TenantHandle:
+async def tenant(make_tenant: MakeTenant) -> TenantHandle:
     return await make_tenant()
 
 
@@ -118,6 +118,7 @@ class UserHandle:
 
 
 MakeUser = Callable[..., Awaitable[UserHandle]]
+MakeTenant = Callable[[], Awaitable[TenantHandle]]
 
 
 @pytest.fixture

@@ -55,6 +55,65 @@ class RedisServer:
             self._process = None
 
 
+class RabbitMqServer:
+    """A throwaway RabbitMQ node (Debian's rabbitmq-server) with its own name, ports and data."""
+
+    SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # the unwrapped script: runs as the current user
+
+    def __init__(self, workdir: Path) -> None:
+        if not Path(self.SERVER).exists():
+            raise RuntimeError("rabbitmq-server is not installed: run scripts/test-services.sh (make test does)")
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        (workdir / "plugins").write_text("[].\n")
+        self.env = {
+            **os.environ,
+            "HOME": str(workdir),
+            "RABBITMQ_NODENAME": f"ragtest{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(workdir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "plugins"),
+            "RABBITMQ_FEATURE_FLAGS_FILE": str(workdir / "feature_flags"),
+            "RABBITMQ_PID_FILE": str(workdir / "pid"),
+        }
+        self._workdir = workdir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        (self._workdir / "mnesia").mkdir(exist_ok=True)
+        (self._workdir / "log").mkdir(exist_ok=True)
+        self._process = subprocess.Popen(  # noqa: S603 - fixed arguments
+            [self.SERVER],
+            env=self.env,
+            cwd=self._workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"AMQP\x00\x00\x09\x01")
+                    if conn.recv(8):  # Connection.Start: the broker accepts clients
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("rabbitmq-server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process = None
+
+
 class ApiServer:
     """`ragapi serve` in its own process, as an operator runs it."""
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,6 +10,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from api.dependencies import IngestTenant, QueryTenant, State
+from api.pagination import decode_cursor, encode_cursor
 from api.schemas import DocumentOut, DocumentPage
 from core.errors import InvalidInput, NotFound
 from ingestion.lookup import find_document
@@ -38,20 +35,6 @@ def _out(d: Document) -> DocumentOut:
     )
 
 
-def encode_cursor(d: Document) -> str:
-    assert d.created_at is not None  # noqa: S101 - stored rows have it
-    raw = json.dumps([d.created_at.isoformat(), str(d.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, ident = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("invalid cursor") from exc
-
-
 @router.get("", response_model=DocumentPage)
 async def list_documents(
     state: State,
@@ -74,7 +57,8 @@ async def list_documents(
     async with state.db.tenant_session(tenant.tenant_id) as session:
         rows = list((await session.execute(statement)).scalars())
     page, more = rows[:limit], len(rows) > limit
-    return DocumentPage(items=[_out(d) for d in page], next_cursor=encode_cursor(page[-1]) if more else None)
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)

@@ -1,24 +1,37 @@
-"""POST /v1/ingest (multipart files or JSON documents) and ingest job lookup."""
+"""POST /v1/ingest (multipart files or JSON documents) answers 202 with a durable job; the job API
+shows its progress (polling or server-sent events) and cancels it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import UploadFile
 
 from api.dependencies import IngestTenant, QueryTenant, State
+from api.pagination import decode_cursor, encode_cursor
 from api.problems import problem, problem_response
-from api.schemas import IngestJson, IngestResponse, JobOut
-from core.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
+from api.state import AppState
+from core.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from ingestion import jobs
 from ingestion.lookup import find_job
-from ingestion.pipeline import IngestItem, JobReport
+from ingestion.models import IngestFile, IngestJob
+from ingestion.pipeline import IngestItem
 from tenants import quotas
 from tenants.context import TenantContext
+
+JOB_STATUS_PATTERN = "^(queued|running|succeeded|failed|partially_failed|cancelled)$"
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -91,33 +104,90 @@ async def _items_from_json(request: Request, state: State) -> list[IngestItem]:
     ]
 
 
-def _response(report: JobReport) -> JSONResponse:
-    body = IngestResponse(
-        job_id=report.job_id,
-        status=report.status,
-        documents=[r.as_json() for r in report.results],  # type: ignore[misc]
-    ).model_dump(mode="json")
-    if report.status == "succeeded":
+def _links(job_id: uuid.UUID) -> dict[str, str]:
+    base = f"/v1/ingest/jobs/{job_id}"
+    return {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel"}
+
+
+def _summary(job: IngestJob, progress: jobs.Progress) -> JobSummary:
+    return JobSummary(
+        job_id=job.id,
+        status=job.status,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        progress=JobProgress(**progress.as_json()),
+        links=_links(job.id),
+    )
+
+
+def _file_out(f: IngestFile) -> JobFile:
+    return JobFile(
+        index=f.ord,
+        filename=f.filename or f.url,
+        status=f.status,
+        document_id=f.document_id,
+        chunks=f.chunks,
+        error=f.error if f.status == "failed" else None,
+        attempts=f.attempts,
+        started_at=f.started_at,
+        finished_at=f.finished_at,
+    )
+
+
+async def _load_job(state: AppState, tenant_id: uuid.UUID, job_id: uuid.UUID, files: bool) -> JobOut:
+    async with state.db.tenant_session(tenant_id, durable=False) as session:
+        job = await find_job(session, tenant_id, job_id)
+        if job is None:
+            raise NotFound("no such ingest job")
+        summary = _summary(job, await jobs.progress(session, job_id))
+        documents = [_file_out(f) for f in await jobs.files_of(session, job_id)] if files else []
+    return JobOut(**summary.model_dump(), documents=documents)
+
+
+async def _wait(state: AppState, tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobOut:
+    """Poll until the job finishes or INGEST_WAIT_MAX_S passes (then it is still running)."""
+    deadline = time.monotonic() + state.settings.ingest_wait_max_s
+    pause = 0.02
+    while True:
+        job = await _load_job(state, tenant_id, job_id, files=False)
+        if job.finished_at is not None or time.monotonic() >= deadline:
+            return await _load_job(state, tenant_id, job_id, files=True)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, state.settings.ingest_poll_s)
+
+
+def _finished_response(job: JobOut) -> JSONResponse:
+    body = job.model_dump(mode="json")
+    if job.status in ("succeeded", "cancelled"):
         return JSONResponse(body, status_code=200)
-    if report.status == "partially_failed":
+    if job.status == "partially_failed":
         return JSONResponse(body, status_code=207)
     # Everything failed: answer with the (first) failure's own status, the per-file list attached.
-    first = next(r.error for r in report.results if r.error)
+    first = next(d.error for d in job.documents if d.error)
     assert first is not None  # noqa: S101 - a failed job has an error
     return problem_response(
-        problem(
-            first["status"], first["title"], first["detail"], job_id=str(report.job_id), documents=body["documents"]
-        )
+        problem(first["status"], first["title"], first["detail"], job_id=str(job.job_id), documents=body["documents"])
     )
 
 
 @router.post(
     "",
-    response_model=IngestResponse,
-    summary="Ingest files (multipart 'files') or JSON {documents: [...]}",
-    responses={207: {"description": "Some documents failed; see each one's status"}},
+    status_code=202,
+    response_model=JobSummary,
+    summary="Ingest files (multipart 'files') or JSON {documents: [...]}: 202 with a job to follow",
+    responses={
+        200: {"model": JobOut, "description": "?wait=true: the job finished; every document's outcome"},
+        207: {"model": JobOut, "description": "?wait=true: some documents failed; see each one's status"},
+    },
 )
-async def ingest(request: Request, state: State, tenant: IngestTenant) -> JSONResponse:
+async def ingest(
+    request: Request,
+    state: State,
+    tenant: IngestTenant,
+    wait: Annotated[bool, Query(description="Answer when the job has finished (up to INGEST_WAIT_MAX_S)")] = False,
+) -> JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         items = await _items_from_multipart(request, state)
@@ -126,12 +196,21 @@ async def ingest(request: Request, state: State, tenant: IngestTenant) -> JSONRe
     else:
         raise UnsupportedMediaType("send multipart/form-data with 'files' parts, or application/json")
     await _charge(state, tenant, items)
-    sent = sum(len(i.data) for i in items)
-    report = await state.pipeline.run(tenant.tenant_id, items, fetch_max_bytes=tenant.plan.max_document_bytes)
-    fetched = sum(len(i.data) for i in items) - sent
-    if fetched:  # URL documents are charged once their size is known
-        await quotas.charge(state.db, tenant.tenant_id, tenant.plan.unlimited_ingest(), ingest_bytes=fetched)
-    return _response(report)
+    job = await jobs.submit(state.db, state.uploads, tenant.tenant_id, items)
+    async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
+        file_ids = [f.id for f in await jobs.files_of(session, job.id)]
+    try:
+        await state.dispatcher.dispatch(job.id, file_ids)
+    except ServiceUnavailable as exc:
+        await jobs.fail_job(state.db, tenant.tenant_id, job.id, exc.detail)
+        raise
+    if wait:
+        done = await _wait(state, tenant.tenant_id, job.id)
+        if done.finished_at is not None:
+            return _finished_response(done)
+    summary = await _load_job(state, tenant.tenant_id, job.id, files=False)
+    body = JobSummary(**summary.model_dump(exclude={"documents"})).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": summary.links["self"]})
 
 
 async def _charge(state: State, tenant: TenantContext, items: list[IngestItem]) -> None:
@@ -144,16 +223,66 @@ async def _charge(state: State, tenant: TenantContext, items: list[IngestItem]) 
     await quotas.charge(state.db, tenant.tenant_id, tenant.plan, ingest_bytes=sum(len(i.data) for i in items))
 
 
+@router.get("/jobs", response_model=JobPage)
+async def list_jobs(
+    state: State,
+    tenant: QueryTenant,
+    limit: Annotated[int, Query(ge=1, description="Page size, at most PAGE_SIZE_MAX")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(queued|running|succeeded|failed|partially_failed|cancelled)$")
+    ] = None,
+) -> JobPage:
+    if limit > state.settings.page_size_max:
+        raise InvalidInput(f"limit must be at most {state.settings.page_size_max}")
+    statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant.tenant_id)
+    if status:
+        statement = statement.where(col(IngestJob.status) == status)
+    if cursor:
+        created, ident = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                col(IngestJob.created_at) < created,
+                and_(col(IngestJob.created_at) == created, col(IngestJob.id) < ident),
+            )
+        )
+    statement = statement.order_by(col(IngestJob.created_at).desc(), col(IngestJob.id).desc()).limit(limit + 1)
+    async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
+        rows = list((await session.execute(statement)).scalars())
+        page, more = rows[:limit], len(rows) > limit
+        items = [_summary(job, await jobs.progress(session, job.id)) for job in page]
+    return JobPage(items=items, next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None)
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(job_id: uuid.UUID, state: State, tenant: QueryTenant) -> JobOut:
-    async with state.db.tenant_session(tenant.tenant_id) as session:
-        job = await find_job(session, tenant.tenant_id, job_id)
-    if job is None:
+    return await _load_job(state, tenant.tenant_id, job_id, files=True)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut)
+async def cancel_job(job_id: uuid.UUID, state: State, tenant: IngestTenant) -> JobOut:
+    """Files not yet indexed are cancelled; documents already indexed stay (delete them if unwanted)."""
+    if await jobs.cancel(state.db, state.uploads, tenant.tenant_id, job_id) is None:
         raise NotFound("no such ingest job")
-    return JobOut(
-        job_id=job.id,
-        status=job.status,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-        documents=job.results,  # type: ignore[arg-type]
-    )
+    return await _load_job(state, tenant.tenant_id, job_id, files=True)
+
+
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(job_id: uuid.UUID, state: State, tenant: QueryTenant) -> EventSourceResponse:
+    """Server-sent events: `progress` whenever the job moves, then one `done` with the final state."""
+    first = await _load_job(state, tenant.tenant_id, job_id, files=False)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        job, last = first, ""
+        while True:
+            body = JobSummary(**job.model_dump(exclude={"documents"})).model_dump_json()
+            if job.finished_at is not None:
+                yield {"event": "done", "data": body}
+                return
+            if body != last:
+                yield {"event": "progress", "data": body}
+                last = body
+            await asyncio.sleep(state.settings.ingest_poll_s)
+            job = await _load_job(state, tenant.tenant_id, job_id, files=False)
+
+    return EventSourceResponse(events(), ping=15)

@@ -10,7 +10,7 @@ from tests.conftest import TenantHandle
 
 async def ingest_texts(client: httpx.AsyncClient, tenant: TenantHandle, *texts: str, **fields: Any) -> list[str]:
     documents = [{"text": t, **fields} for t in texts]
-    response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": documents})
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": documents})
     assert response.status_code == 200, response.text
     return [d["document_id"] for d in response.json()["documents"]]
 

@@ -26,7 +26,9 @@ async def test_create_list_use_and_revoke(client: httpx.AsyncClient, db: Databas
         stored = (await session.execute(text("SELECT key_hash FROM api_keys WHERE id = :k"), {"k": key["id"]})).one()
     assert key["api_key"] not in stored[0]
 
-    used = await client.post("/v1/ingest", headers={"X-API-Key": key["api_key"]}, json={"documents": [{"text": "hi"}]})
+    used = await client.post(
+        "/v1/ingest?wait=true", headers={"X-API-Key": key["api_key"]}, json={"documents": [{"text": "hi"}]}
+    )
     assert used.status_code == 200
     listed = (await client.get("/v1/api-keys", headers=tenant.headers)).json()
     assert next(k for k in listed if k["id"] == key["id"])["last_used_at"] is not None

@@ -114,7 +114,7 @@ async def test_api_key_matrix(client: httpx.AsyncClient, db: Database, tenant: T
         (expired.plaintext, "GET", "/v1/documents", None, 401),
         (real[:-2] + ("AA" if not real.endswith("AA") else "BB"), "GET", "/v1/documents", None, 401),
         ("rag_" + "0" * 8 + "_" + "A" * 43, "GET", "/v1/documents", None, 401),
-        (real, "POST", "/v1/ingest", doc, 403),  # query scope cannot ingest
+        (real, "POST", "/v1/ingest?wait=true", doc, 403),  # query scope cannot ingest
         (real, "GET", "/v1/api-keys", None, 403),  # nor administer
         (ingest_key.plaintext, "POST", "/v1/api-keys", {"name": "x", "scopes": ["query"]}, 403),
         (ingest_key.plaintext, "GET", "/v1/users", None, 403),
@@ -158,8 +158,8 @@ async def test_smuggled_tenant_ids_and_roles_are_refused(
     smuggle = str(other.tenant_id)
     bodies = [
         ("/v1/query", {"query": "secret launch date", "tenant_id": smuggle}),
-        ("/v1/ingest", {"documents": [{"text": "x", "tenant_id": smuggle}]}),
-        ("/v1/ingest", {"documents": [{"text": "x"}], "tenant_id": smuggle}),
+        ("/v1/ingest?wait=true", {"documents": [{"text": "x", "tenant_id": smuggle}]}),
+        ("/v1/ingest?wait=true", {"documents": [{"text": "x"}], "tenant_id": smuggle}),
         ("/v1/api-keys", {"name": "k", "scopes": ["query"], "tenant_id": smuggle}),
         ("/v1/users", {"email": "s@example.com", "password": "long enough password", "tenant_id": smuggle}),
     ]
@@ -180,7 +180,7 @@ async def test_another_tenants_ids_are_404_on_every_route(
     other = await make_tenant()
     [doc_id] = await ingest_texts(client, other, "Owned by the other tenant.")
     job_id = (await client.get(f"/v1/documents/{doc_id}", headers=other.headers)).json()["document_id"]
-    jobs = await client.post("/v1/ingest", headers=other.headers, json={"documents": [{"text": "job"}]})
+    jobs = await client.post("/v1/ingest?wait=true", headers=other.headers, json={"documents": [{"text": "job"}]})
     job_id = jobs.json()["job_id"]
     key_id = (await client.get("/v1/api-keys", headers=other.headers)).json()[0]["id"]
     other_user = await make_user(other.tenant_id, "member")

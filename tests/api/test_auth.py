@@ -49,7 +49,7 @@ async def test_registration_only_where_the_tenant_allows_it(
     ok = await client.post("/v1/query", headers=bearer(tokens["access_token"]), json={"query": "anything"})
     assert ok.status_code == 200, ok.text
     denied = await client.post(
-        "/v1/ingest", headers=bearer(tokens["access_token"]), json={"documents": [{"text": "x"}]}
+        "/v1/ingest?wait=true", headers=bearer(tokens["access_token"]), json={"documents": [{"text": "x"}]}
     )
     assert_problem(denied, 403)
 
@@ -68,7 +68,9 @@ async def test_roles_decide_what_a_user_may_do(
     member = await make_user(tenant.tenant_id, "member")
     admin = await make_user(tenant.tenant_id, "admin")
     await ingest_texts(client, tenant, "Members can ingest documents.")
-    ingest = await client.post("/v1/ingest", headers=member.headers, json={"documents": [{"text": "By a member."}]})
+    ingest = await client.post(
+        "/v1/ingest?wait=true", headers=member.headers, json={"documents": [{"text": "By a member."}]}
+    )
     assert ingest.status_code == 200, ingest.text
     assert_problem(await client.get("/v1/api-keys", headers=member.headers), 403)
     assert_problem(await client.get("/v1/users", headers=member.headers), 403)

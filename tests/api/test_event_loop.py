@@ -51,11 +51,13 @@ async def test_no_request_holds_the_event_loop(
     with slow_callbacks(SLOW_CPU_S, SLOW_WALL_S) as slow:
         pdf = pdf_bytes(["Page one of the handbook.", "Holidays: 30 days a year."], title="Handbook")
         upload = await client.post(
-            "/v1/ingest", headers=tenant.headers, files={"files": ("h.pdf", pdf, "application/pdf")}
+            "/v1/ingest?wait=true", headers=tenant.headers, files={"files": ("h.pdf", pdf, "application/pdf")}
         )
         assert upload.status_code == 200
         notes = [{"text": f"Note {n}: " + "holiday policy details and exceptions " * 30} for n in range(20)]
-        assert (await client.post("/v1/ingest", headers=tenant.headers, json={"documents": notes})).status_code == 200
+        assert (
+            await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": notes})
+        ).status_code == 200
         await asyncio.gather(
             *(
                 client.post("/v1/query", headers=tenant.headers, json={"query": f"holidays per year {n}"})

@@ -18,7 +18,9 @@ async def test_request_id_is_echoed_or_minted(client: httpx.AsyncClient) -> None
 
 async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
-    assert {"/v1/query", "/v1/ingest", "/v1/documents", "/v1/rag/invoke"} <= set(spec["paths"])
+    assert {"/v1/query", "/v1/ingest", "/v1/ingest/jobs/{job_id}/events", "/v1/documents", "/v1/rag/invoke"} <= set(
+        spec["paths"]
+    )
     assert (await client.get("/docs")).status_code == 200
 
 

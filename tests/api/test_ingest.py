@@ -16,7 +16,7 @@ async def test_multipart_upload_of_every_supported_type(client: httpx.AsyncClien
         ("files", ("data.json", b'{"text": "Support hours are 8 to 6."}', "application/json")),
     ]
     response = await client.post(
-        "/v1/ingest",
+        "/v1/ingest?wait=true",
         headers=tenant.headers,
         files=files,
         data={"metadata": '{"team": "ops"}', "external_ids": '["pol-1", null, null, null, "sup-1"]'},
@@ -36,7 +36,7 @@ async def test_partial_failure_is_207_with_reasons(client: httpx.AsyncClient, te
         ("files", ("ok.txt", b"Fine content.", "text/plain")),
         ("files", ("bad.bin", b"\x00\x01", "application/octet-stream")),
     ]
-    response = await client.post("/v1/ingest", headers=tenant.headers, files=files)
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, files=files)
     assert response.status_code == 207
     docs = response.json()["documents"]
     assert docs[0]["status"] == "created"
@@ -45,17 +45,19 @@ async def test_partial_failure_is_207_with_reasons(client: httpx.AsyncClient, te
 
 async def test_unsupported_type_is_415(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
     response = await client.post(
-        "/v1/ingest", headers=tenant.headers, files=[("files", ("x.exe", b"MZ", "application/x-msdownload"))]
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("x.exe", b"MZ", "application/x-msdownload"))]
     )
     body = assert_problem(response, 415)
     assert body["documents"][0]["filename"] == "x.exe"
 
 
 async def test_empty_and_corrupt_files_are_422_with_reason(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
-    empty = await client.post("/v1/ingest", headers=tenant.headers, files=[("files", ("e.txt", b"", "text/plain"))])
+    empty = await client.post(
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("e.txt", b"", "text/plain"))]
+    )
     assert "empty" in assert_problem(empty, 422)["detail"]
     corrupt = await client.post(
-        "/v1/ingest", headers=tenant.headers, files=[("files", ("c.pdf", b"%PDF-broken", "application/pdf"))]
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("c.pdf", b"%PDF-broken", "application/pdf"))]
     )
     assert "PDF" in assert_problem(corrupt, 422)["detail"]
 
@@ -65,7 +67,7 @@ async def test_oversized_upload_is_413_before_buffering(
 ) -> None:  # type: ignore[no-untyped-def]
     big = b"a" * (settings.max_upload_bytes + 1)
     response = await client.post(
-        "/v1/ingest", headers=tenant.headers, files=[("files", ("big.txt", big, "text/plain"))]
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("big.txt", big, "text/plain"))]
     )
     assert "MAX_UPLOAD_BYTES" in assert_problem(response, 413)["detail"]
 
@@ -74,24 +76,28 @@ async def test_oversized_upload_is_413_before_buffering(
             yield b"b" * 65536
 
     streamed = await client.post(
-        "/v1/ingest", headers={**tenant.headers, "content-type": "application/json"}, content=chunked()
+        "/v1/ingest?wait=true", headers={**tenant.headers, "content-type": "application/json"}, content=chunked()
     )
     assert_problem(streamed, 413)
 
 
 async def test_json_body_validation(client: httpx.AsyncClient, tenant: TenantHandle, settings) -> None:  # type: ignore[no-untyped-def]
     h = tenant.headers
-    assert_problem(await client.post("/v1/ingest", headers=h, json={"documents": []}), 422)
-    assert_problem(await client.post("/v1/ingest", headers=h, json={"documents": [{"text": ""}]}), 422)
-    assert_problem(await client.post("/v1/ingest", headers=h, json={"docs": [{"text": "x"}]}), 422)
+    assert_problem(await client.post("/v1/ingest?wait=true", headers=h, json={"documents": []}), 422)
+    assert_problem(await client.post("/v1/ingest?wait=true", headers=h, json={"documents": [{"text": ""}]}), 422)
+    assert_problem(await client.post("/v1/ingest?wait=true", headers=h, json={"docs": [{"text": "x"}]}), 422)
     too_many = {"documents": [{"text": f"d{i}"} for i in range(settings.max_documents_per_request + 1)]}
     assert (
         "MAX_DOCUMENTS_PER_REQUEST"
-        in assert_problem(await client.post("/v1/ingest", headers=h, json=too_many), 422)["detail"]
+        in assert_problem(await client.post("/v1/ingest?wait=true", headers=h, json=too_many), 422)["detail"]
     )
-    bad_json = await client.post("/v1/ingest", headers={**h, "content-type": "application/json"}, content=b"{nope")
+    bad_json = await client.post(
+        "/v1/ingest?wait=true", headers={**h, "content-type": "application/json"}, content=b"{nope"
+    )
     assert_problem(bad_json, 422)
-    assert_problem(await client.post("/v1/ingest", headers={**h, "content-type": "text/csv"}, content=b"a,b"), 415)
+    assert_problem(
+        await client.post("/v1/ingest?wait=true", headers={**h, "content-type": "text/csv"}, content=b"a,b"), 415
+    )
 
 
 async def test_multipart_limits(client: httpx.AsyncClient, tenant: TenantHandle, settings) -> None:  # type: ignore[no-untyped-def]
@@ -100,14 +106,17 @@ async def test_multipart_limits(client: httpx.AsyncClient, tenant: TenantHandle,
         ("files", (f"f{i}.txt", f"file {i}".encode(), "text/plain")) for i in range(settings.max_files_per_request + 1)
     ]
     assert (
-        "MAX_FILES_PER_REQUEST" in assert_problem(await client.post("/v1/ingest", headers=h, files=many), 422)["detail"]
+        "MAX_FILES_PER_REQUEST"
+        in assert_problem(await client.post("/v1/ingest?wait=true", headers=h, files=many), 422)["detail"]
     )
     one = [("files", ("f.txt", b"text", "text/plain"))]
-    assert_problem(await client.post("/v1/ingest", headers=h, files=one, data={"metadata": "[1]"}), 422)
-    assert_problem(await client.post("/v1/ingest", headers=h, files=one, data={"external_ids": '["a", "b"]'}), 422)
+    assert_problem(await client.post("/v1/ingest?wait=true", headers=h, files=one, data={"metadata": "[1]"}), 422)
+    assert_problem(
+        await client.post("/v1/ingest?wait=true", headers=h, files=one, data={"external_ids": '["a", "b"]'}), 422
+    )
     assert_problem(
         await client.post(
-            "/v1/ingest", headers=h, data={"metadata": "{}"}, files=[("other", ("f.txt", b"x", "text/plain"))]
+            "/v1/ingest?wait=true", headers=h, data={"metadata": "{}"}, files=[("other", ("f.txt", b"x", "text/plain"))]
         ),
         422,
     )
@@ -118,7 +127,9 @@ async def test_query_only_key_cannot_ingest(client: httpx.AsyncClient, db, tenan
     from tenants.context import Scope
 
     key = (await create_api_key(db, tenant.tenant_id, "reader", [Scope.QUERY])).plaintext
-    response = await client.post("/v1/ingest", headers={"X-API-Key": key}, json={"documents": [{"text": "x"}]})
+    response = await client.post(
+        "/v1/ingest?wait=true", headers={"X-API-Key": key}, json={"documents": [{"text": "x"}]}
+    )
     assert "ingest" in assert_problem(response, 403)["detail"]
 
 
@@ -129,7 +140,7 @@ async def test_a_zip_bomb_fails_alone(client: httpx.AsyncClient, tenant: TenantH
         ("files", ("bomb.docx", docx_bomb(200 << 20), "application/octet-stream")),
         ("files", ("ok.txt", b"Fine.", "text/plain")),
     ]
-    response = await client.post("/v1/ingest", headers=tenant.headers, files=files)
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, files=files)
     assert response.status_code == 207
     bomb, ok = response.json()["documents"]
     assert bomb["status"] == "failed" and bomb["error"]["status"] == 422 and "DOCX" in bomb["error"]["detail"]

@@ -19,7 +19,9 @@ async def pair(client: httpx.AsyncClient, make_tenant) -> tuple[TenantHandle, Te
     a, b = await make_tenant(), await make_tenant()
     (doc_a,) = await ingest_texts(client, a, SECRET_A)
     (doc_b,) = await ingest_texts(client, b, SECRET_B)
-    upload = await client.post("/v1/ingest", headers=a.headers, json={"documents": [{"text": "A second note."}]})
+    upload = await client.post(
+        "/v1/ingest?wait=true", headers=a.headers, json={"documents": [{"text": "A second note."}]}
+    )
     return a, b, doc_a, doc_b, upload.json()["job_id"]
 
 
@@ -87,7 +89,7 @@ async def test_langserve_requires_a_valid_key(client: httpx.AsyncClient, path: s
 
 
 async def test_rest_requires_a_valid_key(client: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/v1/documents"), ("POST", "/v1/query"), ("POST", "/v1/ingest")]:
+    for method, path in [("GET", "/v1/documents"), ("POST", "/v1/query"), ("POST", "/v1/ingest?wait=true")]:
         response = await client.request(method, path, json={"query": "x"})
         assert_problem(response, 401)
         assert "X-API-Key" in response.json()["detail"]

@@ -74,7 +74,7 @@ async def step(client: httpx.AsyncClient, sides: dict[str, Side], actor: str, op
     if op == "ingest":
         me.seq += 1
         text = f"Note {me.seq} about the {me.word}: the {me.word} number {me.seq} likes item {n}."
-        r = await client.post("/v1/ingest", headers=h, json={"documents": [{"text": text}]})
+        r = await client.post("/v1/ingest?wait=true", headers=h, json={"documents": [{"text": text}]})
         assert r.status_code == 200, r.text
         me.docs |= {d["document_id"] for d in r.json()["documents"] if d["document_id"]}
         me.jobs.add(r.json()["job_id"])

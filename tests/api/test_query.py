@@ -14,7 +14,7 @@ async def test_pdf_answer_cites_its_page(client: httpx.AsyncClient, tenant: Tena
         title="Handbook",
     )
     upload = await client.post(
-        "/v1/ingest", headers=tenant.headers, files=[("files", ("handbook.pdf", pdf, "application/pdf"))]
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("handbook.pdf", pdf, "application/pdf"))]
     )
     document_id = upload.json()["documents"][0]["document_id"]
     response = await client.post(

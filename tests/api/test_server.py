@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +33,7 @@ def test_quick_start_flow(server: Server) -> None:
     headers = {"X-API-Key": tenant["api_key"]}
     pdf = pdf_bytes(["Travel policy.", "Economy class is required for flights under 6 hours."], title="Travel Policy")
     upload = httpx.post(
-        server.url + "/v1/ingest", headers=headers, files={"files": ("travel.pdf", pdf, "application/pdf")}
+        server.url + "/v1/ingest?wait=true", headers=headers, files={"files": ("travel.pdf", pdf, "application/pdf")}
     )
     assert upload.status_code == 200, upload.text
     question = {"query": "Which class for flights under 6 hours?"}
@@ -56,7 +58,7 @@ def test_remote_runnable_client(server: Server) -> None:
     tenant = json.loads(server.cli("tenants", "create", "Remote Co", "--json"))
     headers = {"X-API-Key": tenant["api_key"]}
     httpx.post(
-        server.url + "/v1/ingest",
+        server.url + "/v1/ingest?wait=true",
         headers=headers,
         json={"documents": [{"text": "The VPN endpoint is vpn.example.com."}]},
     )
@@ -71,9 +73,60 @@ def test_data_survives_a_restart(server: Server) -> None:
     tenant = json.loads(server.cli("tenants", "create", "Durable Ltd", "--json"))
     headers = {"X-API-Key": tenant["api_key"]}
     httpx.post(
-        server.url + "/v1/ingest", headers=headers, json={"documents": [{"text": "Durable fact: the vault is blue."}]}
+        server.url + "/v1/ingest?wait=true",
+        headers=headers,
+        json={"documents": [{"text": "Durable fact: the vault is blue."}]},
     )
     assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
     server.start()
     answer = httpx.post(server.url + "/v1/query", headers=headers, json={"query": "what colour is the vault"}).json()
     assert "blue" in answer["answer"]
+
+
+def test_a_job_survives_killing_the_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Embedded mode: kill -9 `ragapi serve` mid-job; after a restart the job finishes, every document once."""
+    server = Server(tmp_path_factory.mktemp("killed"), INGEST_LEASE_S="3", INGEST_TASK_FILES="10")
+    server.start()
+    tenant = json.loads(server.cli("tenants", "create", "Crash Co", "--json"))
+    headers = {"X-API-Key": tenant["api_key"]}
+    documents = [{"text": f"Crash memo {n}: the backup runs at {n % 24}:00 every day."} for n in range(300)]
+    accepted = httpx.post(
+        server.url + "/v1/ingest", headers=headers, json={"documents": documents[:100]}, timeout=30
+    ).json()
+    jobs = [accepted["job_id"]] + [
+        httpx.post(server.url + "/v1/ingest", headers=headers, json={"documents": documents[n : n + 100]}).json()[
+            "job_id"
+        ]
+        for n in (100, 200)
+    ]
+    progress = _wait_for(server, headers, jobs[0], lambda job: job["progress"]["files_done"] >= 20)
+    assert progress["finished_at"] is None
+    assert server.process is not None
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=30)
+
+    server.start()
+    finished = [_wait_for(server, headers, job_id, lambda job: job["finished_at"] is not None) for job_id in jobs]
+    assert [job["status"] for job in finished] == ["succeeded"] * 3
+    assert {d["status"] for job in finished for d in job["documents"]} == {"created"}
+    listed = httpx.get(server.url + "/v1/documents?limit=100", headers=headers).json()
+    assert len(listed["items"]) == 100 and listed["next_cursor"]
+    total, cursor = 0, ""
+    while True:
+        page = httpx.get(server.url + f"/v1/documents?limit=100{cursor}", headers=headers).json()
+        total += len(page["items"])
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert total == 300
+    server.stop()
+
+
+def _wait_for(server: Server, headers: dict[str, str], job_id: str, done: Callable[[dict[str, Any]], bool]) -> Any:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        job = httpx.get(server.url + f"/v1/ingest/jobs/{job_id}", headers=headers).json()
+        if done(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached the expected state: {job}")

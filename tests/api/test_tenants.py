@@ -68,11 +68,13 @@ async def test_ingest_quota_and_document_size_come_from_the_plan(
 ) -> None:
     plan = {"monthly_ingest_bytes_quota": 100, "max_document_bytes": 60}
     await client.patch(f"/v1/tenants/{tenant.tenant_id}", headers=superadmin.headers, json=plan)
-    too_big = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": "x" * 61}]})
+    too_big = await client.post(
+        "/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"text": "x" * 61}]}
+    )
     assert "allows 60" in assert_problem(too_big, 413)["detail"]
     await ingest_texts(client, tenant, "y" * 50)
     await ingest_texts(client, tenant, "z" * 50)
-    over = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": "w"}]})
+    over = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"text": "w"}]})
     assert assert_problem(over, 429)["title"] == "Quota exceeded"
     mine = (await client.get("/v1/tenant", headers=tenant.headers)).json()
     assert mine["usage"]["ingest_bytes"] == 100 and mine["limits"]["max_document_bytes"] == 60

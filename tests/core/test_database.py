@@ -15,7 +15,7 @@ from tests.conftest import TenantHandle
 
 
 async def _ingest(client, tenant: TenantHandle, body: str) -> None:  # type: ignore[no-untyped-def]
-    response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": body}]})
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"text": body}]})
     assert response.status_code == 200, response.text
 
 

@@ -110,7 +110,9 @@ def payloads(port: int) -> list[str]:
 async def test_ssrf_payloads_are_all_refused(client: httpx.AsyncClient, tenant: TenantHandle, site: Site) -> None:
     urls = payloads(site.port)
     assert len(urls) >= 20
-    response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"url": u} for u in urls]})
+    response = await client.post(
+        "/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"url": u} for u in urls]}
+    )
     body = assert_problem(response, 422)
     failures = {d["index"]: d for d in body["documents"]}
     assert len(failures) == len(urls) and all(d["status"] == "failed" for d in failures.values())
@@ -133,7 +135,7 @@ async def test_a_public_looking_fetch_works_and_redirects_are_rechecked(
         {"url": site.url + "/missing"},
         {"url": site.url + "/slow"},
     ]
-    response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": docs})
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": docs})
     assert response.status_code == 207, response.text
     results = response.json()["documents"]
     assert results[0]["status"] == "created"
@@ -163,7 +165,9 @@ async def test_url_documents_respect_the_size_limit(
     await client.patch(
         f"/v1/tenants/{small.tenant_id}", headers=superadmin.headers, json={"max_document_bytes": 100_000}
     )
-    response = await client.post("/v1/ingest", headers=small.headers, json={"documents": [{"url": site.url + "/big"}]})
+    response = await client.post(
+        "/v1/ingest?wait=true", headers=small.headers, json={"documents": [{"url": site.url + "/big"}]}
+    )
     assert assert_problem(response, 413)["documents"][0]["error"]["title"] == "Payload too large"
     for bad in ({"documents": [{"text": "x", "url": site.url}]}, {"documents": [{}]}, {"documents": [{"url": "nope"}]}):
-        assert_problem(await client.post("/v1/ingest", headers=small.headers, json=bad), 422)
+        assert_problem(await client.post("/v1/ingest?wait=true", headers=small.headers, json=bad), 422)

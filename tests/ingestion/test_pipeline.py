@@ -91,11 +91,6 @@ async def test_one_bad_file_does_not_lose_the_others(app_state: AppState, tenant
     assert report.status == "partially_failed"
     assert [r.status for r in report.results] == ["created", "failed", "failed", "created"]
     assert [r.error["status"] for r in report.results if r.error] == [422, 415]
-    async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        job = (
-            await session.execute(text("SELECT status, results FROM ingest_jobs WHERE id = :j"), {"j": report.job_id})
-        ).one()
-    assert job.status == "partially_failed" and len(job.results) == 4
 
 
 async def test_document_over_the_character_limit_fails_alone(app_state: AppState, tenant: TenantHandle) -> None:

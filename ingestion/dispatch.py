@@ -1,0 +1,45 @@
+"""Telling workers that a job has files: wake the in-process worker, or publish Celery tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Protocol
+
+from core.errors import ServiceUnavailable
+from core.settings import Settings
+from ingestion.worker import IngestWorker
+
+
+class Dispatcher(Protocol):
+    async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None: ...
+
+
+class LocalDispatcher:
+    """Embedded mode: the job is already in PostgreSQL; wake this process's worker (workers in other
+    processes sharing the database find it on their next poll)."""
+
+    def __init__(self, worker: IngestWorker | None) -> None:
+        self.worker = worker
+
+    async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:  # noqa: ARG002
+        if self.worker is not None:
+            self.worker.wake()
+
+
+class CeleryDispatcher:
+    """One task per INGEST_TASK_FILES files, published with broker confirmation."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ingestion import celery_app
+
+        self.celery = celery_app
+        celery_app.configure(settings)
+        self.batch = settings.ingest_task_files
+
+    async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
+        batches = [file_ids[i : i + self.batch] for i in range(0, len(file_ids), self.batch)]
+        try:
+            await asyncio.to_thread(lambda: [self.celery.publish(job_id, b) for b in batches])
+        except Exception as exc:  # broker down or refusing: the caller fails the job, the client retries
+            raise ServiceUnavailable(f"the ingestion broker is unreachable ({type(exc).__name__})") from exc

@@ -1,0 +1,148 @@
+"""Celery on a real RabbitMQ with real `ragapi worker` processes: kill -9 the worker in the middle of a
+1,000-document job, start another, and every document is indexed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from api.state import AppState
+from ingestion.dispatch import CeleryDispatcher
+from tenants.service import create_tenant
+from tests.api.helpers import assert_problem
+from tests.conftest import TenantHandle
+from tests.services import ApiServer, RabbitMqServer, free_port
+
+pytestmark = pytest.mark.slow
+
+SECRET = "celery-test-jwt-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMqServer]:
+    server = RabbitMqServer(tmp_path_factory.mktemp("rabbitmq"))
+    server.start()
+    yield server
+    server.stop()
+
+
+class Worker:
+    """`ragapi worker` in its own process group, so kill -9 takes its pool processes too."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1"], env=env, start_new_session=True
+        )
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def _wait_for(check: Callable[[], Awaitable[bool]]) -> None:
+    async with asyncio.timeout(240):
+        while not await check():  # noqa: ASYNC110 - polling another process over HTTP
+            await asyncio.sleep(0.2)
+
+
+async def test_killed_worker_loses_and_duplicates_nothing(
+    rabbitmq: RabbitMqServer, paused: AppState, tmp_path: Path
+) -> None:
+    db = paused.db
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.url,
+        "JWT_SECRET": SECRET,
+        "CELERY_BROKER_URL": rabbitmq.url,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "DATA_DIR": str(tmp_path / "data"),
+        "INGEST_LEASE_S": "4",
+        "INGEST_TASK_FILES": "25",
+        "MAX_DOCUMENTS_PER_REQUEST": "1000",
+        "MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
+        "LOG_LEVEL": "warning",
+    }
+    api = ApiServer(tmp_path / "api", **{k: v for k, v in env.items() if k not in os.environ or k == "DATA_DIR"})
+    api.start()
+    tenant = await create_tenant(db, "celery-crash")
+    headers = {"X-API-Key": tenant.api_key}
+    worker = Worker(env)
+    try:
+        documents = [{"text": f"Ledger entry {n}: invoice {n * 7919 % 100000} was paid in full."} for n in range(1000)]
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as http:
+            accepted = await http.post("/v1/ingest", json={"documents": documents})
+            assert accepted.status_code == 202, accepted.text
+            job_id = accepted.json()["job_id"]
+
+            async def progress() -> dict:  # type: ignore[type-arg]
+                return dict((await http.get(f"/v1/ingest/jobs/{job_id}")).json()["progress"])
+
+            async def some_done() -> bool:
+                return (await progress())["files_done"] >= 150
+
+            await _wait_for(some_done)
+            worker.kill()
+            at_kill = (await progress())["files_done"]
+            assert at_kill < 1000, "the job must still be running when its worker dies"
+
+            worker = Worker(env)
+
+            async def finished() -> bool:
+                return bool((await http.get(f"/v1/ingest/jobs/{job_id}")).json()["finished_at"])
+
+            await _wait_for(finished)
+            job = (await http.get(f"/v1/ingest/jobs/{job_id}")).json()
+        assert job["status"] == "succeeded"
+        assert {d["status"] for d in job["documents"]} == {"created"}, "no document was written twice"
+        assert job["progress"]["files_done"] == 1000
+        assert any(d["attempts"] >= 2 for d in job["documents"]), "the kill interrupted a batch in flight"
+        async with db.tenant_session(tenant.tenant_id) as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) AS docs, count(DISTINCT content_hash) AS hashes, sum(chunk_count) AS declared, "
+                        "(SELECT count(*) FROM chunks) AS stored, "
+                        "(SELECT count(DISTINCT (document_id, ord)) FROM chunks) AS distinct_chunks, "
+                        "(SELECT chunk_count FROM knowledge_bases) AS kb_chunks FROM documents"
+                    )
+                )
+            ).one()
+        assert (row.docs, row.hashes) == (1000, 1000)
+        assert row.declared == row.stored == row.distinct_chunks == row.kb_chunks
+    finally:
+        worker.stop()
+        api.stop()
+
+
+async def test_unreachable_broker_is_503_and_the_job_is_failed_not_lost(
+    paused: AppState, client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    dead = SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}//")
+    embedded = paused.dispatcher
+    paused.dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": dead}))
+    try:
+        response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": "Lost?"}]})
+    finally:
+        paused.dispatcher = embedded
+    problem = assert_problem(response, 503)
+    assert "broker" in problem["detail"] and response.headers["retry-after"]
+    listed = (await client.get("/v1/ingest/jobs", headers=tenant.headers)).json()["items"]
+    assert [(j["status"], "broker" in (j["error"] or "")) for j in listed] == [("failed", True)]
