@@ -144,27 +144,31 @@ class IngestWorker:
         fetched = sum(len(item.data) for _, item in present) - sent
         if fetched:  # URL documents are charged once their size is known
             await quotas.charge(self.db, tenant_id, plan.unlimited_ingest(), ingest_bytes=fetched)
+        requeued: set[int] = set()
         for position, result in results.items():
             n = present[position][0]
             if n in committed:
                 continue
             result.index = n
-            await self._settle_file(ready[n], result)
-        for f in ready:
-            if f.blob_key:
+            if not await self._settle_file(ready[n], result):
+                requeued.add(n)
+        for n, f in enumerate(ready):
+            if f.blob_key and n not in requeued:  # finished files' uploads are no longer needed
                 await asyncio.to_thread(self.store.delete, f.blob_key)
 
-    async def _settle_file(self, f: IngestFile, result: ItemResult) -> None:
+    async def _settle_file(self, f: IngestFile, result: ItemResult) -> bool:
+        """Record the outcome; False when the file stays pending (retry, or another worker owns it)."""
         error = result.error or {}
         if result.status == "failed" and error.get("status") == jobs.LeaseLost.status:
-            return  # cancelled, or another worker owns it now
+            return False  # cancelled (its upload went with it), or another worker owns it now
         transient = result.status == "failed" and error.get("status") in TRANSIENT_STATUSES
         if transient and f.attempts < self.settings.ingest_max_attempts:
             delay = self.settings.ingest_retry_base_s * 2 ** (f.attempts - 1)
-            log.warning("file %s failed transiently (%s); retrying in %.0f s", f.id, error.get("detail"), delay)
+            log.warning("file %s failed transiently (%s); retrying in %.1f s", f.id, error.get("detail"), delay)
             await jobs.retry_later(self.db, f.tenant_id, f.id, self.name, delay, error)
-            return
+            return False
         await self._record(f, result)
+        return True
 
     async def _record(self, f: IngestFile, result: ItemResult) -> None:
         try:

@@ -9,6 +9,8 @@ import asyncio
 import uuid
 
 import pytest
+from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from api.state import AppState
@@ -17,6 +19,7 @@ from ingestion.pipeline import IngestItem, IngestPipeline
 from ingestion.uploads import UploadStore
 from ingestion.worker import IngestWorker
 from tests.conftest import MakeTenant, TenantHandle
+from tests.wire import Recorded, Reply, wire_server
 
 
 def make_worker(state: AppState, **overrides: object) -> IngestWorker:
@@ -147,3 +150,52 @@ async def test_jobs_take_turns(paused: AppState, tenant: TenantHandle, make_tena
 async def _file_ids(state: AppState, tenant: TenantHandle, job_id: uuid.UUID) -> list[uuid.UUID]:
     async with state.db.tenant_session(tenant.tenant_id) as session:
         return [f.id for f in await jobs.files_of(session, job_id)]
+
+
+def _embedding_reply(request: Recorded) -> Reply:
+    data = [{"object": "embedding", "index": i, "embedding": [0.1] * 384} for i, _ in enumerate(request.body["input"])]
+    return Reply(body={"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {}})
+
+
+async def test_provider_outage_is_retried_with_backoff_then_given_up(paused: AppState, tenant: TenantHandle) -> None:
+    """An embedding provider answering 503 (its documented overload reply) sends the file back to the
+    queue with a growing delay; it is indexed once the provider recovers, or fails with the reason."""
+    outage = {"left": 1}
+
+    def respond(request: Recorded) -> Reply:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            return Reply(503, {"error": {"message": "overloaded", "type": "server_error"}})
+        return _embedding_reply(request)
+
+    with wire_server(respond) as server:
+        embeddings = OpenAIEmbeddings(
+            model="text-embedding-3-small",
+            api_key=SecretStr("sk-test"),
+            base_url=server.url + "/v1",
+            max_retries=0,  # the SDK's own retries off: the job's retries are under test
+            check_embedding_ctx_length=False,
+        )
+        worker = make_worker(paused, ingest_max_attempts=2)
+        worker.pipeline = IngestPipeline(paused.db, embeddings, worker.settings, paused.indexes)
+        job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, notes(1, "outage"))
+        assert (await worker.run_batch(job.id)).claimed == 1
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            (file,) = await jobs.files_of(session, job.id)
+        assert (file.status, file.attempts) == ("queued", 1)
+        assert file.error is not None and file.error["status"] == 502
+        assert (await worker.run_batch(job.id)).claimed == 0, "not before its backoff"
+        await asyncio.sleep(0.25)
+        assert (await worker.run_batch(job.id)).claimed == 1
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            (file,) = await jobs.files_of(session, job.id)
+        assert (file.status, file.attempts) == ("created", 2), file.error
+
+        outage["left"] = 10**6  # a provider that never comes back
+        job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, notes(1, "down"))
+        for _ in range(2):
+            await asyncio.sleep(0.45)
+            assert (await worker.run_batch(job.id)).claimed == 1
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            (file,) = await jobs.files_of(session, job.id)
+        assert file.status == "failed" and file.error is not None and "embedding provider" in file.error["detail"]
