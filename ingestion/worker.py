@@ -117,7 +117,10 @@ class IngestWorker:
         plan = plan_for(tenant, self.settings)
         ready: list[IngestFile] = []
         for f in files:
-            if f.attempts > self.settings.ingest_max_attempts:
+            if f.size_bytes > plan.max_document_bytes:
+                detail = f"{f.filename or f'document {f.ord}'} is {f.size_bytes} bytes; this tenant's plan allows "
+                await self._record(f, _failed(f, 413, "Payload too large", f"{detail}{plan.max_document_bytes}"))
+            elif f.attempts > self.settings.ingest_max_attempts:
                 last = (f.error or {}).get("detail", "the worker stopped while processing it")
                 await self._record(f, _failed(f, 500, "Gave up", f"failed {f.attempts - 1} times; last: {last}"))
             else:
@@ -144,16 +147,16 @@ class IngestWorker:
         fetched = sum(len(item.data) for _, item in present) - sent
         if fetched:  # URL documents are charged once their size is known
             await quotas.charge(self.db, tenant_id, plan.unlimited_ingest(), ingest_bytes=fetched)
-        requeued: set[int] = set()
+        requeued: set[uuid.UUID] = set()
         for position, result in results.items():
             n = present[position][0]
             if n in committed:
                 continue
             result.index = n
             if not await self._settle_file(ready[n], result):
-                requeued.add(n)
-        for n, f in enumerate(ready):
-            if f.blob_key and n not in requeued:  # finished files' uploads are no longer needed
+                requeued.add(ready[n].id)
+        for f in files:
+            if f.blob_key and f.id not in requeued:  # finished files' uploads are no longer needed
                 await asyncio.to_thread(self.store.delete, f.blob_key)
 
     async def _settle_file(self, f: IngestFile, result: ItemResult) -> bool:

@@ -23,7 +23,7 @@ from api.pagination import decode_cursor, encode_cursor
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
 from api.state import AppState
-from core.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from core.errors import InvalidInput, NotFound, ServiceUnavailable, UnsupportedMediaType
 from ingestion import jobs
 from ingestion.lookup import find_job
 from ingestion.models import IngestFile, IngestJob
@@ -214,13 +214,11 @@ async def ingest(
 
 
 async def _charge(state: State, tenant: TenantContext, items: list[IngestItem]) -> None:
-    """The plan's document size limit, then its monthly ingest budget (charged for what was sent)."""
+    """Charge the monthly ingest budget for the documents within the plan's size limit; larger ones
+    fail in the job (with the reason) without holding up the rest."""
     limit = tenant.plan.max_document_bytes
-    for n, item in enumerate(items):
-        if len(item.data) > limit:
-            name = item.filename or f"document {n}"
-            raise PayloadTooLarge(f"{name} is {len(item.data)} bytes; this tenant's plan allows {limit} per document")
-    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, ingest_bytes=sum(len(i.data) for i in items))
+    accepted = sum(len(i.data) for i in items if len(i.data) <= limit)
+    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, ingest_bytes=accepted)
 
 
 @router.get("/jobs", response_model=JobPage)

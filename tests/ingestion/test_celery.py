@@ -17,10 +17,14 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from api.state import AppState
+from ingestion import jobs
 from ingestion.dispatch import CeleryDispatcher
+from ingestion.models import IngestJob
+from ingestion.pipeline import IngestItem
 from tenants.service import create_tenant
 from tests.api.helpers import assert_problem
 from tests.conftest import TenantHandle
+from tests.documents import docx_bomb, pdf_bomb
 from tests.services import ApiServer, RabbitMqServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -146,3 +150,60 @@ async def test_unreachable_broker_is_503_and_the_job_is_failed_not_lost(
     assert "broker" in problem["detail"] and response.headers["retry-after"]
     listed = (await client.get("/v1/ingest/jobs", headers=tenant.headers)).json()["items"]
     assert [(j["status"], "broker" in (j["error"] or "")) for j in listed] == [("failed", True)]
+
+
+def _peak_rss_mib(worker: Worker) -> float:
+    """Peak resident memory of the worker's pool process (VmHWM), MiB."""
+    children = subprocess.run(  # noqa: S603
+        ["/usr/bin/ps", "-o", "pid=", "--ppid", str(worker.process.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(children) == 1, children
+    status = Path(f"/proc/{children[0]}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+async def test_bombs_and_garbage_fail_alone_with_bounded_worker_memory(
+    rabbitmq: RabbitMqServer, paused: AppState, tenant: TenantHandle
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": paused.db.url,
+        "JWT_SECRET": SECRET,
+        "CELERY_BROKER_URL": rabbitmq.url,
+        "UPLOAD_DIR": str(paused.uploads.root),
+        "LOG_LEVEL": "warning",
+    }
+    dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": SecretStr(rabbitmq.url)}))
+    worker = Worker(env)
+
+    async def run(items: list[IngestItem]) -> list[tuple[str, int | None]]:
+        job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, items)
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            await dispatcher.dispatch(job.id, [f.id for f in await jobs.files_of(session, job.id)])
+
+        async def finished() -> bool:
+            async with paused.db.tenant_session(tenant.tenant_id) as session:
+                return (await session.get(IngestJob, job.id, populate_existing=True)).finished_at is not None  # type: ignore[union-attr]
+
+        await _wait_for(finished)
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            return [(f.status, (f.error or {}).get("status")) for f in await jobs.files_of(session, job.id)]
+
+    try:
+        assert await run([IngestItem(b"Warm-up: the model is loaded.", "warm.txt")]) == [("created", None)]
+        baseline = _peak_rss_mib(worker)
+        outcome = await run(
+            [
+                IngestItem(docx_bomb(1 << 30), "bomb.docx"),  # 1 GiB of zeros in a 1 MiB zip
+                IngestItem(pdf_bomb(512 << 20), "bomb.pdf"),  # a content stream inflating to 512 MiB
+                IngestItem(b"%PDF-1.7 truncated garbage", "corrupt.pdf", "application/pdf"),
+                IngestItem(bytes(range(256)) * 64, "binary.txt", "text/plain"),
+                IngestItem(b"Survivor: this memo is indexed despite its neighbours.", "fine.txt"),
+            ]
+        )
+        peak = _peak_rss_mib(worker)
+    finally:
+        worker.stop()
+    assert outcome == [("failed", 422), ("failed", 422), ("failed", 422), ("failed", 422), ("created", None)]
+    assert peak - baseline < 150, f"worker peak RSS grew {peak - baseline:.0f} MiB (from {baseline:.0f} MiB)"
