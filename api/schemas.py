@@ -129,6 +129,12 @@ class DocumentOut(BaseModel):
     created_at: datetime | None
 
 
+class DocumentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Any] = Field(description="Replaces the document's metadata; chunks are not re-embedded")
+
+
 class DocumentPage(BaseModel):
     items: list[DocumentOut]
     next_cursor: str | None

@@ -137,6 +137,25 @@ async def _bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, chun
     )
 
 
+async def set_document_metadata(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID, old: dict[str, Any], new: dict[str, Any]
+) -> list[tuple[int, dict[str, Any], dict[int, float]]]:
+    """Swap a document's own metadata in its chunks (chunk-level keys such as `page` stay) and bump the
+    knowledge-base version so cached answers are not served with stale filters. Returns each chunk's
+    (ord, new metadata, sparse weights) for vector backends that keep a copy."""
+    rows = (
+        await session.execute(
+            text(
+                "UPDATE chunks SET metadata = (metadata - CAST(:old AS text[])) || CAST(:new AS jsonb) "
+                "WHERE tenant_id = :t AND document_id = :d RETURNING ord, metadata, sparse::text AS sparse"
+            ),
+            {"t": tenant_id, "d": document_id, "old": list(old), "new": json.dumps(new, ensure_ascii=False)},
+        )
+    ).all()
+    await _bump_knowledge_base(session, tenant_id, 0, 0)
+    return [(r.ord, dict(r.metadata), parse_sparsevec(r.sparse)) for r in rows]
+
+
 async def _adjust_df(session: AsyncSession, tenant_id: uuid.UUID, df: Counter[int], sign: int) -> None:
     """Add (sign=+1) or remove (sign=-1) chunks' terms from the tenant's document frequencies.
 

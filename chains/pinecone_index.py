@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -120,6 +121,15 @@ class PineconeIndex:
             batch = list(ids[start : start + 1000])
             await self._run("delete", partial(self.dense.delete, ids=batch, namespace=namespace))
             await self._run("delete", partial(self.sparse.delete, ids=batch, namespace=namespace))
+
+    async def replace_metadata(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None:
+        """Pinecone's update only sets fields, it cannot remove one: re-upsert each record with its
+        stored dense values (fetched) and its sparse weights (from PostgreSQL), so nothing is re-embedded."""
+        dense = await self.fetch_dense(tenant_id, [r.id for r in records])
+        missing = [r.id for r in records if r.id not in dense]
+        if missing:
+            raise UpstreamError(f"pinecone has no vectors for {len(missing)} chunks of this document")
+        await self.upsert(tenant_id, [replace(r, dense=dense[r.id]) for r in records])
 
     async def drop_tenant(self, tenant_id: uuid.UUID) -> None:
         namespace = str(tenant_id)

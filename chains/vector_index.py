@@ -37,6 +37,9 @@ class VectorIndex(Protocol):
 
     async def delete(self, tenant_id: uuid.UUID, ids: Sequence[str]) -> None: ...
 
+    async def replace_metadata(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None:
+        """New metadata for existing records, keeping their vectors (`dense` may be left empty)."""
+
     async def drop_tenant(self, tenant_id: uuid.UUID) -> None: ...
 
     async def dense_hits(
@@ -72,6 +75,9 @@ class PgVectorIndex:
 
     async def delete(self, tenant_id: uuid.UUID, ids: Sequence[str]) -> None:  # noqa: ARG002
         return None  # deleting the chunk rows deleted the vectors
+
+    async def replace_metadata(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None:  # noqa: ARG002
+        return None  # filters read the chunk rows' metadata
 
     async def drop_tenant(self, tenant_id: uuid.UUID) -> None:  # noqa: ARG002
         return None

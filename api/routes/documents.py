@@ -1,4 +1,4 @@
-"""Documents of the caller's tenant: list (cursor pagination), read, delete."""
+"""Documents of the caller's tenant: list (cursor pagination), read, change metadata, delete."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from sqlmodel import col, select
 
 from api.dependencies import IngestTenant, QueryTenant, State
 from api.pagination import decode_cursor, encode_cursor
-from api.schemas import DocumentOut, DocumentPage
+from api.schemas import DocumentOut, DocumentPage, DocumentPatch
 from core.errors import InvalidInput, NotFound
+from ingestion.lifecycle import update_metadata
 from ingestion.lookup import find_document
 from ingestion.models import Document
 from ingestion.pipeline import delete_document
@@ -65,6 +66,17 @@ async def list_documents(
 async def get_document(document_id: uuid.UUID, state: State, tenant: QueryTenant) -> DocumentOut:
     async with state.db.tenant_session(tenant.tenant_id) as session:
         document = await find_document(session, tenant.tenant_id, document_id)
+    if document is None:
+        raise NotFound("no such document")
+    return _out(document)
+
+
+@router.patch("/{document_id}", response_model=DocumentOut)
+async def patch_document(
+    document_id: uuid.UUID, body: DocumentPatch, state: State, tenant: IngestTenant
+) -> DocumentOut:
+    """Change metadata (what filters match) without re-embedding; cached answers are invalidated."""
+    document = await update_metadata(state.db, state.indexes, tenant.tenant_id, document_id, body.metadata)
     if document is None:
         raise NotFound("no such document")
     return _out(document)

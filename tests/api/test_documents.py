@@ -5,7 +5,7 @@ import uuid
 import httpx
 
 from tests.api.helpers import assert_problem, ingest_texts
-from tests.conftest import TenantHandle
+from tests.conftest import MakeTenant, TenantHandle
 
 
 async def test_cursor_pagination_walks_every_document_once(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
@@ -47,3 +47,23 @@ async def test_unknown_ids(client: httpx.AsyncClient, tenant: TenantHandle) -> N
     assert_problem(await client.get(f"/v1/documents/{uuid.uuid4()}", headers=tenant.headers), 404)
     assert_problem(await client.get(f"/v1/ingest/jobs/{uuid.uuid4()}", headers=tenant.headers), 404)
     assert_problem(await client.get("/v1/documents/not-a-uuid", headers=tenant.headers), 422)
+
+
+async def test_metadata_patch_moves_the_document_between_filters_at_once(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_tenant: MakeTenant
+) -> None:
+    (doc_id,) = await ingest_texts(client, tenant, "The offsite is in Porto in May.", metadata={"team": "ops"})
+    ask = {"query": "where is the offsite", "filters": {"team": "ops"}}
+    first = (await client.post("/v1/query", headers=tenant.headers, json=ask)).json()
+    assert [c["document_id"] for c in first["citations"]] == [doc_id]
+    patched = await client.patch(f"/v1/documents/{doc_id}", headers=tenant.headers, json={"metadata": {"team": "hr"}})
+    assert patched.status_code == 200 and patched.json()["metadata"] == {"team": "hr"}
+    stale = (await client.post("/v1/query", headers=tenant.headers, json=ask)).json()
+    assert stale["citations"] == [], "the cached answer for the old filter is not served"
+    moved = (await client.post("/v1/query", headers=tenant.headers, json={**ask, "filters": {"team": "hr"}})).json()
+    assert [c["document_id"] for c in moved["citations"]] == [doc_id]
+
+    bad = await client.patch(f"/v1/documents/{doc_id}", headers=tenant.headers, json={"metadata": {}, "title": "x"})
+    assert_problem(bad, 422)
+    other = await make_tenant()
+    assert_problem(await client.patch(f"/v1/documents/{doc_id}", headers=other.headers, json={"metadata": {}}), 404)

@@ -16,6 +16,7 @@ from chains.retriever import HybridRetriever
 from chains.vector_index import VectorIndex
 from core.errors import UpstreamError
 from core.settings import VectorBackend
+from ingestion.lifecycle import update_metadata
 from ingestion.pipeline import IngestItem, IngestPipeline, delete_document
 from ingestion.vector_migration import migrate_vectors
 from tests.conftest import TenantHandle
@@ -104,6 +105,30 @@ async def test_filters(backend: Backend, tenant: TenantHandle) -> None:
     assert {d.metadata["region"] for d in hits} == {"us", "apac"}
     hits = await backend.retriever(tenant, document_id=str(eu)).ainvoke("holiday")
     assert [d.metadata["document_id"] for d in hits] == [str(eu)]
+
+
+async def test_metadata_update_moves_filters_without_re_embedding(backend: Backend, tenant: TenantHandle) -> None:
+    (doc,) = await backend.ingest(tenant, "Travel rules for the Lisbon office.", metadata={"region": "eu", "draft": 1})
+    vectors_before = await _vectors(backend, tenant)
+    updated = await update_metadata(backend.state.db, backend.indexes, tenant.tenant_id, doc, {"region": "us"})
+    assert updated is not None and updated.metadata_ == {"region": "us"}
+    assert await backend.retriever(tenant, region="eu").ainvoke("travel rules") == []
+    (hit,) = await backend.retriever(tenant, region="us").ainvoke("travel rules")
+    assert "draft" not in hit.metadata and hit.metadata["source"] == "d0.txt"  # chunk-level keys stay
+    assert await _vectors(backend, tenant) == vectors_before, "vectors are kept, not recomputed"
+    if backend.dense is not None and backend.sparse is not None:
+        for side in (backend.dense, backend.sparse):
+            (record,) = side.namespaces[str(tenant.tenant_id)].values()
+            assert record["metadata"]["region"] == "us" and "draft" not in record["metadata"]
+    missing = await update_metadata(backend.state.db, backend.indexes, tenant.tenant_id, uuid.uuid4(), {})
+    assert missing is None
+
+
+async def _vectors(backend: Backend, tenant: TenantHandle) -> object:
+    if backend.dense is not None:
+        return {rid: r["values"] for rid, r in backend.dense.namespaces[str(tenant.tenant_id)].items()}
+    async with backend.state.db.tenant_session(tenant.tenant_id) as session:
+        return (await session.execute(text("SELECT embedding::text FROM chunks"))).scalars().all()
 
 
 async def test_delete_by_document(backend: Backend, tenant: TenantHandle) -> None:
