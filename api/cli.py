@@ -207,6 +207,38 @@ def vectors_migrate(
     typer.echo(json.dumps({"tenant_id": str(tenant_id), "backend": to, "chunks_moved": moved}))
 
 
+@app.command()
+def reembed(tenant: TenantOption) -> None:
+    """Re-embed a tenant's knowledge base with the configured embedding model; it keeps answering with
+    its old vectors until the new ones are complete, then switches in one commit."""
+    from ingestion.reembed import reembed as run_reembed
+
+    tenant_id = _tenant(tenant)
+
+    async def work(state: Any) -> Any:
+        with _progress() as bar:
+            task = bar.add_task("re-embedding", total=None)
+            return await run_reembed(
+                state.db,
+                state.embeddings,
+                tenant_id,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+
+    report = _run(work)
+    typer.echo(
+        json.dumps(
+            {
+                "tenant_id": str(tenant_id),
+                "previous_model": report.previous_model,
+                "model": report.model,
+                "dim": report.dim,
+                "chunks": report.chunks,
+            }
+        )
+    )
+
+
 def _files(paths: list[Path]) -> Iterator[Path]:
     from ingestion.parsers import EXTENSIONS
 

@@ -14,7 +14,7 @@ from analytics.query_log import QueryLogWriter, logged_runnable
 from api.client_ip import Network, parse_networks
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
 from chains.cached_rag import CachedRag, cached_rag_runnable
-from chains.embeddings import build_embeddings, embedding_identity
+from chains.embeddings import build_embeddings, embedding_identity, ingestion_embeddings
 from chains.generate import build_answerer
 from chains.index import ensure_dense_index
 from chains.indexes import build_vector_indexes
@@ -105,7 +105,8 @@ class AppState:
             else InProcessCache(settings.cache_max_entries)
         )
         cached = CachedRag(rag, exact, SemanticCache(db, settings.cache_ttl_s), embeddings)
-        pipeline = IngestPipeline(db, embeddings, settings, indexes)
+        ingest_embeddings = await asyncio.to_thread(ingestion_embeddings, settings, embeddings)
+        pipeline = IngestPipeline(db, ingest_embeddings, settings, indexes)
         uploads = UploadStore(settings.uploads_dir)
         worker = None
         dispatcher: Dispatcher

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +210,62 @@ def embedding_identity(embeddings: Embeddings) -> tuple[str, int]:
     if not dim:
         dim = _PROBED_DIMENSIONS[id(embeddings)] = len(embeddings.embed_query("dimension probe"))
     return str(name), int(dim)
+
+
+def _lower_priority(nice: int) -> None:
+    # Linux: PRIO_PROCESS with who=0 sets the calling thread's nice value, which threads it starts inherit.
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
+class LowPriorityEmbeddings(Embeddings):
+    """Bulk embedding (ingestion) at a lower CPU priority than queries embedded in the same process.
+
+    Linux keeps a nice value per thread, inherited by the threads it creates. The wrapped model is
+    built and run on one niced thread, so onnxruntime's pool threads (created with its session) are
+    niced too: on a contested core the scheduler runs query work first, and ingestion takes the rest.
+    """
+
+    def __init__(self, build: Callable[[], Embeddings], nice: int) -> None:
+        self._executor = ThreadPoolExecutor(1, "ingest-embed", initializer=_lower_priority, initargs=(nice,))
+        self.inner = self._executor.submit(build).result()
+        self._executor.submit(getattr(self.inner, "warm_up", lambda: None)).result()
+        self.model_name, self.dimension = embedding_identity(self.inner)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._executor.submit(self.inner.embed_documents, texts).result()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._executor.submit(self.inner.embed_query, text).result()
+
+
+def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddings:
+    """What ingestion embeds with: the bundled local model at INGEST_NICE, or the service's own
+    embedder (a remote provider costs this machine no CPU worth yielding)."""
+    if not isinstance(embeddings, OnnxMiniLMEmbeddings) or settings.ingest_nice == 0:
+        return embeddings
+    return LowPriorityEmbeddings(
+        lambda: OnnxMiniLMEmbeddings(threads=settings.embedding_threads, batch_size=settings.embedding_batch_size),
+        settings.ingest_nice,
+    )
+
+
+_BUNDLED: dict[tuple[int, int], Embeddings] = {}
+
+
+def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
+    """The embedder for a knowledge base indexed with `model`: the configured one, or the bundled ONNX
+    model (always available offline) for knowledge bases not yet re-embedded after a model change.
+    None when this process cannot embed with `model`."""
+    if embedding_identity(configured)[0] == model:
+        return configured
+    if model != ONNX_MODEL_NAME:
+        return None
+    key = (settings.embedding_threads, settings.embedding_batch_size)
+    if key not in _BUNDLED:
+        _BUNDLED[key] = OnnxMiniLMEmbeddings(
+            threads=settings.embedding_threads, batch_size=settings.embedding_batch_size
+        )
+    return _BUNDLED[key]
 
 
 def build_embeddings(settings: Settings) -> Embeddings:

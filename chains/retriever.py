@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from chains.embeddings import embedding_identity
+from chains.embeddings import embedder_for, embedding_identity
 from chains.filters import validate_filters
 from chains.fusion import convex_fusion, reciprocal_rank_fusion
 from chains.index import Hit, KnowledgeBase, get_knowledge_base
@@ -84,9 +84,14 @@ class HybridRetriever(BaseRetriever):
             return []
         model, dim = embedding_identity(self.embeddings)
         if (kb.embedding_model, kb.embedding_dim) != (model, dim):
-            raise InvalidInput(
-                f"this knowledge base is indexed with {kb.embedding_model}, but queries are embedded with {model}"
-            )
+            # Not re-embedded since the service's model changed: it keeps serving with its own model.
+            own = embedder_for(kb.embedding_model, self.embeddings, self.settings)
+            if own is None:
+                raise InvalidInput(
+                    f"this knowledge base is indexed with {kb.embedding_model}, but queries are embedded with "
+                    f"{model}; re-embed it (ragapi reembed)"
+                )
+            query_vector = await own.aembed_query(query)
         index = self._index(kb)
         terms = term_counts(query)
         dense, sparse = await asyncio.gather(

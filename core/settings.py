@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     ingest_worker_enabled: bool = Field(
         default=True, description="Run the in-process ingestion worker in `ragapi serve` when no broker is set"
     )
+    ingest_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU priority (nice) of local-model embedding for ingestion; 0: same"
+    )
     ingest_task_files: int = Field(default=16, ge=1, le=1000, description="Files one worker task claims at once")
     ingest_lease_s: float = Field(
         default=60.0, gt=0, description="A claimed file returns to the queue this long after its worker stops"

@@ -26,20 +26,21 @@ log = logging.getLogger(__name__)
 QUEUE = "ragapi.ingest"
 TASK = "ragapi.ingest_files"
 
-app = Celery("ragapi")
-app.conf.update(
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    task_ignore_result=True,  # job state lives in PostgreSQL, not in a result backend
-    task_default_queue=QUEUE,
-    worker_prefetch_multiplier=1,
-    worker_hijack_root_logger=False,
-    broker_connection_retry_on_startup=True,
-    broker_transport_options={"confirm_publish": True},
-    task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
-    task_serializer="json",
-    accept_content=["json"],
-)
+CONFIG: dict[str, Any] = {
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "task_ignore_result": True,  # job state lives in PostgreSQL, not in a result backend
+    "task_default_queue": QUEUE,
+    "worker_prefetch_multiplier": 1,
+    "worker_hijack_root_logger": False,
+    "broker_connection_retry_on_startup": True,
+    "broker_transport_options": {"confirm_publish": True},
+    "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+    "task_serializer": "json",
+    "accept_content": ["json"],
+}
+app = Celery("ragapi")  # the worker side: `ragapi worker` runs the task below
+app.conf.update(CONFIG)
 
 
 def configure(settings: Settings) -> Celery:
@@ -74,5 +75,14 @@ def ingest_files(self: Task, job_id: str, file_ids: list[str]) -> None:  # type:
         raise self.retry(countdown=delay)
 
 
-def publish(job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> Any:
-    return app.send_task(TASK, args=[str(job_id), [str(f) for f in file_ids]], queue=QUEUE)
+def publisher(settings: Settings) -> Celery:
+    """The API side: its own app and connection pool, publishing tasks by name."""
+    if settings.celery_broker_url is None:
+        raise ValueError("CELERY_BROKER_URL is not set")
+    client = Celery("ragapi-api", broker=settings.celery_broker_url.get_secret_value())
+    client.conf.update(CONFIG)
+    return client
+
+
+def publish(client: Celery, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> Any:
+    return client.send_task(TASK, args=[str(job_id), [str(f) for f in file_ids]], queue=QUEUE)

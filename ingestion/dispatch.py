@@ -34,12 +34,12 @@ class CeleryDispatcher:
         from ingestion import celery_app
 
         self.celery = celery_app
-        celery_app.configure(settings)
+        self.client = celery_app.publisher(settings)
         self.batch = settings.ingest_task_files
 
     async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
         batches = [file_ids[i : i + self.batch] for i in range(0, len(file_ids), self.batch)]
         try:
-            await asyncio.to_thread(lambda: [self.celery.publish(job_id, b) for b in batches])
+            await asyncio.to_thread(lambda: [self.celery.publish(self.client, job_id, b) for b in batches])
         except Exception as exc:  # broker down or refusing: the caller fails the job, the client retries
             raise ServiceUnavailable(f"the ingestion broker is unreachable ({type(exc).__name__})") from exc

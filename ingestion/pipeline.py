@@ -20,7 +20,7 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from chains.embeddings import embedding_identity
+from chains.embeddings import embedder_for, embedding_identity
 from chains.index import (
     ChunkRow,
     KnowledgeBase,
@@ -35,7 +35,7 @@ from chains.index import (
 from chains.sparse import BM25Params, document_weights, term_counts
 from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for
 from core.database import Database
-from core.errors import InvalidInput, PayloadTooLarge, RagApiError, UpstreamError
+from core.errors import InvalidInput, PayloadTooLarge, RagApiError, ServiceUnavailable, UpstreamError
 from core.settings import Settings
 from ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ingestion.fetch import fetch_url, parse_networks
@@ -164,14 +164,22 @@ class IngestPipeline:
             except RagApiError as exc:
                 results[index] = _failure(index, item, exc)
 
-        prepared = await self._skip_known(tenant_id, prepared, results)
+        prepared, kb = await self._skip_known(tenant_id, prepared, results)
+        # A knowledge base not yet re-embedded after a model change keeps growing with its own model.
+        embedder = embedder_for(kb.embedding_model, self.embeddings, self.settings) if kb else self.embeddings
         try:
-            await self._embed(prepared)
+            if embedder is None:
+                raise InvalidInput(
+                    f"this knowledge base is indexed with {kb and kb.embedding_model}, which this service cannot "
+                    "embed with; re-embed it (ragapi reembed) before ingesting"
+                )
+            await self._embed(prepared, embedder)
         except RagApiError as exc:
             results.update({p.index: _failure(p.index, p.item, exc) for p in prepared})
             prepared = []
 
-        await self._write_all(tenant_id, prepared, results, progress, on_written)
+        if embedder is not None:
+            await self._write_all(tenant_id, prepared, results, progress, on_written, embedder)
         return results
 
     async def _fetch_urls(self, items: Sequence[IngestItem], results: dict[int, ItemResult], max_bytes: int) -> None:
@@ -212,11 +220,13 @@ class IngestPipeline:
 
     async def _skip_known(
         self, tenant_id: uuid.UUID, prepared: list[_Prepared], results: dict[int, ItemResult]
-    ) -> list[_Prepared]:
-        """Drop documents whose bytes are already indexed before spending time embedding them."""
-        if not prepared:
-            return prepared
+    ) -> tuple[list[_Prepared], KnowledgeBase | None]:
+        """Drop documents whose bytes are already indexed before spending time embedding them; the
+        knowledge base as it is now."""
         async with self.db.tenant_session(tenant_id) as session:
+            kb = await get_knowledge_base(session, tenant_id)
+            if not prepared:
+                return prepared, kb
             rows = (
                 await session.execute(
                     select(Document.content_hash, Document.id, Document.chunk_count, Document.external_id).where(
@@ -234,14 +244,14 @@ class IngestPipeline:
                 continue
             status = "unchanged" if p.item.external_id and row.external_id == p.item.external_id else "duplicate"
             results[p.index] = ItemResult(p.index, p.item.filename, status, row.id, row.chunk_count)
-        return keep
+        return keep, kb
 
-    async def _embed(self, prepared: list[_Prepared]) -> None:
+    async def _embed(self, prepared: list[_Prepared], embedder: Embeddings) -> None:
         texts = [f"{p.parsed.title}\n\n{c.text}" for p in prepared for c in p.chunks]
         if not texts:
             return
         try:
-            vectors = await asyncio.to_thread(self.embeddings.embed_documents, texts)
+            vectors = await asyncio.to_thread(embedder.embed_documents, texts)
         except RagApiError:
             raise
         except Exception as exc:  # remote embedding providers: network and API errors
@@ -258,12 +268,13 @@ class IngestPipeline:
         results: dict[int, ItemResult],
         progress: Callable[[int], None] | None,
         on_written: OnWritten | None,
+        embedder: Embeddings,
     ) -> None:
         """One transaction for the batch, one savepoint per document: a failing document rolls back
         alone, and the batch pays for one commit instead of one per document."""
         if not prepared:
             return
-        model, dim = embedding_identity(self.embeddings)
+        model, dim = embedding_identity(embedder)
         stale: list[str] = []  # vector records of replaced versions, deleted once the swap is committed
         async with self.db.tenant_session(tenant_id) as session:
             kb = await lock_knowledge_base(session, tenant_id, model, dim, self.settings.vector_backend.value)
@@ -272,10 +283,10 @@ class IngestPipeline:
             for p in prepared:
                 written: list[str] = []
                 try:
-                    if mismatch:
-                        raise InvalidInput(
-                            f"this knowledge base is indexed with {kb.embedding_model} ({kb.embedding_dim} dims) "
-                            f"but the service embeds with {model} ({dim} dims); re-embed it before ingesting"
+                    if mismatch:  # re-embedded to another model since these vectors were computed: redo
+                        raise ServiceUnavailable(
+                            f"this knowledge base switched to {kb.embedding_model} while the document was being "
+                            f"embedded with {model}; ingest it again"
                         )
                     async with session.begin_nested():
                         results[p.index] = await self._write(session, tenant_id, index, p, written, stale)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chains.embeddings import build_embeddings
+from chains.embeddings import build_embeddings, ingestion_embeddings
 from chains.indexes import build_vector_indexes
 from core.database import Database
 from core.settings import Settings
@@ -16,7 +16,7 @@ from ingestion.worker import IngestWorker
 
 async def build_worker(settings: Settings) -> IngestWorker:
     db = await asyncio.to_thread(Database.connect, settings)
-    embeddings = build_embeddings(settings)
+    embeddings = ingestion_embeddings(settings, build_embeddings(settings))
     warm_up = getattr(embeddings, "warm_up", None)
     if warm_up is not None:
         await asyncio.to_thread(warm_up)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,28 @@ def test_openai_embeddings_on_the_wire(tmp_path) -> None:  # type: ignore[no-unt
     request = server.requests[0]
     assert request.path == "/v1/embeddings" and request.headers["authorization"] == "Bearer sk-e"
     assert request.body["input"] == ["first text", "second text"] and request.body["model"] == "text-embedding-3-small"
+
+
+def test_ingestion_embeds_at_lower_cpu_priority_than_queries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every thread that computes ingestion embeddings (the caller and onnxruntime's pool) runs at
+    INGEST_NICE; this thread, which embeds queries, keeps its priority; the vectors are the same."""
+    import os
+    import threading
+
+    from chains.embeddings import LowPriorityEmbeddings, OnnxMiniLMEmbeddings, ingestion_embeddings
+
+    def nice_of(tid: int) -> int:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[16])  # field 19 of stat: nice
+
+    before = set(os.listdir("/proc/self/task"))
+    queries = OnnxMiniLMEmbeddings(threads=2)
+    ingest = ingestion_embeddings(make_settings(tmp_path, ingest_nice=7, embedding_threads=2), queries)
+    assert isinstance(ingest, LowPriorityEmbeddings)
+    assert ingest.embed_documents(["the same text"]) == queries.embed_documents(["the same text"])
+    new = set(os.listdir("/proc/self/task")) - before
+    niced = [tid for tid in new if nice_of(int(tid)) == 7]
+    assert len(niced) >= 2, "the embedding thread and onnxruntime's pool thread(s)"
+    assert nice_of(threading.get_native_id()) == 0
+    assert embedding_identity(ingest) == embedding_identity(queries)
+    assert ingestion_embeddings(make_settings(tmp_path, ingest_nice=0), queries) is queries
