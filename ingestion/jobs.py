@@ -295,6 +295,11 @@ async def progress(session: AsyncSession, job_id: uuid.UUID) -> Progress:
     return Progress(row.total, row.done, row.failed, row.cancelled, int(row.chunks))
 
 
+async def file_ids(session: AsyncSession, job_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.execute(text("SELECT id FROM ingest_files WHERE job_id = :job ORDER BY ord"), {"job": job_id})
+    return [r.id for r in rows]
+
+
 async def files_of(session: AsyncSession, job_id: uuid.UUID) -> list[IngestFile]:
     rows = await session.execute(
         select(IngestFile).where(col(IngestFile.job_id) == job_id).order_by(col(IngestFile.ord))

@@ -198,7 +198,7 @@ async def ingest(
     await _charge(state, tenant, items)
     job = await jobs.submit(state.db, state.uploads, tenant.tenant_id, items)
     async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
-        file_ids = [f.id for f in await jobs.files_of(session, job.id)]
+        file_ids = await jobs.file_ids(session, job.id)
     try:
         await state.dispatcher.dispatch(job.id, file_ids)
     except ServiceUnavailable as exc:
