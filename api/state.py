@@ -28,7 +28,7 @@ from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimi
 from core.settings import Settings
 from ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
 from ingestion.pipeline import IngestPipeline
-from ingestion.uploads import UploadStore
+from ingestion.uploads import UploadStore, build_upload_store
 from ingestion.worker import IngestWorker
 from tenants.tokens import TokenCodec, signing_key
 
@@ -107,7 +107,7 @@ class AppState:
         cached = CachedRag(rag, exact, SemanticCache(db, settings.cache_ttl_s), embeddings)
         ingest_embeddings = await asyncio.to_thread(ingestion_embeddings, settings, embeddings)
         pipeline = IngestPipeline(db, ingest_embeddings, settings, indexes)
-        uploads = UploadStore(settings.uploads_dir)
+        uploads = build_upload_store(settings)
         worker = None
         dispatcher: Dispatcher
         if settings.celery_broker_url is not None:

@@ -207,6 +207,12 @@ class Settings(BaseSettings):
     upload_dir: Path | None = Field(
         default=None, description="Where uploads wait for a worker (shared volume); default DATA_DIR/uploads"
     )
+    upload_s3_bucket: str | None = Field(
+        default=None, description="Keep uploads in this S3-compatible bucket instead of UPLOAD_DIR"
+    )
+    upload_s3_prefix: str = Field(default="uploads/", description="Key prefix inside the bucket")
+    upload_s3_endpoint_url: str | None = Field(default=None, description="e.g. a MinIO URL; unset: AWS S3")
+    upload_s3_region: str | None = None
     ingest_worker_enabled: bool = Field(
         default=True, description="Run the in-process ingestion worker in `ragapi serve` when no broker is set"
     )

@@ -25,7 +25,7 @@ from core.database import Database
 from core.errors import Conflict, RagApiError
 from ingestion.models import IngestFile, IngestJob
 from ingestion.pipeline import IngestItem, ItemResult
-from ingestion.uploads import UploadStore
+from ingestion.uploads import UploadStore, upload_key
 
 PENDING = ("queued", "running")
 TERMINAL_FILE = ("created", "replaced", "duplicate", "unchanged", "failed", "cancelled")
@@ -63,7 +63,7 @@ async def submit(db: Database, store: UploadStore, tenant_id: uuid.UUID, items: 
     """Store the uploads, then record the job and its files in one transaction (uploads removed if
     that fails), so a job the API has acknowledged always has its bytes."""
     job = IngestJob(id=uuid.uuid4(), tenant_id=tenant_id, status="queued", files_total=len(items))
-    keys = [UploadStore.key(tenant_id, job.id, n) if item.data else None for n, item in enumerate(items)]
+    keys = [upload_key(tenant_id, job.id, n) if item.data else None for n, item in enumerate(items)]
 
     def put_all() -> None:
         for key, item in zip(keys, items, strict=True):

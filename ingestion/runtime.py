@@ -10,7 +10,7 @@ from chains.indexes import build_vector_indexes
 from core.database import Database
 from core.settings import Settings
 from ingestion.pipeline import IngestPipeline
-from ingestion.uploads import UploadStore
+from ingestion.uploads import build_upload_store
 from ingestion.worker import IngestWorker
 
 
@@ -21,4 +21,4 @@ async def build_worker(settings: Settings) -> IngestWorker:
     if warm_up is not None:
         await asyncio.to_thread(warm_up)
     pipeline = IngestPipeline(db, embeddings, settings, build_vector_indexes(settings, db))
-    return IngestWorker(db, pipeline, UploadStore(settings.uploads_dir), settings)
+    return IngestWorker(db, pipeline, build_upload_store(settings), settings)

@@ -171,7 +171,7 @@ async def test_bombs_and_garbage_fail_alone_with_bounded_worker_memory(
         "DATABASE_URL": paused.db.url,
         "JWT_SECRET": SECRET,
         "CELERY_BROKER_URL": rabbitmq.url,
-        "UPLOAD_DIR": str(paused.uploads.root),
+        "UPLOAD_DIR": str(paused.settings.uploads_dir),
         "LOG_LEVEL": "warning",
     }
     dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": SecretStr(rabbitmq.url)}))

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from api.state import AppState
 from ingestion import jobs
 from ingestion.pipeline import IngestItem, IngestPipeline
-from ingestion.uploads import UploadStore
+from ingestion.uploads import upload_key
 from ingestion.worker import IngestWorker
 from tests.conftest import MakeTenant, TenantHandle
 from tests.wire import Recorded, Reply, wire_server
@@ -45,7 +45,7 @@ async def documents_of(state: AppState, tenant: TenantHandle) -> list[tuple[str,
 
 async def test_a_job_waits_durably_then_one_worker_indexes_it(paused: AppState, tenant: TenantHandle) -> None:
     job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, notes(3, "durable"))
-    stored = [paused.uploads.get(UploadStore.key(tenant.tenant_id, job.id, n)) for n in range(3)]
+    stored = [paused.uploads.get(upload_key(tenant.tenant_id, job.id, n)) for n in range(3)]
     assert all(stored), "uploads are on disk before the job is acknowledged"
     worker = make_worker(paused)
     assert (await worker.run_batch(job.id)).claimed == 3
