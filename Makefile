@@ -14,7 +14,7 @@ run: deps  ## serve the API on http://127.0.0.1:8000 with the embedded default
 
 test: deps services lint typecheck pytest  ## lint, type check, and the test suite with the coverage gate
 
-services:  ## Debian servers the tests start themselves (redis-server)
+services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus)
 	@scripts/test-services.sh
 
 lint:

@@ -29,9 +29,10 @@ from sqlalchemy import insert, text
 
 from analytics.models import QueryLog
 from analytics.pricing import cost_usd
-from core import request_context
+from core import request_context, tracing
 from core.database import Database
 from core.errors import RagApiError
+from core.metrics import COST, QUERIES, QUERY_SECONDS, TOKENS, tenant_label
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,32 +183,62 @@ async def purge(db: Database, retention_days: int, now: datetime | None = None) 
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def observe(record: dict[str, Any], seconds: float) -> None:
+    """Per-query metrics from the finished record (tenant label bounded by METRICS_TENANT_LABELS)."""
+    tenant = tenant_label(record["tenant_id"])
+    QUERIES.labels(tenant, record["cache"], record["status"]).inc()
+    QUERY_SECONDS.labels(tenant).observe(seconds)
+    for kind in ("prompt", "completion", "embedding"):  # zeros too: a tenant's series exist from its first query
+        TOKENS.labels(tenant, kind).inc(record[f"{kind}_tokens"])
+    COST.labels(tenant).inc(record["cost_usd"])
+
+
 def logged_runnable(
-    inner: Runnable[Any, Any], writer: Callable[[], QueryLogWriter | None], embedding_model: Callable[[], str]
+    inner: Runnable[Any, Any],
+    writer: Callable[[], QueryLogWriter | None],
+    embedding_model: Callable[[], str],
+    settings: Callable[[], Settings],
 ) -> Runnable[Any, Any]:
-    """The answer chain, logging one record per input when its stream ends (or fails)."""
+    """The answer chain inside the query's root span, measured and logged once per input when its
+    stream ends (or fails)."""
 
     async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
         async for data in inputs:
-            sink = writer()
             caller = caller_from_config(config)
-            if sink is None or caller is None:
+            if caller is None:
                 async for chunk in inner.astream(data, config):
                     yield chunk
                 continue
-            started = datetime.now(UTC)
+            started, clock = datetime.now(UTC), time.perf_counter()
             merged = AddableDict()
             error: BaseException | None = None
-            try:
-                async for chunk in inner.astream(data, config):
-                    merged = merged + chunk
-                    yield chunk
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                if not isinstance(error, asyncio.CancelledError | GeneratorExit):
-                    query = str((data.get("query") if isinstance(data, dict) else getattr(data, "query", "")) or "")
-                    sink.submit(build_record(caller, sink.settings, embedding_model(), query, started, merged, error))
+            with tracing.tracer.start_as_current_span(
+                "rag.query", attributes={"tenant": str(caller.tenant_id), "surface": caller.surface}
+            ) as span:
+                try:
+                    async for chunk in inner.astream(data, config):
+                        merged = merged + chunk
+                        yield chunk
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    if not isinstance(error, asyncio.CancelledError | GeneratorExit):
+                        query = str((data.get("query") if isinstance(data, dict) else getattr(data, "query", "")) or "")
+                        record = build_record(caller, settings(), embedding_model(), query, started, merged, error)
+                        observe(record, time.perf_counter() - clock)
+                        span.set_attributes(
+                            {
+                                "cache": record["cache"],
+                                "status": record["status"],
+                                "sources": record["sources"],
+                                "prompt_tokens": record["prompt_tokens"],
+                                "completion_tokens": record["completion_tokens"],
+                                "cost_usd": record["cost_usd"],
+                            }
+                        )
+                        sink = writer()
+                        if sink is not None:
+                            sink.submit(record)
 
     return RunnableGenerator(answer, name="logged_rag").with_config(run_name="rag")  # type: ignore[arg-type]

@@ -6,13 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from fastapi import FastAPI, Request, Response
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import langserve_routes, problems
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitHeadersMiddleware, RequestIdMiddleware
 from api.routes import analytics, api_keys, auth, documents, feedback, health, ingest, query, tenants, users
 from api.state import AppState, answer_runnable
+from core import sentry, tracing
+from core.errors import Unauthenticated
+from core.metrics import exposition
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    sentry.setup(settings)
+    tracing.setup("ragapi")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +55,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state
 
     langserve_routes.mount(app, answer_runnable(resolve), settings)
-    # Prometheus text format; the observability work adds HTTP and stage metrics to the same registry.
-    app.mount("/metrics", make_asgi_app())
+    observe(app, settings)
     return app
+
+
+def observe(app: FastAPI, settings: Settings) -> None:
+    """HTTP metrics (per route template, status class), /metrics, and a server span per request."""
+    quiet = ["/metrics", "/healthz", "/readyz"]
+    Instrumentator(
+        excluded_handlers=quiet,
+        should_instrument_requests_inprogress=True,
+        inprogress_labels=True,
+    ).instrument(app)
+
+    async def metrics(request: Request) -> Response:
+        token = settings.metrics_bearer_token
+        if token is not None and request.headers.get("authorization") != f"Bearer {token.get_secret_value()}":
+            raise Unauthenticated("/metrics needs the METRICS_BEARER_TOKEN as a bearer token")
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics/", metrics, methods=["GET"], include_in_schema=False)
+    if tracing.active():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=",".join(quiet))

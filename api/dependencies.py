@@ -20,8 +20,8 @@ from api.client_ip import client_ip
 from api.state import AppState
 from core import request_context
 from core.errors import Forbidden, RateLimited, Unauthenticated
+from core.metrics import RATE_LIMIT_REJECTIONS
 from core.ratelimit import Limit
-from core.telemetry import RATE_LIMIT_REJECTIONS
 from tenants.api_keys import principal_for_api_key
 from tenants.context import Principal, Scope, TenantContext
 from tenants.keys import looks_like_key

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core import sentry
 from core.errors import RagApiError
 from core.request_context import current_request_id
 
@@ -64,6 +65,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    sentry.capture(exc)
     return problem_response(problem(500, "Internal error", "an unexpected error occurred", request))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -12,6 +13,7 @@ from langchain_core.runnables import Runnable
 
 from analytics.query_log import QueryLogWriter, logged_runnable
 from api.client_ip import Network, parse_networks
+from api.readiness import Readiness
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
 from chains.cached_rag import CachedRag, cached_rag_runnable
 from chains.embeddings import build_embeddings, embedding_identity, ingestion_embeddings
@@ -23,10 +25,12 @@ from chains.rerank import build_reranker
 from chains.semantic_cache import SemanticCache
 from chains.vector_index import VectorIndex
 from core.database import Database
+from core.metrics import configure_tenant_labels
 from core.migrate import upgrade
 from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
 from core.settings import Settings
 from ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
+from ingestion.monitor import QueueMonitor
 from ingestion.pipeline import IngestPipeline
 from ingestion.uploads import UploadStore, build_upload_store
 from ingestion.worker import IngestWorker
@@ -60,8 +64,13 @@ class AppState:
     dispatcher: Dispatcher
     worker: IngestWorker | None = None  # the in-process ingestion worker (embedded mode)
     query_log: QueryLogWriter | None = None
+    monitor: QueueMonitor | None = None  # ingestion queue gauges (processes that serve the API)
     ready: bool = False
     worker_task: asyncio.Task[None] | None = None
+
+    @cached_property
+    def readiness(self) -> Readiness:
+        return Readiness(self)
 
     def start_worker(self) -> None:
         if self.worker is not None and self.worker_task is None:
@@ -80,6 +89,7 @@ class AppState:
     @classmethod
     async def start(cls, settings: Settings, migrate: bool = True, serve: bool = False) -> AppState:
         """`serve`: this process serves the API, so it also runs the in-process ingestion worker."""
+        configure_tenant_labels(settings.metrics_tenant_labels)
         db = await asyncio.to_thread(Database.connect, settings)
         if migrate:
             await asyncio.to_thread(upgrade, db.url, settings.db_app_role)
@@ -131,9 +141,12 @@ class AppState:
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
             query_log=QueryLogWriter(db, settings) if settings.query_log_enabled else None,
+            monitor=QueueMonitor(db, settings.metrics_queue_poll_s) if serve else None,
         )
         if state.query_log is not None:
             state.query_log.start()
+        if state.monitor is not None:
+            state.monitor.start()
         state.start_worker()
         state.ready = True
         return state
@@ -141,6 +154,10 @@ class AppState:
     async def stop(self) -> None:
         self.ready = False
         await self.stop_worker()
+        if self.monitor is not None:
+            await self.monitor.stop()
+        if "readiness" in self.__dict__:
+            await self.readiness.close()
         if self.query_log is not None:
             await self.query_log.stop()
         await self.cached.drain()
@@ -156,4 +173,5 @@ def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
         cached_rag_runnable(lambda: resolve().cached),
         lambda: resolve().query_log,
         lambda: embedding_identity(resolve().embeddings)[0],
+        lambda: resolve().settings,
     )

@@ -19,6 +19,8 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Protocol
 
+from core.metrics import CACHE_BACKEND_ERRORS
+
 log = logging.getLogger(__name__)
 
 _SPACE = re.compile(r"\s+")
@@ -95,6 +97,7 @@ class RedisCache:
         return time.monotonic() >= self._down_until
 
     def _failed(self, operation: str, exc: Exception) -> None:
+        CACHE_BACKEND_ERRORS.labels(operation).inc()
         self._down_until = time.monotonic() + self.cooldown_s
         log.warning(
             "redis %s failed, bypassing the cache for %.0fs: %s", operation, self.cooldown_s, type(exc).__name__

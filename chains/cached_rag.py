@@ -28,7 +28,8 @@ from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
 from chains.rag import RagChain, tenant_from_config
 from chains.semantic_cache import SemanticCache
-from core.telemetry import CACHE_LOOKUPS
+from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
+from core.tracing import stage
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,18 @@ class CachedRag:
             return
         partition = partition_key(tenant_id, kb_version, self.parameters(top_k, filters))
         key = exact_key(partition, query)
-        hit = await self.exact.get(key)
-        CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
         kind = "exact"
         vector: list[float] | None = None
-        if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
-            vector = await self.embeddings.aembed_query(query)
-            found = await self.semantic.lookup(tenant_id, partition, query, vector, threshold)
-            CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
-            if found is not None:
-                hit, kind = found[0], "semantic"
+        with stage("cache", tenant=tenant_id, kb_version=kb_version) as span:
+            hit = await self.exact.get(key)
+            CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
+            if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
+                vector = await self.embeddings.aembed_query(query)
+                found = await self.semantic.lookup(tenant_id, partition, query, vector, threshold)
+                CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
+                if found is not None:
+                    hit, kind = found[0], "semantic"
+            span.set_attribute("cache", kind if hit is not None else "miss")
         if hit is not None:
             async for chunk in replay(hit, kind, started):
                 yield chunk
@@ -152,7 +155,9 @@ async def replay(entry: dict[str, Any], kind: str, started: float) -> AsyncItera
         model=entry["model"],
         answer="",
     )
-    for piece in entry.get("pieces") or [entry["answer"]]:
+    for n, piece in enumerate(entry.get("pieces") or [entry["answer"]]):
+        if n == 0:
+            TIME_TO_FIRST_TOKEN.labels(kind).observe(time.perf_counter() - started)
         yield AddableDict(answer=piece)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     yield AddableDict(cached=kind, timings_ms={"cache": elapsed, "total": elapsed})

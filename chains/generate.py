@@ -17,6 +17,7 @@ from typing import Protocol
 from chains.index import Hit
 from chains.sparse import analyze
 from core.errors import UpstreamError
+from core.metrics import PROVIDER_ERRORS
 from core.settings import Settings
 
 NO_ANSWER = "I could not find an answer to this question in your documents."
@@ -164,6 +165,7 @@ class OpenAIAnswerer:
                         pending.clear()
                         flushed_at = now
         except Exception as exc:  # openai.APIError, httpx errors, timeouts
+            PROVIDER_ERRORS.labels("openai").inc()
             raise UpstreamError(f"language model failed: {type(exc).__name__}") from exc
         if pending:
             yield "".join(pending)

@@ -25,6 +25,7 @@ from chains.index import Hit, KnowledgeBase, hydrate, sparse_query_weights
 from chains.vector_index import VectorRecord
 from core.database import Database
 from core.errors import UpstreamError
+from core.metrics import PROVIDER_ERRORS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,9 +85,11 @@ class PineconeIndex:
             try:
                 return fn()
             except ApiError as exc:
+                PROVIDER_ERRORS.labels("pinecone").inc()
                 if exc.status_code not in RETRYABLE or attempt == self.max_retries:
                     raise UpstreamError(f"pinecone {operation} failed with status {exc.status_code}") from exc
             except Exception as exc:  # connection errors from urllib3
+                PROVIDER_ERRORS.labels("pinecone").inc()
                 if attempt == self.max_retries:
                     raise UpstreamError(f"pinecone {operation} failed: {type(exc).__name__}") from exc
             delay = self.backoff_s * 2**attempt * (0.5 + random.random())  # noqa: S311 - jitter, not security

@@ -31,7 +31,9 @@ from chains.rerank import NoReranker, Reranker
 from chains.retriever import HybridRetriever
 from core.database import Database
 from core.errors import InvalidInput, Unauthenticated
+from core.metrics import TIME_TO_FIRST_TOKEN
 from core.settings import Settings
+from core.tracing import stage
 
 TENANT_KEY = "tenant_id"
 SNIPPET_CHARS = 300
@@ -99,7 +101,9 @@ class RagChain:
             filters=filters,
             indexes=self.indexes,
         )
-        hits = await retriever.search(query)
+        with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as span:
+            hits = await retriever.search(query)
+            span.set_attribute("hits", len(hits))
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 2)}
         if "embed" in retriever.timings:
             timings["embed"] = retriever.timings["embed"]
@@ -114,7 +118,9 @@ class RagChain:
 
     async def rerank(self, state: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        hits = await self.reranker.rerank(state["query"], state["hits"], state["top_k"])
+        with stage("rerank", reranker=getattr(self.reranker, "name", "none"), candidates=len(state["hits"])) as span:
+            hits = await self.reranker.rerank(state["query"], state["hits"], state["top_k"])
+            span.set_attribute("hits", len(hits))
         timings = {**state["timings_ms"], "rerank": round((time.perf_counter() - started) * 1000, 2)}
         return {**state, "hits": hits, "timings_ms": timings}
 
@@ -130,8 +136,16 @@ class RagChain:
             )
             generation_started = time.perf_counter()
             usage = Usage()
-            async for piece in self.answerer.astream(state["query"], hits, usage):
-                yield AddableDict(answer=piece)
+            first = True
+            with stage("generate", mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)) as span:
+                async for piece in self.answerer.astream(state["query"], hits, usage):
+                    if first:
+                        TIME_TO_FIRST_TOKEN.labels("none").observe(time.perf_counter() - state["started"])
+                        first = False
+                    yield AddableDict(answer=piece)
+                span.set_attributes(
+                    {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+                )
             now = time.perf_counter()
             timings = dict(state["timings_ms"])
             timings["generate"] = round((now - generation_started) * 1000, 2)

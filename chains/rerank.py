@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from chains.index import Hit
 from core.errors import UpstreamError
+from core.metrics import PROVIDER_ERRORS
 from core.settings import Reranker as RerankerKind
 from core.settings import Settings
 
@@ -44,6 +45,7 @@ class CohereReranker:
                 self._client.rerank, [h.text for h in hits], query, top_n=min(top_n, len(hits))
             )
         except Exception as exc:  # cohere.core.ApiError, httpx errors
+            PROVIDER_ERRORS.labels("cohere").inc()
             raise UpstreamError(f"reranker failed: {type(exc).__name__}") from exc
         return [replace(hits[r["index"]], score=float(r["relevance_score"])) for r in ranked]
 

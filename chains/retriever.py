@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -22,6 +23,7 @@ from chains.vector_index import PgVectorIndex, VectorIndex, index_for
 from core.database import Database
 from core.errors import InvalidInput
 from core.settings import Fusion, Settings
+from core.tracing import stage
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -95,18 +97,26 @@ class HybridRetriever(BaseRetriever):
         index = self._index(kb)
         terms = term_counts(query)
         dense, sparse = await asyncio.gather(
-            index.dense_hits(self.tenant_id, kb, query_vector, depth, filters),
-            index.sparse_hits(self.tenant_id, kb, terms, depth, filters),
+            self._side("retrieve_dense", index.dense_hits(self.tenant_id, kb, query_vector, depth, filters)),
+            self._side("retrieve_sparse", index.sparse_hits(self.tenant_id, kb, terms, depth, filters)),
         )
-        if self.settings.fusion is Fusion.RRF:
-            fused = reciprocal_rank_fusion([dense, sparse], k=self.settings.rrf_k)
-        else:
-            fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
+        with stage("fuse", method=self.settings.fusion.value, candidates=len(dense) + len(sparse)):
+            if self.settings.fusion is Fusion.RRF:
+                fused = reciprocal_rank_fusion([dense, sparse], k=self.settings.rrf_k)
+            else:
+                fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
         return fused[: self.k]
+
+    async def _side(self, name: str, search: Awaitable[list[Hit]]) -> list[Hit]:
+        with stage(name, backend=self.indexes and next(iter(self.indexes), None), depth=self.k) as span:
+            hits = await search
+            span.set_attribute("hits", len(hits))
+        return hits
 
     async def _timed_embed(self, query: str) -> list[float]:
         started = time.perf_counter()
-        vector = await self.embeddings.aembed_query(query)
+        with stage("embed", model=embedding_identity(self.embeddings)[0]):
+            vector = await self.embeddings.aembed_query(query)
         self.timings["embed"] = round((time.perf_counter() - started) * 1000, 2)
         return vector
 

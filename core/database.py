@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.settings import Settings
+from core.tracing import instrument_engine
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Database:
             max_overflow=settings.db_max_overflow,
             pool_pre_ping=True,
         )
+        instrument_engine(engine)
         return cls(url=url, engine=engine, app_role=settings.db_app_role)
 
     @property

@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from core import request_context
+from core import request_context, tracing
 
 REDACTED = "[redacted]"
 _SECRETS = [
@@ -48,6 +48,9 @@ class JsonFormatter(logging.Formatter):
             "principal": request_context.principal.get(),
         }
         entry.update({k: v for k, v in context.items() if v})
+        ids = tracing.current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -22,3 +22,14 @@ def alembic_config(owner_url: str, app_role: str) -> Config:
 
 def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(owner_url, app_role), revision)
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head

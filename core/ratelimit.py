@@ -30,7 +30,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.telemetry import RATE_LIMIT_BACKEND_ERRORS
+from core.metrics import RATE_LIMIT_BACKEND_ERRORS
 
 log = logging.getLogger(__name__)
 

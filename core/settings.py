@@ -200,6 +200,25 @@ class Settings(BaseSettings):
         description="USD per 1M tokens by model: {prompt, completion} for LLMs, {embedding} for embedders",
     )
 
+    # --- observability ---
+    metrics_tenant_labels: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Tenants with their own metrics label (first seen); others 'other'; 0: off",
+    )
+    metrics_bearer_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics answers only `Authorization: Bearer <token>`"
+    )
+    metrics_queue_poll_s: float = Field(default=15.0, gt=0, description="How often the ingestion queue is measured")
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`ragapi worker` serves /metrics on this port; unset: off"
+    )
+    readiness_timeout_s: float = Field(default=2.0, gt=0, le=30, description="Per dependency check in /readyz")
+    sentry_dsn: SecretStr | None = Field(default=None, description="Sentry (or compatible) DSN; unset: off")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
     # --- ingestion jobs ---
     celery_broker_url: SecretStr | None = Field(
         default=None, description="RabbitMQ (amqp://) for Celery ingestion workers; unset: in-process worker"

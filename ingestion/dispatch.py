@@ -14,6 +14,8 @@ from ingestion.worker import IngestWorker
 class Dispatcher(Protocol):
     async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None: ...
 
+    def check(self) -> None: ...
+
 
 class LocalDispatcher:
     """Embedded mode: the job is already in PostgreSQL; wake this process's worker (workers in other
@@ -26,6 +28,9 @@ class LocalDispatcher:
         if self.worker is not None:
             self.worker.wake()
 
+    def check(self) -> None:
+        """Nothing between the API and the queue: it is the database, checked on its own."""
+
 
 class CeleryDispatcher:
     """One task per INGEST_TASK_FILES files, published with broker confirmation."""
@@ -36,6 +41,15 @@ class CeleryDispatcher:
         self.celery = celery_app
         self.client = celery_app.publisher(settings)
         self.batch = settings.ingest_task_files
+        self.broker_url = settings.celery_broker_url.get_secret_value() if settings.celery_broker_url else ""
+        self.check_timeout_s = settings.readiness_timeout_s
+
+    def check(self) -> None:
+        """Open and close a broker connection (readiness); raises when the broker does not answer."""
+        from kombu.connection import Connection
+
+        with Connection(self.broker_url, connect_timeout=self.check_timeout_s) as connection:  # type: ignore[no-untyped-call]
+            connection.connect()
 
     async def dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
         batches = [file_ids[i : i + self.batch] for i in range(0, len(file_ids), self.batch)]

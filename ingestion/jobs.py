@@ -23,6 +23,8 @@ from sqlmodel import col, select
 
 from core.database import Database
 from core.errors import Conflict, RagApiError
+from core.metrics import INGEST_JOB_SECONDS, INGEST_JOBS
+from core.tracing import carrier
 from ingestion.models import IngestFile, IngestJob
 from ingestion.pipeline import IngestItem, ItemResult
 from ingestion.uploads import UploadStore, upload_key
@@ -62,7 +64,9 @@ class Progress:
 async def submit(db: Database, store: UploadStore, tenant_id: uuid.UUID, items: Sequence[IngestItem]) -> IngestJob:
     """Store the uploads, then record the job and its files in one transaction (uploads removed if
     that fails), so a job the API has acknowledged always has its bytes."""
-    job = IngestJob(id=uuid.uuid4(), tenant_id=tenant_id, status="queued", files_total=len(items))
+    job = IngestJob(
+        id=uuid.uuid4(), tenant_id=tenant_id, status="queued", files_total=len(items), trace_context=carrier() or None
+    )
     keys = [upload_key(tenant_id, job.id, n) if item.data else None for n, item in enumerate(items)]
 
     def put_all() -> None:
@@ -228,13 +232,28 @@ async def settle(db: Database, tenant_id: uuid.UUID, job_id: uuid.UUID) -> str |
                         ELSE 'partially_failed' END
                     FROM counts c
                     WHERE j.id = :job AND j.finished_at IS NULL AND c.pending = 0
-                    RETURNING j.status
+                    RETURNING j.status, extract(epoch FROM j.finished_at - j.created_at) AS seconds
                     """
                 ),
                 {"job": job_id},
             )
         ).first()
-    return row.status if row else None
+    if row is None:
+        return None
+    job_ended(row.status, float(row.seconds))
+    return str(row.status)
+
+
+def job_ended(status: str, seconds: float | None = None) -> None:
+    INGEST_JOBS.labels(status).inc()
+    if seconds is not None:
+        INGEST_JOB_SECONDS.observe(seconds)
+
+
+async def trace_context(db: Database, job_id: uuid.UUID) -> dict[str, str] | None:
+    async with db.admin_session() as session:
+        value = await session.scalar(text("SELECT trace_context FROM ingest_jobs WHERE id = :job"), {"job": job_id})
+    return dict(value) if value else None
 
 
 async def cancel(db: Database, store: UploadStore, tenant_id: uuid.UUID, job_id: uuid.UUID) -> IngestJob | None:

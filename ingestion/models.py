@@ -35,6 +35,7 @@ class IngestJob(SQLModel, table=True):
     status: str = "queued"
     files_total: int = 0
     error: str | None = None
+    trace_context: dict[str, str] | None = Field(default=None, sa_column=Column(JSONB))  # W3C traceparent of the submit
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
     started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

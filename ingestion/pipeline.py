@@ -34,8 +34,10 @@ from chains.index import (
 )
 from chains.sparse import BM25Params, document_weights, term_counts
 from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for
+from core import tracing
 from core.database import Database
 from core.errors import InvalidInput, PayloadTooLarge, RagApiError, ServiceUnavailable, UpstreamError
+from core.metrics import PROVIDER_ERRORS
 from core.settings import Settings
 from ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ingestion.fetch import fetch_url, parse_networks
@@ -251,10 +253,12 @@ class IngestPipeline:
         if not texts:
             return
         try:
-            vectors = await asyncio.to_thread(embedder.embed_documents, texts)
+            with tracing.tracer.start_as_current_span("ingest.embed", attributes={"chunks": len(texts)}):
+                vectors = await asyncio.to_thread(embedder.embed_documents, texts)
         except RagApiError:
             raise
         except Exception as exc:  # remote embedding providers: network and API errors
+            PROVIDER_ERRORS.labels("embeddings").inc()
             raise UpstreamError(f"embedding provider failed: {type(exc).__name__}") from exc
         offset = 0
         for p in prepared:

@@ -22,6 +22,7 @@ from chains.embeddings import embedding_identity
 from chains.index import ensure_dense_index, get_knowledge_base, lock_tenant_index, vector_literal
 from core.database import Database
 from core.errors import InvalidInput, NotFound, UpstreamError
+from core.metrics import PROVIDER_ERRORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ async def _embed_pending(
     try:
         vectors = await asyncio.to_thread(embeddings.embed_documents, texts)
     except Exception as exc:  # provider errors: the run stops, and resumes where it was when started again
+        PROVIDER_ERRORS.labels("embeddings").inc()
         raise UpstreamError(f"embedding provider failed: {type(exc).__name__}") from exc
     await session.execute(
         text(

@@ -14,13 +14,16 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import tracing
 from core.database import Database
+from core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS
 from core.settings import Settings
 from ingestion import jobs
 from ingestion.models import IngestFile
@@ -96,10 +99,16 @@ class IngestWorker:
         if not files:
             return BatchOutcome(job_id, 0)
         heartbeat = asyncio.create_task(self._heartbeat([f.id for f in files]))
+        stored = await jobs.trace_context(self.db, files[0].job_id) if tracing.active() else None
+        started = time.perf_counter()
         try:
-            await self._process(files)
+            with tracing.consumer_span(
+                "ingest.batch", stored, tenant=files[0].tenant_id, job_id=files[0].job_id, files=len(files)
+            ):
+                await self._process(files)
         finally:
             heartbeat.cancel()
+            INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         await jobs.settle(self.db, files[0].tenant_id, files[0].job_id)
         return BatchOutcome(files[0].job_id, len(files))
 
@@ -151,6 +160,7 @@ class IngestWorker:
         for position, result in results.items():
             n = present[position][0]
             if n in committed:
+                _count(result)
                 continue
             result.index = n
             if not await self._settle_file(ready[n], result):
@@ -169,6 +179,7 @@ class IngestWorker:
             delay = self.settings.ingest_retry_base_s * 2 ** (f.attempts - 1)
             log.warning("file %s failed transiently (%s); retrying in %.1f s", f.id, error.get("detail"), delay)
             await jobs.retry_later(self.db, f.tenant_id, f.id, self.name, delay, error)
+            INGEST_DOCUMENTS.labels("retried").inc()
             return False
         await self._record(f, result)
         return True
@@ -178,7 +189,8 @@ class IngestWorker:
             async with self.db.tenant_session(f.tenant_id) as session:
                 await jobs.finish(session, f.id, self.name, result)
         except jobs.LeaseLost:
-            pass
+            return
+        _count(result)
 
     def _load(self, files: list[IngestFile]) -> list[IngestItem | None]:
         items: list[IngestItem | None] = []
@@ -199,6 +211,11 @@ class IngestWorker:
                 )
             )
         return items
+
+
+def _count(result: ItemResult) -> None:
+    INGEST_DOCUMENTS.labels("failed" if result.status == "failed" else "indexed").inc()
+    INGEST_CHUNKS.inc(result.chunks)
 
 
 def _reindexed(on_written: OnWritten, positions: list[int]) -> OnWritten:

@@ -117,7 +117,8 @@ class RabbitMqServer:
 class ApiServer:
     """`ragapi serve` in its own process, as an operator runs it."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *serve_args: str, **env: str) -> None:
+        self.serve_args = serve_args
         self.port = free_port()
         base = {"DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "warning"}
         self.env = {**os.environ, **base, **env}
@@ -135,7 +136,8 @@ class ApiServer:
         self.wait_ready()
 
     def launch(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=self.env)  # noqa: S603
+        command = [sys.executable, "-m", "api.cli", "serve", *self.serve_args]
+        self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 90
@@ -152,3 +154,62 @@ class ApiServer:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+
+class PrometheusServer:
+    """Debian's `prometheus` scraping the given targets every second, with its HTTP API on a free port."""
+
+    def __init__(self, workdir: Path, targets: list[str], metrics_path: str = "/metrics") -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.targets = targets
+        self.metrics_path = metrics_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        config = self.workdir / "prometheus.yml"
+        targets = ", ".join(f'"{t}"' for t in self.targets)
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: ragapi\n    metrics_path: {self.metrics_path}\n"
+            f"    static_configs: [{{targets: [{targets}]}}]\n"
+        )
+        self._process = subprocess.Popen(  # noqa: S603 - Debian's prometheus binary
+            [
+                shutil.which("prometheus") or "/usr/bin/prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "prometheus.log").open("wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("prometheus did not start")
+
+    def query(self, expr: str) -> list[dict[str, object]]:
+        response = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise ValueError(f"{expr}: {body.get('error')}")
+        result: list[dict[str, object]] = body["data"]["result"]
+        return result
+
+    def metric_names(self) -> set[str]:
+        return set(httpx.get(self.url + "/api/v1/label/__name__/values", timeout=10).json()["data"])
+
+    def stop(self) -> None:
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            self._process.wait(timeout=30)
+            self._process = None

@@ -15,8 +15,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and embedding model loaded")
+@router.get(
+    "/readyz",
+    summary="Readiness: database, schema version, Redis, broker and embedding model, each with its latency",
+    responses={503: {"description": "A dependency failed its check; the body says which and why"}},
+)
 async def readyz(state: State) -> JSONResponse:
-    checks = {"database": await state.db.ping(), "model": state.ready}
-    ok = all(checks.values())
+    ok, checks = await state.readiness.report()
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

@@ -1,0 +1,126 @@
+"""OpenTelemetry traces: a span per RAG stage under the HTTP request's span, exported over OTLP.
+
+Off unless the standard variables ask for it: OTEL_EXPORTER_OTLP_ENDPOINT (or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or OTEL_TRACES_EXPORTER (`otlp`, `console`); OTEL_SDK_DISABLED=true
+wins. Everything else (service name, headers, protocol details, sampling) is the SDK's own OTEL_*
+handling. Jaeger accepts OTLP directly (port 4318 for http/protobuf).
+
+`stage()` is used even when tracing is off: it also feeds the stage-latency histogram, and the no-op
+tracer costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import Link, Span, SpanKind
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.metrics import STAGE_SECONDS
+
+tracer = trace.get_tracer("ragapi")
+_instrumented = False
+
+
+def enabled() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").lower()
+    if exporter:
+        return exporter != "none"
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+def _exporter() -> SpanExporter:
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").lower() == "console":
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def setup(service: str, processor: SpanProcessor | None = None) -> bool:
+    """Install the SDK's tracer provider (once per process) and instrument Redis, httpx and Celery.
+    `processor` replaces the OTLP exporter (tests: an in-memory exporter). Returns whether tracing is on."""
+    global _instrumented
+    if processor is None and not enabled():
+        return False
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
+        provider = TracerProvider(resource=resource)
+        provider.add_span_processor(processor or BatchSpanProcessor(_exporter()))
+        trace.set_tracer_provider(provider)
+    if not _instrumented:
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        RedisInstrumentor().instrument()
+        HTTPXClientInstrumentor().instrument()
+        CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+        _instrumented = True
+    return True
+
+
+def active() -> bool:
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """SQL statements as spans (the statement text, never its parameters)."""
+    if active():
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+
+
+@contextmanager
+def stage(name: str, **attributes: Any) -> Iterator[Span]:
+    """One RAG stage: a `rag.<name>` span and an observation of rag_stage_duration_seconds{stage}."""
+    started = time.perf_counter()
+    with tracer.start_as_current_span(f"rag.{name}", attributes=_clean(attributes)) as span:
+        try:
+            yield span
+        finally:
+            STAGE_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+
+def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in attributes.items() if v is not None}
+
+
+def carrier() -> dict[str, str]:
+    """The current trace context as W3C `traceparent` (stored with an ingestion job)."""
+    out: dict[str, str] = {}
+    propagate.inject(out)
+    return out
+
+
+def link_from(stored: Mapping[str, str] | None) -> list[Link]:
+    """A link to the span a stored carrier came from (the API request that submitted the work)."""
+    if not stored:
+        return []
+    context = trace.get_current_span(propagate.extract(dict(stored))).get_span_context()
+    return [Link(context)] if context.is_valid else []
+
+
+def consumer_span(name: str, stored: Mapping[str, str] | None, **attributes: Any) -> Any:
+    return tracer.start_as_current_span(
+        name, kind=SpanKind.CONSUMER, links=link_from(stored), attributes=_clean(attributes)
+    )
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace id, span id) in hex for log lines, or None outside a recorded span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
