@@ -10,7 +10,13 @@ from fastapi import FastAPI, Request, Response
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import langserve_routes, problems
-from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RateLimitHeadersMiddleware, RequestIdMiddleware
+from api.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    InFlightMiddleware,
+    RateLimitHeadersMiddleware,
+    RequestIdMiddleware,
+)
 from api.routes import analytics, api_keys, auth, documents, feedback, health, ingest, query, tenants, users
 from api.state import AppState, answer_runnable
 from core import sentry, tracing
@@ -62,11 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def observe(app: FastAPI, settings: Settings) -> None:
     """HTTP metrics (per route template, status class), /metrics, and a server span per request."""
     quiet = ["/metrics", "/healthz", "/readyz"]
-    Instrumentator(
-        excluded_handlers=quiet,
-        should_instrument_requests_inprogress=True,
-        inprogress_labels=True,
-    ).instrument(app)
+    Instrumentator(excluded_handlers=quiet).instrument(app)
+    app.add_middleware(InFlightMiddleware)
 
     async def metrics(request: Request) -> Response:
         token = settings.metrics_bearer_token

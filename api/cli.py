@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -99,14 +101,24 @@ def worker(
     """Run a Celery ingestion worker (needs CELERY_BROKER_URL; the API must have migrated the database)."""
     import logging.config
 
-    from core.logs import dict_config
-    from ingestion import celery_app
-
     settings = get_settings()
     if settings.celery_broker_url is None:
         console.print("[red]error:[/red] CELERY_BROKER_URL is not set; `ragapi serve` ingests in-process without it")
         raise typer.Exit(code=2)
+    if settings.worker_metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Tasks run in forked pool processes: their metrics reach the parent's /metrics through files
+        # in this directory (prometheus_client must see it before it is imported).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragapi-metrics-")
+    from core import sentry, tracing
+    from core.logs import dict_config
+    from core.metrics import serve_metrics
+    from ingestion import celery_app
+
     logging.config.dictConfig(dict_config(settings.log_level, settings.log_format.value))
+    sentry.setup(settings, celery=True)
+    tracing.setup("ragapi-worker")
+    if settings.worker_metrics_port is not None:
+        serve_metrics(settings.worker_metrics_port)
     celery_app.configure(settings).worker_main(
         ["worker", "--queues", celery_app.QUEUE, "--concurrency", str(concurrency), "--loglevel", settings.log_level]
     )

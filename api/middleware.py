@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, access log,
-body limit, rate-limit headers."""
+body limit, rate-limit headers, requests in flight."""
 
 from __future__ import annotations
 
@@ -13,9 +13,24 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import request_context
+from core.metrics import HTTP_IN_FLIGHT
 from core.request_context import current_request_id
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+
+class InFlightMiddleware:
+    """Requests being served right now, SSE streams included (saturation on the overview dashboard)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with HTTP_IN_FLIGHT.track_inprogress():
+            await self.app(scope, receive, send)
 
 
 class RequestIdMiddleware:
@@ -38,10 +53,10 @@ class RequestIdMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_context.request_id.reset(token)
+        # Not reset when the request fails: the 500 handler and error reporting run outside this
+        # middleware (Starlette's ServerErrorMiddleware) and still need the id.
+        await self.app(scope, receive, send_with_id)
+        request_context.request_id.reset(token)
 
 
 access_log = logging.getLogger("ragapi.access")

@@ -66,7 +66,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     sentry.capture(exc)
-    return problem_response(problem(500, "Internal error", "an unexpected error occurred", request))
+    body = problem(500, "Internal error", "an unexpected error occurred", request)
+    return problem_response(body, headers={"X-Request-ID": current_request_id()} if current_request_id() else None)
 
 
 def install(app: FastAPI) -> None:

@@ -23,6 +23,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -48,6 +49,9 @@ RATE_LIMIT_REJECTIONS = Counter(
 RATE_LIMIT_BACKEND_ERRORS = Counter(
     "rag_rate_limit_backend_errors_total",
     "Redis failures or timeouts that switched rate limiting to in-process limits for a cool-down",
+)
+HTTP_IN_FLIGHT = Gauge(
+    "rag_http_requests_in_flight", "HTTP requests being served, SSE streams included", multiprocess_mode="livesum"
 )
 STAGE_SECONDS = Histogram(
     "rag_stage_duration_seconds", "Time spent in one stage of answering a query", ["stage"], buckets=LATENCY_BUCKETS
@@ -154,10 +158,19 @@ def tenant_label(tenant_id: object) -> str:
     return _tenant_labels(tenant_id)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format of every metric of this process, or of all processes sharing the multiprocess dir."""
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def serve_metrics(port: int) -> None:
+    """/metrics on its own port, in a thread (Celery workers, which serve no HTTP otherwise)."""
+    start_http_server(port, registry=_registry())
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric of this process, or of all processes sharing the multiprocess dir."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST

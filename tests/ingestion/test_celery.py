@@ -192,6 +192,7 @@ async def test_bombs_and_garbage_fail_alone_with_bounded_worker_memory(
         "CELERY_BROKER_URL": rabbitmq.url,
         "UPLOAD_DIR": str(paused.settings.uploads_dir),
         "LOG_LEVEL": "warning",
+        "WORKER_METRICS_PORT": str(metrics_port := free_port()),
     }
     dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": SecretStr(rabbitmq.url)}))
     worker = Worker(env)
@@ -222,7 +223,11 @@ async def test_bombs_and_garbage_fail_alone_with_bounded_worker_memory(
             ]
         )
         peak = _peak_rss_mib(worker)
+        async with httpx.AsyncClient() as http:  # the worker's own /metrics, summed over its pool processes
+            exported = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     finally:
         worker.stop()
+    assert 'rag_ingest_documents_total{outcome="failed"} 4.0' in exported
+    assert 'rag_ingest_documents_total{outcome="indexed"} 2.0' in exported
     assert outcome == [("failed", 422), ("failed", 422), ("failed", 422), ("failed", 422), ("created", None)]
     assert peak - baseline < 150, f"worker peak RSS grew {peak - baseline:.0f} MiB (from {baseline:.0f} MiB)"
