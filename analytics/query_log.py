@@ -34,6 +34,7 @@ from core.database import Database
 from core.errors import RagApiError
 from core.metrics import COST, QUERIES, QUERY_SECONDS, TOKENS, tenant_label
 from core.settings import Settings
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +163,8 @@ class QueryLogWriter:
             self._task = asyncio.create_task(self._run(), name="query-log-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()
 
 

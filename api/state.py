@@ -29,8 +29,9 @@ from core.metrics import configure_tenant_labels
 from core.migrate import upgrade
 from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
 from core.settings import Settings
+from core.tasks import cancel_and_wait
+from ingestion import monitor
 from ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
-from ingestion.monitor import QueueMonitor
 from ingestion.pipeline import IngestPipeline
 from ingestion.uploads import UploadStore, build_upload_store
 from ingestion.worker import IngestWorker
@@ -64,9 +65,9 @@ class AppState:
     dispatcher: Dispatcher
     worker: IngestWorker | None = None  # the in-process ingestion worker (embedded mode)
     query_log: QueryLogWriter | None = None
-    monitor: QueueMonitor | None = None  # ingestion queue gauges (processes that serve the API)
     ready: bool = False
     worker_task: asyncio.Task[None] | None = None
+    monitor_task: asyncio.Task[None] | None = None  # ingestion queue gauges (processes that serve the API)
 
     @cached_property
     def readiness(self) -> Readiness:
@@ -78,10 +79,8 @@ class AppState:
 
     async def stop_worker(self) -> None:
         """Stop the in-process worker; what it was indexing rolls back and returns to the queue."""
-        if self.worker_task is not None:
-            self.worker_task.cancel()
-            await asyncio.gather(self.worker_task, return_exceptions=True)
-            self.worker_task = None
+        await cancel_and_wait(self.worker_task)
+        self.worker_task = None
 
     def answer_chain(self) -> Runnable[Any, Any]:
         return answer_runnable(lambda: self)
@@ -141,12 +140,13 @@ class AppState:
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
             query_log=QueryLogWriter(db, settings) if settings.query_log_enabled else None,
-            monitor=QueueMonitor(db, settings.metrics_queue_poll_s) if serve else None,
         )
         if state.query_log is not None:
             state.query_log.start()
-        if state.monitor is not None:
-            state.monitor.start()
+        if serve:
+            state.monitor_task = asyncio.create_task(
+                monitor.run(db, settings.metrics_queue_poll_s), name="ingestion-queue-monitor"
+            )
         state.start_worker()
         state.ready = True
         return state
@@ -154,8 +154,7 @@ class AppState:
     async def stop(self) -> None:
         self.ready = False
         await self.stop_worker()
-        if self.monitor is not None:
-            await self.monitor.stop()
+        await cancel_and_wait(self.monitor_task)
         if "readiness" in self.__dict__:
             await self.readiness.close()
         if self.query_log is not None:

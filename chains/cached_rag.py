@@ -94,7 +94,7 @@ class CachedRag:
         key = exact_key(partition, query)
         kind = "exact"
         vector: list[float] | None = None
-        with stage("cache", tenant=tenant_id, kb_version=kb_version) as span:
+        with stage("cache", tenant=tenant_id, kb_version=kb_version) as lookup:
             hit = await self.exact.get(key)
             CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
             if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
@@ -103,7 +103,7 @@ class CachedRag:
                 CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
                 if found is not None:
                     hit, kind = found[0], "semantic"
-            span.set_attribute("cache", kind if hit is not None else "miss")
+            lookup.set(cache=kind if hit is not None else "miss")
         if hit is not None:
             async for chunk in replay(hit, kind, started):
                 yield chunk

@@ -101,10 +101,10 @@ class RagChain:
             filters=filters,
             indexes=self.indexes,
         )
-        with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as span:
+        with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as retrieval:
             hits = await retriever.search(query)
-            span.set_attribute("hits", len(hits))
-        timings = {"retrieve": round((time.perf_counter() - started) * 1000, 2)}
+            retrieval.set(hits=len(hits))
+        timings = {"retrieve": retrieval.ms}
         if "embed" in retriever.timings:
             timings["embed"] = retriever.timings["embed"]
         return {
@@ -117,11 +117,10 @@ class RagChain:
         }
 
     async def rerank(self, state: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        with stage("rerank", reranker=getattr(self.reranker, "name", "none"), candidates=len(state["hits"])) as span:
+        with stage("rerank", reranker=getattr(self.reranker, "name", "none"), candidates=len(state["hits"])) as ranking:
             hits = await self.reranker.rerank(state["query"], state["hits"], state["top_k"])
-            span.set_attribute("hits", len(hits))
-        timings = {**state["timings_ms"], "rerank": round((time.perf_counter() - started) * 1000, 2)}
+            ranking.set(hits=len(hits))
+        timings = {**state["timings_ms"], "rerank": ranking.ms}
         return {**state, "hits": hits, "timings_ms": timings}
 
     async def answer(self, states: AsyncIterator[dict[str, Any]]) -> AsyncIterator[AddableDict]:
@@ -134,22 +133,18 @@ class RagChain:
                 model=self.answerer.model,
                 answer="",
             )
-            generation_started = time.perf_counter()
             usage = Usage()
             first = True
-            with stage("generate", mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)) as span:
+            with stage("generate", mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)) as generation:
                 async for piece in self.answerer.astream(state["query"], hits, usage):
                     if first:
                         TIME_TO_FIRST_TOKEN.labels("none").observe(time.perf_counter() - state["started"])
                         first = False
                     yield AddableDict(answer=piece)
-                span.set_attributes(
-                    {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-                )
-            now = time.perf_counter()
+                generation.set(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
             timings = dict(state["timings_ms"])
-            timings["generate"] = round((now - generation_started) * 1000, 2)
-            timings["total"] = round((now - state["started"]) * 1000, 2)
+            timings["generate"] = generation.ms
+            timings["total"] = round((time.perf_counter() - state["started"]) * 1000, 2)
             yield AddableDict(cached=False, timings_ms=timings, usage=self.usage(state["query"], usage))
 
     def usage(self, query: str, usage: Usage) -> dict[str, Any]:

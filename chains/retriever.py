@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any
@@ -97,8 +96,8 @@ class HybridRetriever(BaseRetriever):
         index = self._index(kb)
         terms = term_counts(query)
         dense, sparse = await asyncio.gather(
-            self._side("retrieve_dense", index.dense_hits(self.tenant_id, kb, query_vector, depth, filters)),
-            self._side("retrieve_sparse", index.sparse_hits(self.tenant_id, kb, terms, depth, filters)),
+            self._side("retrieve_dense", kb, depth, index.dense_hits(self.tenant_id, kb, query_vector, depth, filters)),
+            self._side("retrieve_sparse", kb, depth, index.sparse_hits(self.tenant_id, kb, terms, depth, filters)),
         )
         with stage("fuse", method=self.settings.fusion.value, candidates=len(dense) + len(sparse)):
             if self.settings.fusion is Fusion.RRF:
@@ -107,17 +106,16 @@ class HybridRetriever(BaseRetriever):
                 fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
         return fused[: self.k]
 
-    async def _side(self, name: str, search: Awaitable[list[Hit]]) -> list[Hit]:
-        with stage(name, backend=self.indexes and next(iter(self.indexes), None), depth=self.k) as span:
+    async def _side(self, name: str, kb: KnowledgeBase, depth: int, search: Awaitable[list[Hit]]) -> list[Hit]:
+        with stage(name, backend=kb.vector_backend, depth=depth) as side:
             hits = await search
-            span.set_attribute("hits", len(hits))
+            side.set(hits=len(hits))
         return hits
 
     async def _timed_embed(self, query: str) -> list[float]:
-        started = time.perf_counter()
-        with stage("embed", model=embedding_identity(self.embeddings)[0]):
+        with stage("embed", model=embedding_identity(self.embeddings)[0]) as embedding:
             vector = await self.embeddings.aembed_query(query)
-        self.timings["embed"] = round((time.perf_counter() - started) * 1000, 2)
+        self.timings["embed"] = embedding.ms
         return vector
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:

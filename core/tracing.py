@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -83,15 +84,29 @@ def instrument_engine(engine: AsyncEngine) -> None:
         SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
 
 
+@dataclass
+class Stage:
+    """A running stage: its span, and once it ends, how long it took (the same clock as the histogram)."""
+
+    span: Span
+    ms: float = 0.0
+
+    def set(self, **attributes: Any) -> None:
+        self.span.set_attributes(_clean(attributes))
+
+
 @contextmanager
-def stage(name: str, **attributes: Any) -> Iterator[Span]:
+def stage(name: str, **attributes: Any) -> Iterator[Stage]:
     """One RAG stage: a `rag.<name>` span and an observation of rag_stage_duration_seconds{stage}."""
     started = time.perf_counter()
     with tracer.start_as_current_span(f"rag.{name}", attributes=_clean(attributes)) as span:
+        current = Stage(span)
         try:
-            yield span
+            yield current
         finally:
-            STAGE_SECONDS.labels(name).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            current.ms = round(elapsed * 1000, 2)
+            STAGE_SECONDS.labels(name).observe(elapsed)
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ workers (in-process or Celery), so a stuck queue shows even when no worker is al
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import text
@@ -37,27 +36,11 @@ async def sample(db: Database) -> tuple[int, int, float]:
     return int(row.queued), int(row.running), float(row.oldest)
 
 
-class QueueMonitor:
-    def __init__(self, db: Database, interval_s: float) -> None:
-        self.db = db
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await sample(self.db)
-            except Exception:  # the database may be down; the next round tries again
-                log.warning("measuring the ingestion queue failed", exc_info=True)
-            await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ingestion-queue-monitor")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+async def run(db: Database, interval_s: float) -> None:
+    """Measure until cancelled."""
+    while True:
+        try:
+            await sample(db)
+        except Exception:  # the database may be down; the next round tries again
+            log.warning("measuring the ingestion queue failed", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -6,13 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from api.dependencies import IngestTenant, QueryTenant, State
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import page_query, split_page
 from api.schemas import DocumentOut, DocumentPage, DocumentPatch
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from ingestion.lifecycle import update_metadata
 from ingestion.lookup import find_document
 from ingestion.models import Document
@@ -43,22 +42,15 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, description="Page size, at most PAGE_SIZE_MAX")] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DocumentPage:
-    if limit > state.settings.page_size_max:
-        raise InvalidInput(f"limit must be at most {state.settings.page_size_max}")
-    statement = select(Document).where(col(Document.tenant_id) == tenant.tenant_id)
-    if cursor:
-        created, ident = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                col(Document.created_at) < created,
-                and_(col(Document.created_at) == created, col(Document.id) < ident),
-            )
-        )
-    statement = statement.order_by(col(Document.created_at).desc(), col(Document.id).desc()).limit(limit + 1)
+    statement = page_query(
+        select(Document).where(col(Document.tenant_id) == tenant.tenant_id),
+        Document,
+        cursor,
+        limit,
+        state.settings.page_size_max,
+    )
     async with state.db.tenant_session(tenant.tenant_id) as session:
-        rows = list((await session.execute(statement)).scalars())
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        page, next_cursor = split_page(list((await session.execute(statement)).scalars()), limit)
     return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
 
 

@@ -13,13 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import UploadFile
 
 from api.dependencies import IngestTenant, QueryTenant, State
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import page_query, split_page
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
 from api.state import AppState
@@ -141,7 +140,7 @@ async def _load_job(state: AppState, tenant_id: uuid.UUID, job_id: uuid.UUID, fi
         job = await find_job(session, tenant_id, job_id)
         if job is None:
             raise NotFound("no such ingest job")
-        summary = _summary(job, await jobs.progress(session, job_id))
+        summary = _summary(job, (await jobs.progress_of(session, [job_id]))[job_id])
         documents = [_file_out(f) for f in await jobs.files_of(session, job_id)] if files else []
     return JobOut(**summary.model_dump(), documents=documents)
 
@@ -231,25 +230,15 @@ async def list_jobs(
         str | None, Query(pattern="^(queued|running|succeeded|failed|partially_failed|cancelled)$")
     ] = None,
 ) -> JobPage:
-    if limit > state.settings.page_size_max:
-        raise InvalidInput(f"limit must be at most {state.settings.page_size_max}")
     statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant.tenant_id)
     if status:
         statement = statement.where(col(IngestJob.status) == status)
-    if cursor:
-        created, ident = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                col(IngestJob.created_at) < created,
-                and_(col(IngestJob.created_at) == created, col(IngestJob.id) < ident),
-            )
-        )
-    statement = statement.order_by(col(IngestJob.created_at).desc(), col(IngestJob.id).desc()).limit(limit + 1)
+    statement = page_query(statement, IngestJob, cursor, limit, state.settings.page_size_max)
     async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
-        rows = list((await session.execute(statement)).scalars())
-        page, more = rows[:limit], len(rows) > limit
-        items = [_summary(job, await jobs.progress(session, job.id)) for job in page]
-    return JobPage(items=items, next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None)
+        page, next_cursor = split_page(list((await session.execute(statement)).scalars()), limit)
+        progress = await jobs.progress_of(session, [job.id for job in page])
+    items = [_summary(job, progress[job.id]) for job in page]
+    return JobPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

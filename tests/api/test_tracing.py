@@ -88,7 +88,7 @@ async def test_a_query_is_one_trace_with_a_span_per_stage(
     assert any(
         parent(s) == "rag.retrieve_dense" and s.attributes and "db.system" in str(s.attributes) for s in in_trace
     )
-    assert dense.attributes is not None and dense.attributes["hits"] >= 1
+    assert dense.attributes is not None and dense.attributes["hits"] >= 1 and dense.attributes["backend"] == "pgvector"
 
 
 async def test_an_ingestion_batch_links_to_the_request_that_submitted_it(

@@ -51,7 +51,7 @@ async def test_a_job_waits_durably_then_one_worker_indexes_it(paused: AppState, 
     assert (await worker.run_batch(job.id)).claimed == 3
     async with paused.db.tenant_session(tenant.tenant_id) as session:
         files = await jobs.files_of(session, job.id)
-        progress = await jobs.progress(session, job.id)
+        progress = (await jobs.progress_of(session, [job.id]))[job.id]
     assert [f.status for f in files] == ["created"] * 3
     assert progress.files_done == 3 and progress.chunks_done == 3
     assert paused.uploads.get(files[0].blob_key or "") is None, "indexed uploads are removed"
