@@ -102,23 +102,23 @@ async def test_killed_worker_loses_and_duplicates_nothing(
             async def some_done() -> bool:
                 return (await progress())["files_done"] >= 150
 
-            in_flight: list[str] = []
-
-            async def mid_batch() -> bool:  # files claimed a moment ago: parsing or embedding now
+            async def running() -> list[str]:
                 async with db.tenant_session(tenant.tenant_id) as session:
                     rows = await session.execute(
-                        text(
-                            "SELECT id FROM ingest_files WHERE job_id = :j AND status = 'running' "
-                            "AND started_at < now() - interval '300 milliseconds'"
-                        ),
-                        {"j": job_id},
+                        text("SELECT id FROM ingest_files WHERE job_id = :j AND status = 'running'"), {"j": job_id}
                     )
-                    in_flight[:] = [str(r.id) for r in rows]
-                return bool(in_flight)
+                    return [str(r.id) for r in rows]
+
+            async def mid_batch() -> bool:
+                return bool(await running())
 
             await _wait_for(some_done)
             await _wait_for(mid_batch)
             worker.kill()
+            await asyncio.sleep(0.5)  # a COMMIT already sent completes; a dropped connection rolls back
+            # With its worker dead, what is still 'running' is exactly the batch it held when it died.
+            in_flight = await running()
+            assert in_flight, "the kill must land inside a batch"
             at_kill = (await progress())["files_done"]
             assert at_kill < 1000, "the job must still be running when its worker dies"
 
