@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import langserve_routes, problems
+from api.drain import DrainMiddleware, hook_signals
 from api.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -35,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.rag = await AppState.start(settings, serve=True)
+        unhook = hook_signals(settings.shutdown_timeout_s)
         log.info("ragapi ready")
         try:
             yield
         finally:
+            unhook()
             await app.state.rag.stop()
 
     app = FastAPI(
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(DrainMiddleware)  # innermost: it sees each stream's own writes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)

@@ -90,7 +90,8 @@ def serve(
         log_config=dict_config(settings.log_level, settings.log_format.value),
         access_log=False,
         timeout_keep_alive=settings.keepalive_timeout_s,
-        timeout_graceful_shutdown=30,
+        # a little past the drain deadline, so streams cut at the deadline can send their last event
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 2,
     )
 
 

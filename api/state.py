@@ -26,7 +26,7 @@ from chains.semantic_cache import SemanticCache
 from chains.vector_index import VectorIndex
 from core.database import Database
 from core.metrics import configure_tenant_labels
-from core.migrate import upgrade
+from core.migrate import require_head, upgrade
 from core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
 from core.settings import Settings
 from core.tasks import cancel_and_wait
@@ -86,12 +86,14 @@ class AppState:
         return answer_runnable(lambda: self)
 
     @classmethod
-    async def start(cls, settings: Settings, migrate: bool = True, serve: bool = False) -> AppState:
+    async def start(cls, settings: Settings, serve: bool = False) -> AppState:
         """`serve`: this process serves the API, so it also runs the in-process ingestion worker."""
         configure_tenant_labels(settings.metrics_tenant_labels)
         db = await asyncio.to_thread(Database.connect, settings)
-        if migrate:
+        if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, db.url, settings.db_app_role)
+        else:
+            await asyncio.to_thread(require_head, db.url)
         embeddings = build_embeddings(settings)
         warm_up = getattr(embeddings, "warm_up", None)
         if warm_up is not None:

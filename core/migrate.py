@@ -33,3 +33,25 @@ def head_revision() -> str:
     if head is None:
         raise RuntimeError("no migrations found")
     return head
+
+
+def current_revision(owner_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(with_driver(owner_url, "psycopg"))
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+class SchemaBehind(RuntimeError):
+    """The database has not been migrated to this build's schema (MIGRATE_ON_START=false)."""
+
+
+def require_head(owner_url: str) -> None:
+    current, head = current_revision(owner_url), head_revision()
+    if current != head:
+        raise SchemaBehind(f"database schema is at {current}, this build needs {head}: run `ragapi migrate`")

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     keepalive_timeout_s: int = Field(
         default=75, ge=1, le=3600, description="Idle keep-alive; keep it above your load balancer's idle timeout"
     )
+    shutdown_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, in-flight requests and SSE streams get this long; a stream still open then "
+        "ends with a terminal `error` event (503). Keep it below the orchestrator's grace period",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Apply migrations at start-up; false where a migration job does it (start fails while "
+        "the schema is behind)",
+    )
     data_dir: Path = Field(default=Path(".ragapi"), description="Embedded PostgreSQL data and other local state")
 
     # --- database ---

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.dependencies import State
+from api.drain import DRAIN
 
 router = APIRouter(tags=["health"])
 
@@ -21,5 +22,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "A dependency failed its check; the body says which and why"}},
 )
 async def readyz(state: State) -> JSONResponse:
+    if DRAIN.draining:  # a probe on a kept-alive connection: take this instance out of rotation
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     ok, checks = await state.readiness.report()
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

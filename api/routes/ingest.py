@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +19,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import UploadFile
 
 from api.dependencies import IngestTenant, QueryTenant, State
+from api.drain import DRAIN, shutdown_event
 from api.pagination import page_query, split_page
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
@@ -256,12 +258,19 @@ async def cancel_job(job_id: uuid.UUID, state: State, tenant: IngestTenant) -> J
 
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
 async def job_events(job_id: uuid.UUID, state: State, tenant: QueryTenant) -> EventSourceResponse:
-    """Server-sent events: `progress` whenever the job moves, then one `done` with the final state."""
+    """Server-sent events: `progress` whenever the job moves, then one `done` with the final state.
+
+    A server shutting down ends the stream at once with an `error` event (503): the job goes on, and the
+    client reconnects to another instance rather than hold this one for the whole drain.
+    """
     first = await _load_job(state, tenant.tenant_id, job_id, files=False)
 
-    async def events() -> AsyncIterator[dict[str, str]]:
+    async def events() -> AsyncIterator[dict[str, Any]]:
         job, last = first, ""
         while True:
+            if DRAIN.draining:
+                yield shutdown_event()
+                return
             body = JobSummary(**job.model_dump(exclude={"documents"})).model_dump_json()
             if job.finished_at is not None:
                 yield {"event": "done", "data": body}
@@ -269,7 +278,8 @@ async def job_events(job_id: uuid.UUID, state: State, tenant: QueryTenant) -> Ev
             if body != last:
                 yield {"event": "progress", "data": body}
                 last = body
-            await asyncio.sleep(state.settings.ingest_poll_s)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(DRAIN.wait_started(), state.settings.ingest_poll_s)
             job = await _load_job(state, tenant.tenant_id, job_id, files=False)
 
     return EventSourceResponse(events(), ping=15)

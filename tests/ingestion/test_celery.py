@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from api.state import AppState
+from core.database import Database
 from ingestion import jobs
 from ingestion.dispatch import CeleryDispatcher
 from ingestion.models import IngestJob
@@ -67,15 +69,12 @@ async def _wait_for(check: Callable[[], Awaitable[bool]]) -> None:
             await asyncio.sleep(0.2)
 
 
-async def test_killed_worker_loses_and_duplicates_nothing(
-    rabbitmq: RabbitMqServer, paused: AppState, tmp_path: Path
-) -> None:
-    db = paused.db
-    env = {
+def _env(db_url: str, broker_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
-        "DATABASE_URL": db.url,
+        "DATABASE_URL": db_url,
         "JWT_SECRET": SECRET,
-        "CELERY_BROKER_URL": rabbitmq.url,
+        "CELERY_BROKER_URL": broker_url,
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "DATA_DIR": str(tmp_path / "data"),
         "INGEST_LEASE_S": "4",
@@ -84,8 +83,28 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         "MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
         "LOG_LEVEL": "warning",
     }
+
+
+def _api(env: dict[str, str], tmp_path: Path) -> ApiServer:
     api = ApiServer(tmp_path / "api", **{k: v for k, v in env.items() if k not in os.environ or k == "DATA_DIR"})
     api.start()
+    return api
+
+
+async def _running(db: Database, tenant_id: uuid.UUID, job_id: str) -> list[str]:
+    async with db.tenant_session(tenant_id) as session:
+        rows = await session.execute(
+            text("SELECT id FROM ingest_files WHERE job_id = :j AND status = 'running'"), {"j": job_id}
+        )
+        return [str(r.id) for r in rows]
+
+
+async def test_killed_worker_loses_and_duplicates_nothing(
+    rabbitmq: RabbitMqServer, paused: AppState, tmp_path: Path
+) -> None:
+    db = paused.db
+    env = _env(db.url, rabbitmq.url, tmp_path)
+    api = _api(env, tmp_path)
     tenant = await create_tenant(db, "celery-crash")
     headers = {"X-API-Key": tenant.api_key}
     worker = Worker(env)
@@ -103,11 +122,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
                 return (await progress())["files_done"] >= 150
 
             async def running() -> list[str]:
-                async with db.tenant_session(tenant.tenant_id) as session:
-                    rows = await session.execute(
-                        text("SELECT id FROM ingest_files WHERE job_id = :j AND status = 'running'"), {"j": job_id}
-                    )
-                    return [str(r.id) for r in rows]
+                return await _running(db, tenant.tenant_id, job_id)
 
             async def mid_batch() -> bool:
                 return bool(await running())
@@ -150,6 +165,53 @@ async def test_killed_worker_loses_and_duplicates_nothing(
             ).one()
         assert (row.docs, row.hashes) == (1000, 1000)
         assert row.declared == row.stored == row.distinct_chunks == row.kb_chunks
+    finally:
+        worker.stop()
+        api.stop()
+
+
+async def test_sigterm_lets_the_worker_finish_its_batch_and_leaves_the_rest_queued(
+    rabbitmq: RabbitMqServer, paused: AppState, tmp_path: Path
+) -> None:
+    """Celery's warm shutdown: the batch in hand is finished (not redone), the queued ones wait."""
+    db = paused.db
+    env = _env(db.url, rabbitmq.url, tmp_path)
+    api = _api(env, tmp_path)
+    tenant = await create_tenant(db, "celery-sigterm")
+    worker = Worker(env)
+    try:
+        documents = [{"text": f"Shipment {n}: crate {n * 104729 % 100000} left the dock."} for n in range(300)]
+        async with httpx.AsyncClient(base_url=api.url, headers={"X-API-Key": tenant.api_key}, timeout=60) as http:
+            accepted = await http.post("/v1/ingest", json={"documents": documents})
+            assert accepted.status_code == 202, accepted.text
+            job_id = accepted.json()["job_id"]
+
+            async def mid_batch() -> bool:
+                return bool(await _running(db, tenant.tenant_id, job_id))
+
+            await _wait_for(mid_batch)
+            in_hand = await _running(db, tenant.tenant_id, job_id)
+            worker.process.send_signal(signal.SIGTERM)  # the main process, as a container runtime does
+            assert worker.process.wait(timeout=60) == 0
+            stopped = (await http.get(f"/v1/ingest/jobs/{job_id}")).json()
+            assert stopped["finished_at"] is None and stopped["progress"]["files_done"] < 300
+            assert not await _running(db, tenant.tenant_id, job_id), "nothing left half-done"
+
+            worker = Worker(env)
+
+            async def finished() -> bool:
+                return bool((await http.get(f"/v1/ingest/jobs/{job_id}")).json()["finished_at"])
+
+            await _wait_for(finished)
+            job = (await http.get(f"/v1/ingest/jobs/{job_id}")).json()
+        assert job["status"] == "succeeded" and job["progress"]["files_done"] == 300
+        async with db.tenant_session(tenant.tenant_id) as session:
+            rows = await session.execute(
+                text("SELECT id, status, attempts FROM ingest_files WHERE job_id = :j"), {"j": job_id}
+            )
+            files = {str(r.id): (r.status, r.attempts) for r in rows}
+        assert all(files[f] == ("created", 1) for f in in_hand), "the batch in hand was finished, not redone"
+        assert {attempts for _, attempts in files.values()} == {1}
     finally:
         worker.stop()
         api.stop()
