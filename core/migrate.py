@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 from core.database import with_driver
+from core.errors import ServiceUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,7 +48,7 @@ def current_revision(owner_url: str) -> str | None:
         engine.dispose()
 
 
-class SchemaBehind(RuntimeError):
+class SchemaBehind(ServiceUnavailable):
     """The database has not been migrated to this build's schema (MIGRATE_ON_START=false)."""
 
 

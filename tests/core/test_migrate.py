@@ -40,3 +40,15 @@ def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
         # No default account of any kind: the first superadmin is made with `ragapi users create`.
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
     engine.dispose()
+
+
+def test_without_migrate_on_start_a_schema_behind_is_refused_until_migrated(tmp_path: Path) -> None:
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    env = {**os.environ, "DATABASE_URL": url, "MIGRATE_ON_START": "false", "JWT_SECRET": "x" * 32}
+    command = [sys.executable, "-m", "api.cli", "tenants", "create", "Early", "--json"]
+    refused = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
+    assert refused.returncode == 1
+    assert f"this build needs {HEAD}: run `ragapi migrate`" in refused.stderr.decode()
+    assert migrate(env).wait(timeout=120) == 0
+    created = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
+    assert created.returncode == 0, created.stderr.decode()
