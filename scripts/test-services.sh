@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Install the servers the test suite starts for itself (Debian packages: redis-server, rabbitmq-server, prometheus). Idempotent; needs root or sudo.
+# Install the servers the test suite starts for itself (Debian packages: redis-server, rabbitmq-server, prometheus,
+# nginx). Idempotent; needs root or sudo.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # the tests start their own instances on free ports; the packaged service is not needed
-  $SUDO systemctl disable --now redis-server rabbitmq-server prometheus >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now redis-server rabbitmq-server prometheus nginx >/dev/null 2>&1 || true
+  $SUDO /usr/sbin/nginx -s quit >/dev/null 2>&1 || true
 fi
