@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: run test deps services lint typecheck pytest bench load stages eval clean
+.PHONY: run test deps services lint typecheck validate pytest bench load stages eval clean
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -23,6 +23,9 @@ lint:
 
 typecheck:
 	$(UV) run mypy
+
+validate:  ## Dockerfile (hadolint), compose and workflow schemas, kustomize + Kubernetes schemas, offline
+	$(UV) run pytest -q -p no:cacheprovider --no-cov tests/deploy/test_manifests.py
 
 pytest:
 	$(UV) run pytest --cov --cov-report=term --cov-fail-under=80

@@ -126,14 +126,61 @@ def worker(
 
 
 @app.command()
-def migrate() -> None:
-    """Apply database migrations (also done automatically at start-up)."""
+def migrate(
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Apply nothing: wait up to this many seconds for the schema to reach this build's "
+            "(an init container while a migration job runs)"
+        ),
+    ] = None,
+) -> None:
+    """Apply database migrations (also done at start-up unless MIGRATE_ON_START=false)."""
+    import time
+
     from core.database import resolve_database_url
-    from core.migrate import upgrade
+    from core.migrate import SchemaBehind, require_head, upgrade
 
     settings = get_settings()
-    upgrade(resolve_database_url(settings), settings.db_app_role)
-    console.print("migrations applied")
+    url = resolve_database_url(settings)
+    if wait is None:
+        upgrade(url, settings.db_app_role)
+        console.print("migrations applied")
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            require_head(url)
+        except SchemaBehind as exc:
+            if time.monotonic() >= deadline:
+                console.print(f"[red]error:[/red] {exc.detail}")
+                raise typer.Exit(code=1) from exc
+            time.sleep(2)
+        except Exception as exc:  # the database itself is not up yet
+            if time.monotonic() >= deadline:
+                raise
+            console.print(f"waiting for the database: {type(exc).__name__}")
+            time.sleep(2)
+        else:
+            console.print("schema is current")
+            return
+
+
+@app.command()
+def healthcheck(
+    url: Annotated[str | None, typer.Option(help="What to GET; default http://127.0.0.1:PORT/healthz")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds")] = 3.0,
+) -> None:
+    """Exit 0 when the local server answers 2xx (the image's HEALTHCHECK; no curl in a slim image)."""
+    import httpx
+
+    target = url or f"http://127.0.0.1:{get_settings().port}/healthz"
+    try:
+        ok = httpx.get(target, timeout=timeout).is_success
+    except httpx.HTTPError:
+        ok = False
+    if not ok:
+        raise typer.Exit(code=1)
 
 
 @tenants_app.command("create")

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,  # `KEY=` in a compose .env or a manifest means unset, not an empty secret
     )
 
     # --- service ---

@@ -49,6 +49,10 @@ def test_without_migrate_on_start_a_schema_behind_is_refused_until_migrated(tmp_
     refused = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
     assert refused.returncode == 1
     assert f"this build needs {HEAD}: run `ragapi migrate`" in refused.stderr.decode()
+    wait = [sys.executable, "-m", "api.cli", "migrate", "--wait", "3"]  # the pods' init container
+    waited = subprocess.run(wait, env=env, capture_output=True, timeout=120)  # noqa: S603
+    assert waited.returncode == 1 and "run `ragapi migrate`" in waited.stderr.decode()
     assert migrate(env).wait(timeout=120) == 0
+    assert subprocess.run(wait, env=env, capture_output=True, timeout=120).returncode == 0  # noqa: S603
     created = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
     assert created.returncode == 0, created.stderr.decode()

@@ -68,3 +68,14 @@ def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert key is not None and key.get_secret_value() == "sk-from-file"
     finally:
         get_settings.cache_clear()
+
+
+def test_empty_variables_mean_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OPENAI_API_KEY=` in a compose .env must not switch generation to OpenAI with an empty key."""
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("SHUTDOWN_TIMEOUT_S", "")
+    from core.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert settings.openai_api_key is None and settings.redis_url is None and settings.shutdown_timeout_s == 30

@@ -122,6 +122,15 @@ def balanced(
         redis.stop()
 
 
+def test_healthcheck_command_follows_the_server(balanced: tuple[Nginx, list[ApiServer]]) -> None:
+    """The image's HEALTHCHECK (`ragapi healthcheck`): 0 for a live server, 1 for nothing listening."""
+    _, servers = balanced
+    command = [sys.executable, "-m", "api.cli", "healthcheck", "--url"]
+    live = subprocess.run([*command, servers[0].url + "/healthz"], timeout=60)  # noqa: S603
+    dead = subprocess.run([*command, f"http://127.0.0.1:{free_port()}/healthz"], timeout=60)  # noqa: S603
+    assert (live.returncode, dead.returncode) == (0, 1)
+
+
 def _served(server: ApiServer) -> float:
     """Document listings this process answered (its own /metrics: one process each)."""
     text = httpx.get(server.url + "/metrics").text
