@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.state import AppState
 from core.database import Database
 from tenants.service import create_tenant
 from tests.api.helpers import sse_events
@@ -93,12 +94,14 @@ def slow_llm() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def balanced(
-    tmp_path_factory: pytest.TempPathFactory, db: Database, slow_llm: str
+    tmp_path_factory: pytest.TempPathFactory, app_state: AppState, slow_llm: str
 ) -> Iterator[tuple[Nginx, list[ApiServer]]]:
     redis = RedisServer(tmp_path_factory.mktemp("lb-redis"))
     redis.start()
     env = {
-        "DATABASE_URL": db.url,
+        "DATABASE_URL": app_state.db.url,
+        # The suite's in-process worker shares this database and may claim these jobs: one upload store.
+        "UPLOAD_DIR": str(app_state.settings.uploads_dir),
         "JWT_SECRET": SECRET,
         "REDIS_URL": redis.url,
         "TRUSTED_PROXIES": '["127.0.0.1/32"]',
@@ -185,7 +188,7 @@ async def test_sse_passes_through_unbuffered(balanced: tuple[Nginx, list[ApiServ
     documents = {"documents": [{"text": "The observatory dome opens at dusk."}]}
     async with httpx.AsyncClient(timeout=30) as http:
         ingested = await http.post(nginx.url + "/v1/ingest?wait=true", headers=headers, json=documents)
-        assert ingested.is_success
+        assert ingested.is_success, ingested.text
     arrivals: list[tuple[float, str]] = []
 
     def read() -> None:
