@@ -16,11 +16,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.settings import Settings
@@ -44,6 +46,13 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.pgdata_dir.resolve())
 
 
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server closed (restart, failover, idle timeout, terminated
+    backend) is replaced without a round trip; asyncpg notices the closed socket while it sits idle."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 def with_driver(url: str, driver: str) -> str:
     """Return `url` with the SQLAlchemy driver set, e.g. postgresql+asyncpg://."""
     parsed = make_url(url)
@@ -55,6 +64,10 @@ class Database:
     url: str
     engine: AsyncEngine
     app_role: str
+    _autocommit: AsyncEngine = field(init=False, repr=False)  # the same pool, no transactions
+
+    def __post_init__(self) -> None:
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def connect(cls, settings: Settings, url: str | None = None) -> Database:
@@ -63,8 +76,10 @@ class Database:
             with_driver(url, "asyncpg"),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=settings.db_pool_pre_ping,
         )
+        if not settings.db_pool_pre_ping:
+            event.listen(engine.sync_engine, "checkout", _refuse_closed)
         instrument_engine(engine)
         return cls(url=url, engine=engine, app_role=settings.db_app_role)
 
@@ -75,6 +90,13 @@ class Database:
     @asynccontextmanager
     async def admin_session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def admin_reads(self) -> AsyncIterator[AsyncSession]:
+        """Owner role without a transaction (each statement commits alone): one round trip per
+        statement for the single-statement lookups every request makes (authentication)."""
+        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
             yield session
 
     @asynccontextmanager

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     db_app_role: str = Field(default="ragapi_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # A round-trip ping before every checkout costs three round trips with asyncpg (BEGIN, ping,
+    # ROLLBACK); by default a checkout only checks locally that the server has not closed the socket.
+    db_pool_pre_ping: bool = False
 
     # --- embeddings ---
     embedding_provider: EmbeddingProvider = EmbeddingProvider.ONNX

@@ -94,7 +94,7 @@ async def principal_for_api_key(db: Database, settings: Settings, raw_key: str) 
     if not looks_like_key(raw_key):
         raise Unauthenticated("invalid API key")
     now = datetime.now(UTC)
-    async with db.admin_session() as session:
+    async with db.admin_reads() as session:
         row = (
             await session.execute(
                 select(ApiKey, Tenant)

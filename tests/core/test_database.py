@@ -3,6 +3,7 @@ tenant predicate, and the application role must not be able to step around it.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -102,3 +103,39 @@ def test_with_driver_keeps_socket_host() -> None:
     converted = make_url(with_driver(url, "asyncpg"))
     assert converted.drivername == "postgresql+asyncpg"
     assert converted.query["host"] == "/tmp/x"
+
+
+async def test_connections_closed_by_the_server_are_replaced_at_checkout(db: Database, settings) -> None:  # type: ignore[no-untyped-def]
+    """A restart, failover or idle timeout closes pooled connections; the next requests must not fail.
+    Without a round-trip ping (DB_POOL_PRE_PING=false) the pool notices the closed socket locally."""
+    assert settings.db_pool_pre_ping is False
+    own = Database.connect(settings, url=db.url)
+    try:
+
+        async def backend_pid() -> int:
+            async with own.admin_session() as session:
+                pid = (await session.execute(text("SELECT pg_backend_pid(), pg_sleep(0.05)"))).scalar_one()
+            return int(pid)
+
+        pids = set(await asyncio.gather(*(backend_pid() for _ in range(3))))
+        assert len(pids) == 3  # three pooled connections
+        async with db.admin_session() as session:
+            await session.execute(
+                text("SELECT pg_terminate_backend(p) FROM unnest(CAST(:p AS int[])) p"), {"p": list(pids)}
+            )
+        for _ in range(100):  # until the backends are gone and the loop has read the closed sockets
+            async with db.admin_session() as session:
+                left = (
+                    await session.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:p AS int[]))"),
+                        {"p": list(pids)},
+                    )
+                ).scalar_one()
+            if left == 0:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        fresh = set(await asyncio.gather(*(backend_pid() for _ in range(3))))
+        assert fresh.isdisjoint(pids)
+    finally:
+        await own.dispose()
