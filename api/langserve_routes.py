@@ -18,11 +18,9 @@ from langchain_core.runnables import Runnable
 from langserve import add_routes
 from pydantic import BaseModel, Field, create_model
 
-from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
+from api.admission import admit_query
 from api.dependencies import authorize, get_state
-from chains.rag import TENANT_KEY
 from core.settings import Settings
-from tenants import quotas
 from tenants.context import Scope, TenantContext
 
 
@@ -54,12 +52,7 @@ async def authenticate(request: Request) -> None:
 
 async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str, Any]:
     tenant: TenantContext = request.state.tenant  # set by `authenticate`, which ran first
-    await quotas.charge(get_state(request).db, tenant.tenant_id, tenant.plan, queries=1)
-    principal = f"{tenant.principal.kind}:{tenant.principal.id}"
-    return {
-        **config,
-        "configurable": {TENANT_KEY: str(tenant.tenant_id), PRINCIPAL_KEY: principal, SURFACE_KEY: "langserve"},
-    }
+    return {**config, "configurable": await admit_query(get_state(request), tenant, "langserve")}
 
 
 def mount(app: FastAPI, answer_chain: Runnable[Any, Any], settings: Settings) -> None:

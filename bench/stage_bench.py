@@ -83,8 +83,9 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
                 await chain.ainvoke({"query": q}, config=config)
             await state.cached.drain()
             params = state.cached.parameters(settings.default_top_k, {})
-            version, _, threshold = await state.cached.tenant_scope(tid)
-            partition = partition_key(tid, version, params)
+            scope = await state.cached.tenant_scope(tid)
+            threshold = max(settings.semantic_cache_threshold, scope.semantic_threshold or 0.0)
+            partition = partition_key(tid, scope.kb_version, params)
             assert state.cached.semantic is not None
             semantic = state.cached.semantic
 

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -22,6 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
@@ -32,6 +34,38 @@ from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
 from core.tracing import stage
 
 log = logging.getLogger(__name__)
+
+
+CACHE_SCOPE_KEY = "cache_scope"  # configurable key: a CacheScope the caller read in its own transaction
+
+
+@dataclass(frozen=True, slots=True)
+class CacheScope:
+    """What the cache needs to know about a tenant before a lookup."""
+
+    kb_version: int
+    enabled: bool
+    semantic_threshold: float | None  # the tenant's own, if stricter than the service's
+
+
+async def read_cache_scope(session: AsyncSession, tenant_id: uuid.UUID) -> CacheScope:
+    """Inside a tenant transaction, so the API can fold it into the one that charges the query quota
+    (a cache hit then costs one transaction after authentication, not two)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT coalesce(k.version, 0) AS version, t.cache_enabled, t.semantic_cache_threshold "
+                "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
+            ),
+            {"t": tenant_id},
+        )
+    ).one()
+    return CacheScope(int(row.version), bool(row.cache_enabled), row.semantic_cache_threshold)
+
+
+def cache_scope_from_config(config: RunnableConfig | None) -> CacheScope | None:
+    scope = ((config or {}).get("configurable") or {}).get(CACHE_SCOPE_KEY)
+    return scope if isinstance(scope, CacheScope) else None
 
 
 class CachedRag:
@@ -58,20 +92,9 @@ class CachedRag:
             "chunking": [s.chunk_size_tokens, s.chunk_overlap_tokens],
         }
 
-    async def tenant_scope(self, tenant_id: uuid.UUID) -> tuple[int, bool, float]:
-        """(knowledge-base version, cache enabled for the tenant, semantic threshold)."""
+    async def tenant_scope(self, tenant_id: uuid.UUID) -> CacheScope:
         async with self.rag.db.tenant_session(tenant_id) as session:
-            row = (
-                await session.execute(
-                    text(
-                        "SELECT coalesce(k.version, 0) AS version, t.cache_enabled, t.semantic_cache_threshold "
-                        "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
-                    ),
-                    {"t": tenant_id},
-                )
-            ).one()
-        threshold = max(self.settings.semantic_cache_threshold, row.semantic_cache_threshold or 0.0)
-        return int(row.version), bool(row.cache_enabled), threshold
+            return await read_cache_scope(session, tenant_id)
 
     async def stream(self, data: Any, config: RunnableConfig) -> AsyncIterator[AddableDict]:
         inner = self.rag.runnable()
@@ -85,7 +108,9 @@ class CachedRag:
             return
 
         started = time.perf_counter()
-        kb_version, enabled, threshold = await self.tenant_scope(tenant_id)
+        scope = cache_scope_from_config(config) or await self.tenant_scope(tenant_id)
+        kb_version, enabled = scope.kb_version, scope.enabled
+        threshold = max(self.settings.semantic_cache_threshold, scope.semantic_threshold or 0.0)
         if not enabled:
             async for chunk in inner.astream(payload, config):
                 yield chunk

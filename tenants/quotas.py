@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.database import Database
 from core.errors import QuotaExceeded
@@ -51,28 +52,35 @@ async def charge(
     db: Database, tenant_id: uuid.UUID, plan: TenantPlan, queries: int = 0, ingest_bytes: int = 0
 ) -> Usage:
     """Add to this month's usage, or raise QuotaExceeded (and add nothing) if it would pass a quota."""
+    # A counter, not a record of truth: a crash may forget the last few milliseconds of usage, and in
+    # exchange the hot path does not wait for a WAL flush on every query.
+    async with db.tenant_session(tenant_id, durable=False) as session:
+        return await charge_in(session, tenant_id, plan, queries, ingest_bytes)
+
+
+async def charge_in(
+    session: AsyncSession, tenant_id: uuid.UUID, plan: TenantPlan, queries: int = 0, ingest_bytes: int = 0
+) -> Usage:
+    """`charge` inside a caller's tenant transaction, for callers that read more in the same one."""
     too_big_for_empty_month = (plan.monthly_query_quota is not None and queries > plan.monthly_query_quota) or (
         plan.monthly_ingest_bytes_quota is not None and ingest_bytes > plan.monthly_ingest_bytes_quota
     )
     period = current_period()
     row = None
     if not too_big_for_empty_month:
-        # A counter, not a record of truth: a crash may forget the last few milliseconds of usage, and in
-        # exchange the hot path does not wait for a WAL flush on every query.
-        async with db.tenant_session(tenant_id, durable=False) as session:
-            row = (
-                await session.execute(
-                    _CHARGE,
-                    {
-                        "tid": tenant_id,
-                        "period": period,
-                        "queries": queries,
-                        "bytes": ingest_bytes,
-                        "query_quota": plan.monthly_query_quota,
-                        "bytes_quota": plan.monthly_ingest_bytes_quota,
-                    },
-                )
-            ).first()
+        row = (
+            await session.execute(
+                _CHARGE,
+                {
+                    "tid": tenant_id,
+                    "period": period,
+                    "queries": queries,
+                    "bytes": ingest_bytes,
+                    "query_quota": plan.monthly_query_quota,
+                    "bytes_quota": plan.monthly_ingest_bytes_quota,
+                },
+            )
+        ).first()
     if row is None:
         what = "query" if queries else "ingest"
         raise QuotaExceeded(

@@ -12,13 +12,11 @@ from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 from sse_starlette.sse import EventSourceResponse
 
-from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
+from api.admission import admit_query
 from api.dependencies import QueryTenant, State
 from api.problems import problem
 from api.schemas import QueryRequest, QueryResponse
-from chains.rag import TENANT_KEY
 from core.errors import InvalidInput, RagApiError
-from tenants import quotas
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -64,16 +62,9 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
         raise InvalidInput(f"query is longer than {settings.max_query_chars} characters (MAX_QUERY_CHARS)")
     if body.top_k is not None and body.top_k > settings.max_top_k:
         raise InvalidInput(f"top_k must be at most {settings.max_top_k} (MAX_TOP_K)")
-    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, queries=1)
     payload = body.model_dump(exclude={"stream"})
     streaming = wants_stream(request, body)
-    config = RunnableConfig(
-        configurable={
-            TENANT_KEY: str(tenant.tenant_id),
-            PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",
-            SURFACE_KEY: "sse" if streaming else "rest",
-        }
-    )
+    config = RunnableConfig(configurable=await admit_query(state, tenant, "sse" if streaming else "rest"))
     chain = state.answer_chain()
     if not streaming:
         result = await chain.ainvoke(payload, config=config)

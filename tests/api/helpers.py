@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import contextvars
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
+from asyncpg.connection import Connection
+from asyncpg.prepared_stmt import PreparedStatement
 
 from tests.conftest import TenantHandle
 
@@ -30,6 +36,16 @@ def sse_events(body: str) -> list[tuple[str, Any]]:
     return events
 
 
+def iter_sse(response: httpx.Response) -> Iterator[tuple[str, Any]]:
+    """(event, data) pairs of a streaming response, each as soon as it has arrived."""
+    buffer = ""
+    for text in response.iter_text():
+        buffer += text.replace("\r\n", "\n")
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            yield from sse_events(block + "\n\n")
+
+
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -51,3 +67,34 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+_round_trips: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("round_trips", default=None)
+
+
+@contextmanager
+def database_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Record every statement and transaction command sent to PostgreSQL from this context (the request
+    under test and the tasks it starts; not background tasks such as the ingestion worker or the log
+    writer). Statement preparation is left out: it happens once per pooled connection."""
+    seen: list[str] = []
+
+    def counted(original: Any, kind: str) -> Any:
+        async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            into = _round_trips.get()
+            if into is not None:
+                statement = self.get_query() if kind == "execute" else str(args[0] if args else "")
+                into.append(f"{kind}: {' '.join(statement.split())[:60]}")
+            return await original(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Connection, "execute", counted(Connection.execute, "simple"))  # BEGIN, COMMIT
+    monkeypatch.setattr(Connection, "fetchrow", counted(Connection.fetchrow, "simple"))  # pool pings
+    bind = "_PreparedStatement__bind_execute"
+    monkeypatch.setattr(PreparedStatement, bind, counted(getattr(PreparedStatement, bind), "execute"))
+    token = _round_trips.set(seen)
+    try:
+        yield seen
+    finally:
+        _round_trips.reset(token)

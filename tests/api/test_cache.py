@@ -14,7 +14,7 @@ from api.state import AppState
 from chains.answer_cache import RedisCache
 from chains.cached_rag import CachedRag
 from chains.semantic_cache import SemanticCache
-from tests.api.helpers import ingest_texts, sse_events
+from tests.api.helpers import database_round_trips, ingest_texts, sse_events
 from tests.conftest import TenantHandle
 from tests.services import RedisServer, free_port
 
@@ -203,3 +203,19 @@ async def test_hit_and_miss_counters_are_exported(
     assert counter(after, "exact", "hit") == counter(before, "exact", "hit") + 1
     assert counter(after, "exact", "miss") == counter(before, "exact", "miss") + 1
     assert counter(after, "semantic", "miss") >= counter(before, "semantic", "miss") + 1
+
+
+async def test_a_cache_hit_costs_authentication_and_one_transaction(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load every round trip waits for a turn of a busy event loop, so the hit path is budgeted:
+    the key lookup (no transaction), then one transaction that charges the quota and reads the
+    knowledge-base version. No pool pings."""
+    await ingest_texts(client, tenant, "The staff canteen opens at 11:30 on weekdays.")
+    question = "When does the staff canteen open?"
+    await ask(client, tenant, app_state, question)
+    with database_round_trips(monkeypatch) as trips:
+        hit = await ask(client, tenant, app_state, question)
+    assert hit["cached"] == "exact"
+    assert len(trips) == 6, trips
+    assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # BEGIN and COMMIT, nothing else

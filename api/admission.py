@@ -1,0 +1,29 @@
+"""Admitting a query, for every surface that runs the answer chain (REST, SSE, LangServe): charge the
+tenant's query quota and read what the answer cache needs in one tenant transaction, then hand the
+chain its configuration. A cache hit thus costs authentication plus this one transaction."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
+from api.state import AppState
+from chains.cached_rag import CACHE_SCOPE_KEY, read_cache_scope
+from chains.rag import TENANT_KEY
+from tenants import quotas
+from tenants.context import TenantContext
+
+
+async def admit_query(
+    state: AppState, tenant: TenantContext, surface: Literal["rest", "sse", "langserve"]
+) -> dict[str, Any]:
+    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota."""
+    async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
+        await quotas.charge_in(session, tenant.tenant_id, tenant.plan, queries=1)
+        scope = await read_cache_scope(session, tenant.tenant_id) if state.settings.cache_enabled else None
+    return {
+        TENANT_KEY: str(tenant.tenant_id),
+        PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",
+        SURFACE_KEY: surface,
+        CACHE_SCOPE_KEY: scope,
+    }
