@@ -213,3 +213,28 @@ class PrometheusServer:
             os.killpg(self._process.pid, signal.SIGTERM)
             self._process.wait(timeout=30)
             self._process = None
+
+
+class LlmServer:
+    """bench/llm_server.py: an OpenAI-compatible chat server that streams `tokens` tokens after `ttft_s`
+    at `tokens_per_s`, for tests that need answers to stream for a known time."""
+
+    def __init__(self, ttft_s: float, tokens_per_s: float, tokens: int) -> None:
+        port = free_port()
+        command = [sys.executable, "-m", "bench.llm_server", "--port", str(port), "--ttft", str(ttft_s)]
+        command += ["--tps", str(tokens_per_s), "--tokens", str(tokens)]
+        self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1])  # noqa: S603
+        self.url = f"http://127.0.0.1:{port}/v1"  # OPENAI_BASE_URL
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/models", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("bench/llm_server.py did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import sse_events
-from tests.services import ApiServer, free_port
+from tests.api.helpers import iter_sse
+from tests.services import ApiServer, LlmServer
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def slow_llm() -> Iterator[str]:
-    """bench/llm_server.py: 20 tokens per second after 0.2 s, so a 300-token answer takes 15 s."""
-    port = free_port()
-    command = [sys.executable, "-m", "bench.llm_server", "--port", str(port), "--ttft", "0.2", "--tps", "20"]
-    process = subprocess.Popen([*command, "--tokens", "300"], cwd=ROOT)  # noqa: S603
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/models", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    """20 tokens per second after 0.2 s, so a 300-token answer takes 15 s."""
+    server = LlmServer(ttft_s=0.2, tokens_per_s=20, tokens=300)
+    yield server.url
+    server.stop()
 
 
 @dataclass
@@ -58,14 +45,9 @@ class Stream:
             try:
                 with httpx.stream(method, url, timeout=60, **kwargs) as response:
                     assert response.status_code == 200, response.read()
-                    buffer = ""
-                    for text in response.iter_text():
-                        buffer += text.replace("\r\n", "\n")
-                        while "\n\n" in buffer:
-                            block, buffer = buffer.split("\n\n", 1)
-                            for name, data in sse_events(block + "\n\n"):
-                                self.events.append((time.monotonic(), name, data))
-                                self.first.set()
+                    for name, data in iter_sse(response):
+                        self.events.append((time.monotonic(), name, data))
+                        self.first.set()
             except BaseException as exc:  # reported by the test
                 self.error = exc
                 self.first.set()

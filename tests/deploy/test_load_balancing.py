@@ -19,8 +19,8 @@ import pytest
 from api.state import AppState
 from core.database import Database
 from tenants.service import create_tenant
-from tests.api.helpers import sse_events
-from tests.services import ApiServer, RedisServer, free_port
+from tests.api.helpers import iter_sse
+from tests.services import ApiServer, LlmServer, RedisServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -75,21 +75,10 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def slow_llm() -> Iterator[str]:
-    """bench/llm_server.py: 40 tokens at 20 per second, so an answer streams for about 2 s."""
-    port = free_port()
-    command = [sys.executable, "-m", "bench.llm_server", "--port", str(port), "--ttft", "0.3", "--tps", "20"]
-    process = subprocess.Popen([*command, "--tokens", "40"], cwd=ROOT)  # noqa: S603
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/models", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    """40 tokens at 20 per second, so an answer streams for about 2 s."""
+    server = LlmServer(ttft_s=0.3, tokens_per_s=20, tokens=40)
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -195,12 +184,7 @@ async def test_sse_passes_through_unbuffered(balanced: tuple[Nginx, list[ApiServ
         question = {"query": "When does the dome open?", "stream": True, "cache": False}
         with httpx.stream("POST", nginx.url + "/v1/query", headers=headers, json=question, timeout=30) as response:
             assert response.status_code == 200
-            buffer = ""
-            for text in response.iter_text():
-                buffer += text.replace("\r\n", "\n")
-                while "\n\n" in buffer:
-                    block, buffer = buffer.split("\n\n", 1)
-                    arrivals.extend((time.monotonic(), name) for name, _ in sse_events(block + "\n\n"))
+            arrivals.extend((time.monotonic(), name) for name, _ in iter_sse(response))
 
     await asyncio.to_thread(read)
     names = [name for _, name in arrivals]
