@@ -138,6 +138,8 @@ def migrate(
     """Apply database migrations (also done at start-up unless MIGRATE_ON_START=false)."""
     import time
 
+    from sqlalchemy.exc import DBAPIError
+
     from core.database import resolve_database_url
     from core.migrate import SchemaBehind, require_head, upgrade
 
@@ -156,7 +158,7 @@ def migrate(
                 console.print(f"[red]error:[/red] {exc.detail}")
                 raise typer.Exit(code=1) from exc
             time.sleep(2)
-        except Exception as exc:  # the database itself is not up yet
+        except (OSError, DBAPIError) as exc:  # the database itself is not up (or not resolvable) yet
             if time.monotonic() >= deadline:
                 raise
             console.print(f"waiting for the database: {type(exc).__name__}")

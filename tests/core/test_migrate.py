@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -56,3 +57,17 @@ def test_without_migrate_on_start_a_schema_behind_is_refused_until_migrated(tmp_
     assert subprocess.run(wait, env=env, capture_output=True, timeout=120).returncode == 0  # noqa: S603
     created = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
     assert created.returncode == 0, created.stderr.decode()
+
+
+def test_migrate_wait_waits_for_a_database_that_is_not_up_yet(tmp_path: Path) -> None:
+    """The init container starts before the database accepts connections (or its name resolves): it
+    keeps waiting, and fails with the connection error once the time is up."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{closed_port}/db", "JWT_SECRET": "x" * 32}
+    wait = [sys.executable, "-m", "api.cli", "migrate", "--wait", "1"]
+    waited = subprocess.run(wait, env=env, capture_output=True, timeout=120)  # noqa: S603
+    output = waited.stdout.decode() + waited.stderr.decode()
+    assert waited.returncode == 1
+    assert "waiting for the database: OperationalError" in output and "Connection refused" in output
