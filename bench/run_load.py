@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -196,7 +197,8 @@ def main() -> None:
                 "API": lambda: cpu_seconds(pids=[api.pid]),
                 "PostgreSQL": lambda: cpu_seconds("postgres: "),
                 "LLM model": lambda: cpu_seconds(pids=[llm.pid]),
-                "locust": lambda: cpu_seconds("locust"),
+                # locust has exited when the probes are read again: a waited-for child's usage
+                "locust": lambda: sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
             }
             before = {k: probe() for k, probe in probes.items()}
             subprocess.run(  # noqa: S603
