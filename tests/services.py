@@ -20,6 +20,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_http(url: str, what: str, timeout_s: float, *, need_ok: bool = False) -> None:
+    """Poll `url` until the server answers (with a 200 when `need_ok`), or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200 or not need_ok:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not start")
+
+
 class RedisServer:
     """A throwaway redis-server on a loopback port, no persistence."""
 
@@ -140,15 +153,7 @@ class ApiServer:
         self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError("server did not become ready")
+        wait_for_http(self.url + "/readyz", "ragapi serve", 90, need_ok=True)
 
     def stop(self) -> int:
         assert self.process is not None
@@ -187,15 +192,7 @@ class PrometheusServer:
             stderr=(self.workdir / "prometheus.log").open("wb"),
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("prometheus did not start")
+        wait_for_http(self.url + "/-/ready", "prometheus", 30, need_ok=True)
 
     def query(self, expr: str) -> list[dict[str, object]]:
         response = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
@@ -225,15 +222,11 @@ class LlmServer:
         command += ["--tps", str(tokens_per_s), "--tokens", str(tokens)]
         self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1])  # noqa: S603
         self.url = f"http://127.0.0.1:{port}/v1"  # OPENAI_BASE_URL
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/models", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("bench/llm_server.py did not start")
+        try:
+            wait_for_http(self.url + "/models", "bench/llm_server.py", 30)
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.process.terminate()

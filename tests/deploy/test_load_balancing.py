@@ -20,7 +20,7 @@ from api.state import AppState
 from core.database import Database
 from tenants.service import create_tenant
 from tests.api.helpers import iter_sse
-from tests.services import ApiServer, LlmServer, RedisServer, free_port
+from tests.services import ApiServer, LlmServer, RedisServer, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -58,14 +58,7 @@ class Nginx:
         check = subprocess.run([*self.command, "-t"], capture_output=True, timeout=30)  # noqa: S603
         assert check.returncode == 0, check.stderr.decode()
         self.process = subprocess.Popen(self.command)  # noqa: S603
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/healthz", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise TimeoutError("nginx did not start")
+        wait_for_http(self.url + "/healthz", "nginx", 10)
 
     def stop(self) -> None:
         if self.process is not None:
