@@ -84,7 +84,7 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
             await state.cached.drain()
             params = state.cached.parameters(settings.default_top_k, {})
             scope = await state.cached.tenant_scope(tid)
-            threshold = max(settings.semantic_cache_threshold, scope.semantic_threshold or 0.0)
+            threshold = scope.threshold(settings.semantic_cache_threshold)
             partition = partition_key(tid, scope.kb_version, params)
             assert state.cached.semantic is not None
             semantic = state.cached.semantic

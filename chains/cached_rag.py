@@ -45,7 +45,10 @@ class CacheScope:
 
     kb_version: int
     enabled: bool
-    semantic_threshold: float | None  # the tenant's own, if stricter than the service's
+    semantic_threshold: float | None  # the tenant's own, used where stricter than the service's
+
+    def threshold(self, service: float) -> float:
+        return max(service, self.semantic_threshold or 0.0)
 
 
 async def read_cache_scope(session: AsyncSession, tenant_id: uuid.UUID) -> CacheScope:
@@ -109,9 +112,8 @@ class CachedRag:
 
         started = time.perf_counter()
         scope = cache_scope_from_config(config) or await self.tenant_scope(tenant_id)
-        kb_version, enabled = scope.kb_version, scope.enabled
-        threshold = max(self.settings.semantic_cache_threshold, scope.semantic_threshold or 0.0)
-        if not enabled:
+        kb_version, threshold = scope.kb_version, scope.threshold(self.settings.semantic_cache_threshold)
+        if not scope.enabled:
             async for chunk in inner.astream(payload, config):
                 yield chunk
             return
