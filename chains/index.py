@@ -76,8 +76,16 @@ def _hits(rows: Sequence[Any]) -> list[Hit]:
     ]
 
 
+DENSE_INDEX_LOCK = 7_270_736_901  # advisory lock key (the migrations use ...900)
+
+
 async def ensure_dense_index(session: AsyncSession, dim: int) -> None:
-    """Create the HNSW index for one embedding dimension (owner session; idempotent)."""
+    """Create the HNSW index for one embedding dimension (owner session; idempotent).
+
+    Every API worker runs this at start-up: two concurrent `CREATE INDEX IF NOT EXISTS` on a fresh
+    database race on the catalog (one fails with a unique violation and its worker exits), so creators
+    queue on a transaction-level advisory lock and the later ones find the index."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DENSE_INDEX_LOCK})
     await session.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw_{int(dim)} ON chunks "

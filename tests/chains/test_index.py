@@ -3,6 +3,7 @@ plans an HNSW scan: pgvector's iterative scan must still return k rows of the ri
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -107,3 +108,27 @@ async def test_without_iterative_scan_the_filter_starves_the_result(crowded: tup
             )
         ).all()
     assert len(rows) < 150
+
+
+async def test_workers_starting_together_all_get_the_dense_index(crowded: tuple[Database, list[uuid.UUID]]) -> None:
+    """Every API worker ensures the index at start-up; on a fresh database they used to race on the
+    catalog and the loser's worker exited (seen starting two workers)."""
+    db, _ = crowded
+
+    async def ensure(dim: int) -> None:
+        async with db.admin_session() as session:
+            await ensure_dense_index(session, dim)
+
+    for dim in (17, 18, 19):
+        await asyncio.gather(*(ensure(dim) for _ in range(6)))
+    async with db.admin_session() as session:
+        names = (
+            (
+                await session.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'chunks_embedding_hnsw_1_'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(names) == ["chunks_embedding_hnsw_17", "chunks_embedding_hnsw_18", "chunks_embedding_hnsw_19"]
