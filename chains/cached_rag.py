@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
-from chains.rag import RagChain, tenant_from_config
+from chains.rag import QUERY_VECTOR_KEY, RagChain, tenant_from_config
 from chains.semantic_cache import SemanticCache
 from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
 from core.tracing import stage
@@ -136,6 +136,8 @@ class CachedRag:
                 yield chunk
             return
 
+        if vector is not None:
+            config = {**config, "configurable": {**(config.get("configurable") or {}), QUERY_VECTOR_KEY: vector}}
         merged = AddableDict()
         pieces: list[str] = []
         async for chunk in inner.astream(payload, config):

@@ -36,6 +36,7 @@ from core.settings import Settings
 from core.tracing import stage
 
 TENANT_KEY = "tenant_id"
+QUERY_VECTOR_KEY = "query_vector"  # the query embedded with the service's model, when a caller already did
 SNIPPET_CHARS = 300
 
 
@@ -53,8 +54,12 @@ def citation(n: int, hit: Hit) -> dict[str, Any]:
     return out
 
 
+def configured(config: RunnableConfig | None, key: str) -> Any:
+    return ((config or {}).get("configurable") or {}).get(key)
+
+
 def tenant_from_config(config: RunnableConfig | None) -> uuid.UUID:
-    value = ((config or {}).get("configurable") or {}).get(TENANT_KEY)
+    value = configured(config, TENANT_KEY)
     if not value:
         raise Unauthenticated("the RAG chain runs only inside a tenant scope")
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
@@ -102,7 +107,7 @@ class RagChain:
             indexes=self.indexes,
         )
         with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as retrieval:
-            hits = await retriever.search(query)
+            hits = await retriever.search(query, query_vector=configured(config, QUERY_VECTOR_KEY))
             retrieval.set(hits=len(hits))
         timings = {"retrieve": retrieval.ms}
         if "embed" in retriever.timings:

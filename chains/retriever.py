@@ -68,13 +68,17 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         return [hit_to_document(h) for h in await self.search(query)]
 
-    async def search(self, query: str, candidates: int | None = None) -> list[Hit]:
+    async def search(
+        self, query: str, candidates: int | None = None, query_vector: list[float] | None = None
+    ) -> list[Hit]:
+        """`query_vector`: the query already embedded with the configured model (the semantic cache's
+        lookup did), so a miss embeds once, not twice."""
         if not query.strip():
             raise InvalidInput("query must not be empty")
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
         # The query embedding (a thread) overlaps with the knowledge-base lookup.
-        embedding = asyncio.ensure_future(self._timed_embed(query))
+        embedding = asyncio.ensure_future(self._timed_embed(query) if query_vector is None else _ready(query_vector))
         try:
             async with self.db.tenant_session(self.tenant_id) as session:
                 kb = await get_knowledge_base(session, self.tenant_id)
@@ -120,3 +124,7 @@ class HybridRetriever(BaseRetriever):
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:
         return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)
+
+
+async def _ready(vector: list[float]) -> list[float]:
+    return vector

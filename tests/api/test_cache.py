@@ -219,3 +219,22 @@ async def test_a_cache_hit_costs_authentication_and_one_transaction(
     assert hit["cached"] == "exact"
     assert len(trips) == 6, trips
     assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # BEGIN and COMMIT, nothing else
+
+
+async def test_a_miss_embeds_the_question_once(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The semantic lookup's embedding is the one retrieval searches with (CPU the event loops share)."""
+    await ingest_texts(client, tenant, "Bicycle racks are behind building C.")
+    embedded: list[str] = []
+    model = app_state.cached.embeddings
+    original = model.aembed_query
+
+    async def counted(text: str) -> list[float]:
+        embedded.append(text)
+        return await original(text)
+
+    monkeypatch.setattr(model, "aembed_query", counted)
+    body = await ask(client, tenant, app_state, "Where are the bicycle racks?")
+    assert body["cached"] is False and "building C" in body["answer"]
+    assert embedded == ["Where are the bicycle racks?"]
