@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
-from chains.rag import QUERY_VECTOR_KEY, RagChain, tenant_from_config
+from chains.rag import EMBEDDED_QUERY_KEY, RagChain, tenant_from_config
+from chains.retriever import EmbeddedQuery, embed_query
 from chains.semantic_cache import SemanticCache
 from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
 from core.tracing import stage
@@ -120,13 +121,13 @@ class CachedRag:
         partition = partition_key(tenant_id, kb_version, self.parameters(top_k, filters))
         key = exact_key(partition, query)
         kind = "exact"
-        vector: list[float] | None = None
+        embedded: EmbeddedQuery | None = None
         with stage("cache", tenant=tenant_id, kb_version=kb_version) as lookup:
             hit = await self.exact.get(key)
             CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
             if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
-                vector = await self.embeddings.aembed_query(query)
-                found = await self.semantic.lookup(tenant_id, partition, query, vector, threshold)
+                embedded = await embed_query(self.embeddings, query)
+                found = await self.semantic.lookup(tenant_id, partition, query, embedded.vector, threshold)
                 CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
                 if found is not None:
                     hit, kind = found[0], "semantic"
@@ -136,8 +137,8 @@ class CachedRag:
                 yield chunk
             return
 
-        if vector is not None:
-            config = {**config, "configurable": {**(config.get("configurable") or {}), QUERY_VECTOR_KEY: vector}}
+        if embedded is not None:
+            config = {**config, "configurable": {**(config.get("configurable") or {}), EMBEDDED_QUERY_KEY: embedded}}
         merged = AddableDict()
         pieces: list[str] = []
         async for chunk in inner.astream(payload, config):
@@ -147,6 +148,7 @@ class CachedRag:
             yield chunk
         if merged.get("citations"):  # nothing found is not worth remembering: documents may arrive
             entry = {k: merged[k] for k in ("citations", "mode", "model", "answer")} | {"pieces": pieces}
+            vector = embedded.vector if embedded is not None else None
             task = asyncio.create_task(self._store(tenant_id, kb_version, partition, key, query, vector, entry))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)

@@ -36,7 +36,7 @@ from core.settings import Settings
 from core.tracing import stage
 
 TENANT_KEY = "tenant_id"
-QUERY_VECTOR_KEY = "query_vector"  # the query embedded with the service's model, when a caller already did
+EMBEDDED_QUERY_KEY = "embedded_query"  # an EmbeddedQuery with the service's model, when a caller already made it
 SNIPPET_CHARS = 300
 
 
@@ -107,7 +107,7 @@ class RagChain:
             indexes=self.indexes,
         )
         with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as retrieval:
-            hits = await retriever.search(query, query_vector=configured(config, QUERY_VECTOR_KEY))
+            hits = await retriever.search(query, embedded=configured(config, EMBEDDED_QUERY_KEY))
             retrieval.set(hits=len(hits))
         timings = {"retrieve": retrieval.ms}
         if "embed" in retriever.timings:

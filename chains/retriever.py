@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -23,6 +24,18 @@ from core.database import Database
 from core.errors import InvalidInput
 from core.settings import Fusion, Settings
 from core.tracing import stage
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedQuery:
+    vector: list[float]
+    ms: float  # how long embedding it took (reported in timings_ms and the query log)
+
+
+async def embed_query(embeddings: Embeddings, query: str) -> EmbeddedQuery:
+    with stage("embed", model=embedding_identity(embeddings)[0]) as embedding:
+        vector = await embeddings.aembed_query(query)
+    return EmbeddedQuery(vector, embedding.ms)
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -69,16 +82,18 @@ class HybridRetriever(BaseRetriever):
         return [hit_to_document(h) for h in await self.search(query)]
 
     async def search(
-        self, query: str, candidates: int | None = None, query_vector: list[float] | None = None
+        self, query: str, candidates: int | None = None, embedded: EmbeddedQuery | None = None
     ) -> list[Hit]:
-        """`query_vector`: the query already embedded with the configured model (the semantic cache's
-        lookup did), so a miss embeds once, not twice."""
+        """`embedded`: the query already embedded with the configured model (the semantic cache's lookup
+        did), so a miss embeds once, not twice."""
         if not query.strip():
             raise InvalidInput("query must not be empty")
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
+        if embedded is not None:
+            self.timings["embed"] = embedded.ms
         # The query embedding (a thread) overlaps with the knowledge-base lookup.
-        embedding = asyncio.ensure_future(self._timed_embed(query) if query_vector is None else _ready(query_vector))
+        embedding = asyncio.ensure_future(self._timed_embed(query) if embedded is None else _ready(embedded.vector))
         try:
             async with self.db.tenant_session(self.tenant_id) as session:
                 kb = await get_knowledge_base(session, self.tenant_id)
@@ -117,10 +132,9 @@ class HybridRetriever(BaseRetriever):
         return hits
 
     async def _timed_embed(self, query: str) -> list[float]:
-        with stage("embed", model=embedding_identity(self.embeddings)[0]) as embedding:
-            vector = await self.embeddings.aembed_query(query)
-        self.timings["embed"] = embedding.ms
-        return vector
+        embedded = await embed_query(self.embeddings, query)
+        self.timings["embed"] = embedded.ms
+        return embedded.vector
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:
         return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)
