@@ -210,11 +210,10 @@ def logged_runnable(
             started, clock = datetime.now(UTC), time.perf_counter()
             merged = AddableDict()
             error: BaseException | None = None
-            with tracing.tracer.start_as_current_span(
-                "rag.query", attributes={"tenant": str(caller.tenant_id), "surface": caller.surface}
-            ) as span:
+            attributes = {"tenant": str(caller.tenant_id), "surface": caller.surface}
+            with tracing.root_stage("rag.query", attributes) as span:
                 try:
-                    async for chunk in inner.astream(data, config):
+                    async for chunk in tracing.in_span(span, inner.astream(data, config)):
                         merged = merged + chunk
                         yield chunk
                 except BaseException as exc:

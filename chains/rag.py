@@ -33,7 +33,7 @@ from core.database import Database
 from core.errors import InvalidInput, Unauthenticated
 from core.metrics import TIME_TO_FIRST_TOKEN
 from core.settings import Settings
-from core.tracing import stage
+from core.tracing import in_span, stage
 
 TENANT_KEY = "tenant_id"
 EMBEDDED_QUERY_KEY = "embedded_query"  # an EmbeddedQuery with the service's model, when a caller already made it
@@ -140,8 +140,10 @@ class RagChain:
             )
             usage = Usage()
             first = True
-            with stage("generate", mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)) as generation:
-                async for piece in self.answerer.astream(state["query"], hits, usage):
+            with stage(
+                "generate", streaming=True, mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)
+            ) as generation:
+                async for piece in in_span(generation.span, self.answerer.astream(state["query"], hits, usage)):
                     if first:
                         TIME_TO_FIRST_TOKEN.labels("none").observe(time.perf_counter() - state["started"])
                         first = False

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.metrics import STAGE_SECONDS
 
 tracer = trace.get_tracer("ragapi")
+T = TypeVar("T")
 _instrumented = False
 
 
@@ -96,10 +98,15 @@ class Stage:
 
 
 @contextmanager
-def stage(name: str, **attributes: Any) -> Iterator[Stage]:
-    """One RAG stage: a `rag.<name>` span and an observation of rag_stage_duration_seconds{stage}."""
+def stage(name: str, *, streaming: bool = False, **attributes: Any) -> Iterator[Stage]:
+    """One RAG stage: a `rag.<name>` span and an observation of rag_stage_duration_seconds{stage}.
+
+    `streaming`: the stage spans `yield`s of an async generator. Its span is then not made current
+    here (drive the stream with `in_span`), because a generator abandoned by its consumer is closed
+    from another task, where a context attached in this one cannot be detached."""
     started = time.perf_counter()
-    with tracer.start_as_current_span(f"rag.{name}", attributes=_clean(attributes)) as span:
+    span = tracer.start_span(f"rag.{name}", attributes=_clean(attributes))
+    with _ended(span) if streaming else trace.use_span(span, end_on_exit=True):
         current = Stage(span)
         try:
             yield current
@@ -107,6 +114,44 @@ def stage(name: str, **attributes: Any) -> Iterator[Stage]:
             elapsed = time.perf_counter() - started
             current.ms = round(elapsed * 1000, 2)
             STAGE_SECONDS.labels(name).observe(elapsed)
+
+
+def root_stage(name: str, attributes: Mapping[str, Any]) -> AbstractContextManager[Span]:
+    """A span around a whole answer stream (no histogram), safe across `yield`s: drive it with `in_span`."""
+    return _ended(tracer.start_span(name, attributes=_clean(attributes)))
+
+
+@contextmanager
+def _ended(span: Span) -> Iterator[Span]:
+    try:
+        yield span
+    except Exception as exc:  # as use_span records it; a consumer going away is not an error
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        span.end()
+
+
+async def in_span(span: Span, stream: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`stream`'s steps run with `span` as the current span (their own spans become its children), but
+    nothing stays attached while the consumer holds an item, so closing this generator from any task
+    is safe (a disconnected client's answer stream is closed by the server, not by the request's task)."""
+    current = trace.set_span_in_context(span)
+    try:
+        while True:
+            token = otel_context.attach(current)
+            try:
+                item = await anext(stream)
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:

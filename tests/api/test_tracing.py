@@ -7,15 +7,19 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from langchain_core.runnables import RunnableConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.app import create_app
+from api.state import AppState
+from chains.rag import TENANT_KEY
 from core import tracing
 from core.logs import JsonFormatter
 from core.settings import Settings
@@ -126,3 +130,32 @@ def test_log_lines_carry_the_trace_id(spans: InMemorySpanExporter) -> None:  # n
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     outside = json.loads(JsonFormatter().format(record))
     assert "trace_id" not in outside
+
+
+async def test_an_answer_abandoned_mid_stream_ends_its_span_without_an_error(
+    traced: httpx.AsyncClient,
+    spans: InMemorySpanExporter,
+    tenant: TenantHandle,
+    app_state: AppState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When a client goes away while its answer is suspended at a `yield`, the answer generator is closed
+    later from another task (the event loop's async-generator finaliser). A span attached to the context
+    across that `yield` cannot be detached there: OpenTelemetry logged an ERROR (a Sentry event per
+    disconnect, seen at the end of every load test) and the span never ended."""
+    await ingest_texts(traced, tenant, "The west gate closes at dusk. Visitors leave by the east gate.")
+    rag = app_state.cached.rag
+    config: RunnableConfig = {"configurable": {TENANT_KEY: str(tenant.tenant_id)}}
+    state = await rag.rerank(await rag.retrieve({"query": "When does the west gate close?"}, config))
+
+    async def states() -> AsyncIterator[dict[str, Any]]:
+        yield state
+
+    spans.clear()
+    stream = rag.answer(states())
+    assert (await anext(stream))["citations"]
+    assert (await anext(stream))["answer"]  # suspended inside the generation stage
+    with caplog.at_level(logging.ERROR):
+        await asyncio.create_task(stream.aclose())  # another task, another context
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    assert named(list(spans.get_finished_spans()), "rag.generate")
