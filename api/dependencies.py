@@ -39,7 +39,13 @@ def get_state(request: Request) -> AppState:
     return state
 
 
-State = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    """Async, like every dependency here: FastAPI runs a plain `def` dependency on its thread pool, and
+    under load the hop back waits for the GIL and a turn of the loop (every request depends on this)."""
+    return get_state(request)
+
+
+State = Annotated[AppState, Depends(_state)]
 
 
 def credential_from_headers(x_api_key: str | None, authorization: str | None) -> str:

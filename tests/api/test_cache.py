@@ -4,8 +4,9 @@ tenant isolation over many question pairs, and Redis (real, then dead) behind it
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import anyio.to_thread
 import httpx
 import pytest
 from sqlalchemy import text
@@ -214,9 +215,18 @@ async def test_a_cache_hit_costs_authentication_and_one_transaction(
     await ingest_texts(client, tenant, "The staff canteen opens at 11:30 on weekdays.")
     question = "When does the staff canteen open?"
     await ask(client, tenant, app_state, question)
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        hops.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     with database_round_trips(monkeypatch) as trips:
         hit = await ask(client, tenant, app_state, question)
     assert hit["cached"] == "exact"
+    assert hops == []  # nothing on the thread pool: each hop waits for the GIL and a turn of the loop
     assert len(trips) == 6, trips
     assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # BEGIN and COMMIT, nothing else
 
