@@ -39,6 +39,9 @@ def minilm_files() -> tuple[Path, Path]:
     return model, tokenizer
 
 
+QUERY_THREAD = "query-embed"
+
+
 class OnnxMiniLMEmbeddings(Embeddings):
     """Mean-pooled, L2-normalised sentence embeddings from a local ONNX file.
 
@@ -52,9 +55,16 @@ class OnnxMiniLMEmbeddings(Embeddings):
         batch_size: int = 32,
         max_tokens: int = MAX_SEQ_TOKENS,
         max_batch_tokens: int = MAX_BATCH_TOKENS,
+        nice: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        # Query embeddings run on one thread at `nice` (Linux keeps a nice value per thread, and
+        # onnxruntime's pool threads, created with the session on that thread, inherit it): on contested
+        # cores the event loops and PostgreSQL, which every request waits for, run first.
+        self._executor = (
+            ThreadPoolExecutor(1, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,)) if nice else None
+        )
         self.threads = threads
         self.batch_size = batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_tokens)
@@ -68,6 +78,11 @@ class OnnxMiniLMEmbeddings(Embeddings):
         self._drain: asyncio.Task[None] | None = None
 
     def warm_up(self) -> None:
+        if self._session is not None:
+            return
+        if self._executor is not None and not threading.current_thread().name.startswith(QUERY_THREAD):
+            self._executor.submit(self.warm_up).result()
+            return
         with self._lock:
             if self._session is not None:
                 return
@@ -159,7 +174,12 @@ class OnnxMiniLMEmbeddings(Embeddings):
         while self._waiting:
             batch, self._waiting = self._waiting[: self.batch_size], self._waiting[self.batch_size :]
             try:
-                vectors = await asyncio.to_thread(self.embed_array, [text for text, _ in batch])
+                texts = [text for text, _ in batch]
+                vectors = await (
+                    asyncio.to_thread(self.embed_array, texts)
+                    if self._executor is None
+                    else asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)
+                )
             except Exception as exc:  # every waiter gets the failure
                 for _, future in batch:
                     if not future.done():
@@ -249,7 +269,7 @@ def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddin
     )
 
 
-_BUNDLED: dict[tuple[int, int], Embeddings] = {}
+_BUNDLED: dict[tuple[int, int, int], Embeddings] = {}
 
 
 def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
@@ -260,10 +280,12 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         return configured
     if model != ONNX_MODEL_NAME:
         return None
-    key = (settings.embedding_threads, settings.embedding_batch_size)
+    key = (settings.embedding_threads, settings.embedding_batch_size, settings.query_embedding_nice)
     if key not in _BUNDLED:
         _BUNDLED[key] = OnnxMiniLMEmbeddings(
-            threads=settings.embedding_threads, batch_size=settings.embedding_batch_size
+            threads=settings.embedding_threads,
+            batch_size=settings.embedding_batch_size,
+            nice=settings.query_embedding_nice,
         )
     return _BUNDLED[key]
 
@@ -273,7 +295,11 @@ def build_embeddings(settings: Settings) -> Embeddings:
     if provider is EmbeddingProvider.ONNX:
         if settings.embedding_model not in ("", ONNX_MODEL_NAME):
             raise ValueError(f"the onnx provider only ships {ONNX_MODEL_NAME}; use EMBEDDING_PROVIDER=fastembed")
-        return OnnxMiniLMEmbeddings(threads=settings.embedding_threads, batch_size=settings.embedding_batch_size)
+        return OnnxMiniLMEmbeddings(
+            threads=settings.embedding_threads,
+            batch_size=settings.embedding_batch_size,
+            nice=settings.query_embedding_nice,
+        )
     if provider is EmbeddingProvider.FASTEMBED:
         return FastEmbedEmbeddings(
             settings.embedding_model or "BAAI/bge-small-en-v1.5",

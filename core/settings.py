@@ -251,6 +251,12 @@ class Settings(BaseSettings):
     ingest_worker_enabled: bool = Field(
         default=True, description="Run the in-process ingestion worker in `ragapi serve` when no broker is set"
     )
+    query_embedding_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="CPU priority (nice) of the API's local-model query embedding, below the event loops; 0: same",
+    )
     ingest_nice: int = Field(
         default=10, ge=0, le=19, description="CPU priority (nice) of local-model embedding for ingestion; 0: same"
     )

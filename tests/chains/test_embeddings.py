@@ -107,3 +107,25 @@ def test_ingestion_embeds_at_lower_cpu_priority_than_queries(tmp_path) -> None: 
     assert nice_of(threading.get_native_id()) == 0
     assert embedding_identity(ingest) == embedding_identity(queries)
     assert ingestion_embeddings(make_settings(tmp_path, ingest_nice=0), queries) is queries
+
+
+def test_query_embeddings_run_below_the_event_loop() -> None:
+    """aembed_query computes on a thread at QUERY_EMBEDDING_NICE, onnxruntime's pool threads included, while
+    the calling (event-loop) thread keeps its priority; the vectors are the ones computed unniced."""
+    import asyncio
+    import os
+    import threading
+
+    from chains.embeddings import OnnxMiniLMEmbeddings
+
+    def nice_of(tid: int) -> int:
+        return int(Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+    before = set(os.listdir("/proc/self/task"))
+    queries = OnnxMiniLMEmbeddings(threads=2, nice=3)
+    queries.warm_up()  # from this thread, as the API's start-up does: the session is built on the niced one
+    vector = asyncio.run(queries.aembed_query("which gate closes at dusk"))
+    new = set(os.listdir("/proc/self/task")) - before
+    assert len([tid for tid in new if nice_of(int(tid)) == 3]) >= 2, "the query thread and onnxruntime's pool"
+    assert nice_of(threading.get_native_id()) == 0
+    assert vector == OnnxMiniLMEmbeddings(threads=1).embed_query("which gate closes at dusk")
