@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -165,6 +166,10 @@ class RagChain:
         }
 
     def runnable(self) -> Runnable[Any, Any]:
+        return self._runnable
+
+    @cached_property
+    def _runnable(self) -> Runnable[Any, Any]:
         return rag_runnable(lambda: self)
 
 
