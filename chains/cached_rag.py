@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
-from chains.rag import EMBEDDED_QUERY_KEY, RagChain, tenant_from_config
+from chains.index import KB_COLUMNS, KnowledgeBase
+from chains.rag import EMBEDDED_QUERY_KEY, KNOWLEDGE_BASE_KEY, RagChain, tenant_from_config
 from chains.retriever import EmbeddedQuery, embed_query
 from chains.semantic_cache import SemanticCache
 from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
@@ -42,29 +43,33 @@ CACHE_SCOPE_KEY = "cache_scope"  # configurable key: a CacheScope the caller rea
 
 @dataclass(frozen=True, slots=True)
 class CacheScope:
-    """What the cache needs to know about a tenant before a lookup."""
+    """What the cache needs to know about a tenant before a lookup, and the knowledge base it was read
+    with (its version partitions the cache; on a miss, retrieval searches that same one)."""
 
-    kb_version: int
+    kb: KnowledgeBase | None
     enabled: bool
     semantic_threshold: float | None  # the tenant's own, used where stricter than the service's
+
+    @property
+    def kb_version(self) -> int:
+        return self.kb.version if self.kb is not None else 0
 
     def threshold(self, service: float) -> float:
         return max(service, self.semantic_threshold or 0.0)
 
 
+_SCOPE = text(
+    f"SELECT t.cache_enabled, t.semantic_cache_threshold, {', '.join('k.' + c for c in KB_COLUMNS)} "
+    "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
+)
+
+
 async def read_cache_scope(session: AsyncSession, tenant_id: uuid.UUID) -> CacheScope:
     """Inside a tenant transaction, so the API can fold it into the one that charges the query quota
     (a cache hit then costs one transaction after authentication, not two)."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT coalesce(k.version, 0) AS version, t.cache_enabled, t.semantic_cache_threshold "
-                "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
-            ),
-            {"t": tenant_id},
-        )
-    ).one()
-    return CacheScope(int(row.version), bool(row.cache_enabled), row.semantic_cache_threshold)
+    row = (await session.execute(_SCOPE, {"t": tenant_id})).one()
+    kb = KnowledgeBase(*row[2:]) if row[2] is not None else None
+    return CacheScope(kb, bool(row[0]), row[1])
 
 
 def cache_scope_from_config(config: RunnableConfig | None) -> CacheScope | None:
@@ -137,8 +142,8 @@ class CachedRag:
                 yield chunk
             return
 
-        if embedded is not None:
-            config = {**config, "configurable": {**(config.get("configurable") or {}), EMBEDDED_QUERY_KEY: embedded}}
+        known = {KNOWLEDGE_BASE_KEY: scope.kb} | ({EMBEDDED_QUERY_KEY: embedded} if embedded is not None else {})
+        config = {**config, "configurable": {**(config.get("configurable") or {}), **known}}
         merged = AddableDict()
         pieces: list[str] = []
         async for chunk in inner.astream(payload, config):

@@ -94,10 +94,8 @@ async def ensure_dense_index(session: AsyncSession, dim: int) -> None:
     )
 
 
-_KB_SELECT = (
-    "SELECT embedding_model, embedding_dim, chunk_count, token_count, version, vector_backend "
-    "FROM knowledge_bases WHERE tenant_id = :t"
-)
+KB_COLUMNS = ("embedding_model", "embedding_dim", "chunk_count", "token_count", "version", "vector_backend")
+_KB_SELECT = f"SELECT {', '.join(KB_COLUMNS)} FROM knowledge_bases WHERE tenant_id = :t"
 
 
 async def get_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> KnowledgeBase | None:

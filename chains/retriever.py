@@ -82,10 +82,15 @@ class HybridRetriever(BaseRetriever):
         return [hit_to_document(h) for h in await self.search(query)]
 
     async def search(
-        self, query: str, candidates: int | None = None, embedded: EmbeddedQuery | None = None
+        self,
+        query: str,
+        candidates: int | None = None,
+        embedded: EmbeddedQuery | None = None,
+        kb: KnowledgeBase | None = None,
     ) -> list[Hit]:
         """`embedded`: the query already embedded with the configured model (the semantic cache's lookup
-        did), so a miss embeds once, not twice."""
+        did), so a miss embeds once, not twice. `kb`: the knowledge base as the caller read it (the
+        cache's scope), so a miss does not open a transaction to read it again."""
         if not query.strip():
             raise InvalidInput("query must not be empty")
         filters = validate_filters(self.filters)
@@ -95,8 +100,9 @@ class HybridRetriever(BaseRetriever):
         # The query embedding (a thread) overlaps with the knowledge-base lookup.
         embedding = asyncio.ensure_future(self._timed_embed(query) if embedded is None else _ready(embedded.vector))
         try:
-            async with self.db.tenant_session(self.tenant_id) as session:
-                kb = await get_knowledge_base(session, self.tenant_id)
+            if kb is None:
+                async with self.db.tenant_session(self.tenant_id) as session:
+                    kb = await get_knowledge_base(session, self.tenant_id)
             query_vector = await embedding
         finally:
             embedding.cancel()

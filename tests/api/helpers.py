@@ -84,7 +84,7 @@ def database_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
             into = _round_trips.get()
             if into is not None:
                 statement = self.get_query() if kind == "execute" else str(args[0] if args else "")
-                into.append(f"{kind}: {' '.join(statement.split())[:60]}")
+                into.append(f"{kind}: {' '.join(statement.split())[:200]}")
             return await original(self, *args, **kwargs)
 
         return call

@@ -248,3 +248,15 @@ async def test_a_miss_embeds_the_question_once(
     body = await ask(client, tenant, app_state, "Where are the bicycle racks?")
     assert body["cached"] is False and "building C" in body["answer"]
     assert embedded == ["Where are the bicycle racks?"]
+
+
+async def test_a_miss_reads_the_knowledge_base_once(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admission reads it with the cache scope; retrieval searches that same version instead of opening a
+    transaction to read it again."""
+    await ingest_texts(client, tenant, "Lockers on floor 2 take a one-euro coin.")
+    with database_round_trips(monkeypatch) as trips:
+        body = await ask(client, tenant, app_state, "What do the lockers on floor 2 take?")
+    assert body["cached"] is False and "coin" in body["answer"]
+    assert len([t for t in trips if "knowledge_bases" in t]) == 1, trips
