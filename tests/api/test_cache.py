@@ -15,8 +15,9 @@ from api.state import AppState
 from chains.answer_cache import RedisCache
 from chains.cached_rag import CachedRag
 from chains.semantic_cache import SemanticCache
+from tenants.service import set_cache_policy
 from tests.api.helpers import database_round_trips, ingest_texts, sse_events
-from tests.conftest import TenantHandle
+from tests.conftest import MakeTenant, TenantHandle
 from tests.services import RedisServer, free_port
 
 
@@ -260,3 +261,21 @@ async def test_a_miss_reads_the_knowledge_base_once(
         body = await ask(client, tenant, app_state, "What do the lockers on floor 2 take?")
     assert body["cached"] is False and "coin" in body["answer"]
     assert len([t for t in trips if "knowledge_bases" in t]) == 1, trips
+
+
+async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(
+    client: httpx.AsyncClient, make_tenant: MakeTenant, app_state: AppState
+) -> None:
+    """The paraphrase that the service's threshold serves from the cache is answered afresh once the tenant
+    raises its own threshold (read at admission, so no restart and no cache flush)."""
+    question, paraphrase = (
+        "How many days of annual leave do staff get?",
+        "How many days of annual leave does staff get?",
+    )
+    strict, lenient = await make_tenant(), await make_tenant()
+    for tenant in (strict, lenient):
+        await ingest_texts(client, tenant, "Staff receive 27 days of annual leave per year.")
+        await ask(client, tenant, app_state, question)
+    await set_cache_policy(app_state.db, strict.tenant_id, semantic_threshold=0.999)
+    assert (await ask(client, lenient, app_state, paraphrase))["cached"] == "semantic"
+    assert (await ask(client, strict, app_state, paraphrase))["cached"] is False
