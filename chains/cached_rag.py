@@ -29,7 +29,7 @@ from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
 from chains.index import KB_COLUMNS, KnowledgeBase
-from chains.rag import EMBEDDED_QUERY_KEY, KNOWLEDGE_BASE_KEY, RagChain, tenant_from_config
+from chains.rag import EMBEDDED_QUERY_KEY, KNOWLEDGE_BASE_KEY, RagChain, configured, tenant_from_config
 from chains.retriever import EmbeddedQuery, embed_query
 from chains.semantic_cache import SemanticCache
 from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
@@ -73,7 +73,7 @@ async def read_cache_scope(session: AsyncSession, tenant_id: uuid.UUID) -> Cache
 
 
 def cache_scope_from_config(config: RunnableConfig | None) -> CacheScope | None:
-    scope = ((config or {}).get("configurable") or {}).get(CACHE_SCOPE_KEY)
+    scope = configured(config, CACHE_SCOPE_KEY)
     return scope if isinstance(scope, CacheScope) else None
 
 

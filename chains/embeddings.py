@@ -174,12 +174,8 @@ class OnnxMiniLMEmbeddings(Embeddings):
         while self._waiting:
             batch, self._waiting = self._waiting[: self.batch_size], self._waiting[self.batch_size :]
             try:
-                texts = [text for text, _ in batch]
-                vectors = await (
-                    asyncio.to_thread(self.embed_array, texts)
-                    if self._executor is None
-                    else asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)
-                )
+                texts = [text for text, _ in batch]  # on the niced thread, or the loop's default executor
+                vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)
             except Exception as exc:  # every waiter gets the failure
                 for _, future in batch:
                     if not future.done():

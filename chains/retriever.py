@@ -96,16 +96,15 @@ class HybridRetriever(BaseRetriever):
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
         if embedded is not None:
-            self.timings["embed"] = embedded.ms
-        # The query embedding (a thread) overlaps with the knowledge-base lookup.
-        embedding = asyncio.ensure_future(self._timed_embed(query) if embedded is None else _ready(embedded.vector))
-        try:
-            if kb is None:
-                async with self.db.tenant_session(self.tenant_id) as session:
-                    kb = await get_knowledge_base(session, self.tenant_id)
-            query_vector = await embedding
-        finally:
-            embedding.cancel()
+            query_vector, self.timings["embed"] = embedded.vector, embedded.ms
+            kb = kb or await self._knowledge_base()
+        else:  # the query embedding (a thread) overlaps with the knowledge-base lookup
+            embedding = asyncio.ensure_future(self._timed_embed(query))
+            try:
+                kb = kb or await self._knowledge_base()
+                query_vector = await embedding
+            finally:
+                embedding.cancel()
         if kb is None or kb.chunk_count == 0:
             return []
         model, dim = embedding_identity(self.embeddings)
@@ -137,6 +136,10 @@ class HybridRetriever(BaseRetriever):
             side.set(hits=len(hits))
         return hits
 
+    async def _knowledge_base(self) -> KnowledgeBase | None:
+        async with self.db.tenant_session(self.tenant_id) as session:
+            return await get_knowledge_base(session, self.tenant_id)
+
     async def _timed_embed(self, query: str) -> list[float]:
         embedded = await embed_query(self.embeddings, query)
         self.timings["embed"] = embedded.ms
@@ -144,7 +147,3 @@ class HybridRetriever(BaseRetriever):
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:
         return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)
-
-
-async def _ready(vector: list[float]) -> list[float]:
-    return vector
