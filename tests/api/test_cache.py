@@ -19,6 +19,7 @@ from tenants.service import set_cache_policy
 from tests.api.helpers import database_round_trips, ingest_texts, sse_events
 from tests.conftest import MakeTenant, TenantHandle
 from tests.services import RedisServer, free_port
+from tests.wire import Reply, openai_stream
 
 
 async def ask(client: httpx.AsyncClient, tenant: TenantHandle, state: AppState, query: str, **extra: object) -> dict:  # type: ignore[type-arg]
@@ -42,9 +43,11 @@ async def test_exact_then_semantic_hits(client: httpx.AsyncClient, tenant: Tenan
     assert skipped["cached"] is False
 
 
-async def test_streamed_hit_replays_the_same_events(
-    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
-) -> None:
+async def test_streamed_hit_replays_the_answer_in_one_token_event(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, openai_chain
+) -> None:  # type: ignore[no-untyped-def]
+    replies, _ = openai_chain
+    replies.append(Reply(sse=openai_stream(["The gym ", "opens at 6am ", "[1]."])))  # the miss streams 2 events
     await ingest_texts(client, tenant, "The gym is open from 6am. Towels are provided.")
     bodies = []
     for _ in range(2):
@@ -54,8 +57,9 @@ async def test_streamed_hit_replays_the_same_events(
         await app_state.cached.drain()
         bodies.append(sse_events(response.text))
     fresh, cached = bodies
-    assert [e for e, _ in fresh] == [e for e, _ in cached]
-    assert [d for e, d in fresh if e == "token"] == [d for e, d in cached if e == "token"]
+    assert [e for e, _ in fresh] == ["sources", "token", "token", "done"]
+    assert [e for e, _ in cached] == ["sources", "token", "done"]
+    assert "".join(d["text"] for e, d in fresh if e == "token") == cached[1][1]["text"] == cached[-1][1]["answer"]
     assert fresh[-1][1]["cached"] is False and cached[-1][1]["cached"] == "exact"
     assert cached[0][1]["citations"] == fresh[0][1]["citations"]
 
