@@ -17,10 +17,13 @@ from tenants.context import TenantContext
 async def admit_query(
     state: AppState, tenant: TenantContext, surface: Literal["rest", "sse", "langserve"]
 ) -> dict[str, Any]:
-    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota."""
+    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota.
+
+    The charge comes last: it locks the tenant's usage row until COMMIT, and every query of the tenant
+    queues on that lock, so it is held for one round trip rather than three."""
     async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
-        await quotas.charge_in(session, tenant.tenant_id, tenant.plan, queries=1)
         scope = await read_cache_scope(session, tenant.tenant_id) if state.settings.cache_enabled else None
+        await quotas.charge_in(session, tenant.tenant_id, tenant.plan, queries=1)
     return {
         TENANT_KEY: str(tenant.tenant_id),
         PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",

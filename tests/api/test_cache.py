@@ -234,6 +234,8 @@ async def test_a_cache_hit_costs_authentication_and_one_transaction(
     assert hops == []  # nothing on the thread pool: each hop waits for the GIL and a turn of the loop
     assert len(trips) == 6, trips
     assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # BEGIN and COMMIT, nothing else
+    # the quota charge locks the tenant's usage row, which all its queries share, until COMMIT: last
+    assert "tenant_usage" in trips[-2] and trips[-1].startswith("simple: COMMIT"), trips
 
 
 async def test_a_miss_embeds_the_question_once(
