@@ -192,19 +192,21 @@ def observe(record: dict[str, Any], seconds: float) -> None:
 
 
 def logged_runnable(
-    inner: Runnable[Any, Any],
+    inner: Callable[[Any, RunnableConfig], AsyncIterator[Any]],
     writer: Callable[[], QueryLogWriter | None],
     embedding_model: Callable[[], str],
     settings: Callable[[], Settings],
 ) -> Runnable[Any, Any]:
-    """The answer chain inside the query's root span, measured and logged once per input when its
-    stream ends (or fails)."""
+    """The answer stream `inner` as one runnable, inside the query's root span, measured and logged once
+    per input when its stream ends (or fails). `inner` is a plain stream function, not a runnable: each
+    runnable layer costs every chunk a loop turn and every call its config and callback set-up (two
+    layers were ~15 % of a cache hit's CPU)."""
 
     async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
         async for data in inputs:
             caller = caller_from_config(config)
             if caller is None:
-                async for chunk in inner.astream(data, config):
+                async for chunk in inner(data, config):
                     yield chunk
                 continue
             started, clock = datetime.now(UTC), time.perf_counter()
@@ -213,7 +215,7 @@ def logged_runnable(
             attributes = {"tenant": str(caller.tenant_id), "surface": caller.surface}
             with tracing.root_stage("rag.query", attributes) as span:
                 try:
-                    async for chunk in tracing.in_span(span, inner.astream(data, config)):
+                    async for chunk in tracing.in_span(span, inner(data, config)):
                         merged = merged + chunk
                         yield chunk
                 except BaseException as exc:
@@ -238,4 +240,5 @@ def logged_runnable(
                         if sink is not None:
                             sink.submit(record)
 
-    return RunnableGenerator(answer, name="logged_rag").with_config(run_name="rag")  # type: ignore[arg-type]
+    # RunnableGenerator passes `config` to functions that accept it; its type hints do not say so
+    return RunnableGenerator(answer, name="rag")  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from analytics.query_log import QueryLogWriter, logged_runnable
 from api.client_ip import Network, parse_networks
 from api.readiness import Readiness
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
-from chains.cached_rag import CachedRag, cached_rag_runnable
+from chains.cached_rag import CachedRag
 from chains.embeddings import build_embeddings, embedding_identity, ingestion_embeddings
 from chains.generate import build_answerer
 from chains.index import ensure_dense_index
@@ -177,7 +177,7 @@ def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
     """The chain every surface serves: RAG behind the answer cache, logged. Components are resolved at
     call time (LangServe routes are mounted before start-up has built them)."""
     return logged_runnable(
-        cached_rag_runnable(lambda: resolve().cached),
+        lambda data, config: resolve().cached.stream(data, config),
         lambda: resolve().query_log,
         lambda: embedding_identity(resolve().embeddings)[0],
         lambda: resolve().settings,

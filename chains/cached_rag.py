@@ -1,4 +1,5 @@
-"""The answer cache as a runnable around the RAG chain, so REST, SSE, LangServe and the CLI share it.
+"""The answer cache as a stream around the RAG chain (served inside the one `rag` runnable, see
+analytics.query_log), so REST, SSE, LangServe and the CLI share it.
 
     lookup: tenant scope → partition (tenant, KB version, parameters) → exact key → semantic match
     hit:    replay the stored answer as a stream (citations, the whole answer in one piece, end) with `cached`
@@ -14,12 +15,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
+from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -195,13 +196,3 @@ async def replay(entry: dict[str, Any], kind: str, started: float) -> AsyncItera
     yield AddableDict(answer=entry["answer"])
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     yield AddableDict(cached=kind, timings_ms={"cache": elapsed, "total": elapsed})
-
-
-def cached_rag_runnable(resolve: Callable[[], CachedRag]) -> Runnable[Any, Any]:
-    async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
-        async for data in inputs:
-            async for chunk in resolve().stream(data, config):
-                yield chunk
-
-    # RunnableGenerator passes `config` to functions that accept it; its type hints do not say so
-    return RunnableGenerator(answer, name="cached_rag").with_config(run_name="rag")  # type: ignore[arg-type]

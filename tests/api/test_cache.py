@@ -285,3 +285,28 @@ async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(
     await set_cache_policy(app_state.db, strict.tenant_id, semantic_threshold=0.999)
     assert (await ask(client, lenient, app_state, paraphrase))["cached"] == "semantic"
     assert (await ask(client, strict, app_state, paraphrase))["cached"] is False
+
+
+async def test_a_cache_hit_is_one_runnable_run(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
+) -> None:
+    """Each runnable layer costs every call its config and callback set-up and every chunk a loop turn:
+    a tracer (LangSmith, stream_events) sees a hit as the one `rag` run, with no wrapper runs."""
+    from langchain_core.callbacks import AsyncCallbackHandler
+
+    class Runs(AsyncCallbackHandler):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        async def on_chain_start(self, serialized: object, inputs: object, **kwargs: object) -> None:
+            self.names.append(str(kwargs.get("name")))
+
+    await ingest_texts(client, tenant, "The bike shed is next to gate B.")
+    question = {"query": "Where is the bike shed?"}
+    config = {"configurable": {"tenant_id": str(tenant.tenant_id)}}
+    await app_state.answer_chain().ainvoke(question, config=config)
+    await app_state.cached.drain()
+    runs = Runs()
+    hit = await app_state.answer_chain().ainvoke(question, config={**config, "callbacks": [runs]})
+    assert hit["cached"] == "exact"
+    assert runs.names == ["rag"]
