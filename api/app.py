@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import langserve_routes, problems
 from api.drain import DrainMiddleware, hook_signals
 from api.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
-    InFlightMiddleware,
+    HttpMetricsMiddleware,
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
 )
@@ -76,9 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def observe(app: FastAPI, settings: Settings) -> None:
     """HTTP metrics (per route template, status class), /metrics, and a server span per request."""
-    quiet = ["/metrics", "/healthz", "/readyz"]
-    Instrumentator(excluded_handlers=quiet).instrument(app)
-    app.add_middleware(InFlightMiddleware)
+    quiet = ["/metrics", "/metrics/", "/healthz", "/readyz"]
+    app.add_middleware(HttpMetricsMiddleware, quiet=quiet)
 
     async def metrics(request: Request) -> Response:
         token = settings.metrics_bearer_token

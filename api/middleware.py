@@ -8,29 +8,55 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import request_context
-from core.metrics import HTTP_IN_FLIGHT
+from core.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_BYTES, HTTP_REQUESTS, HTTP_RESPONSE_BYTES, HTTP_SECONDS
 from core.request_context import current_request_id
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
-class InFlightMiddleware:
-    """Requests being served right now, SSE streams included (saturation on the overview dashboard)."""
+class HttpMetricsMiddleware:
+    """Requests in flight (SSE streams included), and per route template (bounded labels): count by status
+    class, duration, request and response sizes. The template is the route Starlette matched, read from
+    the scope after the call: no second match against the route table per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, quiet: Collection[str] = ()) -> None:
         self.app = app
+        self.quiet = frozenset(quiet)  # probes and /metrics: in flight, but not counted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status, sent = 500, 0
+
+        async def send_and_count(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
         with HTTP_IN_FLIGHT.track_inprogress():
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send_and_count)
+            finally:
+                route = scope.get("route")
+                handler = getattr(route, "path", None) or "none"  # "none": no route matched (404)
+                if handler not in self.quiet:
+                    method = scope["method"]
+                    HTTP_REQUESTS.labels(handler, method, f"{status // 100}xx").inc()
+                    HTTP_SECONDS.labels(handler, method).observe(time.perf_counter() - started)
+                    length = dict(scope["headers"]).get(b"content-length", b"0")
+                    HTTP_REQUEST_BYTES.labels(handler).observe(int(length) if length.isdigit() else 0)
+                    HTTP_RESPONSE_BYTES.labels(handler).observe(sent)
 
 
 class RequestIdMiddleware:

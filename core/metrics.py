@@ -22,6 +22,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Summary,
     generate_latest,
     start_http_server,
 )
@@ -53,6 +54,17 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
 HTTP_IN_FLIGHT = Gauge(
     "rag_http_requests_in_flight", "HTTP requests being served, SSE streams included", multiprocess_mode="livesum"
 )
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by route template, method and status class", ["handler", "method", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration (SSE: the whole stream) by route template and method",
+    ["handler", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_REQUEST_BYTES = Summary("http_request_size_bytes", "HTTP request body size (Content-Length)", ["handler"])
+HTTP_RESPONSE_BYTES = Summary("http_response_size_bytes", "HTTP response body size as sent", ["handler"])
 STAGE_SECONDS = Histogram(
     "rag_stage_duration_seconds", "Time spent in one stage of answering a query", ["stage"], buckets=LATENCY_BUCKETS
 )
