@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.settings import Reranker
+from core.settings import Reranker, Settings
 from tests.conftest import make_settings
 
 
@@ -79,3 +79,16 @@ def test_empty_variables_mean_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     assert settings.openai_api_key is None and settings.redis_url is None and settings.shutdown_timeout_s == 30
+
+
+@pytest.mark.parametrize("name", ["QUERY_EMBEDDING_NICE", "INGEST_NICE"])
+@pytest.mark.parametrize("value", ["-1", "20"])
+def test_cpu_priorities_outside_linux_nice_range_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Negative nice needs privileges and 20+ does not exist: refused at start-up, naming the setting."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    monkeypatch.setenv(name, "19")
+    assert getattr(Settings(_env_file=None, data_dir=tmp_path), name.lower()) == 19  # type: ignore[call-arg]
