@@ -71,8 +71,8 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
                 return queries[next(cycle) % len(queries)]
 
             vectors = [await asyncio.to_thread(state.embeddings.embed_query, q) for q in queries[:200]]
-            dense = await index.dense_hits(tid, kb, vectors[0], settings.retrieval_candidates, {})
-            sparse = await index.sparse_hits(tid, kb, term_counts(queries[0]), settings.retrieval_candidates, {})
+            dense = await index.dense_candidates(tid, kb, vectors[0], settings.retrieval_candidates, {})
+            sparse = await index.sparse_candidates(tid, kb, term_counts(queries[0]), settings.retrieval_candidates, {})
             retriever = HybridRetriever(
                 db=state.db, embeddings=state.embeddings, settings=settings, tenant_id=tid, k=5, indexes=state.indexes
             )
@@ -91,10 +91,10 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
 
             stages: dict[str, Callable[[], Awaitable[Any]]] = {
                 "query embedding": lambda: asyncio.to_thread(state.embeddings.embed_query, next_query()),
-                "dense search (HNSW)": lambda: index.dense_hits(
+                "dense search (HNSW)": lambda: index.dense_candidates(
                     tid, kb, vectors[next(cycle) % 200], settings.retrieval_candidates, {}
                 ),
-                "sparse search (BM25)": lambda: index.sparse_hits(
+                "sparse search (BM25)": lambda: index.sparse_candidates(
                     tid, kb, term_counts(next_query()), settings.retrieval_candidates, {}
                 ),
                 "fusion (convex)": lambda: asyncio.sleep(0, convex_fusion(dense, sparse, 0.4)),

@@ -10,41 +10,36 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 
-from chains.index import Hit
+from chains.index import Candidate, CandidateKey
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], k: int = 60) -> list[Hit]:
-    scores: dict[uuid.UUID, float] = {}
-    first: dict[uuid.UUID, Hit] = {}
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], k: int = 60) -> list[Candidate]:
+    scores: dict[CandidateKey, float] = {}
     for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
-            first.setdefault(hit.chunk_id, hit)
-    return _ranked(first, scores)
+        for rank, candidate in enumerate(ranking, start=1):
+            scores[candidate.key] = scores.get(candidate.key, 0.0) + 1.0 / (k + rank)
+    return _ranked(scores)
 
 
-def _min_max(hits: Sequence[Hit]) -> dict[uuid.UUID, float]:
-    if not hits:
+def _min_max(candidates: Sequence[Candidate]) -> dict[CandidateKey, float]:
+    if not candidates:
         return {}
-    lo = min(h.score for h in hits)
-    hi = max(h.score for h in hits)
+    lo = min(c.score for c in candidates)
+    hi = max(c.score for c in candidates)
     span = hi - lo
-    return {h.chunk_id: (h.score - lo) / span if span > 0 else 1.0 for h in hits}
+    return {c.key: (c.score - lo) / span if span > 0 else 1.0 for c in candidates}
 
 
-def convex_fusion(dense: Sequence[Hit], sparse: Sequence[Hit], dense_weight: float) -> list[Hit]:
+def convex_fusion(dense: Sequence[Candidate], sparse: Sequence[Candidate], dense_weight: float) -> list[Candidate]:
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError("dense_weight must be within [0, 1]")
-    first = {h.chunk_id: h for h in sparse} | {h.chunk_id: h for h in dense}
     d, s = _min_max(dense), _min_max(sparse)
-    scores = {cid: dense_weight * d.get(cid, 0.0) + (1 - dense_weight) * s.get(cid, 0.0) for cid in first}
-    return _ranked(first, scores)
+    scores = {key: dense_weight * d.get(key, 0.0) + (1 - dense_weight) * s.get(key, 0.0) for key in s | d}
+    return _ranked(scores)
 
 
-def _ranked(hits: dict[uuid.UUID, Hit], scores: dict[uuid.UUID, float]) -> list[Hit]:
-    order = sorted(scores, key=lambda cid: (-scores[cid], str(cid)))
-    return [replace(hits[cid], score=scores[cid]) for cid in order]
+def _ranked(scores: dict[CandidateKey, float]) -> list[Candidate]:
+    order = sorted(scores, key=lambda key: (-scores[key], str(key)))
+    return [Candidate(key, scores[key]) for key in order]

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -29,6 +29,19 @@ class Hit:
     text: str
     title: str
     metadata: dict[str, Any]
+    score: float
+
+
+CandidateKey = uuid.UUID | str
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A match before its chunk is read: the index's key for it (the chunk id in PostgreSQL, the record
+    id in an external index) and its score. Searches return candidates and only the fused top k are
+    read, so a query decodes five chunks' text rather than two hundred."""
+
+    key: CandidateKey
     score: float
 
 
@@ -62,18 +75,15 @@ def vector_literal(values: Sequence[float]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
 
 
-def _hits(rows: Sequence[Any]) -> list[Hit]:
-    return [
-        Hit(
-            chunk_id=uuid.UUID(bytes=r.id.bytes),  # plain UUIDs: asyncpg's subclass does not serialise
-            document_id=uuid.UUID(bytes=r.document_id.bytes),
-            text=r.text,
-            title=r.title,
-            metadata=r.metadata,
-            score=float(r.score),
-        )
-        for r in rows
-    ]
+def _hit(row: Any, score: float) -> Hit:
+    return Hit(
+        chunk_id=uuid.UUID(bytes=row.id.bytes),  # plain UUIDs: asyncpg's subclass does not serialise
+        document_id=uuid.UUID(bytes=row.document_id.bytes),
+        text=row.text,
+        title=row.title,
+        metadata=row.metadata,
+        score=score,
+    )
 
 
 DENSE_INDEX_LOCK = 7_270_736_901  # advisory lock key (the migrations use ...900)
@@ -266,7 +276,7 @@ async def dense_search(
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
     ef_search: int,
-) -> list[Hit]:
+) -> list[Candidate]:
     dim = int(kb.embedding_dim)
     where, params = filter_sql(filters)
     await session.execute(
@@ -279,7 +289,7 @@ async def dense_search(
     rows = (
         await session.execute(
             text(
-                f"{_SELECT}, 1 - ({distance}) AS score FROM chunks c "
+                f"SELECT c.id, 1 - ({distance}) AS score FROM chunks c "
                 f"WHERE c.tenant_id = :t AND c.embedding_dim = {dim} AND c.embedding_model = :m{where} "
                 f"ORDER BY {distance} LIMIT :k"
             ),
@@ -287,7 +297,7 @@ async def dense_search(
         )
     ).all()
     # relaxed_order may return neighbours slightly out of order
-    return sorted(_hits(rows), key=lambda h: h.score, reverse=True)
+    return sorted((Candidate(r.id, float(r.score)) for r in rows), key=lambda c: c.score, reverse=True)
 
 
 async def sparse_search(
@@ -297,7 +307,7 @@ async def sparse_search(
     query_terms: Counter[int],
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
-) -> list[Hit]:
+) -> list[Candidate]:
     weights = await sparse_query_weights(session, tenant_id, kb, query_terms)
     if not weights:
         return []
@@ -305,13 +315,34 @@ async def sparse_search(
     rows = (
         await session.execute(
             text(
-                f"{_SELECT}, -(c.sparse <#> CAST(:q AS sparsevec)) AS score FROM chunks c "
+                "SELECT c.id, -(c.sparse <#> CAST(:q AS sparsevec)) AS score FROM chunks c "
                 f"WHERE c.tenant_id = :t{where} ORDER BY c.sparse <#> CAST(:q AS sparsevec) LIMIT :k"
             ),
             {"t": tenant_id, "q": to_sparsevec(weights), "k": k, **params},
         )
     ).all()
-    return [h for h in _hits(rows) if h.score > 0]
+    return [Candidate(r.id, float(r.score)) for r in rows if r.score > 0]
+
+
+async def read_hits(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    ranked: Sequence[Candidate],
+    filters: dict[str, Scalar | list[Scalar]],
+) -> list[Hit]:
+    """The chunks of candidates keyed by chunk id, in their order and with their scores. Only rows that
+    are visible now come back (a document replaced or deleted since the search drops out)."""
+    if not ranked:
+        return []
+    where, params = filter_sql(filters)
+    rows = (
+        await session.execute(
+            text(f"{_SELECT} FROM chunks c WHERE c.tenant_id = :t AND c.id = ANY(CAST(:ids AS uuid[])){where}"),
+            {"t": tenant_id, "ids": [c.key for c in ranked], **params},
+        )
+    ).all()
+    by_id = {r.id: r for r in rows}
+    return [_hit(by_id[c.key], c.score) for c in ranked if c.key in by_id]
 
 
 async def sparse_query_weights(
@@ -338,22 +369,23 @@ def record_ids(document_id: uuid.UUID, count: int) -> list[str]:
     return [record_id(document_id, n) for n in range(count)]
 
 
-async def hydrate(
+async def read_record_hits(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    scored: Sequence[tuple[str, float]],
+    ranked: Sequence[Candidate],
     filters: dict[str, Scalar | list[Scalar]],
 ) -> list[Hit]:
-    """Chunks for external-index matches, in match order. Only rows that exist and are visible now come
-    back, so vectors of uncommitted or deleted versions can never surface."""
-    if not scored:
+    """The chunks of external-index matches (keyed by record id), in their order and with their scores.
+    Only rows that exist and are visible now come back, so vectors of uncommitted or deleted versions can
+    never surface."""
+    if not ranked:
         return []
-    keys = [rid.split("#", 1) for rid, _ in scored]
+    keys = [str(c.key).split("#", 1) for c in ranked]
     where, params = filter_sql(filters)
     rows = (
         await session.execute(
             text(
-                f"{_SELECT}, c.ord, 0.0 AS score FROM chunks c "
+                f"{_SELECT}, c.ord FROM chunks c "
                 "JOIN unnest(CAST(:docs AS uuid[]), CAST(:ords AS int[])) AS k(d, o) "
                 f"ON c.document_id = k.d AND c.ord = k.o WHERE c.tenant_id = :t{where}"
             ),
@@ -361,9 +393,4 @@ async def hydrate(
         )
     ).all()
     by_id = {record_id(uuid.UUID(bytes=r.document_id.bytes), r.ord): r for r in rows}
-    hits = []
-    for rid, score in scored:
-        row = by_id.get(rid)
-        if row is not None:
-            hits.append(replace(_hits([row])[0], score=score))
-    return hits
+    return [_hit(by_id[str(c.key)], c.score) for c in ranked if str(c.key) in by_id]

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chains.filters import Scalar
-from chains.index import Hit, KnowledgeBase, hydrate, sparse_query_weights
+from chains.index import Candidate, Hit, KnowledgeBase, read_record_hits, sparse_query_weights
 from chains.vector_index import VectorRecord
 from core.database import Database
 from core.errors import UpstreamError
@@ -147,31 +147,30 @@ class PineconeIndex:
             out.update({rid: list(v.values) for rid, v in found.vectors.items()})
         return out
 
-    async def dense_hits(
+    async def dense_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,  # noqa: ARG002 - part of the VectorIndex interface
         vector: Sequence[float],
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         response = await self._run(
             "query",
             lambda: self.dense.query(
                 vector=list(vector), top_k=k, namespace=str(tenant_id), filter=pinecone_filter(filters)
             ),
         )
-        async with self.db.tenant_session(tenant_id) as session:
-            return await hydrate(session, tenant_id, [(m.id, float(m.score)) for m in response.matches], filters)
+        return [Candidate(m.id, float(m.score)) for m in response.matches]
 
-    async def sparse_hits(
+    async def sparse_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,
         terms: Any,
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         async with self.db.tenant_session(tenant_id) as session:
             weights = await sparse_query_weights(session, tenant_id, kb, terms)
         if not weights:
@@ -186,6 +185,10 @@ class PineconeIndex:
                 filter=pinecone_filter(filters),
             ),
         )
-        matches = [(m.id, float(m.score)) for m in response.matches if m.score > 0]
+        return [Candidate(m.id, float(m.score)) for m in response.matches if m.score > 0]
+
+    async def hits(
+        self, tenant_id: uuid.UUID, ranked: Sequence[Candidate], filters: dict[str, Scalar | list[Scalar]]
+    ) -> list[Hit]:
         async with self.db.tenant_session(tenant_id) as session:
-            return await hydrate(session, tenant_id, matches, filters)
+            return await read_record_hits(session, tenant_id, ranked, filters)

@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field
 from chains.embeddings import embedder_for, embedding_identity
 from chains.filters import validate_filters
 from chains.fusion import convex_fusion, reciprocal_rank_fusion
-from chains.index import Hit, KnowledgeBase, get_knowledge_base
+from chains.index import Candidate, Hit, KnowledgeBase, get_knowledge_base
 from chains.sparse import term_counts
 from chains.vector_index import PgVectorIndex, VectorIndex, index_for
 from core.database import Database
@@ -120,21 +120,35 @@ class HybridRetriever(BaseRetriever):
         index = self._index(kb)
         terms = term_counts(query)
         dense, sparse = await asyncio.gather(
-            self._side("retrieve_dense", kb, depth, index.dense_hits(self.tenant_id, kb, query_vector, depth, filters)),
-            self._side("retrieve_sparse", kb, depth, index.sparse_hits(self.tenant_id, kb, terms, depth, filters)),
+            self._side(
+                "retrieve_dense", kb, depth, index.dense_candidates(self.tenant_id, kb, query_vector, depth, filters)
+            ),
+            self._side(
+                "retrieve_sparse", kb, depth, index.sparse_candidates(self.tenant_id, kb, terms, depth, filters)
+            ),
         )
         with stage("fuse", method=self.settings.fusion.value, candidates=len(dense) + len(sparse)):
             if self.settings.fusion is Fusion.RRF:
                 fused = reciprocal_rank_fusion([dense, sparse], k=self.settings.rrf_k)
             else:
                 fused = convex_fusion(dense, sparse, self.settings.fusion_dense_weight)
-        return fused[: self.k]
-
-    async def _side(self, name: str, kb: KnowledgeBase, depth: int, search: Awaitable[list[Hit]]) -> list[Hit]:
-        with stage(name, backend=kb.vector_backend, depth=depth) as side:
-            hits = await search
-            side.set(hits=len(hits))
+        with stage("read_chunks", backend=kb.vector_backend) as reading:
+            hits: list[Hit] = []
+            read = 0
+            while len(hits) < self.k and read < len(fused):  # again only if some were deleted since the search
+                batch = fused[read : read + self.k - len(hits)]
+                hits += await index.hits(self.tenant_id, batch, filters)
+                read += len(batch)
+            reading.set(hits=len(hits))
         return hits
+
+    async def _side(
+        self, name: str, kb: KnowledgeBase, depth: int, search: Awaitable[list[Candidate]]
+    ) -> list[Candidate]:
+        with stage(name, backend=kb.vector_backend, depth=depth) as side:
+            candidates = await search
+            side.set(hits=len(candidates))
+        return candidates
 
     async def _knowledge_base(self) -> KnowledgeBase | None:
         async with self.db.tenant_session(self.tenant_id) as session:

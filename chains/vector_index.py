@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chains.filters import Scalar
-from chains.index import Hit, KnowledgeBase, dense_search, sparse_search
+from chains.index import Candidate, Hit, KnowledgeBase, dense_search, read_hits, sparse_search
 from core.database import Database
 from core.errors import UpstreamError
 
@@ -42,23 +42,28 @@ class VectorIndex(Protocol):
 
     async def drop_tenant(self, tenant_id: uuid.UUID) -> None: ...
 
-    async def dense_hits(
+    async def dense_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,
         vector: Sequence[float],
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]: ...
+    ) -> list[Candidate]: ...
 
-    async def sparse_hits(
+    async def sparse_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,
         terms: Any,
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]: ...
+    ) -> list[Candidate]: ...
+
+    async def hits(
+        self, tenant_id: uuid.UUID, ranked: Sequence[Candidate], filters: dict[str, Scalar | list[Scalar]]
+    ) -> list[Hit]:
+        """The visible chunks of `ranked`, in its order with its scores; fewer when some are gone."""
 
 
 class PgVectorIndex:
@@ -82,27 +87,33 @@ class PgVectorIndex:
     async def drop_tenant(self, tenant_id: uuid.UUID) -> None:  # noqa: ARG002
         return None
 
-    async def dense_hits(
+    async def dense_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,
         vector: Sequence[float],
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         async with self.db.tenant_session(tenant_id) as session:
             return await dense_search(session, tenant_id, kb, vector, k, filters, self.ef_search)
 
-    async def sparse_hits(
+    async def sparse_candidates(
         self,
         tenant_id: uuid.UUID,
         kb: KnowledgeBase,
         terms: Any,
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         async with self.db.tenant_session(tenant_id) as session:
             return await sparse_search(session, tenant_id, kb, terms, k, filters)
+
+    async def hits(
+        self, tenant_id: uuid.UUID, ranked: Sequence[Candidate], filters: dict[str, Scalar | list[Scalar]]
+    ) -> list[Hit]:
+        async with self.db.tenant_session(tenant_id) as session:
+            return await read_hits(session, tenant_id, ranked, filters)
 
 
 def index_for(indexes: dict[str, VectorIndex], kb: KnowledgeBase) -> VectorIndex:

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from chains.fusion import convex_fusion, reciprocal_rank_fusion
-from chains.index import Hit
+from chains.index import Candidate
 
 
-def hit(name: str, score: float) -> Hit:
-    return Hit(uuid.uuid5(uuid.NAMESPACE_DNS, name), uuid.uuid4(), name, name, {}, score)
+def hit(name: str, score: float) -> Candidate:
+    return Candidate(name, score)
 
 
-def names(hits: list[Hit]) -> list[str]:
-    return [h.text for h in hits]
+def names(candidates: list[Candidate]) -> list[str]:
+    return [str(c.key) for c in candidates]
 
 
 def test_rrf_rewards_agreement() -> None:

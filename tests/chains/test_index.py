@@ -80,7 +80,7 @@ async def test_hnsw_is_planned_and_returns_k_rows_of_the_tenant(crowded: tuple[D
         ).scalars()
         chunk_tenants = (
             await session.execute(
-                text("SELECT DISTINCT tenant_id FROM chunks WHERE id = ANY(:ids)"), {"ids": [h.chunk_id for h in hits]}
+                text("SELECT DISTINCT tenant_id FROM chunks WHERE id = ANY(:ids)"), {"ids": [h.key for h in hits]}
             )
         ).scalars()
         assert "chunks_embedding_hnsw_384" in "\n".join(plan)

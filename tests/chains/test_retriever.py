@@ -6,8 +6,9 @@ import pytest
 
 from api.state import AppState
 from chains.retriever import HybridRetriever
+from chains.vector_index import PgVectorIndex
 from core.errors import InvalidInput
-from ingestion.pipeline import IngestItem
+from ingestion.pipeline import IngestItem, delete_document
 from tests.conftest import TenantHandle
 
 TOPICS = ["volcanoes", "jazz music", "tax law", "sourdough baking", "satellite orbits", "honey bees"]
@@ -86,3 +87,26 @@ async def test_empty_knowledge_base_returns_nothing(app_state: AppState, tenant:
 def test_sync_use_is_refused_clearly(app_state: AppState, tenant: TenantHandle) -> None:
     with pytest.raises(NotImplementedError, match="async"):
         retriever(app_state, tenant).invoke("x")
+
+
+async def test_chunks_deleted_between_search_and_read_are_replaced(app_state: AppState, tenant: TenantHandle) -> None:
+    """Searches return ids and scores; only the fused top k are read. A document deleted in between drops
+    out, and the next candidates fill its place, so the caller still gets k results."""
+    report = await app_state.pipeline.run(
+        tenant.tenant_id, [IngestItem(f"Field notes {i} about {TOPICS[i]}.".encode(), f"n{i}.txt") for i in range(6)]
+    )
+    deleted: list[str] = []
+
+    class DeletingIndex(PgVectorIndex):
+        async def hits(self, tenant_id, ranked, filters):  # type: ignore[no-untyped-def]
+            if not deleted:  # the top document disappears after the search, before its chunk is read
+                (top,) = await super().hits(tenant_id, ranked[:1], filters)
+                await delete_document(app_state.db, tenant_id, top.document_id)
+                deleted.append(str(top.document_id))
+            return await super().hits(tenant_id, ranked, filters)
+
+    index = DeletingIndex(app_state.db, app_state.settings.hnsw_ef_search)
+    docs = await retriever(app_state, tenant, k=3, indexes={"pgvector": index}).ainvoke("volcanoes")
+    assert len(docs) == 3 and len(deleted) == 1
+    assert deleted[0] not in {d.metadata["document_id"] for d in docs}
+    assert {d.metadata["document_id"] for d in docs} <= {str(r.document_id) for r in report.results}
