@@ -74,6 +74,7 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
             vectors = [await asyncio.to_thread(state.embeddings.embed_query, q) for q in queries[:200]]
             dense = await index.dense_candidates(tid, kb, vectors[0], settings.retrieval_candidates, {})
             sparse = await index.sparse_candidates(tid, kb, term_counts(queries[0]), settings.retrieval_candidates, {})
+            top5 = convex_fusion(dense, sparse, 0.4)[:5]
             retriever = HybridRetriever(
                 db=state.db, embeddings=state.embeddings, settings=settings, tenant_id=tid, k=5, indexes=state.indexes
             )
@@ -99,7 +100,7 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
                     tid, kb, term_counts(next_query()), settings.retrieval_candidates, {}
                 ),
                 "fusion (convex)": lambda: asyncio.sleep(0, convex_fusion(dense, sparse, 0.4)),
-                "read the top 5 chunks": lambda: index.hits(tid, convex_fusion(dense, sparse, 0.4)[:5], {}),
+                "read the top 5 chunks": lambda: index.hits(tid, top5, {}),
                 "hybrid retrieval (all of the above)": lambda: retriever.search(next_query()),
                 "exact cache lookup (hit)": lambda: state.cached.exact.get(
                     exact_key(partition, queries[next(cycle) % 50])

@@ -81,9 +81,11 @@ async def test_a_query_is_one_trace_with_a_span_per_stage(
     for stage in ("rag.cache", "rag.retrieve", "rag.rerank", "rag.generate"):
         (span,) = named(in_trace, stage)
         assert "rag.query" in ancestors(span), stage
-    for stage in ("rag.retrieve_dense", "rag.retrieve_sparse", "rag.fuse"):
+    for stage in ("rag.retrieve_dense", "rag.retrieve_sparse", "rag.fuse", "rag.read_chunks"):
         (span,) = named(in_trace, stage)
         assert "rag.retrieve" in ancestors(span), (stage, ancestors(span))
+    (read,) = named(in_trace, "rag.read_chunks")  # only the fused top k are read, with their text
+    assert read.attributes is not None and 1 <= read.attributes["hits"] <= 5
     (embed,) = named(in_trace, "rag.embed")  # once: the semantic cache's lookup, reused by retrieval
     assert "rag.cache" in ancestors(embed), ancestors(embed)
     (retrieve,) = named(in_trace, "rag.retrieve")
