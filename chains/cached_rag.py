@@ -2,7 +2,8 @@
 analytics.query_log), so REST, SSE, LangServe and the CLI share it.
 
     lookup: tenant scope → partition (tenant, KB version, parameters) → exact key → semantic match
-    hit:    replay the stored answer as a stream (citations, the whole answer in one piece, end) with `cached`
+    hit:    replay the stored answer as a stream (citations, the whole answer in one piece, end) with `cached`;
+            a semantic hit is also kept under its own exact key, for as long as the answer it matched
     miss:   run the chain, pass every chunk through, store the finished answer off the response path
 
 The knowledge-base version is read before the chain runs: an answer computed while a document changed
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,7 +137,10 @@ class CachedRag:
                 found = await self.semantic.lookup(tenant_id, partition, query, embedded.vector, threshold)
                 CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
                 if found is not None:
-                    hit, kind = found[0], "semantic"
+                    hit, kind = found.response, "semantic"
+                    # the same question again is then an exact hit here, with no embedding: in a process
+                    # that did not store the answer (another worker or replica) every repeat was semantic
+                    self._background(self.exact.set(key, hit, max(1, int(found.expires_in_s))))
             lookup.set(cache=kind if hit is not None else "miss")
         if hit is not None:
             async for chunk in replay(hit, kind, started):
@@ -152,9 +156,13 @@ class CachedRag:
         if merged.get("citations"):  # nothing found is not worth remembering: documents may arrive
             entry = {k: merged[k] for k in ("citations", "mode", "model", "answer")}
             vector = embedded.vector if embedded is not None else None
-            task = asyncio.create_task(self._store(tenant_id, kb_version, partition, key, query, vector, entry))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._background(self._store(tenant_id, kb_version, partition, key, query, vector, entry))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Cache writes run off the response path; `drain` waits for them."""
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _store(
         self,

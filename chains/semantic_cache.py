@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 
@@ -48,6 +48,12 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
     return content_terms(query) == content_terms(cached_query) or similarity >= threshold + margin
 
 
+class SemanticMatch(NamedTuple):
+    response: dict[str, Any]
+    similarity: float
+    expires_in_s: float  # what is left of the stored answer's lifetime
+
+
 class SemanticCache:
     def __init__(self, db: Database, ttl_s: int, margin: float = 0.02) -> None:
         self.db = db
@@ -56,14 +62,15 @@ class SemanticCache:
 
     async def lookup(
         self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
-    ) -> tuple[dict[str, Any], float] | None:
+    ) -> SemanticMatch | None:
         dim = len(vector)
         distance = f"embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
         async with self.db.tenant_session(tenant_id) as session:
             rows = (
                 await session.execute(
                     text(
-                        f"SELECT query, response, 1 - ({distance}) AS similarity FROM semantic_cache "
+                        f"SELECT query, response, 1 - ({distance}) AS similarity, "
+                        "extract(epoch FROM expires_at - now()) AS expires_in FROM semantic_cache "
                         f"WHERE tenant_id = :t AND partition = :p AND embedding_dim = {dim} AND expires_at > now() "
                         f"ORDER BY {distance} LIMIT 5"
                     ),
@@ -72,7 +79,7 @@ class SemanticCache:
             ).all()
         for row in rows:
             if may_share_answer(query, row.query, float(row.similarity), threshold, self.margin):
-                return row.response, float(row.similarity)
+                return SemanticMatch(row.response, float(row.similarity), float(row.expires_in))
         return None
 
     async def store(

@@ -29,7 +29,8 @@ async def test_paraphrase_hits_only_inside_its_partition(
     await cache.store(a.tenant_id, 1, "p1", stored, embed(stored), {"answer": "27 days"})
     paraphrase = "How many days of annual leave does an employee get?"
     hit = await cache.lookup(a.tenant_id, "p1", paraphrase, embed(paraphrase), 0.9)
-    assert hit is not None and hit[0] == {"answer": "27 days"} and hit[1] > 0.9
+    assert hit is not None and hit.response == {"answer": "27 days"} and hit.similarity > 0.9
+    assert 3590 < hit.expires_in_s <= 3600  # what is left of the stored answer's hour
     assert await cache.lookup(a.tenant_id, "p2", paraphrase, embed(paraphrase), 0.9) is None  # other partition
     assert (
         await cache.lookup(b.tenant_id, "p1", paraphrase, embed(paraphrase), 0.0) is None
