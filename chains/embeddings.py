@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from chains.onnx_int8 import int8_matmul_model
 from core.settings import EmbeddingProvider, Settings
 
 ONNX_MODEL_NAME = "all-MiniLM-L6-v2-int8"
@@ -56,6 +57,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         max_tokens: int = MAX_SEQ_TOKENS,
         max_batch_tokens: int = MAX_BATCH_TOKENS,
         nice: int = 0,
+        int8_matmul: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -66,6 +68,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
             ThreadPoolExecutor(1, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,)) if nice else None
         )
         self.threads = threads
+        self.int8_matmul = int8_matmul
         self.batch_size = batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_tokens)
         self.max_tokens = max_tokens
@@ -99,10 +102,10 @@ class OnnxMiniLMEmbeddings(Embeddings):
             # Idle ONNX threads must sleep, not spin: spinning threads took CPU from the event loops of
             # every worker (API CPU 270 -> 157 core-seconds in the load test, docs/benchmarks.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # the same int8 weights multiplied in int8 (chains.onnx_int8): ~3x less CPU per query
+            model: str | bytes = int8_matmul_model(model_path)[0] if self.int8_matmul else str(model_path)
             self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text` (after truncation): the embedding's token usage."""
@@ -131,7 +134,10 @@ class OnnxMiniLMEmbeddings(Embeddings):
         encodings = self._tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for idx in self._batches(order, [len(e.ids) for e in encodings]):
+        # int8 products quantise a run's activations together, so a text's vector would depend on its
+        # batch-mates and their padding: each text runs alone (as fast or faster, docs/benchmarks.md)
+        batches = [[i] for i in order] if self.int8_matmul else self._batches(order, [len(e.ids) for e in encodings])
+        for idx in batches:
             out[idx] = self._embed_batch([encodings[i] for i in idx])
         return out
 
@@ -160,9 +166,9 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Concurrent queries share ONNX runs: whatever arrives while a batch is computing goes into the
-        next one. Under load this turns many small inferences (each contending for the same cores) into
-        a few batched ones; alone, a query waits for nobody."""
+        """Concurrent queries queue for one embedding thread. With float32 products whatever arrives while
+        a batch is computing goes into the next one, turning many small inferences (each contending for
+        the same cores) into a few batched ones; with int8 products each runs alone, in arrival order."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[float]] = loop.create_future()
         self._waiting.append((text, future))
@@ -171,8 +177,10 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return await future
 
     async def _drain_waiting(self) -> None:
+        # with int8 products texts run one at a time anyway: hand each query its vector when it is ready
+        step = 1 if self.int8_matmul else self.batch_size
         while self._waiting:
-            batch, self._waiting = self._waiting[: self.batch_size], self._waiting[self.batch_size :]
+            batch, self._waiting = self._waiting[:step], self._waiting[step:]
             try:
                 texts = [text for text, _ in batch]  # on the niced thread, or the loop's default executor
                 vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)
@@ -260,12 +268,16 @@ def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddin
     if not isinstance(embeddings, OnnxMiniLMEmbeddings) or settings.ingest_nice == 0:
         return embeddings
     return LowPriorityEmbeddings(
-        lambda: OnnxMiniLMEmbeddings(threads=settings.embedding_threads, batch_size=settings.embedding_batch_size),
+        lambda: OnnxMiniLMEmbeddings(
+            threads=settings.embedding_threads,
+            batch_size=settings.embedding_batch_size,
+            int8_matmul=settings.embedding_int8_matmul,
+        ),
         settings.ingest_nice,
     )
 
 
-_BUNDLED: dict[tuple[int, int, int], Embeddings] = {}
+_BUNDLED: dict[tuple[int, int, int, bool], Embeddings] = {}
 
 
 def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
@@ -276,12 +288,18 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         return configured
     if model != ONNX_MODEL_NAME:
         return None
-    key = (settings.embedding_threads, settings.embedding_batch_size, settings.query_embedding_nice)
+    key = (
+        settings.embedding_threads,
+        settings.embedding_batch_size,
+        settings.query_embedding_nice,
+        settings.embedding_int8_matmul,
+    )
     if key not in _BUNDLED:
         _BUNDLED[key] = OnnxMiniLMEmbeddings(
             threads=settings.embedding_threads,
             batch_size=settings.embedding_batch_size,
             nice=settings.query_embedding_nice,
+            int8_matmul=settings.embedding_int8_matmul,
         )
     return _BUNDLED[key]
 
@@ -295,6 +313,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
             threads=settings.embedding_threads,
             batch_size=settings.embedding_batch_size,
             nice=settings.query_embedding_nice,
+            int8_matmul=settings.embedding_int8_matmul,
         )
     if provider is EmbeddingProvider.FASTEMBED:
         return FastEmbedEmbeddings(

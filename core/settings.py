@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = Field(default=None, description="Local model dir (fastembed, air-gapped)")
     embedding_threads: int = Field(default=0, ge=0, le=64, description="ONNX intra-op threads; 0 = all cores")
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
+    embedding_int8_matmul: bool = Field(
+        default=True,
+        description="Bundled model: multiply its int8 weights in int8 (about 3x less CPU per query, "
+        "-0.002 nDCG@10 on SciFact); false: exact float32 products",
+    )
 
     # --- chunking ---
     chunk_size_tokens: int = Field(default=200, ge=16, le=4096)

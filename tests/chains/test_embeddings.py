@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from chains.embeddings import ONNX_DIM, OnnxMiniLMEmbeddings, build_embeddings, embedding_identity
+from chains.embeddings import ONNX_DIM, OnnxMiniLMEmbeddings, build_embeddings, embedding_identity, minilm_files
 from tests.conftest import make_settings
 
 
@@ -26,11 +27,51 @@ def test_paraphrases_are_closer_than_unrelated_text(model: OnnxMiniLMEmbeddings)
     assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1.0, atol=1e-4)
 
 
-def test_length_sorted_batching_keeps_input_order(model: OnnxMiniLMEmbeddings) -> None:
-    texts = ["short", "a much longer sentence about databases and vectors " * 5, "medium length text here"]
-    together = model.embed_array(texts)
-    alone = np.stack([model.embed_array([t])[0] for t in texts])
+@pytest.fixture(scope="module")
+def float32_model() -> OnnxMiniLMEmbeddings:
+    m = OnnxMiniLMEmbeddings(batch_size=2, int8_matmul=False)
+    m.warm_up()
+    return m
+
+
+TEXTS = ["short", "a much longer sentence about databases and vectors " * 5, "medium length text here"]
+
+
+def test_length_sorted_batching_keeps_input_order(float32_model: OnnxMiniLMEmbeddings) -> None:
+    together = float32_model.embed_array(TEXTS)
+    alone = np.stack([float32_model.embed_array([t])[0] for t in TEXTS])
     assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_an_int8_vector_depends_on_its_text_alone(model: OnnxMiniLMEmbeddings) -> None:
+    """Int8 products quantise a run's activations together: batch-mates must not move a vector."""
+    together = model.embed_array(TEXTS)
+    assert np.array_equal(together, np.stack([model.embed_array([t])[0] for t in TEXTS]))
+    assert np.array_equal(together[2], model.embed_array(["medium length text here", "x " * 200])[0])
+
+
+def test_int8_products_agree_with_float32(model: OnnxMiniLMEmbeddings, float32_model: OnnxMiniLMEmbeddings) -> None:
+    texts = [*TEXTS, "How do I reset my password?", "Steps to change a forgotten password", "Revenue grew 8%"]
+    fast, exact = model.embed_array(texts), float32_model.embed_array(texts)
+    assert not np.array_equal(fast, exact)  # the int8 path really ran
+    assert ((fast * exact).sum(axis=1) > 0.98).all()
+    # an int8 query against float32 documents (an index built before the switch) ranks as before
+    query, paraphrase, unrelated = fast[3], exact[4], exact[5]
+    assert query @ paraphrase > 0.5 > query @ unrelated
+
+
+def test_every_int8_weight_product_is_rewritten() -> None:
+    import onnx
+
+    from chains.onnx_int8 import int8_matmul_model
+
+    original = onnx.load(str(minilm_files()[0]))
+    serialised, rewritten = int8_matmul_model(minilm_files()[0])
+    ops = Counter(node.op_type for node in onnx.load_from_string(serialised).graph.node)
+    before = Counter(node.op_type for node in original.graph.node)
+    weights = sum(1 for i in original.graph.initializer if i.data_type == onnx.TensorProto.INT8)
+    assert rewritten == ops["DynamicQuantizeMatMul"] == weights - 2  # all but the two embedding tables
+    assert ops["MatMul"] == before["MatMul"] - rewritten  # attention's activation products stay float32
 
 
 def test_langchain_interface(model: OnnxMiniLMEmbeddings) -> None:
@@ -129,3 +170,22 @@ def test_query_embeddings_run_below_the_event_loop() -> None:
     assert len([tid for tid in new if nice_of(int(tid)) == 3]) >= 2, "the query thread and onnxruntime's pool"
     assert nice_of(threading.get_native_id()) == 0
     assert vector == OnnxMiniLMEmbeddings(threads=1).embed_query("which gate closes at dusk")
+
+
+@pytest.mark.parametrize("int8_matmul", [True, False])
+def test_concurrent_queries_each_get_their_own_vector(int8_matmul: bool) -> None:
+    """Queries waiting together (one ONNX run each with int8 products, shared batches without) get the
+    vector each would get alone, in the order they were asked."""
+    import asyncio
+
+    from chains.embeddings import OnnxMiniLMEmbeddings
+
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2, int8_matmul=int8_matmul)
+    questions = [f"which gate closes at {hour} o'clock" for hour in range(12)] + ["short", "x " * 300]
+
+    async def ask_all() -> list[list[float]]:
+        return list(await asyncio.gather(*(model.aembed_query(q) for q in questions)))
+
+    together = np.array(asyncio.run(ask_all()))
+    alone = model.embed_array(questions)
+    assert np.allclose(together, alone, atol=0 if int8_matmul else 1e-4)
