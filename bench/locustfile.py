@@ -1,8 +1,9 @@
 """Load test: a realistic mix per simulated user, across several tenants with their own keys.
 
-Per user (1-5 s think time): mostly questions (popular ones asked again, i.e. cache hits, and fresh
-ones), a third of them streamed over SSE with the time to the first event (sources) and to the first
-token measured, some feedback on answers, a few analytics reads, and a trickle of ingests.
+Per user (1-5 s think time): mostly questions (popular ones asked again, i.e. cache hits, some of
+them reworded, which the semantic cache may match, and fresh ones), a third of them streamed over SSE
+with the time to the first event (sources) and to the first token measured, some feedback on answers,
+a few analytics reads, and a trickle of ingests.
 
 Run through `bench/run_load.py`, which starts the service and the LLM latency model, seeds the tenants
 and writes LOAD_FIXTURE (tenants, keys, questions).
@@ -23,6 +24,30 @@ from locust.contrib.fasthttp import FastHttpUser
 FIXTURE: dict[str, Any] = json.loads(open(os.environ["LOAD_FIXTURE"]).read())  # noqa: SIM115, PTH123
 POPULAR = 20  # per tenant: the questions everyone asks (the cache's work)
 _next_tenant = 0
+
+
+def _lower_first(claim: str) -> str:
+    first = claim.split(" ", 1)[0]
+    keep = first.isupper() or any(c.isdigit() for c in first) or first[1:2].isupper()  # names, genes, numbers
+    return claim if keep else claim[:1].lower() + claim[1:]
+
+
+REWORDINGS = (  # how people re-ask a claim; about half of these reach the semantic cache's 0.95 and guards
+    lambda c: f"Claim: {c}",
+    lambda c: f"True or false: {_lower_first(c)}",
+    lambda c: f"{c.rstrip('.')} - is this so?",
+    lambda c: f"Is it so that {_lower_first(c.rstrip('.'))}?",
+)
+
+
+def reworded(claim: str) -> str:
+    return str(random.choice(REWORDINGS)(claim))
+
+
+def _server(name: str, ms: float) -> None:
+    events.request.fire(
+        request_type="server", name=name, response_time=ms, response_length=0, exception=None, context={}
+    )
 
 
 def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
@@ -59,9 +84,13 @@ class TenantUser(FastHttpUser):
         self.last_query: str | None = None
 
     def question(self) -> str:
+        """30 % a popular question as asked before, 10 % one of them reworded, 60 % a fresh one."""
         questions = self.tenant["questions"]
-        if random.random() < 0.4:
+        draw = random.random()
+        if draw < 0.3:
             return str(random.choice(questions[:POPULAR]))
+        if draw < 0.4:
+            return reworded(str(random.choice(questions[:POPULAR])))
         return str(random.choice(questions[POPULAR:]))
 
     @task(6)
@@ -76,6 +105,11 @@ class TenantUser(FastHttpUser):
             self.last_query = body["query_id"]
             # report cache hits and misses as separate rows
             response.request_meta["name"] = f"query ({body['cached'] or 'miss'})"
+            if body["cached"]:  # the server's own clock: what of a hit's time is the cache lookup
+                timings = body["timings_ms"]
+                _server(f"server: {body['cached']} hit, cache lookup", timings["cache"])
+                if "embed" in timings:
+                    _server(f"server: {body['cached']} hit, query embedding", timings["embed"])
 
     @task(3)
     def ask_streaming(self) -> None:

@@ -41,6 +41,8 @@ async def test_exact_then_semantic_hits(client: httpx.AsyncClient, tenant: Tenan
     assert first["answer"] == again["answer"] == paraphrase["answer"] == repeated["answer"]
     assert first["citations"] == again["citations"]
     assert again["query_id"] != first["query_id"] and "cache" in again["timings_ms"]
+    assert "embed" not in again["timings_ms"]  # an exact hit embeds nothing; a semantic one says how long it did
+    assert 0 < paraphrase["timings_ms"]["embed"] <= paraphrase["timings_ms"]["cache"]
     skipped = await ask(client, tenant, app_state, "How many days of annual leave do employees get?", cache=False)
     assert skipped["cached"] is False
 
