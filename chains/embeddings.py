@@ -181,6 +181,9 @@ class OnnxMiniLMEmbeddings(Embeddings):
         step = 1 if self.int8_matmul else self.batch_size
         while self._waiting:
             batch, self._waiting = self._waiting[:step], self._waiting[step:]
+            batch = [(text, future) for text, future in batch if not future.done()]  # drop cancelled waiters
+            if not batch:
+                continue
             try:
                 texts = [text for text, _ in batch]  # on the niced thread, or the loop's default executor
                 vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)

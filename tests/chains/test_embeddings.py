@@ -189,3 +189,26 @@ def test_concurrent_queries_each_get_their_own_vector(int8_matmul: bool) -> None
     together = np.array(asyncio.run(ask_all()))
     alone = model.embed_array(questions)
     assert np.allclose(together, alone, atol=0 if int8_matmul else 1e-4)
+
+
+def test_a_query_abandoned_while_it_waits_is_not_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that goes away (its request task cancelled) costs no inference if its turn had not come."""
+    import asyncio
+
+    from chains.embeddings import OnnxMiniLMEmbeddings
+
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2)
+    model.warm_up()
+    embedded: list[list[str]] = []
+    original = model.embed_array
+    monkeypatch.setattr(model, "embed_array", lambda texts: embedded.append(texts) or original(texts))
+
+    async def ask() -> None:
+        kept = asyncio.ensure_future(model.aembed_query("kept"))
+        abandoned = asyncio.ensure_future(model.aembed_query("abandoned"))
+        await asyncio.sleep(0)  # both wait; the first is taken
+        abandoned.cancel()
+        await asyncio.gather(kept, model.aembed_query("asked later"))  # queued behind the abandoned one
+
+    asyncio.run(ask())
+    assert embedded == [["kept"], ["asked later"]]
