@@ -4,10 +4,11 @@ The model file stores its weights as int8 with a per-column scale, but its graph
 float32 (`Cast`, `Mul`) before every `MatMul`, so onnxruntime multiplies in float32. Rewriting each such
 product as onnxruntime's `DynamicQuantizeMatMul` (com.microsoft) multiplies the same int8 weights with
 activations quantised to uint8 per call, on the CPU's int8 instructions (AVX-512 VNNI / AVX2): a short
-query embeds in about a third of the CPU time, a batch of document chunks in about 0.6 of it. Quantising
-the activations moves a vector by a cosine of about 0.005, and cost dense retrieval 0.002 nDCG@10 on
-SciFact (docs/benchmarks.md); EMBEDDING_INT8_MATMUL=false keeps the exact float32 products. Vectors of the
-two kinds are close enough to share an index, so switching needs no re-embedding.
+query embeds in about a third of the CPU time, a document chunk in about 0.6 of it. Quantising the
+activations moves a vector by a cosine of about 0.005, and cost the hybrid default 0.0025 nDCG@10 on
+SciFact (dense retrieval alone 0.0066; docs/benchmarks.md); EMBEDDING_INT8_MATMUL=false keeps the exact
+float32 products. Vectors of the two kinds are close enough to share an index, so switching needs no
+re-embedding.
 """
 
 from __future__ import annotations
@@ -57,12 +58,27 @@ def int8_matmul_model(path: Path) -> tuple[bytes, int]:
         )
     rewritten = sum(1 for n in nodes if n.op_type == "DynamicQuantizeMatMul")
     del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(scales)
+    graph.node.extend(_live(nodes, {o.name for o in graph.output}))
+    # the Cast/Mul chains that fed the rewritten products are gone: without them their float32 weights
+    # would be folded into constants at load and kept in memory for nothing
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in [*graph.initializer, *scales] if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    # the Cast/Mul chains that fed the rewritten products are dead now; onnxruntime drops them at load
     return model.SerializeToString(), rewritten
+
+
+def _live(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[onnx.NodeProto]:
+    """The nodes that something still reads from (another node or a graph output), in order."""
+    live: list[onnx.NodeProto] = []
+    needed = set(outputs)
+    for node in reversed(nodes):
+        if any(out in needed for out in node.output):
+            live.append(node)
+            needed.update(node.input)
+    return live[::-1]
 
 
 def _int8_weight(

@@ -72,6 +72,12 @@ def test_every_int8_weight_product_is_rewritten() -> None:
     weights = sum(1 for i in original.graph.initializer if i.data_type == onnx.TensorProto.INT8)
     assert rewritten == ops["DynamicQuantizeMatMul"] == weights - 2  # all but the two embedding tables
     assert ops["MatMul"] == before["MatMul"] - rewritten  # attention's activation products stay float32
+    # the casts to float32 that fed them are gone, with nothing else (the embedding tables keep theirs)
+    assert (ops["Cast"], ops["Mul"]) == (before["Cast"] - rewritten, before["Mul"] - rewritten)
+    kept = {i.name for i in onnx.load_from_string(serialised).graph.initializer}
+    assert (
+        sum(1 for i in original.graph.initializer if i.name in kept and i.data_type == onnx.TensorProto.INT8) == weights
+    )
 
 
 def test_langchain_interface(model: OnnxMiniLMEmbeddings) -> None:
