@@ -129,10 +129,13 @@ class CachedRag:
         key = exact_key(partition, query)
         kind = "exact"
         embedded: EmbeddedQuery | None = None
+        semantic_on = self.semantic is not None and self.settings.semantic_cache_enabled
         with stage("cache", tenant=tenant_id, kb_version=kb_version) as lookup:
             hit = await self.exact.get(key)
+            if hit is not None and not still_matches(hit, semantic_on, threshold):
+                hit = None  # a remembered semantic match the tenant's (or service's) policy no longer allows
             CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
-            if hit is None and self.semantic is not None and self.settings.semantic_cache_enabled:
+            if hit is None and self.semantic is not None and semantic_on:
                 embedded = await embed_query(self.embeddings, query)
                 found = await self.semantic.lookup(tenant_id, partition, query, embedded.vector, threshold)
                 CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
@@ -140,7 +143,8 @@ class CachedRag:
                     hit, kind = found.response, "semantic"
                     # the same question again is then an exact hit here, with no embedding: in a process
                     # that did not store the answer (another worker or replica) every repeat was semantic
-                    self._background(self.exact.set(key, hit, max(1, int(found.expires_in_s))))
+                    remembered = {**hit, MATCHED_AT: found.similarity}
+                    self._background(self.exact.set(key, remembered, max(1, int(found.expires_in_s))))
             lookup.set(cache=kind if hit is not None else "miss")
         if hit is not None:
             spent = {"embed": embedded.ms} if embedded is not None else {}
@@ -188,6 +192,16 @@ class CachedRag:
         """Wait for answers still being stored (shutdown, tests)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+MATCHED_AT = "matched_at"  # on an exact entry that remembers a semantic hit: the similarity it matched at
+
+
+def still_matches(entry: dict[str, Any], semantic_on: bool, threshold: float) -> bool:
+    """An exact entry stored from a semantic hit is served only while the policy that allowed the match
+    still does: semantic caching on, and the match at least as similar as the threshold now in force."""
+    matched_at = entry.get(MATCHED_AT)
+    return matched_at is None or (semantic_on and matched_at >= threshold)
 
 
 async def replay(

@@ -289,6 +289,11 @@ async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(
     await set_cache_policy(app_state.db, strict.tenant_id, semantic_threshold=0.999)
     assert (await ask(client, lenient, app_state, paraphrase))["cached"] == "semantic"
     assert (await ask(client, strict, app_state, paraphrase))["cached"] is False
+    # the lenient tenant's match is remembered as an exact entry, but only while its policy allows it
+    assert (await ask(client, lenient, app_state, paraphrase))["cached"] == "exact"
+    await set_cache_policy(app_state.db, lenient.tenant_id, semantic_threshold=0.999)
+    assert (await ask(client, lenient, app_state, paraphrase))["cached"] is False
+    assert (await ask(client, lenient, app_state, question))["cached"] == "exact"  # its own question still is
 
 
 async def test_a_cache_hit_is_one_runnable_run(
