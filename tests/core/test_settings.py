@@ -92,3 +92,12 @@ def test_cpu_priorities_outside_linux_nice_range_are_refused(
         Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     monkeypatch.setenv(name, "19")
     assert getattr(Settings(_env_file=None, data_dir=tmp_path), name.lower()) == 19  # type: ignore[call-arg]
+
+
+def test_int8_products_switch_takes_booleans_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo must not silently pick a numeric path: refused at start-up, naming the setting."""
+    monkeypatch.setenv("EMBEDDING_INT8_MATMUL", "sometimes")
+    with pytest.raises(ValidationError, match="embedding_int8_matmul"):
+        Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    monkeypatch.setenv("EMBEDDING_INT8_MATMUL", "false")
+    assert Settings(_env_file=None, data_dir=tmp_path).embedding_int8_matmul is False  # type: ignore[call-arg]
