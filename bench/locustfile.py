@@ -44,21 +44,19 @@ def reworded(claim: str) -> str:
     return str(random.choice(REWORDINGS)(claim))
 
 
-def _server(name: str, ms: float) -> None:
+def _record(kind: str, name: str, ms: float, length: int = 0, exc: Exception | None = None) -> None:
+    """A row of locust's report for something its HTTP client does not time itself."""
     events.request.fire(
-        request_type="server", name=name, response_time=ms, response_length=0, exception=None, context={}
+        request_type=kind, name=name, response_time=ms, response_length=length, exception=exc, context={}
     )
 
 
 def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
-    events.request.fire(
-        request_type="SSE",
-        name=name,
-        response_time=(time.perf_counter() - started) * 1000,
-        response_length=length,
-        exception=exc,
-        context={},
-    )
+    _record("SSE", name, (time.perf_counter() - started) * 1000, length, exc)
+
+
+def _server(name: str, ms: float) -> None:
+    _record("server", name, ms)
 
 
 def sse_lines(response: Any) -> Iterator[bytes]:
