@@ -48,6 +48,9 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
     return content_terms(query) == content_terms(cached_query) or similarity >= threshold + margin
 
 
+_NEAREST = text("SELECT * FROM semantic_cache_nearest(:t, :p, :d, CAST(:q AS vector), 5)")
+
+
 class SemanticMatch(NamedTuple):
     response: dict[str, Any]
     similarity: float
@@ -63,18 +66,11 @@ class SemanticCache:
     async def lookup(
         self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
     ) -> SemanticMatch | None:
-        dim = len(vector)
-        distance = f"embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
-        async with self.db.tenant_session(tenant_id) as session:
+        # one round trip: the function enters the tenant's scope itself (migration 0009), RLS applies
+        async with self.db.admin_reads() as session:
             rows = (
                 await session.execute(
-                    text(
-                        f"SELECT query, response, 1 - ({distance}) AS similarity, "
-                        "extract(epoch FROM expires_at - now()) AS expires_in FROM semantic_cache "
-                        f"WHERE tenant_id = :t AND partition = :p AND embedding_dim = {dim} AND expires_at > now() "
-                        f"ORDER BY {distance} LIMIT 5"
-                    ),
-                    {"t": tenant_id, "p": partition, "q": vector_literal(vector)},
+                    _NEAREST, {"t": tenant_id, "p": partition, "d": len(vector), "q": vector_literal(vector)}
                 )
             ).all()
         for row in rows:

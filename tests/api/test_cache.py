@@ -245,6 +245,20 @@ async def test_a_cache_hit_costs_authentication_and_one_transaction(
     assert "tenant_usage" in trips[-2] and trips[-1].startswith("simple: COMMIT"), trips
 
 
+async def test_a_semantic_hit_costs_one_statement_more_than_an_exact_hit(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vector search is one statement outside a transaction (the function enters the tenant's scope):
+    under load a BEGIN, a scope and a COMMIT around it were three more waits for a busy event loop."""
+    await ingest_texts(client, tenant, "Employees receive 27 days of annual leave per year.")
+    await ask(client, tenant, app_state, "How many days of annual leave do employees get?")
+    with database_round_trips(monkeypatch) as trips:
+        hit = await ask(client, tenant, app_state, "How many days of annual leave does an employee get?")
+    assert hit["cached"] == "semantic"
+    assert len(trips) == 7 and "semantic_cache_nearest" in trips[-1], trips
+    assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # admission's BEGIN and COMMIT
+
+
 @pytest.mark.parametrize("extra", [{}, {"cache": False}], ids=["cached", "cache-opt-out"])
 async def test_a_miss_embeds_the_question_once(
     client: httpx.AsyncClient,

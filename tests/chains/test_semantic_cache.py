@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from api.state import AppState
+from chains.index import vector_literal
 from chains.semantic_cache import SemanticCache, salient_tokens
 from tests.conftest import TenantHandle
 
@@ -61,3 +63,28 @@ async def test_newer_versions_purge_older_entries(
     await cache.store(tenant.tenant_id, 2, "new", "q two", embed("q two"), {"a": 2})
     assert await cache.lookup(tenant.tenant_id, "old", "q one", embed("q one"), 0.5) is None
     assert await cache.lookup(tenant.tenant_id, "new", "q two", embed("q two"), 0.5) is not None
+
+
+async def test_the_lookup_searches_as_the_application_role_in_the_tenants_scope(
+    app_state: AppState, cache: SemanticCache, make_tenant
+) -> None:  # type: ignore[no-untyped-def]
+    """The lookup is one statement (no transaction around it): the function it calls enters the tenant's
+    scope as tenant sessions do, so row-level security holds the search to that tenant's rows: with the
+    search's own tenant filter gone, the policy alone still hides the other tenant's entry."""
+    a, b = await make_tenant(), await make_tenant()
+    question = "Which floor is the library on?"
+    vector = app_state.embeddings.embed_query(question)
+    await cache.store(b.tenant_id, 1, "p1", question, vector, {"answer": "floor 3"})
+    async with app_state.db.admin_session() as session:
+        rows = (
+            await session.execute(
+                text("SELECT count(*) FROM semantic_cache_nearest(:t, 'p1', :d, CAST(:q AS vector), 5)"),
+                {"t": a.tenant_id, "d": len(vector), "q": vector_literal(vector)},
+            )
+        ).scalar_one()
+        scope = (await session.execute(text("SELECT current_user, current_setting('app.tenant_id')"))).one()
+        unfiltered = (await session.execute(text("SELECT count(*) FROM semantic_cache"))).scalar_one()
+    assert rows == 0
+    assert scope == (app_state.db.app_role, str(a.tenant_id))  # what the function left for its transaction
+    assert unfiltered == 0  # tenant b's entry is there, but not for tenant a's scope
+    assert await cache.lookup(b.tenant_id, "p1", question, vector, 0.99) is not None
