@@ -1,6 +1,7 @@
 """Admitting a query, for every surface that runs the answer chain (REST, SSE, LangServe): charge the
-tenant's query quota and read what the answer cache needs in one tenant transaction, then hand the
-chain its configuration. A cache hit thus costs authentication plus this one transaction.
+tenant's query quota and read what the answer cache needs in one statement (a database function that
+enters the tenant's scope), then hand the chain its configuration. A cache hit thus costs
+authentication plus this one round trip.
 
 Where the surface knows the question (REST and SSE), its embedding starts before the transaction, on
 the embedding thread, so the two overlap: a semantic lookup or a retrieval then finds it made. An exact
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
 from api.state import AppState
-from chains.cached_rag import CACHE_SCOPE_KEY, read_cache_scope
+from chains.cached_rag import CACHE_SCOPE_KEY, parse_cache_scope
 from chains.rag import EMBEDDING_STARTED_KEY, TENANT_KEY
 from chains.retriever import embed_query
 from tenants import quotas
@@ -24,17 +25,12 @@ from tenants.context import TenantContext
 async def admit_query(
     state: AppState, tenant: TenantContext, surface: Literal["rest", "sse", "langserve"], query: str | None = None
 ) -> dict[str, Any]:
-    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota.
-
-    The charge comes last: it locks the tenant's usage row until COMMIT, and every query of the tenant
-    queues on that lock, so it is held for one round trip rather than three."""
+    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota."""
     embedding = asyncio.ensure_future(embed_query(state.embeddings, query)) if query and query.strip() else None
     if embedding is not None:
         embedding.add_done_callback(_retrieved)
     try:
-        async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
-            scope = await read_cache_scope(session, tenant.tenant_id) if state.settings.cache_enabled else None
-            await quotas.charge_in(session, tenant.tenant_id, tenant.plan, queries=1)
+        _, cache_scope = await quotas.charge_query(state.db, tenant.tenant_id, tenant.plan)
     except BaseException:
         if embedding is not None:
             embedding.cancel()
@@ -43,7 +39,7 @@ async def admit_query(
         TENANT_KEY: str(tenant.tenant_id),
         PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",
         SURFACE_KEY: surface,
-        CACHE_SCOPE_KEY: scope,
+        CACHE_SCOPE_KEY: parse_cache_scope(cache_scope) if state.settings.cache_enabled else None,
         EMBEDDING_STARTED_KEY: embedding,
     }
 

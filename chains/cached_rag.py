@@ -67,18 +67,23 @@ class CacheScope:
         return max(service, self.semantic_threshold or 0.0)
 
 
-_SCOPE = text(
-    f"SELECT t.cache_enabled, t.semantic_cache_threshold, {', '.join('k.' + c for c in KB_COLUMNS)} "
-    "FROM tenants t LEFT JOIN knowledge_bases k ON k.tenant_id = t.id WHERE t.id = :t"
-)
+_SCOPE = text("SELECT cache_scope(:t)")
 
 
 async def read_cache_scope(session: AsyncSession, tenant_id: uuid.UUID) -> CacheScope:
-    """Inside a tenant transaction, so the API can fold it into the one that charges the query quota
-    (a cache hit then costs one transaction after authentication, not two)."""
-    row = (await session.execute(_SCOPE, {"t": tenant_id})).one()
-    kb = KnowledgeBase(*row[2:]) if row[2] is not None else None
-    return CacheScope(kb, bool(row[0]), row[1])
+    """Inside a tenant transaction, for callers that were not admitted (admission reads it with the quota
+    charge: tenants.quotas.charge_query)."""
+    return parse_cache_scope((await session.execute(_SCOPE, {"t": tenant_id})).scalar_one())
+
+
+def parse_cache_scope(scope: dict[str, Any]) -> CacheScope:
+    """The tenant's scope as the database's `cache_scope` function returns it (migration 0010)."""
+    kb = scope["knowledge_base"]
+    return CacheScope(
+        KnowledgeBase(*(kb[c] for c in KB_COLUMNS)) if kb is not None else None,
+        bool(scope["cache_enabled"]),
+        scope["semantic_cache_threshold"],
+    )
 
 
 def cache_scope_from_config(config: RunnableConfig | None) -> CacheScope | None:

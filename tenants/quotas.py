@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,17 +18,8 @@ from core.database import Database
 from core.errors import QuotaExceeded
 from tenants.context import TenantPlan
 
-_CHARGE = text(
-    """
-    INSERT INTO tenant_usage AS u (tenant_id, period, queries, ingest_bytes)
-    VALUES (:tid, :period, :queries, :bytes)
-    ON CONFLICT (tenant_id, period) DO UPDATE
-        SET queries = u.queries + EXCLUDED.queries, ingest_bytes = u.ingest_bytes + EXCLUDED.ingest_bytes
-        WHERE (CAST(:query_quota AS bigint) IS NULL OR u.queries + EXCLUDED.queries <= :query_quota)
-          AND (CAST(:bytes_quota AS bigint) IS NULL OR u.ingest_bytes + EXCLUDED.ingest_bytes <= :bytes_quota)
-    RETURNING u.queries, u.ingest_bytes
-    """
-)
+_CHARGE = text("SELECT * FROM charge_usage(:tid, :period, :queries, :bytes, :query_quota, :bytes_quota)")
+_ADMIT = text("SELECT * FROM admit_query(:tid, :period, :query_quota)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,31 +54,42 @@ async def charge_in(
     session: AsyncSession, tenant_id: uuid.UUID, plan: TenantPlan, queries: int = 0, ingest_bytes: int = 0
 ) -> Usage:
     """`charge` inside a caller's tenant transaction, for callers that read more in the same one."""
-    too_big_for_empty_month = (plan.monthly_query_quota is not None and queries > plan.monthly_query_quota) or (
-        plan.monthly_ingest_bytes_quota is not None and ingest_bytes > plan.monthly_ingest_bytes_quota
-    )
     period = current_period()
     row = None
-    if not too_big_for_empty_month:
-        row = (
-            await session.execute(
-                _CHARGE,
-                {
-                    "tid": tenant_id,
-                    "period": period,
-                    "queries": queries,
-                    "bytes": ingest_bytes,
-                    "query_quota": plan.monthly_query_quota,
-                    "bytes_quota": plan.monthly_ingest_bytes_quota,
-                },
-            )
-        ).first()
+    if not _too_big_for_empty_month(plan, queries, ingest_bytes):
+        params = {"tid": tenant_id, "period": period, "queries": queries, "bytes": ingest_bytes}
+        quotas = {"query_quota": plan.monthly_query_quota, "bytes_quota": plan.monthly_ingest_bytes_quota}
+        row = (await session.execute(_CHARGE, params | quotas)).first()
     if row is None:
-        what = "query" if queries else "ingest"
-        raise QuotaExceeded(
-            f"the tenant's monthly {what} quota is spent (plan '{plan.name}')", retry_after_s=seconds_to_next_period()
-        )
+        raise _refused(plan, "query" if queries else "ingest")
     return Usage(period, int(row[0]), int(row[1]))
+
+
+async def charge_query(db: Database, tenant_id: uuid.UUID, plan: TenantPlan) -> tuple[Usage, dict[str, Any]]:
+    """Charge one query and read the tenant's answer-cache scope (`cache_scope` in migration 0010), in
+    one statement outside a transaction: the database function enters the tenant's scope itself, so
+    admission is one round trip instead of five."""
+    period = current_period()
+    row = None
+    if not _too_big_for_empty_month(plan, 1, 0):
+        async with db.admin_reads() as session:
+            params = {"tid": tenant_id, "period": period, "query_quota": plan.monthly_query_quota}
+            row = (await session.execute(_ADMIT, params)).first()
+    if row is None:
+        raise _refused(plan, "query")
+    return Usage(period, int(row.queries), int(row.ingest_bytes)), row.scope
+
+
+def _too_big_for_empty_month(plan: TenantPlan, queries: int, ingest_bytes: int) -> bool:
+    return (plan.monthly_query_quota is not None and queries > plan.monthly_query_quota) or (
+        plan.monthly_ingest_bytes_quota is not None and ingest_bytes > plan.monthly_ingest_bytes_quota
+    )
+
+
+def _refused(plan: TenantPlan, what: str) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"the tenant's monthly {what} quota is spent (plan '{plan.name}')", retry_after_s=seconds_to_next_period()
+    )
 
 
 async def usage(db: Database, tenant_id: uuid.UUID) -> Usage:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio.to_thread
 import httpx
@@ -16,6 +17,7 @@ from api.state import AppState
 from chains.answer_cache import RedisCache
 from chains.cached_rag import CachedRag
 from chains.semantic_cache import SemanticCache
+from tenants import quotas
 from tenants.service import set_cache_policy
 from tests.api.helpers import database_round_trips, ingest_texts, sse_events
 from tests.conftest import MakeTenant, TenantHandle, UserHandle
@@ -218,12 +220,12 @@ async def test_hit_and_miss_counters_are_exported(
     assert counter(after, "semantic", "miss") >= counter(before, "semantic", "miss") + 1
 
 
-async def test_a_cache_hit_costs_authentication_and_one_transaction(
+async def test_a_cache_hit_costs_authentication_and_one_statement(
     client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under load every round trip waits for a turn of a busy event loop, so the hit path is budgeted:
-    the key lookup (no transaction), then one transaction that charges the quota and reads the
-    knowledge-base version. No pool pings."""
+    the key lookup, then one statement that charges the quota and reads the knowledge-base version (a
+    function that enters the tenant's scope). No transaction commands, no pool pings."""
     await ingest_texts(client, tenant, "The staff canteen opens at 11:30 on weekdays.")
     question = "When does the staff canteen open?"
     await ask(client, tenant, app_state, question)
@@ -239,10 +241,7 @@ async def test_a_cache_hit_costs_authentication_and_one_transaction(
         hit = await ask(client, tenant, app_state, question)
     assert hit["cached"] == "exact"
     assert hops == []  # nothing on the thread pool: each hop waits for the GIL and a turn of the loop
-    assert len(trips) == 6, trips
-    assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # BEGIN and COMMIT, nothing else
-    # the quota charge locks the tenant's usage row, which all its queries share, until COMMIT: last
-    assert "tenant_usage" in trips[-2] and trips[-1].startswith("simple: COMMIT"), trips
+    assert len(trips) == 2 and "api_keys" in trips[0] and "admit_query" in trips[1], trips
 
 
 async def test_a_semantic_hit_costs_one_statement_more_than_an_exact_hit(
@@ -255,8 +254,7 @@ async def test_a_semantic_hit_costs_one_statement_more_than_an_exact_hit(
     with database_round_trips(monkeypatch) as trips:
         hit = await ask(client, tenant, app_state, "How many days of annual leave does an employee get?")
     assert hit["cached"] == "semantic"
-    assert len(trips) == 7 and "semantic_cache_nearest" in trips[-1], trips
-    assert [t.split(":")[0] for t in trips].count("simple") == 2, trips  # admission's BEGIN and COMMIT
+    assert len(trips) == 3 and "semantic_cache_nearest" in trips[-1], trips
 
 
 @pytest.mark.parametrize("extra", [{}, {"cache": False}], ids=["cached", "cache-opt-out"])
@@ -287,23 +285,28 @@ async def test_a_miss_embeds_the_question_once(
 async def test_the_question_is_embedded_while_admission_is_in_the_database(
     client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A semantic hit or a miss needs the embedding after admission's transaction: it is requested before
-    that transaction finishes, so the embedding thread works while the loop waits for PostgreSQL."""
+    """A semantic hit or a miss needs the embedding after admission's statement: it is requested before
+    that statement returns, so the embedding thread works while the loop waits for PostgreSQL."""
     await ingest_texts(client, tenant, "The roof terrace closes at 8pm.")
     question = "When does the roof terrace close?"
     model = app_state.cached.embeddings
-    original = model.aembed_query
+    original_embed, original_charge = model.aembed_query, quotas.charge_query
     with database_round_trips(monkeypatch) as trips:
 
         async def recorded(text: str) -> list[float]:
             trips.append(f"embed: {text}")
-            return await original(text)
+            return await original_embed(text)
+
+        async def charged(*args: Any) -> Any:
+            result = await original_charge(*args)
+            trips.append("admitted")
+            return result
 
         monkeypatch.setattr(model, "aembed_query", recorded)
+        monkeypatch.setattr(quotas, "charge_query", charged)
         body = await ask(client, tenant, app_state, question)
     assert body["cached"] is False and "8pm" in body["answer"]
-    charge = next(i for i, t in enumerate(trips) if "tenant_usage" in t)
-    assert trips.index(f"embed: {question}") < charge, trips
+    assert trips.index(f"embed: {question}") < trips.index("admitted"), trips
     assert [t for t in trips if t.startswith("embed")] == [f"embed: {question}"]
 
 
@@ -342,7 +345,8 @@ async def test_a_miss_reads_the_knowledge_base_once(
     with database_round_trips(monkeypatch) as trips:
         body = await ask(client, tenant, app_state, "What do the lockers on floor 2 take?")
     assert body["cached"] is False and "coin" in body["answer"]
-    assert len([t for t in trips if "knowledge_bases" in t]) == 1, trips
+    # admission's statement (admit_query) reads it; nothing else does
+    assert len([t for t in trips if "knowledge_bases" in t or "admit_query" in t]) == 1, trips
 
 
 async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(
