@@ -31,14 +31,7 @@ from chains.answer_cache import ExactCache, exact_key, partition_key
 from chains.embeddings import embedding_identity
 from chains.generate import PROMPT_VERSION
 from chains.index import KB_COLUMNS, KnowledgeBase
-from chains.rag import (
-    EMBEDDED_QUERY_KEY,
-    EMBEDDING_STARTED_KEY,
-    KNOWLEDGE_BASE_KEY,
-    RagChain,
-    configured,
-    tenant_from_config,
-)
+from chains.rag import EMBEDDED_QUERY_KEY, KNOWLEDGE_BASE_KEY, RagChain, configured, tenant_from_config
 from chains.retriever import EmbeddedQuery, embed_query
 from chains.semantic_cache import SemanticCache
 from core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
@@ -148,8 +141,7 @@ class CachedRag:
                 hit = None  # a remembered semantic match the tenant's (or service's) policy no longer allows
             CACHE_LOOKUPS.labels("exact", "hit" if hit else "miss").inc()
             if hit is None and self.semantic is not None and semantic_on:
-                started_embedding = configured(config, EMBEDDING_STARTED_KEY)
-                embedded = await (started_embedding or embed_query(self.embeddings, query))
+                embedded = await embed_query(self.embeddings, query)
                 found = await self.semantic.lookup(tenant_id, partition, query, embedded.vector, threshold)
                 CACHE_LOOKUPS.labels("semantic", "hit" if found else "miss").inc()
                 if found is not None:
@@ -160,8 +152,6 @@ class CachedRag:
                     self._background(self.exact.set(key, remembered, max(1, int(found.expires_in_s))))
             lookup.set(cache=kind if hit is not None else "miss")
         if hit is not None:
-            if (unused := configured(config, EMBEDDING_STARTED_KEY)) is not None:
-                unused.cancel()  # an exact hit: skipped if it is still waiting for the embedding thread
             spent = {"embed": embedded.ms} if embedded is not None else {}
             async for chunk in replay(hit, kind, started, spent):
                 yield chunk

@@ -38,7 +38,6 @@ from core.tracing import in_span, stage
 
 TENANT_KEY = "tenant_id"
 EMBEDDED_QUERY_KEY = "embedded_query"  # an EmbeddedQuery with the service's model, when a caller already made it
-EMBEDDING_STARTED_KEY = "embedding_started"  # a Task making that EmbeddedQuery, started by the caller (admission)
 KNOWLEDGE_BASE_KEY = "knowledge_base"  # the tenant's KnowledgeBase, when a caller already read it
 SNIPPET_CHARS = 300
 
@@ -111,9 +110,7 @@ class RagChain:
         )
         with stage("retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(filters)) as retrieval:
             hits = await retriever.search(
-                query,
-                embedded=configured(config, EMBEDDED_QUERY_KEY) or configured(config, EMBEDDING_STARTED_KEY),
-                kb=configured(config, KNOWLEDGE_BASE_KEY),
+                query, embedded=configured(config, EMBEDDED_QUERY_KEY), kb=configured(config, KNOWLEDGE_BASE_KEY)
             )
             retrieval.set(hits=len(hits))
         timings = {"retrieve": retrieval.ms}

@@ -85,28 +85,26 @@ class HybridRetriever(BaseRetriever):
         self,
         query: str,
         candidates: int | None = None,
-        embedded: EmbeddedQuery | asyncio.Future[EmbeddedQuery] | None = None,
+        embedded: EmbeddedQuery | None = None,
         kb: KnowledgeBase | None = None,
     ) -> list[Hit]:
-        """`embedded`: the query embedded with the configured model, or being embedded (the semantic
-        cache's lookup made it, admission started it), so a miss embeds once, not twice. `kb`: the
-        knowledge base as the caller read it (the cache's scope), so a miss does not open a transaction
-        to read it again."""
+        """`embedded`: the query already embedded with the configured model (the semantic cache's lookup
+        did), so a miss embeds once, not twice. `kb`: the knowledge base as the caller read it (the
+        cache's scope), so a miss does not open a transaction to read it again."""
         if not query.strip():
             raise InvalidInput("query must not be empty")
         filters = validate_filters(self.filters)
         depth = max(candidates or self.settings.retrieval_candidates, self.k)
-        if isinstance(embedded, EmbeddedQuery):
-            made = embedded
+        if embedded is not None:
+            query_vector, self.timings["embed"] = embedded.vector, embedded.ms
             kb = kb or await self._knowledge_base()
         else:  # the query embedding (a thread) overlaps with the knowledge-base lookup
-            embedding = embedded if embedded is not None else asyncio.ensure_future(embed_query(self.embeddings, query))
+            embedding = asyncio.ensure_future(self._timed_embed(query))
             try:
                 kb = kb or await self._knowledge_base()
-                made = await embedding
+                query_vector = await embedding
             finally:
                 embedding.cancel()
-        query_vector, self.timings["embed"] = made.vector, made.ms
         if kb is None or kb.chunk_count == 0:
             return []
         model, dim = embedding_identity(self.embeddings)
@@ -155,6 +153,11 @@ class HybridRetriever(BaseRetriever):
     async def _knowledge_base(self) -> KnowledgeBase | None:
         async with self.db.tenant_session(self.tenant_id) as session:
             return await get_knowledge_base(session, self.tenant_id)
+
+    async def _timed_embed(self, query: str) -> list[float]:
+        embedded = await embed_query(self.embeddings, query)
+        self.timings["embed"] = embedded.ms
+        return embedded.vector
 
     def _index(self, kb: KnowledgeBase) -> VectorIndex:
         return index_for(self.indexes or {"pgvector": PgVectorIndex(self.db, self.settings.hnsw_ef_search)}, kb)

@@ -86,9 +86,8 @@ async def test_a_query_is_one_trace_with_a_span_per_stage(
         assert "rag.retrieve" in ancestors(span), (stage, ancestors(span))
     (read,) = named(in_trace, "rag.read_chunks")  # only the fused top k are read, with their text
     assert read.attributes is not None and 1 <= read.attributes["hits"] <= 5
-    # once: started at admission, beside the chain's run, then used by the cache's lookup and retrieval
-    (embed,) = named(in_trace, "rag.embed")
-    assert ancestors(embed) == ["POST /v1/query"] and embed.start_time < query.start_time, ancestors(embed)
+    (embed,) = named(in_trace, "rag.embed")  # once: the semantic cache's lookup, reused by retrieval
+    assert "rag.cache" in ancestors(embed), ancestors(embed)
     (retrieve,) = named(in_trace, "rag.retrieve")
     assert retrieve.attributes is not None and retrieve.attributes["hits"] >= 1 and retrieve.attributes["top_k"] == 5
     (generate,) = named(in_trace, "rag.generate")
