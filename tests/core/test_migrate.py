@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
@@ -71,3 +72,28 @@ def test_migrate_wait_waits_for_a_database_that_is_not_up_yet(tmp_path: Path) ->
     output = waited.stdout.decode() + waited.stderr.decode()
     assert waited.returncode == 1
     assert "waiting for the database: OperationalError" in output and "Connection refused" in output
+
+
+def test_the_hot_path_functions_go_with_a_downgrade_and_come_back(tmp_path: Path) -> None:
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    config = alembic_config(url, "ragapi_app")
+    functions = text(
+        "SELECT array_agg(proname ORDER BY proname) FROM pg_proc "
+        "WHERE proname IN ('admit_query', 'cache_scope', 'charge_usage', 'semantic_cache_nearest')"
+    )
+    engine = create_engine(with_driver(url, "psycopg"))
+    try:
+        command.upgrade(config, "head")
+        command.downgrade(config, "0008")
+        with engine.connect() as conn:
+            assert conn.execute(functions).scalar_one() is None
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert conn.execute(functions).scalar_one() == [
+                "admit_query",
+                "cache_scope",
+                "charge_usage",
+                "semantic_cache_nearest",
+            ]
+    finally:
+        engine.dispose()
