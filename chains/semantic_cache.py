@@ -67,7 +67,7 @@ class SemanticCache:
         self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
     ) -> SemanticMatch | None:
         # one round trip: the function enters the tenant's scope itself (migration 0009), RLS applies
-        async with self.db.admin_reads() as session:
+        async with self.db.single_statements() as session:
             rows = (
                 await session.execute(
                     _NEAREST, {"t": tenant_id, "p": partition, "d": len(vector), "q": vector_literal(vector)}

@@ -106,9 +106,10 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def admin_reads(self) -> AsyncIterator[AsyncSession]:
-        """Owner role without a transaction (each statement commits alone): one round trip per
-        statement for the single-statement lookups every request makes (authentication)."""
+    async def single_statements(self) -> AsyncIterator[AsyncSession]:
+        """Owner role without a transaction (each statement commits alone): one round trip per statement,
+        for the lookups every request makes before it knows its tenant (authentication), and for the
+        database functions that enter a tenant's scope themselves (admit_query, semantic_cache_nearest)."""
         async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
             yield session
 

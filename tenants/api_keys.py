@@ -102,7 +102,7 @@ async def principal_for_api_key(db: Database, settings: Settings, raw_key: str) 
     if not looks_like_key(raw_key):
         raise Unauthenticated("invalid API key")
     now = datetime.now(UTC)
-    async with db.admin_reads() as session:
+    async with db.single_statements() as session:
         row = (await session.execute(_KEY_LOOKUP, {"key_hash": hash_key(raw_key)})).first()
         if row is None:
             raise Unauthenticated("invalid API key")

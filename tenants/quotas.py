@@ -72,7 +72,7 @@ async def charge_query(db: Database, tenant_id: uuid.UUID, plan: TenantPlan) -> 
     period = current_period()
     row = None
     if not _too_big_for_empty_month(plan, 1, 0):
-        async with db.admin_reads() as session:
+        async with db.single_statements() as session:
             params = {"tid": tenant_id, "period": period, "query_quota": plan.monthly_query_quota}
             row = (await session.execute(_ADMIT, params)).first()
     if row is None:

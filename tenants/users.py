@@ -199,7 +199,7 @@ async def principal_for_access_token(db: Database, settings: Settings, codec: To
     """Verify an access token and re-check, on this request, everything that can revoke it."""
     claims = codec.verify(token, TokenType.ACCESS)
     now = datetime.now(UTC)
-    async with db.admin_reads() as session:
+    async with db.single_statements() as session:
         row = (
             await session.execute(
                 select(User, AuthSession.revoked_at, AuthSession.expires_at, Tenant)
