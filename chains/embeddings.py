@@ -170,10 +170,6 @@ class OnnxMiniLMEmbeddings(Embeddings):
         a batch is computing goes into the next one, turning many small inferences (each contending for
         the same cores) into a few batched ones; with int8 products each runs alone, in arrival order."""
         loop = asyncio.get_running_loop()
-        if self.int8_matmul and self._executor is not None:
-            # one text per run anyway: straight onto the one embedding thread, in arrival order (a caller
-            # cancelled before its turn is skipped), two loop turns fewer than through the drain task
-            return (await loop.run_in_executor(self._executor, self.embed_array, [text]))[0].tolist()  # type: ignore[no-any-return]
         future: asyncio.Future[list[float]] = loop.create_future()
         self._waiting.append((text, future))
         if self._drain is None or self._drain.done() or self._drain.get_loop() is not loop:
