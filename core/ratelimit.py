@@ -61,13 +61,16 @@ class Decision:
         }
 
 
+CLOCK_SLACK_S = 1e-9  # float rounding in `allow_at`, far below any clock's resolution
+
+
 def gcra(tat: float, now: float, limit: Limit) -> tuple[float | None, Decision]:
     """One GCRA step: the new TAT (None when refused) and the decision it implies."""
     interval = limit.period_s / limit.limit
     base = max(tat, now)
     new_tat = base + interval
     allow_at = new_tat - limit.period_s
-    if now < allow_at:
+    if allow_at - now > CLOCK_SLACK_S:  # not `now < allow_at`: (now + period) - period can exceed now
         return None, Decision(limit.name, False, limit.limit, 0, base - now, allow_at - now)
     remaining = int((limit.period_s - (new_tat - now)) / interval + 1e-9)
     return new_tat, Decision(limit.name, True, limit.limit, remaining, new_tat - now, 0.0)
@@ -124,7 +127,7 @@ for i = 1, #KEYS do
   local base = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
   local tat = base + interval
   local allow_at = tat - period
-  if now < allow_at then
+  if allow_at - now > 1e-9 then
     all_ok = false
     table.insert(out, '0'); table.insert(out, '0')
     table.insert(out, tostring(base - now)); table.insert(out, tostring(allow_at - now))

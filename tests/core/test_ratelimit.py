@@ -32,6 +32,16 @@ def test_a_fresh_bucket_allows_a_full_burst_then_refills_one_per_interval() -> N
     assert not gcra(later_tat, now + 20.0, limit)[1].allowed
 
 
+def test_a_first_request_is_never_refused_by_float_rounding() -> None:
+    """With one request per period the first one's `allow_at` is (now + 60) - 60, which for this `now`
+    is a picosecond above it in floating point: it was refused (seen in CI with a monotonic clock)."""
+    now = 1988.0541
+    assert (now + 60.0) - 60.0 > now  # the rounding this guards against
+    new_tat, decision = gcra(0.0, now, Limit("ip", "k", limit=1, period_s=60))
+    assert decision.allowed and new_tat is not None
+    assert not gcra(new_tat, now, Limit("ip", "k", limit=1, period_s=60))[1].allowed
+
+
 def test_headers_follow_the_ratelimit_draft() -> None:
     decision = Decision("tenant", True, 100, 42, 12.2, 0.0)
     assert decision.headers() == {"RateLimit-Limit": "100", "RateLimit-Remaining": "42", "RateLimit-Reset": "13"}
