@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from chains.onnx_int8 import int8_matmul_model
+from chains.onnx_int8 import SLOWER_FUSIONS, int8_matmul_model
 from core.settings import EmbeddingProvider, Settings
 
 ONNX_MODEL_NAME = "all-MiniLM-L6-v2-int8"
@@ -102,10 +102,15 @@ class OnnxMiniLMEmbeddings(Embeddings):
             # Idle ONNX threads must sleep, not spin: spinning threads took CPU from the event loops of
             # every worker (API CPU 270 -> 157 core-seconds in the load test, docs/benchmarks.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # the same int8 weights multiplied in int8 (chains.onnx_int8): ~3x less CPU per query
-            model: str | bytes = int8_matmul_model(model_path)[0] if self.int8_matmul else str(model_path)
+            # the same int8 weights multiplied in int8, in fused kernels (chains.onnx_int8): ~6x less CPU per query
+            model: str | bytes = int8_matmul_model(model_path).serialised if self.int8_matmul else str(model_path)
             self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                model,
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=list(SLOWER_FUSIONS),
+            )
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text` (after truncation): the embedding's token usage."""
