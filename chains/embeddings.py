@@ -58,14 +58,18 @@ class OnnxMiniLMEmbeddings(Embeddings):
         max_batch_tokens: int = MAX_BATCH_TOKENS,
         nice: int = 0,
         int8_matmul: bool = True,
+        concurrency: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        # Query embeddings run on one thread at `nice` (Linux keeps a nice value per thread, and
+        if batch_size < 1 or concurrency < 1:
+            raise ValueError("batch_size and concurrency must be >= 1")
+        # Query embeddings run on `concurrency` threads at `nice` (Linux keeps a nice value per thread, and
         # onnxruntime's pool threads, created with the session on that thread, inherit it): on contested
         # cores the event loops and PostgreSQL, which every request waits for, run first.
+        self.concurrency = concurrency
         self._executor = (
-            ThreadPoolExecutor(1, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,)) if nice else None
+            ThreadPoolExecutor(concurrency, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,))
+            if nice
+            else None
         )
         self.threads = threads
         self.int8_matmul = int8_matmul
@@ -78,7 +82,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, asyncio.Future[list[float]]]] = []
-        self._drain: asyncio.Task[None] | None = None
+        self._drains: set[asyncio.Task[None]] = set()
 
     def warm_up(self) -> None:
         if self._session is not None:
@@ -171,14 +175,16 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Concurrent queries queue for one embedding thread. With float32 products whatever arrives while
-        a batch is computing goes into the next one, turning many small inferences (each contending for
-        the same cores) into a few batched ones; with int8 products each runs alone, in arrival order."""
+        """Concurrent queries share `concurrency` inferences at a time; whatever arrives while all are
+        running waits for the next free one. With float32 products a free inference takes everything
+        waiting as one batch, turning many small inferences (each contending for the same cores) into a
+        few batched ones; with int8 products each text runs alone, in arrival order."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[float]] = loop.create_future()
         self._waiting.append((text, future))
-        if self._drain is None or self._drain.done() or self._drain.get_loop() is not loop:
-            self._drain = loop.create_task(self._drain_waiting())
+        self._drains = {d for d in self._drains if not d.done() and d.get_loop() is loop}
+        if len(self._drains) < self.concurrency:
+            self._drains.add(loop.create_task(self._drain_waiting()))
         return await future
 
     async def _drain_waiting(self) -> None:
@@ -190,7 +196,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
             if not batch:
                 continue
             try:
-                texts = [text for text, _ in batch]  # on the niced thread, or the loop's default executor
+                texts = [text for text, _ in batch]  # on the niced threads, or the loop's default executor
                 vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_array, texts)
             except Exception as exc:  # every waiter gets the failure
                 for _, future in batch:
@@ -285,7 +291,7 @@ def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddin
     )
 
 
-_BUNDLED: dict[tuple[int, int, int, bool], Embeddings] = {}
+_BUNDLED: dict[tuple[int, int, int, bool, int], Embeddings] = {}
 
 
 def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
@@ -301,6 +307,7 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         settings.embedding_batch_size,
         settings.query_embedding_nice,
         settings.embedding_int8_matmul,
+        settings.query_embedding_concurrency,
     )
     if key not in _BUNDLED:
         _BUNDLED[key] = OnnxMiniLMEmbeddings(
@@ -308,6 +315,7 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
             batch_size=settings.embedding_batch_size,
             nice=settings.query_embedding_nice,
             int8_matmul=settings.embedding_int8_matmul,
+            concurrency=settings.query_embedding_concurrency,
         )
     return _BUNDLED[key]
 
@@ -322,6 +330,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
             batch_size=settings.embedding_batch_size,
             nice=settings.query_embedding_nice,
             int8_matmul=settings.embedding_int8_matmul,
+            concurrency=settings.query_embedding_concurrency,
         )
     if provider is EmbeddingProvider.FASTEMBED:
         return FastEmbedEmbeddings(

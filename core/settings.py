@@ -262,6 +262,12 @@ class Settings(BaseSettings):
         le=19,
         description="CPU priority (nice) of the API's local-model query embedding, below the event loops; 0: same",
     )
+    query_embedding_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Query embeddings (local model) one API worker computes at once; more wait for a free one",
+    )
     ingest_nice: int = Field(
         default=10, ge=0, le=19, description="CPU priority (nice) of local-model embedding for ingestion; 0: same"
     )

@@ -234,15 +234,15 @@ def test_query_embeddings_run_below_the_event_loop() -> None:
     assert vector == OnnxMiniLMEmbeddings(threads=1).embed_query("which gate closes at dusk")
 
 
-@pytest.mark.parametrize("int8_matmul", [True, False])
-def test_concurrent_queries_each_get_their_own_vector(int8_matmul: bool) -> None:
-    """Queries waiting together (one ONNX run each with int8 products, shared batches without) get the
-    vector each would get alone, in the order they were asked."""
+@pytest.mark.parametrize(("int8_matmul", "concurrency"), [(True, 1), (False, 1), (True, 3), (False, 3)])
+def test_concurrent_queries_each_get_their_own_vector(int8_matmul: bool, concurrency: int) -> None:
+    """Queries waiting together (one ONNX run each with int8 products, shared batches without, on one or
+    several threads) get the vector each would get alone, in the order they were asked."""
     import asyncio
 
     from chains.embeddings import OnnxMiniLMEmbeddings
 
-    model = OnnxMiniLMEmbeddings(threads=1, nice=2, int8_matmul=int8_matmul)
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2, int8_matmul=int8_matmul, concurrency=concurrency)
     questions = [f"which gate closes at {hour} o'clock" for hour in range(12)] + ["short", "x " * 300]
 
     async def ask_all() -> list[list[float]]:
@@ -251,6 +251,45 @@ def test_concurrent_queries_each_get_their_own_vector(int8_matmul: bool) -> None
     together = np.array(asyncio.run(ask_all()))
     alone = model.embed_array(questions)
     assert np.allclose(together, alone, atol=0 if int8_matmul else 1e-4)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+def test_query_embeddings_run_as_many_at_once_as_configured(monkeypatch: pytest.MonkeyPatch, concurrency: int) -> None:
+    """A worker computes QUERY_EMBEDDING_CONCURRENCY query embeddings at the same time, so a query that
+    arrives while another is being embedded does not wait for it; never more than that many."""
+    import asyncio
+    import threading
+
+    from chains.embeddings import OnnxMiniLMEmbeddings
+
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2, concurrency=concurrency)
+    model.warm_up()
+    questions = [f"which gate closes at {hour} o'clock" for hour in range(7)]
+    original, running, most, started = model.embed_array, [0], [0], [0]
+    changed = threading.Condition()
+
+    def held(texts: list[str]) -> np.ndarray:
+        with changed:
+            running[0] += 1
+            started[0] += 1
+            most[0] = max(most[0], running[0])
+            changed.notify_all()
+            # hold each run until as many as allowed overlap (or nothing else is left to start)
+            changed.wait_for(lambda: running[0] >= concurrency or started[0] == len(questions), timeout=5)
+        try:
+            return original(texts)
+        finally:
+            with changed:
+                running[0] -= 1
+
+    monkeypatch.setattr(model, "embed_array", held)
+
+    async def ask_all() -> list[list[float]]:
+        return list(await asyncio.gather(*(model.aembed_query(q) for q in questions)))
+
+    vectors = asyncio.run(ask_all())
+    assert most[0] == concurrency
+    assert np.array_equal(np.array(vectors), original(questions))
 
 
 def test_a_query_abandoned_while_it_waits_is_not_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
