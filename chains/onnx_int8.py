@@ -206,9 +206,10 @@ def _head_size(heads: _Heads, g: _Graph) -> int | None:
     return int(shape.reshape(-1)[-1]) if shape is not None and shape.size >= 1 else None
 
 
-def _attention(products: list[onnx.NodeProto], g: _Graph) -> tuple[_Heads, _Heads, _Heads, str, int, float] | None:
-    """(query, key, value, the merged-heads output, heads, score scale) when the three products that read
-    one tensor are a standard self-attention: softmax(q·s_q · (k·s_k)ᵀ + mask) · v, heads merged back."""
+def _attention(products: list[onnx.NodeProto], g: _Graph) -> tuple[_Heads, _Heads, _Heads, str, int] | None:
+    """(query, key, value, the merged-heads output, heads) when the three products that read one tensor
+    are a standard self-attention: softmax(q·s_q · (k·s_k)ᵀ + mask) · v with s_q·s_k = 1/sqrt(head size),
+    heads merged back."""
     split = [_split_heads(p, g) for p in products]
     if any(s is None for s in split):
         return None
@@ -239,10 +240,9 @@ def _attention(products: list[onnx.NodeProto], g: _Graph) -> tuple[_Heads, _Head
     hidden = g.initializers[query.product.input[1]].dims[-1]
     if size is None or size <= 0 or hidden % size:
         return None
-    scale = q_scale[1] * k_scale[1]
-    if not math.isclose(scale, 1 / math.sqrt(size), rel_tol=1e-4):
+    if not math.isclose(q_scale[1] * k_scale[1], 1 / math.sqrt(size), rel_tol=1e-4):
         return None  # QAttention scales scores by 1/sqrt(head size)
-    return query, key, value, context, hidden // size, scale
+    return query, key, value, context, hidden // size
 
 
 def _reaches(tensor: str, op_type: str, g: _Graph, origin: onnx.NodeProto, depth: int = 4) -> bool:
@@ -280,7 +280,7 @@ def _fuse_attention(
         found = _attention(products, g) if len(products) == 3 else None
         if found is None:
             continue
-        query, key, value, context, heads, _ = found
+        query, key, value, context, heads = found
         parts = (query, key, value)
         name = f"{context}__attention"
         weight = np.concatenate([g.constant(p.product.input[1]) for p in parts], axis=1)  # type: ignore[misc]
