@@ -106,7 +106,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
             # Idle ONNX threads must sleep, not spin: spinning threads took CPU from the event loops of
             # every worker (API CPU 270 -> 157 core-seconds in the load test, docs/benchmarks.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # the same int8 weights multiplied in int8, in fused kernels (chains.onnx_int8): ~6x less CPU per query
+            # the same int8 weights multiplied in int8, in fused kernels (chains.onnx_int8): ~4x less CPU per query
             model: str | bytes = int8_matmul_model(model_path).serialised if self.int8_matmul else str(model_path)
             self._tokenizer = tokenizer
             self._session = ort.InferenceSession(
@@ -310,14 +310,19 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         settings.query_embedding_concurrency,
     )
     if key not in _BUNDLED:
-        _BUNDLED[key] = OnnxMiniLMEmbeddings(
-            threads=settings.embedding_threads,
-            batch_size=settings.embedding_batch_size,
-            nice=settings.query_embedding_nice,
-            int8_matmul=settings.embedding_int8_matmul,
-            concurrency=settings.query_embedding_concurrency,
-        )
+        _BUNDLED[key] = bundled_query_embeddings(settings)
     return _BUNDLED[key]
+
+
+def bundled_query_embeddings(settings: Settings) -> OnnxMiniLMEmbeddings:
+    """The bundled model as the API embeds queries with it: priority, threads and concurrency from settings."""
+    return OnnxMiniLMEmbeddings(
+        threads=settings.embedding_threads,
+        batch_size=settings.embedding_batch_size,
+        nice=settings.query_embedding_nice,
+        int8_matmul=settings.embedding_int8_matmul,
+        concurrency=settings.query_embedding_concurrency,
+    )
 
 
 def build_embeddings(settings: Settings) -> Embeddings:
@@ -325,13 +330,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
     if provider is EmbeddingProvider.ONNX:
         if settings.embedding_model not in ("", ONNX_MODEL_NAME):
             raise ValueError(f"the onnx provider only ships {ONNX_MODEL_NAME}; use EMBEDDING_PROVIDER=fastembed")
-        return OnnxMiniLMEmbeddings(
-            threads=settings.embedding_threads,
-            batch_size=settings.embedding_batch_size,
-            nice=settings.query_embedding_nice,
-            int8_matmul=settings.embedding_int8_matmul,
-            concurrency=settings.query_embedding_concurrency,
-        )
+        return bundled_query_embeddings(settings)
     if provider is EmbeddingProvider.FASTEMBED:
         return FastEmbedEmbeddings(
             settings.embedding_model or "BAAI/bge-small-en-v1.5",
