@@ -59,13 +59,15 @@ class OnnxMiniLMEmbeddings(Embeddings):
         nice: int = 0,
         int8_matmul: bool = True,
         concurrency: int = 1,
+        inline_tokens: int = 0,
     ) -> None:
-        if batch_size < 1 or concurrency < 1:
-            raise ValueError("batch_size and concurrency must be >= 1")
-        # Query embeddings run on `concurrency` threads at `nice` (Linux keeps a nice value per thread, and
-        # onnxruntime's pool threads, created with the session on that thread, inherit it): on contested
-        # cores the event loops and PostgreSQL, which every request waits for, run first.
+        if batch_size < 1 or concurrency < 1 or inline_tokens < 0:
+            raise ValueError("batch_size and concurrency must be >= 1, inline_tokens >= 0")
+        # Query embeddings not run inline run on `concurrency` threads at `nice` (Linux keeps a nice value
+        # per thread, and onnxruntime's pool threads, created with the session on that thread, inherit
+        # it): on contested cores the event loops and PostgreSQL, which every request waits for, run first.
         self.concurrency = concurrency
+        self.inline_tokens = inline_tokens
         self._executor = (
             ThreadPoolExecutor(concurrency, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,))
             if nice
@@ -175,10 +177,14 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Concurrent queries share `concurrency` inferences at a time; whatever arrives while all are
-        running waits for the next free one. With float32 products a free inference takes everything
-        waiting as one batch, turning many small inferences (each contending for the same cores) into a
-        few batched ones; with int8 products each text runs alone, in arrival order."""
+        """A short query with int8 products is embedded right here (`inline_encoding`). Other queries
+        share `concurrency` inferences at a time on threads; whatever arrives while all are running waits
+        for the next free one. With float32 products a free inference takes everything waiting as one
+        batch, turning many small inferences (each contending for the same cores) into a few batched ones;
+        with int8 products each text runs alone, in arrival order."""
+        encoding = self.inline_encoding(text)
+        if encoding is not None:
+            return self._embed_batch([encoding])[0].tolist()  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[float]] = loop.create_future()
         self._waiting.append((text, future))
@@ -186,6 +192,21 @@ class OnnxMiniLMEmbeddings(Embeddings):
         if len(self._drains) < self.concurrency:
             self._drains.add(loop.create_task(self._drain_waiting()))
         return await future
+
+    def inline_encoding(self, text: str) -> Any:
+        """The encoding of a query to embed on the calling thread (the event loop), or None for a thread.
+
+        With int8 products a query of up to 48 word pieces (the default `inline_tokens`) costs 1.4-3 ms
+        of CPU alone, less than the trip to a thread and back costs under load: the thread waits for a
+        core at its lower priority, takes the GIL back twice, and the result waits for two turns of the
+        loop (4-5 ms instead of 9-18 at P95 in the load test, docs/benchmarks.md). Longer queries, and
+        float32 products, which batch what waits, go to the threads; so does everything before the model
+        is loaded.
+        """
+        if not self.inline_tokens or not self.int8_matmul or self._session is None:
+            return None
+        encoding = self._tokenizer.encode(text)
+        return encoding if len(encoding.ids) <= self.inline_tokens else None
 
     async def _drain_waiting(self) -> None:
         # with int8 products texts run one at a time anyway: hand each query its vector when it is ready
@@ -291,7 +312,7 @@ def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddin
     )
 
 
-_BUNDLED: dict[tuple[int, int, int, bool, int], Embeddings] = {}
+_BUNDLED: dict[tuple[int, int, int, bool, int, int], Embeddings] = {}
 
 
 def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
@@ -308,6 +329,7 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         settings.query_embedding_nice,
         settings.embedding_int8_matmul,
         settings.query_embedding_concurrency,
+        settings.query_embedding_inline_tokens,
     )
     if key not in _BUNDLED:
         _BUNDLED[key] = bundled_query_embeddings(settings)
@@ -322,6 +344,7 @@ def bundled_query_embeddings(settings: Settings) -> OnnxMiniLMEmbeddings:
         nice=settings.query_embedding_nice,
         int8_matmul=settings.embedding_int8_matmul,
         concurrency=settings.query_embedding_concurrency,
+        inline_tokens=settings.query_embedding_inline_tokens,
     )
 
 

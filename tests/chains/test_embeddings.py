@@ -292,6 +292,35 @@ def test_query_embeddings_run_as_many_at_once_as_configured(monkeypatch: pytest.
     assert np.array_equal(np.array(vectors), original(questions))
 
 
+@pytest.mark.parametrize("int8_matmul", [True, False])
+def test_short_queries_are_embedded_on_the_event_loop(monkeypatch: pytest.MonkeyPatch, int8_matmul: bool) -> None:
+    """With int8 products a query of at most `inline_tokens` word pieces is embedded on the loop's own
+    thread, with no trip to a query thread; a longer one goes to a query thread, and so does every query
+    with float32 products (which batch what waits). Each gets the vector it gets alone."""
+    import asyncio
+    import threading
+
+    from chains.embeddings import QUERY_THREAD, OnnxMiniLMEmbeddings
+
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2, int8_matmul=int8_matmul, inline_tokens=16)
+    model.warm_up()
+    short, long = "which gate closes at dusk", "which gate closes at dusk and which opens at dawn " * 2
+    assert model.count_tokens(short) <= 16 < model.count_tokens(long)
+    ran_on: list[str] = []
+    original = model._embed_batch
+    monkeypatch.setattr(
+        model, "_embed_batch", lambda batch: ran_on.append(threading.current_thread().name) or original(batch)
+    )
+
+    async def ask() -> tuple[list[list[float]], str]:
+        return [await model.aembed_query(short), await model.aembed_query(long)], threading.current_thread().name
+
+    vectors, loop_thread = asyncio.run(ask())
+    first = loop_thread if int8_matmul else QUERY_THREAD
+    assert ran_on[0].startswith(first) and ran_on[1].startswith(QUERY_THREAD)
+    assert np.allclose(vectors, model.embed_array([short, long]), atol=0 if int8_matmul else 1e-4)
+
+
 def test_a_query_abandoned_while_it_waits_is_not_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client that goes away (its request task cancelled) costs no inference if its turn had not come."""
     import asyncio
