@@ -196,12 +196,12 @@ class OnnxMiniLMEmbeddings(Embeddings):
     def inline_encoding(self, text: str) -> Any:
         """The encoding of a query to embed on the calling thread (the event loop), or None for a thread.
 
-        With int8 products a query of up to 48 word pieces (the default `inline_tokens`) costs 1.4-3 ms
-        of CPU alone, less than the trip to a thread and back costs under load: the thread waits for a
-        core at its lower priority, takes the GIL back twice, and the result waits for two turns of the
-        loop (4-5 ms instead of 9-18 at P95 in the load test, docs/benchmarks.md). Longer queries, and
-        float32 products, which batch what waits, go to the threads; so does everything before the model
-        is loaded.
+        With int8 products a query of up to 48 word pieces (QUERY_EMBEDDING_INLINE_TOKENS's default)
+        costs 1.4-3 ms of CPU alone, less than the trip to a thread and back costs under load: the
+        thread waits for a core at its lower priority, takes the GIL back twice, and the result waits for
+        two turns of the loop (4-5 ms instead of 9-18 at P95 in the load test, docs/benchmarks.md).
+        Longer queries, and float32 products, which batch what waits, go to the threads; so does
+        everything before the model is loaded.
         """
         if not self.inline_tokens or not self.int8_matmul or self._session is None:
             return None
