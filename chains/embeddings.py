@@ -312,7 +312,7 @@ def ingestion_embeddings(settings: Settings, embeddings: Embeddings) -> Embeddin
     )
 
 
-_BUNDLED: dict[tuple[int, int, int, bool, int, int], Embeddings] = {}
+_BUNDLED: dict[tuple[tuple[str, Any], ...], Embeddings] = {}
 
 
 def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embeddings | None:
@@ -323,29 +323,23 @@ def embedder_for(model: str, configured: Embeddings, settings: Settings) -> Embe
         return configured
     if model != ONNX_MODEL_NAME:
         return None
-    key = (
-        settings.embedding_threads,
-        settings.embedding_batch_size,
-        settings.query_embedding_nice,
-        settings.embedding_int8_matmul,
-        settings.query_embedding_concurrency,
-        settings.query_embedding_inline_tokens,
-    )
+    options = _bundled_query_options(settings)
+    key = tuple(sorted(options.items()))
     if key not in _BUNDLED:
-        _BUNDLED[key] = bundled_query_embeddings(settings)
+        _BUNDLED[key] = OnnxMiniLMEmbeddings(**options)
     return _BUNDLED[key]
 
 
-def bundled_query_embeddings(settings: Settings) -> OnnxMiniLMEmbeddings:
-    """The bundled model as the API embeds queries with it: priority, threads and concurrency from settings."""
-    return OnnxMiniLMEmbeddings(
-        threads=settings.embedding_threads,
-        batch_size=settings.embedding_batch_size,
-        nice=settings.query_embedding_nice,
-        int8_matmul=settings.embedding_int8_matmul,
-        concurrency=settings.query_embedding_concurrency,
-        inline_tokens=settings.query_embedding_inline_tokens,
-    )
+def _bundled_query_options(settings: Settings) -> dict[str, Any]:
+    """The bundled model as the API embeds queries with it: threads, priority, concurrency, inlining."""
+    return {
+        "threads": settings.embedding_threads,
+        "batch_size": settings.embedding_batch_size,
+        "nice": settings.query_embedding_nice,
+        "int8_matmul": settings.embedding_int8_matmul,
+        "concurrency": settings.query_embedding_concurrency,
+        "inline_tokens": settings.query_embedding_inline_tokens,
+    }
 
 
 def build_embeddings(settings: Settings) -> Embeddings:
@@ -353,7 +347,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
     if provider is EmbeddingProvider.ONNX:
         if settings.embedding_model not in ("", ONNX_MODEL_NAME):
             raise ValueError(f"the onnx provider only ships {ONNX_MODEL_NAME}; use EMBEDDING_PROVIDER=fastembed")
-        return bundled_query_embeddings(settings)
+        return OnnxMiniLMEmbeddings(**_bundled_query_options(settings))
     if provider is EmbeddingProvider.FASTEMBED:
         return FastEmbedEmbeddings(
             settings.embedding_model or "BAAI/bge-small-en-v1.5",

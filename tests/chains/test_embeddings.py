@@ -155,6 +155,43 @@ def test_factory_refuses_unknown_onnx_model(tmp_path) -> None:  # type: ignore[n
         build_embeddings(make_settings(tmp_path, embedding_provider="openai"))
 
 
+def test_knowledge_bases_on_the_bundled_model_keep_their_embedder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After a switch to a remote model, a knowledge base still indexed with the bundled one gets the
+    bundled model built from the query settings, one instance per configuration; unknown models none."""
+    from langchain_core.embeddings import Embeddings
+
+    from chains.embeddings import ONNX_MODEL_NAME, embedder_for
+
+    class Remote(Embeddings):  # the configured provider's identity; a remote API cannot run here
+        model_name, dimension = "text-embedding-3-small", 1536
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            raise AssertionError("not called")
+
+        def embed_query(self, text: str) -> list[float]:
+            raise AssertionError("not called")
+
+    remote = Remote()
+    settings = make_settings(tmp_path, query_embedding_concurrency=3, query_embedding_inline_tokens=20)
+    bundled = embedder_for(ONNX_MODEL_NAME, remote, settings)
+    assert isinstance(bundled, OnnxMiniLMEmbeddings)
+    assert (bundled.concurrency, bundled.inline_tokens) == (3, 20)
+    assert (
+        embedder_for(
+            ONNX_MODEL_NAME,
+            remote,
+            make_settings(tmp_path, query_embedding_concurrency=3, query_embedding_inline_tokens=20),
+        )
+        is bundled
+    )
+    other = embedder_for(
+        ONNX_MODEL_NAME, remote, make_settings(tmp_path, query_embedding_concurrency=3, query_embedding_inline_tokens=0)
+    )
+    assert isinstance(other, OnnxMiniLMEmbeddings) and other is not bundled and other.inline_tokens == 0
+    assert embedder_for("text-embedding-3-small", remote, settings) is remote
+    assert embedder_for("some-other-model", remote, settings) is None
+
+
 def test_openai_embeddings_on_the_wire(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import base64
 
