@@ -94,6 +94,27 @@ def test_cpu_priorities_outside_linux_nice_range_are_refused(
     assert getattr(Settings(_env_file=None, data_dir=tmp_path), name.lower()) == 19  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize(
+    ("name", "bad", "edge"),
+    [
+        ("QUERY_EMBEDDING_CONCURRENCY", "0", "64"),
+        ("QUERY_EMBEDDING_CONCURRENCY", "65", "1"),
+        ("QUERY_EMBEDDING_INLINE_TOKENS", "-1", "0"),
+        ("QUERY_EMBEDDING_INLINE_TOKENS", "257", "256"),
+    ],
+)
+def test_query_embedding_limits_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, bad: str, edge: str
+) -> None:
+    """No threads, or more word pieces inline than the model reads (256), are refused at start-up, naming
+    the setting; the bounds themselves are accepted."""
+    monkeypatch.setenv(name, bad)
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    monkeypatch.setenv(name, edge)
+    assert getattr(Settings(_env_file=None, data_dir=tmp_path), name.lower()) == int(edge)  # type: ignore[call-arg]
+
+
 def test_int8_products_switch_takes_booleans_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo must not silently pick a numeric path: refused at start-up, naming the setting."""
     monkeypatch.setenv("EMBEDDING_INT8_MATMUL", "sometimes")
