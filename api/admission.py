@@ -12,6 +12,7 @@ from analytics.query_log import PRINCIPAL_KEY, SURFACE_KEY
 from api.state import AppState
 from chains.cached_rag import CACHE_SCOPE_KEY, parse_cache_scope
 from chains.rag import TENANT_KEY
+from core import request_context
 from tenants import quotas
 from tenants.context import TenantContext
 
@@ -20,7 +21,8 @@ async def admit_query(
     state: AppState, tenant: TenantContext, surface: Literal["rest", "sse", "langserve"]
 ) -> dict[str, Any]:
     """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota."""
-    _, cache_scope = await quotas.charge_query(state.db, tenant.tenant_id, tenant.plan)
+    with request_context.timed("admission"):
+        _, cache_scope = await quotas.charge_query(state.db, tenant.tenant_id, tenant.plan)
     return {
         TENANT_KEY: str(tenant.tenant_id),
         PRINCIPAL_KEY: f"{tenant.principal.kind}:{tenant.principal.id}",

@@ -59,10 +59,11 @@ def credential_from_headers(x_api_key: str | None, authorization: str | None) ->
 async def principal_for_request(request: Request) -> Principal:
     state = get_state(request)
     credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
-    if looks_like_key(credential):
-        principal = await principal_for_api_key(state.db, state.settings, credential)
-    else:
-        principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+    with request_context.timed("auth"):
+        if looks_like_key(credential):
+            principal = await principal_for_api_key(state.db, state.settings, credential)
+        else:
+            principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
     # For the logs: context variables for records written during the request, request state for the
     # access log written after it.
     who = f"{principal.kind}:{principal.id}"
@@ -79,7 +80,8 @@ async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
     state = get_state(request)
     if not state.settings.rate_limits_enabled or not limits:
         return
-    decision = await state.limiter.hit(limits)
+    with request_context.timed("limits"):
+        decision = await state.limiter.hit(limits)
     request.state.ratelimit = decision
     if not decision.allowed:
         RATE_LIMIT_REJECTIONS.labels(decision.name).inc()

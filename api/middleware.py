@@ -23,7 +23,12 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 class HttpMetricsMiddleware:
     """Requests in flight (SSE streams included), and per route template (bounded labels): count by status
     class, duration, request and response sizes. The template is the route Starlette matched, read from
-    the scope after the call: no second match against the route table per request."""
+    the scope after the call: no second match against the route table per request.
+
+    Every response also carries a `Server-Timing` header (W3C Server Timing): `app;dur=<ms>`, the time
+    from the request reaching the app to its response starting (for a stream: to its headers), after an
+    entry per step done by then (`auth`, `limits`, `admission`, the RAG stages), so a client can tell the
+    service's time from the network's and its own, and see where the service spent it."""
 
     def __init__(self, app: ASGIApp, quiet: Collection[str] = ()) -> None:
         self.app = app
@@ -35,11 +40,16 @@ class HttpMetricsMiddleware:
             return
         started = time.perf_counter()
         status, sent = 500, 0
+        timings: list[str] = []
+        token = request_context.server_timing.set(timings)
 
         async def send_and_count(message: Message) -> None:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                timings.append(f"app;dur={(time.perf_counter() - started) * 1000:.1f}")
+                header = (b"server-timing", ", ".join(timings).encode())
+                message = {**message, "headers": [*message.get("headers", ()), header]}
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -48,6 +58,7 @@ class HttpMetricsMiddleware:
             try:
                 await self.app(scope, receive, send_and_count)
             finally:
+                request_context.server_timing.reset(token)
                 route = scope.get("route")
                 handler = getattr(route, "path", None) or "none"  # "none": no route matched (404)
                 if handler not in self.quiet:

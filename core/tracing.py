@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core import request_context
 from core.metrics import STAGE_SECONDS
 
 tracer = trace.get_tracer("ragapi")
@@ -99,7 +100,8 @@ class Stage:
 
 @contextmanager
 def stage(name: str, *, streaming: bool = False, **attributes: Any) -> Iterator[Stage]:
-    """One RAG stage: a `rag.<name>` span and an observation of rag_stage_duration_seconds{stage}.
+    """One RAG stage: a `rag.<name>` span, an observation of rag_stage_duration_seconds{stage} and a
+    Server-Timing entry.
 
     `streaming`: the stage spans `yield`s of an async generator. Its span is then not made current
     here (drive the stream with `in_span`), because a generator abandoned by its consumer is closed
@@ -114,6 +116,7 @@ def stage(name: str, *, streaming: bool = False, **attributes: Any) -> Iterator[
             elapsed = time.perf_counter() - started
             current.ms = round(elapsed * 1000, 2)
             STAGE_SECONDS.labels(name).observe(elapsed)
+            request_context.time_spent(name, elapsed * 1000)
 
 
 def root_stage(name: str, attributes: Mapping[str, Any]) -> AbstractContextManager[Span]:

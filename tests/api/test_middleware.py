@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,3 +53,22 @@ async def test_requests_are_counted_by_route_template_and_status_class(
     assert grew(before, after, "http_request_size_bytes_sum", handler="/v1/query") == len(body)
     sent = grew(before, after, "http_response_size_bytes_sum", handler="/v1/query")
     assert sent == len(answered.content)
+
+
+async def test_every_response_says_how_long_the_service_took(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    """Server-Timing: the steps done before the response started, then app;dur=<ms> for all of it (no
+    more than the client waited), also on problems and unmatched routes."""
+    for method, path, body, steps in [
+        ("POST", "/v1/query", {"query": "anything at all?"}, {"auth", "limits", "admission", "cache", "retrieve"}),
+        ("GET", "/v1/documents/00000000-0000-0000-0000-000000000000", None, {"auth", "limits"}),
+    ]:
+        started = time.perf_counter()
+        response = await client.request(method, path, headers=tenant.headers, json=body)
+        waited_ms = (time.perf_counter() - started) * 1000
+        entries = [re.fullmatch(r"(\w+);dur=(\d+\.\d)", e) for e in response.headers["server-timing"].split(", ")]
+        assert all(entries), response.headers["server-timing"]
+        timings = {m[1]: float(m[2]) for m in entries if m is not None}
+        assert steps | {"app"} <= timings.keys(), timings
+        assert list(timings)[-1] == "app"
+        assert 0 < max(timings.values()) == timings["app"] <= waited_ms + 0.1
+    assert (await client.get("/no/such/route")).headers["server-timing"].startswith("app;dur=")
