@@ -36,6 +36,8 @@ async def sse_events(first: dict[str, Any], rest: AsyncIterator[Any]) -> AsyncIt
     """Map the chain's partial responses onto SSE events; a failure mid-stream becomes an `error` event."""
     merged = dict(first)
     yield _event("sources", {k: first[k] for k in ("query_id", "citations", "mode", "model")})
+    if first.get("answer"):  # a cache hit is one chunk: its sources and the whole answer
+        yield _event("token", {"text": first["answer"]})
     try:
         async for chunk in rest:
             if "answer" in chunk and chunk["answer"]:

@@ -313,11 +313,12 @@ async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(
     assert (await ask(client, lenient, app_state, question))["cached"] == "exact"  # its own question still is
 
 
-async def test_a_cache_hit_is_one_runnable_run(
+async def test_a_cache_hit_is_one_runnable_run_of_one_chunk(
     client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState
 ) -> None:
     """Each runnable layer costs every call its config and callback set-up and every chunk a loop turn:
-    a tracer (LangSmith, stream_events) sees a hit as the one `rag` run, with no wrapper runs."""
+    a tracer (LangSmith, stream_events) sees a hit as the one `rag` run, with no wrapper runs, and the
+    hit arrives as one chunk with everything a response has."""
     from langchain_core.callbacks import AsyncCallbackHandler
 
     class Runs(AsyncCallbackHandler):
@@ -336,3 +337,7 @@ async def test_a_cache_hit_is_one_runnable_run(
     hit = await app_state.answer_chain().ainvoke(question, config={**config, "callbacks": [runs]})
     assert hit["cached"] == "exact"
     assert runs.names == ["rag"]
+    chunks = [chunk async for chunk in app_state.answer_chain().astream(question, config=config)]
+    assert len(chunks) == 1
+    assert chunks[0]["answer"] == hit["answer"] and chunks[0]["citations"] == hit["citations"]
+    assert chunks[0]["cached"] == "exact" and "total" in chunks[0]["timings_ms"]
