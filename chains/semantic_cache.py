@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -48,7 +48,14 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
     return content_terms(query) == content_terms(cached_query) or similarity >= threshold + margin
 
 
-_NEAREST = text("SELECT * FROM semantic_cache_nearest(:t, :p, :d, CAST(:q AS vector), 5)")
+NEAREST = 5  # entries compared per lookup: the nearest may fail the guards where the next one passes
+_NEAREST = text("SELECT * FROM semantic_cache_nearest(:t, :p, :d, CAST(:q AS vector), :limit)")
+
+
+def search_parameters(kb_version: int, partition: str, vector: Sequence[float]) -> dict[str, Any]:
+    """The search as admission's statement runs it (`admit_query`, migration 0011): the partition was
+    built with `kb_version`, and the database searches only while that is still the current version."""
+    return {"v": kb_version, "p": partition, "d": len(vector), "q": vector_literal(vector), "limit": NEAREST}
 
 
 class SemanticMatch(NamedTuple):
@@ -67,15 +74,18 @@ class SemanticCache:
         self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
     ) -> SemanticMatch | None:
         # one round trip: the function enters the tenant's scope itself (migration 0009), RLS applies
+        params = {"t": tenant_id, "p": partition, "d": len(vector), "q": vector_literal(vector), "limit": NEAREST}
         async with self.db.single_statements() as session:
-            rows = (
-                await session.execute(
-                    _NEAREST, {"t": tenant_id, "p": partition, "d": len(vector), "q": vector_literal(vector)}
-                )
-            ).all()
-        for row in rows:
-            if may_share_answer(query, row.query, float(row.similarity), threshold, self.margin):
-                return SemanticMatch(row.response, float(row.similarity), float(row.expires_in))
+            rows = (await session.execute(_NEAREST, params)).mappings().all()
+        return self.match(query, rows, threshold)
+
+    def match(self, query: str, nearest: Sequence[Mapping[Any, Any]], threshold: float) -> SemanticMatch | None:
+        """The first of the nearest entries (query, response, similarity, expires_in) that may share its
+        answer with `query`."""
+        for row in nearest:
+            similarity = float(row["similarity"])
+            if may_share_answer(query, row["query"], similarity, threshold, self.margin):
+                return SemanticMatch(row["response"], similarity, float(row["expires_in"]))
         return None
 
     async def store(

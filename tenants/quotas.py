@@ -7,6 +7,7 @@ to pass the quota, so concurrent requests on every replica can never overspend i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,8 @@ from core.errors import QuotaExceeded
 from tenants.context import TenantPlan
 
 _CHARGE = text("SELECT * FROM charge_usage(:tid, :period, :queries, :bytes, :query_quota, :bytes_quota)")
-_ADMIT = text("SELECT * FROM admit_query(:tid, :period, :query_quota)")
+_ADMIT = text("SELECT * FROM admit_query(:tid, :period, :query_quota, :v, :p, :d, CAST(:q AS vector), :limit)")
+_NO_SEARCH = {"v": None, "p": None, "d": None, "q": None, "limit": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +67,30 @@ async def charge_in(
     return Usage(period, int(row[0]), int(row[1]))
 
 
-async def charge_query(db: Database, tenant_id: uuid.UUID, plan: TenantPlan) -> tuple[Usage, dict[str, Any]]:
-    """Charge one query and read the tenant's answer-cache scope (`cache_scope` in migration 0010), in
-    one statement outside a transaction: the database function enters the tenant's scope itself, so
-    admission is one round trip instead of five."""
+@dataclass(frozen=True, slots=True)
+class Admission:
+    usage: Usage
+    cache_scope: dict[str, Any]  # `cache_scope` (migration 0010)
+    nearest: list[dict[str, Any]] | None  # the semantic cache's nearest entries; None: not searched
+
+
+async def charge_query(
+    db: Database, tenant_id: uuid.UUID, plan: TenantPlan, search: Mapping[str, Any] | None = None
+) -> Admission:
+    """Charge one query and read the tenant's answer-cache scope, and with `search` (the semantic
+    cache's parameters: `chains.semantic_cache.search_parameters`) its nearest entries too, in one
+    statement outside a transaction (`admit_query`, migrations 0010 and 0011): the database function
+    enters the tenant's scope itself, so admission is one round trip instead of five, and a semantic
+    lookup needs none of its own."""
     period = current_period()
     row = None
     if not _too_big_for_empty_month(plan, 1, 0):
         async with db.single_statements() as session:
             params = {"tid": tenant_id, "period": period, "query_quota": plan.monthly_query_quota}
-            row = (await session.execute(_ADMIT, params)).first()
+            row = (await session.execute(_ADMIT, params | dict(search or _NO_SEARCH))).first()
     if row is None:
         raise _refused(plan, "query")
-    return Usage(period, int(row.queries), int(row.ingest_bytes)), row.scope
+    return Admission(Usage(period, int(row.queries), int(row.ingest_bytes)), row.scope, row.nearest)
 
 
 def _too_big_for_empty_month(plan: TenantPlan, queries: int, ingest_bytes: int) -> bool:

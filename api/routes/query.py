@@ -66,7 +66,7 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
         raise InvalidInput(f"top_k must be at most {settings.max_top_k} (MAX_TOP_K)")
     payload = body.model_dump(exclude={"stream"})
     streaming = wants_stream(request, body)
-    config = RunnableConfig(configurable=await admit_query(state, tenant, "sse" if streaming else "rest"))
+    config = RunnableConfig(configurable=await admit_query(state, tenant, "sse" if streaming else "rest", payload))
     chain = state.answer_chain()
     if not streaming:
         result = await chain.ainvoke(payload, config=config)

@@ -68,6 +68,7 @@ async def test_query_limits(client: httpx.AsyncClient, tenant: TenantHandle, set
     assert_problem(await client.post("/v1/query", headers=h, json={"query": "x", "unknown": 1}), 422)
     stream_bad = await client.post("/v1/query", headers=h, json={"query": "x", "stream": True, "filters": {"$bad": 1}})
     assert_problem(stream_bad, 422)
+    assert (await client.get("/v1/tenant", headers=h)).json()["usage"]["queries"] == 0  # refused before the charge
 
 
 async def test_empty_knowledge_base_answers_politely(client: httpx.AsyncClient, tenant: TenantHandle) -> None:

@@ -7,7 +7,10 @@ from sqlalchemy import text
 
 from api.state import AppState
 from chains.index import vector_literal
-from chains.semantic_cache import SemanticCache, salient_tokens
+from chains.semantic_cache import SemanticCache, salient_tokens, search_parameters
+from tenants import quotas
+from tenants.context import TenantPlan
+from tenants.service import set_cache_policy
 from tests.conftest import TenantHandle
 
 
@@ -88,3 +91,31 @@ async def test_the_lookup_searches_as_the_application_role_in_the_tenants_scope(
     assert scope == (app_state.db.app_role, str(a.tenant_id))  # what the function left for its transaction
     assert unfiltered == 0  # tenant b's entry is there, but not for tenant a's scope
     assert await cache.lookup(b.tenant_id, "p1", question, vector, 0.99) is not None
+
+
+async def test_admission_searches_the_tenants_own_entries_of_the_current_version_only(
+    app_state: AppState, cache: SemanticCache, make_tenant
+) -> None:  # type: ignore[no-untyped-def]
+    """`admit_query` with a search (migration 0011): the nearest entries of the caller's partition, only
+    while the version the partition was built with is still current, and only while the tenant's cache
+    is on; never another tenant's entries."""
+    a, b = await make_tenant(), await make_tenant()  # no knowledge base yet: version 0
+    question = "Which floor is the library on?"
+    vector = app_state.embeddings.embed_query(question)
+    await cache.store(a.tenant_id, 0, "p1", question, vector, {"answer": "floor 3"})
+    await cache.store(b.tenant_id, 0, "p1", question, vector, {"answer": "floor 9"})
+    plan = TenantPlan("test", 1000, None, None, 1 << 20)
+
+    async def nearest(tenant_id: object, version: int) -> list[dict[str, object]] | None:
+        admitted = await quotas.charge_query(app_state.db, tenant_id, plan, search_parameters(version, "p1", vector))
+        return admitted.nearest
+
+    found = await nearest(a.tenant_id, 0)
+    assert found is not None and [n["response"] for n in found] == [{"answer": "floor 3"}]
+    assert found[0]["similarity"] > 0.999 and 3590 < found[0]["expires_in"] <= 3600
+    assert cache.match("Which floor is the library on", found, 0.95) is not None
+    assert await nearest(a.tenant_id, 1) is None  # built with another version: not searched
+    await set_cache_policy(app_state.db, a.tenant_id, enabled=False)
+    assert await nearest(a.tenant_id, 0) is None
+    await set_cache_policy(app_state.db, b.tenant_id, semantic_threshold=0.99)
+    assert [n["response"] for n in await nearest(b.tenant_id, 0) or []] == [{"answer": "floor 9"}]

@@ -44,10 +44,11 @@ async def test_admission_charges_concurrently_without_overspending(db: Database,
     results = await asyncio.gather(
         *(quotas.charge_query(db, tenant.tenant_id, plan(queries=5)) for _ in range(20)), return_exceptions=True
     )
-    admitted = [r for r in results if isinstance(r, tuple)]
-    assert len(admitted) == 5 and sorted(usage.queries for usage, _ in admitted) == [1, 2, 3, 4, 5]
-    assert all(isinstance(r, QuotaExceeded) for r in results if not isinstance(r, tuple))
-    assert all(scope["cache_enabled"] is True and scope["knowledge_base"] is None for _, scope in admitted)
+    admitted = [r for r in results if isinstance(r, quotas.Admission)]
+    assert len(admitted) == 5 and sorted(a.usage.queries for a in admitted) == [1, 2, 3, 4, 5]
+    assert all(isinstance(r, QuotaExceeded) for r in results if not isinstance(r, quotas.Admission))
+    assert all(a.cache_scope["cache_enabled"] is True and a.cache_scope["knowledge_base"] is None for a in admitted)
+    assert all(a.nearest is None for a in admitted)  # asked for no search
     with pytest.raises(QuotaExceeded):
         await quotas.charge_query(db, tenant.tenant_id, plan(queries=0))  # refused before the database
 
