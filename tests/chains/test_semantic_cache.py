@@ -119,3 +119,22 @@ async def test_admission_searches_the_tenants_own_entries_of_the_current_version
     assert await nearest(a.tenant_id, 0) is None
     await set_cache_policy(app_state.db, b.tenant_id, semantic_threshold=0.99)
     assert [n["response"] for n in await nearest(b.tenant_id, 0) or []] == [{"answer": "floor 9"}]
+
+
+async def test_storing_is_one_statement_as_the_application_role_and_drops_older_versions(
+    app_state: AppState, cache: SemanticCache, tenant: TenantHandle
+) -> None:
+    """`semantic_cache_store` (migration 0012) enters the tenant's scope like a tenant session, so
+    row-level security's WITH CHECK applies to the insert; entries of older versions go with it."""
+    embed = app_state.embeddings.embed_query
+    await cache.store(tenant.tenant_id, 1, "v1", "Where is the gym?", embed("Where is the gym?"), {"answer": "B1"})
+    vector = embed("Where is the pool?")
+    async with app_state.db.admin_session() as session:
+        await session.execute(
+            text("SELECT semantic_cache_store(:t, 2, 'v2', :d, CAST(:e AS vector), 'Where is the pool?', '{}', 60)"),
+            {"t": tenant.tenant_id, "d": len(vector), "e": vector_literal(vector)},
+        )
+        scope = (await session.execute(text("SELECT current_user, current_setting('app.tenant_id')"))).one()
+        kept = (await session.execute(text("SELECT kb_version, partition FROM semantic_cache"))).all()
+    assert scope == (app_state.db.app_role, str(tenant.tenant_id))
+    assert [tuple(row) for row in kept] == [(2, "v2")]  # version 1's entry is gone

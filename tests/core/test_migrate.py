@@ -79,7 +79,7 @@ def test_the_hot_path_functions_go_with_a_downgrade_and_come_back(tmp_path: Path
     config = alembic_config(url, "ragapi_app")
     functions = text(
         "SELECT array_agg(proname ORDER BY proname) FROM pg_proc "
-        "WHERE proname IN ('admit_query', 'cache_scope', 'charge_usage', 'semantic_cache_nearest')"
+        "WHERE proname IN ('admit_query', 'cache_scope', 'charge_usage', 'semantic_cache_nearest', 'semantic_cache_store')"
     )
     engine = create_engine(with_driver(url, "psycopg"))
     try:
@@ -94,6 +94,7 @@ def test_the_hot_path_functions_go_with_a_downgrade_and_come_back(tmp_path: Path
                 "cache_scope",
                 "charge_usage",
                 "semantic_cache_nearest",
+                "semantic_cache_store",
             ]
     finally:
         engine.dispose()
