@@ -2,7 +2,8 @@
 analytics.query_log), so REST, SSE, LangServe and the CLI share it.
 
     lookup: tenant scope → partition (tenant, KB version, parameters) → exact key → semantic match
-    hit:    replay the stored answer as a stream (citations, the whole answer in one piece, end) with `cached`;
+            (REST and SSE start it before admission, whose statement then runs the semantic search: `prefetch`)
+    hit:    replay the stored answer as one chunk (citations and the whole answer) with `cached`;
             a semantic hit is also kept under its own exact key, for as long as the answer it matched
     miss:   run the chain, pass every chunk through, store the finished answer off the response path
 
@@ -90,8 +91,8 @@ def cache_scope_from_config(config: RunnableConfig | None) -> CacheScope | None:
 class Prefetched:
     """The first half of a lookup, done before admission so that admission's one statement can also run
     the semantic search (a round trip less for every semantic hit and every miss). The key is built with
-    the knowledge-base version this process saw last; the chain uses the lookup only if the version
-    admission read gives the same key."""
+    the knowledge-base version this process saw last; the chain uses the lookup only if admission read
+    that same version."""
 
     key: str
     partition: str
@@ -193,9 +194,12 @@ class CachedRag:
             async for chunk in inner.astream(payload, config):
                 yield chunk
             return
-        partition, key = self._keys(tenant_id, kb_version, query, top_k, filters)
         prefetched = prefetched_from_config(config)
-        ready = prefetched if prefetched is not None and prefetched.key == key else None  # else the version moved
+        ready = prefetched if prefetched is not None and prefetched.kb_version == kb_version else None  # else it moved
+        if ready is not None:  # the same input, so the same keys
+            partition, key = ready.partition, ready.key
+        else:
+            partition, key = self._keys(tenant_id, kb_version, query, top_k, filters)
         kind = "exact"
         embedded = prefetched.embedded if prefetched is not None else None
         semantic_on = self._semantic_on()
