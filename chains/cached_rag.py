@@ -190,18 +190,18 @@ class CachedRag:
         scope = cache_scope_from_config(config) or await self.tenant_scope(tenant_id)
         kb_version, threshold = scope.kb_version, scope.threshold(self.settings.semantic_cache_threshold)
         self._remember_version(tenant_id, kb_version)
-        if not scope.enabled:
-            async for chunk in inner.astream(payload, config):
+        prefetched = prefetched_from_config(config)
+        embedded = prefetched.embedded if prefetched is not None else None  # the question's; any version
+        if not scope.enabled:  # the tenant's cache is off: retrieval still uses what is known already
+            async for chunk in inner.astream(payload, known_to_retrieval(config, scope, embedded)):
                 yield chunk
             return
-        prefetched = prefetched_from_config(config)
         ready = prefetched if prefetched is not None and prefetched.kb_version == kb_version else None  # else it moved
         if ready is not None:  # the same input, so the same keys
             partition, key = ready.partition, ready.key
         else:
             partition, key = self._keys(tenant_id, kb_version, query, top_k, filters)
         kind = "exact"
-        embedded = prefetched.embedded if prefetched is not None else None
         semantic_on = self._semantic_on()
         with stage("cache", tenant=tenant_id, kb_version=kb_version) as lookup:
             hit = ready.exact if ready is not None else await self.exact.get(key)
@@ -229,10 +229,8 @@ class CachedRag:
                 yield chunk
             return
 
-        known = {KNOWLEDGE_BASE_KEY: scope.kb} | ({EMBEDDED_QUERY_KEY: embedded} if embedded is not None else {})
-        config = {**config, "configurable": {**(config.get("configurable") or {}), **known}}
         merged = AddableDict()
-        async for chunk in inner.astream(payload, config):
+        async for chunk in inner.astream(payload, known_to_retrieval(config, scope, embedded)):
             merged = merged + chunk
             yield chunk
         if merged.get("citations"):  # nothing found is not worth remembering: documents may arrive
@@ -269,6 +267,13 @@ class CachedRag:
         """Wait for answers still being stored (shutdown, tests)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def known_to_retrieval(config: RunnableConfig, scope: CacheScope, embedded: EmbeddedQuery | None) -> RunnableConfig:
+    """The chain's config with what the lookup already has: the knowledge base admission read (retrieval
+    searches that version and opens no transaction to read it), and the question's embedding if any."""
+    known = {KNOWLEDGE_BASE_KEY: scope.kb} | ({EMBEDDED_QUERY_KEY: embedded} if embedded is not None else {})
+    return {**config, "configurable": {**(config.get("configurable") or {}), **known}}
 
 
 MATCHED_AT = "matched_at"  # on an exact entry that remembers a semantic hit: the similarity it matched at

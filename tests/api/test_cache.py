@@ -264,17 +264,23 @@ async def test_a_semantic_hit_costs_as_many_statements_as_an_exact_hit(
     assert again["cached"] == "semantic" and again["answer"] == moved["answer"]
 
 
-@pytest.mark.parametrize("extra", [{}, {"cache": False}], ids=["cached", "cache-opt-out"])
+@pytest.mark.parametrize(
+    ("extra", "tenant_cache"), [({}, True), ({"cache": False}, True), ({}, False)], ids=["cached", "opt-out", "off"]
+)
 async def test_a_miss_embeds_the_question_once(
     client: httpx.AsyncClient,
     tenant: TenantHandle,
     app_state: AppState,
     monkeypatch: pytest.MonkeyPatch,
     extra: dict[str, object],
+    tenant_cache: bool,
 ) -> None:
-    """The semantic lookup's embedding is the one retrieval searches with (CPU the event loops share);
-    a query that skips the cache is embedded once too."""
+    """The semantic lookup's embedding (made before admission, once the process knows the tenant's
+    version) is the one retrieval searches with (CPU the event loops share); a query that skips the
+    cache, or whose tenant has it off, is embedded once too."""
     await ingest_texts(client, tenant, "Bicycle racks are behind building C.")
+    await set_cache_policy(app_state.db, tenant.tenant_id, enabled=tenant_cache)
+    await ask(client, tenant, app_state, "Is there a canteen?")  # this process now knows the tenant's version
     embedded: list[str] = []
     model = app_state.cached.embeddings
     original = model.aembed_query
