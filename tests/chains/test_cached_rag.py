@@ -1,4 +1,4 @@
-"""Which remembered answers the exact cache may still serve."""
+"""Which remembered answers the exact cache may still serve, and how many tenants' versions it keeps."""
 
 from __future__ import annotations
 
@@ -20,3 +20,23 @@ def test_a_remembered_semantic_match_follows_the_policy_now_in_force(
     entry: dict[str, object], semantic_on: bool, threshold: float, served: bool
 ) -> None:
     assert still_matches(entry, semantic_on, threshold) is served
+
+
+async def test_the_versions_kept_for_prefetching_are_bounded(app_state, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A process serving many tenants forgets the versions it saw once VERSIONS_KEPT is reached (a
+    forgotten tenant's next query is simply not prefetched) instead of growing without limit."""
+    import uuid
+
+    import chains.cached_rag as cached_rag
+
+    monkeypatch.setattr(cached_rag, "VERSIONS_KEPT", 3)
+    cache = app_state.cached
+    monkeypatch.setattr(cache, "_versions", {})
+    tenants = [uuid.uuid4() for _ in range(4)]
+    for n, tenant in enumerate(tenants[:3]):
+        cache._remember_version(tenant, n)
+    cache._remember_version(tenants[0], 7)  # a known tenant updates in place
+    assert cache._versions == {tenants[0]: 7, tenants[1]: 1, tenants[2]: 2}
+    cache._remember_version(tenants[3], 3)
+    assert cache._versions == {tenants[3]: 3}
+    assert await cache.prefetch(tenants[0], {"query": "anything?"}) is None  # forgotten: not prefetched
