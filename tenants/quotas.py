@@ -20,7 +20,8 @@ from core.errors import QuotaExceeded
 from tenants.context import TenantPlan
 
 _CHARGE = text("SELECT * FROM charge_usage(:tid, :period, :queries, :bytes, :query_quota, :bytes_quota)")
-_ADMIT = text("SELECT * FROM admit_query(:tid, :period, :query_quota, :v, :p, :d, CAST(:q AS vector), :limit)")
+# On the driver (`Database.fetch_row`): every query runs it.
+_ADMIT = "SELECT * FROM admit_query($1, $2, $3, $4, $5, $6, CAST($7::text AS vector), $8)"
 _NO_SEARCH = {"v": None, "p": None, "d": None, "q": None, "limit": 0}
 
 
@@ -85,12 +86,13 @@ async def charge_query(
     period = current_period()
     row = None
     if not _too_big_for_empty_month(plan, 1, 0):
-        async with db.single_statements() as session:
-            params = {"tid": tenant_id, "period": period, "query_quota": plan.monthly_query_quota}
-            row = (await session.execute(_ADMIT, params | dict(search or _NO_SEARCH))).first()
+        s = dict(search or _NO_SEARCH)
+        row = await db.fetch_row(
+            _ADMIT, tenant_id, period, plan.monthly_query_quota, s["v"], s["p"], s["d"], s["q"], s["limit"]
+        )
     if row is None:
         raise _refused(plan, "query")
-    return Admission(Usage(period, int(row.queries), int(row.ingest_bytes)), row.scope, row.nearest)
+    return Admission(Usage(period, int(row["queries"]), int(row["ingest_bytes"])), row["scope"], row["nearest"])
 
 
 def _too_big_for_empty_month(plan: TenantPlan, queries: int, ingest_bytes: int) -> bool:

@@ -84,13 +84,14 @@ def database_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
             into = _round_trips.get()
             if into is not None:
                 statement = self.get_query() if kind == "execute" else str(args[0] if args else "")
-                into.append(f"{kind}: {' '.join(statement.split())[:200]}")
+                into.append(f"{kind}: {' '.join(statement.split())[:400]}")
             return await original(self, *args, **kwargs)
 
         return call
 
     monkeypatch.setattr(Connection, "execute", counted(Connection.execute, "simple"))  # BEGIN, COMMIT
-    monkeypatch.setattr(Connection, "fetchrow", counted(Connection.fetchrow, "simple"))  # pool pings
+    monkeypatch.setattr(Connection, "fetchrow", counted(Connection.fetchrow, "simple"))  # Database.fetch_row
+    monkeypatch.setattr(Connection, "fetch", counted(Connection.fetch, "simple"))  # Database.fetch
     bind = "_PreparedStatement__bind_execute"
     monkeypatch.setattr(PreparedStatement, bind, counted(getattr(PreparedStatement, bind), "execute"))
     token = _round_trips.set(seen)
@@ -98,3 +99,4 @@ def database_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
         yield seen
     finally:
         _round_trips.reset(token)
+

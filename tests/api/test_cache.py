@@ -218,9 +218,9 @@ async def test_hit_and_miss_counters_are_exported(
 async def test_a_cache_hit_costs_authentication_and_one_statement(
     client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under load every round trip waits for a turn of a busy event loop, so the hit path is budgeted:
-    the key lookup, then one statement that charges the quota and reads the knowledge-base version (a
-    function that enters the tenant's scope). No transaction commands, no pool pings."""
+    """Under load every turn of the event loop is a wait behind other requests' work, so the hit path is
+    budgeted: the key lookup, then one statement that charges the quota and reads the knowledge-base
+    version (a function that enters the tenant's scope). No transaction commands, no pool pings."""
     await ingest_texts(client, tenant, "The staff canteen opens at 11:30 on weekdays.")
     question = "When does the staff canteen open?"
     await ask(client, tenant, app_state, question)
@@ -306,10 +306,9 @@ async def test_a_miss_reads_the_knowledge_base_once(
     assert body["cached"] is False and "coin" in body["answer"]
     # admission's statement (admit_query) reads it; nothing else does
     assert len([t for t in trips if "knowledge_bases" in t or "admit_query" in t]) == 1, trips
-    # and storing the answer for the semantic cache is one statement, with no transaction of its own
-    assert [t for t in trips if "semantic_cache" in t and "nearest" not in t] == [
-        "execute: SELECT semantic_cache_store($1, $2, $3, $4, CAST($5 AS vector), $6, CAST($7 AS jsonb), $8)"
-    ], trips
+    # and storing the answer for the semantic cache is one statement on the driver, outside a transaction
+    stores = [t for t in trips if "semantic_cache" in t and "nearest" not in t]
+    assert len(stores) == 1 and stores[0].startswith("simple: SELECT semantic_cache_store("), trips
 
 
 async def test_a_tenants_stricter_semantic_threshold_applies_to_its_next_query(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -137,5 +138,28 @@ async def test_connections_closed_by_the_server_are_replaced_at_checkout(db: Dat
         await asyncio.sleep(0.05)
         fresh = set(await asyncio.gather(*(backend_pid() for _ in range(3))))
         assert fresh.isdisjoint(pids)
+    finally:
+        await own.dispose()
+
+
+async def test_a_statement_on_the_driver_leaves_its_connection_usable_or_replaced(db: Database, settings) -> None:  # type: ignore[no-untyped-def]
+    """`fetch_row` bypasses the session (authentication and admission run on it): a statement the server
+    refuses leaves the connection in the pool as it was, and one cut off mid-way (a client that went
+    away) must not hand the next request a connection still busy with it."""
+    own = Database.connect(settings, url=db.url)
+    try:
+        pid = (await own.fetch_row("SELECT pg_backend_pid() AS pid"))["pid"]
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await own.fetch_row("SELECT 1 / 0")
+        assert (await own.fetch_row("SELECT pg_backend_pid() AS pid"))["pid"] == pid  # the same connection
+
+        slow = asyncio.create_task(own.fetch_row("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        after = await asyncio.wait_for(own.fetch_row("SELECT pg_backend_pid() AS pid, 41 + 1 AS answer"), 2)
+        assert after["answer"] == 42 and after["pid"] != pid  # replaced, not reused mid-statement
+        assert await own.fetch_row("SELECT 1 WHERE false") is None
     finally:
         await own.dispose()
