@@ -1,7 +1,7 @@
 """The query log: every answered or failed query, whichever surface asked it (REST, SSE, LangServe, CLI)
 and whether the cache answered it.
 
-The chain is wrapped (`logged_runnable`), so no surface can forget to log. The wrapper only builds a
+The answer stream is wrapped (`logged_stream`), so no surface can forget to log. The wrapper only builds a
 record when the stream ends; a background writer inserts records in batches, so logging adds no
 database round trip to a request. The queue is bounded: when the database cannot keep up, records are
 dropped and counted (`rag_query_log_dropped_total`) rather than growing memory without limit.
@@ -191,54 +191,69 @@ def observe(record: dict[str, Any], seconds: float) -> None:
     COST.labels(tenant).inc(record["cost_usd"])
 
 
-def logged_runnable(
-    inner: Callable[[Any, RunnableConfig], AsyncIterator[Any]],
+Stream = Callable[[Any, RunnableConfig], AsyncIterator[Any]]
+
+
+def logged_stream(
+    inner: Stream,
     writer: Callable[[], QueryLogWriter | None],
     embedding_model: Callable[[], str],
     settings: Callable[[], Settings],
-) -> Runnable[Any, Any]:
-    """The answer stream `inner` as one runnable, inside the query's root span, measured and logged once
-    per input when its stream ends (or fails). `inner` is a plain stream function, not a runnable: each
-    runnable layer costs every chunk a loop turn and every call its config and callback set-up (two
-    layers were ~15 % of a cache hit's CPU)."""
+) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+    """The answer stream `inner` for one input, inside the query's root span, measured and logged once
+    when its stream ends (or fails). A plain stream function: REST and SSE call it directly, since a
+    runnable layer costs every call its config and callback set-up and a shielded task at its end, and
+    every chunk a task of its own (a cache hit's chain was 7 of its 13 turns of the event loop, each a
+    wait behind other requests' work under load)."""
 
-    async def answer(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
-        async for data in inputs:
-            caller = caller_from_config(config)
-            if caller is None:
-                async for chunk in inner(data, config):
+    async def answer(data: Any, config: RunnableConfig) -> AsyncIterator[AddableDict]:
+        caller = caller_from_config(config)
+        if caller is None:
+            async for chunk in inner(data, config):
+                yield chunk
+            return
+        started, clock = datetime.now(UTC), time.perf_counter()
+        merged = AddableDict()
+        error: BaseException | None = None
+        attributes = {"tenant": str(caller.tenant_id), "surface": caller.surface}
+        with tracing.root_stage("rag.query", attributes) as span:
+            try:
+                async for chunk in tracing.in_span(span, inner(data, config)):
+                    merged = merged + chunk
                     yield chunk
-                continue
-            started, clock = datetime.now(UTC), time.perf_counter()
-            merged = AddableDict()
-            error: BaseException | None = None
-            attributes = {"tenant": str(caller.tenant_id), "surface": caller.surface}
-            with tracing.root_stage("rag.query", attributes) as span:
-                try:
-                    async for chunk in tracing.in_span(span, inner(data, config)):
-                        merged = merged + chunk
-                        yield chunk
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    if not isinstance(error, asyncio.CancelledError | GeneratorExit):
-                        query = str((data.get("query") if isinstance(data, dict) else getattr(data, "query", "")) or "")
-                        record = build_record(caller, settings(), embedding_model(), query, started, merged, error)
-                        observe(record, time.perf_counter() - clock)
-                        span.set_attributes(
-                            {
-                                "cache": record["cache"],
-                                "status": record["status"],
-                                "sources": record["sources"],
-                                "prompt_tokens": record["prompt_tokens"],
-                                "completion_tokens": record["completion_tokens"],
-                                "cost_usd": record["cost_usd"],
-                            }
-                        )
-                        sink = writer()
-                        if sink is not None:
-                            sink.submit(record)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                if not isinstance(error, asyncio.CancelledError | GeneratorExit):
+                    query = str((data.get("query") if isinstance(data, dict) else getattr(data, "query", "")) or "")
+                    record = build_record(caller, settings(), embedding_model(), query, started, merged, error)
+                    observe(record, time.perf_counter() - clock)
+                    span.set_attributes(
+                        {
+                            "cache": record["cache"],
+                            "status": record["status"],
+                            "sources": record["sources"],
+                            "prompt_tokens": record["prompt_tokens"],
+                            "completion_tokens": record["completion_tokens"],
+                            "cost_usd": record["cost_usd"],
+                        }
+                    )
+                    sink = writer()
+                    if sink is not None:
+                        sink.submit(record)
+
+    return answer
+
+
+def as_runnable(answer: Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]) -> Runnable[Any, Any]:
+    """The logged stream as the one `rag` runnable, for LangServe and the CLI: a tracer (LangSmith,
+    stream_events) sees each query as that run."""
+
+    async def answers(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
+        async for data in inputs:
+            async for chunk in answer(data, config):
+                yield chunk
 
     # RunnableGenerator passes `config` to functions that accept it; its type hints do not say so
-    return RunnableGenerator(answer, name="rag")  # type: ignore[arg-type]
+    return RunnableGenerator(answers, name="rag")  # type: ignore[arg-type]

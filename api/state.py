@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.utils import AddableDict
 
-from analytics.query_log import QueryLogWriter, logged_runnable
+from analytics.query_log import QueryLogWriter, as_runnable, logged_stream
 from api.client_ip import Network, parse_networks
 from api.readiness import Readiness
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
@@ -84,6 +85,11 @@ class AppState:
 
     def answer_chain(self) -> Runnable[Any, Any]:
         return self._answer_chain
+
+    @cached_property
+    def answer_stream(self) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+        """The answer chain as a plain stream, for REST and SSE: no runnable layer around a query."""
+        return answer_stream(lambda: self)
 
     @cached_property
     def _answer_chain(self) -> Runnable[Any, Any]:
@@ -173,12 +179,17 @@ class AppState:
         await self.db.dispose()
 
 
-def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
-    """The chain every surface serves: RAG behind the answer cache, logged. Components are resolved at
-    call time (LangServe routes are mounted before start-up has built them)."""
-    return logged_runnable(
+def answer_stream(resolve: Callable[[], AppState]) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+    """What every surface serves: RAG behind the answer cache, logged. Components are resolved at call
+    time (LangServe routes are mounted before start-up has built them)."""
+    return logged_stream(
         lambda data, config: resolve().cached.stream(data, config),
         lambda: resolve().query_log,
         lambda: embedding_identity(resolve().embeddings)[0],
         lambda: resolve().settings,
     )
+
+
+def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
+    """The same as the one `rag` runnable (LangServe, CLI)."""
+    return as_runnable(answer_stream(resolve))

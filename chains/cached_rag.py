@@ -1,5 +1,6 @@
-"""The answer cache as a stream around the RAG chain (served inside the one `rag` runnable, see
-analytics.query_log), so REST, SSE, LangServe and the CLI share it.
+"""The answer cache as a stream around the RAG chain (inside the logged stream that REST and SSE read
+directly and LangServe and the CLI as the one `rag` runnable, see analytics.query_log), so every surface
+shares it.
 
     lookup: tenant scope → partition (tenant, KB version, parameters) → exact key → semantic match
             (REST and SSE start it before admission, whose statement then runs the semantic search: `prefetch`)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.utils import AddableDict
 from sse_starlette.sse import EventSourceResponse
 
 from api.admission import admit_query
@@ -67,10 +68,11 @@ async def query(request: Request, body: QueryRequest, state: State, tenant: Quer
     payload = body.model_dump(exclude={"stream"})
     streaming = wants_stream(request, body)
     config = RunnableConfig(configurable=await admit_query(state, tenant, "sse" if streaming else "rest", payload))
-    chain = state.answer_chain()
+    stream = state.answer_stream(payload, config)  # the chain's stream without a runnable around it
     if not streaming:
-        result = await chain.ainvoke(payload, config=config)
+        result = AddableDict()
+        async for chunk in stream:
+            result = result + chunk
         return JSONResponse(QueryResponse.model_validate(result).model_dump(mode="json"))
-    stream = chain.astream(payload, config=config)
     first = await anext(stream)  # retrieval errors still become a plain problem response
     return EventSourceResponse(sse_events(first, stream), headers=STREAM_HEADERS, ping=15)

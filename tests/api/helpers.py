@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 from collections.abc import Iterator
@@ -100,3 +101,23 @@ def database_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
     finally:
         _round_trips.reset(token)
 
+
+@contextmanager
+def tasks_started() -> Iterator[list[str]]:
+    """Names of the coroutines the event loop starts as tasks in this context: each task is turns of a
+    loop that, under load, are each a wait behind other requests' work."""
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+    previous = loop.get_task_factory()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        started.append(getattr(coro, "__qualname__", repr(coro)))
+        if previous is not None:
+            return previous(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    try:
+        yield started
+    finally:
+        loop.set_task_factory(previous)

@@ -16,7 +16,7 @@ from chains.answer_cache import RedisCache
 from chains.cached_rag import CachedRag
 from chains.semantic_cache import SemanticCache
 from tenants.service import set_cache_policy
-from tests.api.helpers import database_round_trips, ingest_texts, sse_events
+from tests.api.helpers import database_round_trips, ingest_texts, sse_events, tasks_started
 from tests.conftest import MakeTenant, TenantHandle
 from tests.services import RedisServer, free_port
 from tests.wire import Reply, openai_stream
@@ -220,7 +220,9 @@ async def test_a_cache_hit_costs_authentication_and_one_statement(
 ) -> None:
     """Under load every turn of the event loop is a wait behind other requests' work, so the hit path is
     budgeted: the key lookup, then one statement that charges the quota and reads the knowledge-base
-    version (a function that enters the tenant's scope). No transaction commands, no pool pings."""
+    version (a function that enters the tenant's scope). No transaction commands, no pool pings, and no
+    task of its own: no session closed behind `asyncio.shield`, no runnable layer (each of its chunks
+    and its end run as tasks)."""
     await ingest_texts(client, tenant, "The staff canteen opens at 11:30 on weekdays.")
     question = "When does the staff canteen open?"
     await ask(client, tenant, app_state, question)
@@ -232,9 +234,10 @@ async def test_a_cache_hit_costs_authentication_and_one_statement(
         return await run_sync(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
-    with database_round_trips(monkeypatch) as trips:
+    with database_round_trips(monkeypatch) as trips, tasks_started() as tasks:
         hit = await ask(client, tenant, app_state, question)
     assert hit["cached"] == "exact"
+    assert tasks == []
     assert hops == []  # nothing on the thread pool: each hop waits for the GIL and a turn of the loop
     assert len(trips) == 2 and "api_keys" in trips[0] and "admit_query" in trips[1], trips
 
