@@ -191,15 +191,15 @@ def observe(record: dict[str, Any], seconds: float) -> None:
     COST.labels(tenant).inc(record["cost_usd"])
 
 
-Stream = Callable[[Any, RunnableConfig], AsyncIterator[Any]]
+AnswerStream = Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]  # one input's answer, in chunks
 
 
 def logged_stream(
-    inner: Stream,
+    inner: Callable[[Any, RunnableConfig], AsyncIterator[Any]],
     writer: Callable[[], QueryLogWriter | None],
     embedding_model: Callable[[], str],
     settings: Callable[[], Settings],
-) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+) -> AnswerStream:
     """The answer stream `inner` for one input, inside the query's root span, measured and logged once
     when its stream ends (or fails). A plain stream function: REST and SSE call it directly, since a
     runnable layer costs every call its config and callback set-up and a shielded task at its end, and
@@ -246,7 +246,7 @@ def logged_stream(
     return answer
 
 
-def as_runnable(answer: Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]) -> Runnable[Any, Any]:
+def as_runnable(answer: AnswerStream) -> Runnable[Any, Any]:
     """The logged stream as the one `rag` runnable, for LangServe and the CLI: a tracer (LangSmith,
     stream_events) sees each query as that run."""
 

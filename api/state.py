@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.utils import AddableDict
+from langchain_core.runnables import Runnable
 
-from analytics.query_log import QueryLogWriter, as_runnable, logged_stream
+from analytics.query_log import AnswerStream, QueryLogWriter, as_runnable, logged_stream
 from api.client_ip import Network, parse_networks
 from api.readiness import Readiness
 from chains.answer_cache import ExactCache, InProcessCache, RedisCache
@@ -87,15 +86,15 @@ class AppState:
         return self._answer_chain
 
     @cached_property
-    def answer_stream(self) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+    def answer_stream(self) -> AnswerStream:
         """The answer chain as a plain stream, for REST and SSE: no runnable layer around a query."""
-        return answer_stream(lambda: self)
+        return logged_answers(lambda: self)
 
     @cached_property
     def _answer_chain(self) -> Runnable[Any, Any]:
         # Built once: runnables are stateless (everything per call comes in its config), and building
         # the wrappers cost a cache hit about 3 % of its CPU.
-        return answer_runnable(lambda: self)
+        return as_runnable(self.answer_stream)
 
     @classmethod
     async def start(cls, settings: Settings, serve: bool = False) -> AppState:
@@ -179,7 +178,7 @@ class AppState:
         await self.db.dispose()
 
 
-def answer_stream(resolve: Callable[[], AppState]) -> Callable[[Any, RunnableConfig], AsyncIterator[AddableDict]]:
+def logged_answers(resolve: Callable[[], AppState]) -> AnswerStream:
     """What every surface serves: RAG behind the answer cache, logged. Components are resolved at call
     time (LangServe routes are mounted before start-up has built them)."""
     return logged_stream(
@@ -192,4 +191,4 @@ def answer_stream(resolve: Callable[[], AppState]) -> Callable[[Any, RunnableCon
 
 def answer_runnable(resolve: Callable[[], AppState]) -> Runnable[Any, Any]:
     """The same as the one `rag` runnable (LangServe, CLI)."""
-    return as_runnable(answer_stream(resolve))
+    return as_runnable(logged_answers(resolve))

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import greenlet_spawn
 
 from core.settings import Settings
-from core.tracing import instrument_engine
+from core.tracing import instrument_engine, sql_span
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +117,25 @@ class Database:
 
     async def fetch_row(self, statement: str, *args: Any) -> Any:
         """One statement on a pooled connection's asyncpg handle, outside a transaction, as the owner role
-        (each statement commits alone): its first row (an asyncpg Record) or None. For the statements on the
-        hot path (authentication, admission, the semantic cache's functions): a session costs three more
-        turns of the event loop than its statement (SQLAlchemy closes it in a task of its own behind
+        (each statement commits alone): its first row (an asyncpg Record) or None. For the statements on
+        the hot path (authentication, admission, the semantic cache's functions): a session costs three
+        more turns of the event loop than its statement (SQLAlchemy closes it in a task of its own behind
         `asyncio.shield`), and under load each turn is a wait behind other requests' work."""
-        rows = await self.fetch(statement, *args, first=True)
-        return rows[0] if rows else None
+        async with self._driver(statement) as driver:
+            return await driver.fetchrow(statement, *args)
 
-    async def fetch(self, statement: str, *args: Any, first: bool = False) -> list[Any]:
-        """`fetch_row` for all rows (`first`: only the first, as asyncpg's fetchrow reads it)."""
+    async def fetch(self, statement: str, *args: Any) -> list[Any]:
+        """`fetch_row` for all rows."""
+        async with self._driver(statement) as driver:
+            return list(await driver.fetch(statement, *args))
+
+    @asynccontextmanager
+    async def _driver(self, statement: str) -> AsyncIterator[asyncpg.Connection]:
         proxied = await self.engine.raw_connection()
         driver: asyncpg.Connection = proxied.driver_connection  # type: ignore[assignment]
         try:
-            if first:
-                row = await driver.fetchrow(statement, *args)
-                return [row] if row is not None else []
-            return list(await driver.fetch(statement, *args))
+            with sql_span(statement):  # what the SQLAlchemy instrumentation records for sessions
+                yield driver
         except asyncpg.PostgresError:
             raise  # the server refused the statement; the connection is fine
         except BaseException:

@@ -87,6 +87,19 @@ def instrument_engine(engine: AsyncEngine) -> None:
         SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
 
 
+@contextmanager
+def sql_span(statement: str) -> Iterator[None]:
+    """A span for a statement sent on the driver, bypassing SQLAlchemy's engine events, with the
+    attributes its instrumentation gives the others (the text, never the parameters)."""
+    if not active():
+        yield
+        return
+    text = " ".join(statement.split())
+    attributes = {"db.system": "postgresql", "db.statement": text}
+    with tracer.start_as_current_span(text.split(" ", 1)[0], kind=SpanKind.CLIENT, attributes=attributes):
+        yield
+
+
 @dataclass
 class Stage:
     """A running stage: its span, and once it ends, how long it took (the same clock as the histogram)."""

@@ -97,6 +97,9 @@ async def test_a_query_is_one_trace_with_a_span_per_stage(
         parent(s) == "rag.retrieve_dense" and s.attributes and "db.system" in str(s.attributes) for s in in_trace
     )
     assert dense.attributes is not None and dense.attributes["hits"] >= 1 and dense.attributes["backend"] == "pgvector"
+    # the statements sent on the driver (authentication, admission) are spans as well, in the request's trace
+    statements = [str((s.attributes or {}).get("db.statement", "")) for s in in_trace]
+    assert any("FROM api_keys" in t for t in statements) and any("admit_query(" in t for t in statements)
 
 
 async def test_an_ingestion_batch_links_to_the_request_that_submitted_it(
