@@ -92,6 +92,17 @@ def cpu_seconds(name_filter: str | None = None, pids: list[int] | None = None) -
     return total
 
 
+def inline_lengths(base: str, scrapes: int = 8) -> list[int]:
+    """The longest query the API's workers embed on their event loops (QUERY_EMBEDDING_INLINE_MS as timed
+    by each): without PROMETHEUS_MULTIPROC_DIR a scrape sees the worker that took it, so take several."""
+    seen: set[int] = set()
+    for _ in range(scrapes):
+        text = httpx.get(base + "/metrics", timeout=10).text
+        seen.update(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                    if line.startswith("rag_query_embedding_inline_tokens"))  # fmt: skip
+    return sorted(seen)
+
+
 def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) -> dict[str, Any]:
     corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines() if line.strip()]
     queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines() if line]
@@ -130,7 +141,8 @@ def summarise(stats_csv: Path, args: argparse.Namespace, memory: dict[str, Any])
         f"Load test: {args.users} users, {args.duration} s, {args.tenants} tenants x {args.docs} SciFact abstracts, "
         f"think time 1-5 s, LLM modelled at {args.ttft} s TTFT and {args.tps} tokens/s (nice {args.llm_nice}); "
         f"{os.cpu_count()} cores, "
-        f"{args.workers} uvicorn workers, EMBEDDING_THREADS={args.embedding_threads}.",
+        f"{args.workers} uvicorn workers, EMBEDDING_THREADS={args.embedding_threads}; queries embedded on the "
+        f"event loop up to {memory.get('inline')} word pieces (rag_query_embedding_inline_tokens).",
         "",
         "| request | count | failures | p50 ms | p95 ms | p99 ms | req/s |",
         "|---|---|---|---|---|---|---|",
@@ -216,6 +228,7 @@ def main() -> None:
                 env={**env, "LOAD_FIXTURE": str(fixture_path)}, cwd=ROOT, check=False,
             )  # fmt: skip
             memory = rss_kib(api.pid)
+            memory["inline"] = inline_lengths(base)  # type: ignore[assignment]
             used = {k: probe() - before[k] for k, probe in probes.items()}
             memory["cpu"] = used  # type: ignore[assignment]
         finally:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,12 +21,27 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from chains.onnx_int8 import SLOWER_FUSIONS, int8_matmul_model
+from core.metrics import QUERY_EMBEDDING_INLINE_TOKENS
 from core.settings import EmbeddingProvider, Settings
 
 ONNX_MODEL_NAME = "all-MiniLM-L6-v2-int8"
 ONNX_DIM = 384
 MAX_SEQ_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with; longer input is truncated
 MAX_BATCH_TOKENS = 2048  # padded tokens per inference: 8 full-length chunks, or 32 short queries
+INLINE_PROBE_TOKENS = (8, 40)  # lengths timed at warm-up to size QUERY_EMBEDDING_INLINE_MS in word pieces
+
+
+def _probe_time(session: Any, tokens: int, runs: int = 5) -> float:
+    """Seconds of the fastest of `runs` inferences of one `tokens`-word-piece text (after one unmeasured)."""
+    ids = np.full((1, tokens), 1000, dtype=np.int64)  # the cost depends on the length, not on the word pieces
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    session.run(None, feed)
+    fastest = math.inf
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -59,15 +76,18 @@ class OnnxMiniLMEmbeddings(Embeddings):
         nice: int = 0,
         int8_matmul: bool = True,
         concurrency: int = 1,
-        inline_tokens: int = 0,
+        inline_tokens: int | None = 0,
+        inline_ms: float = 0.0,
     ) -> None:
-        if batch_size < 1 or concurrency < 1 or inline_tokens < 0:
-            raise ValueError("batch_size and concurrency must be >= 1, inline_tokens >= 0")
+        if batch_size < 1 or concurrency < 1 or (inline_tokens or 0) < 0 or inline_ms < 0:
+            raise ValueError("batch_size and concurrency must be >= 1, inline_tokens and inline_ms >= 0")
         # Query embeddings not run inline run on `concurrency` threads at `nice` (Linux keeps a nice value
         # per thread, and onnxruntime's pool threads, created with the session on that thread, inherit
         # it): on contested cores the event loops and PostgreSQL, which every request waits for, run first.
         self.concurrency = concurrency
+        # None: the longest query whose embedding fits in `inline_ms`, timed at warm-up (`_inline_limit`)
         self.inline_tokens = inline_tokens
+        self.inline_ms = inline_ms
         self._executor = (
             ThreadPoolExecutor(concurrency, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,))
             if nice
@@ -117,6 +137,25 @@ class OnnxMiniLMEmbeddings(Embeddings):
                 providers=["CPUExecutionProvider"],
                 disabled_optimizers=list(SLOWER_FUSIONS),
             )
+            if self.inline_tokens == 0:  # ingestion's instances, or none inline: nothing to report
+                return
+            if self.inline_tokens is None:
+                self.inline_tokens = self._inline_limit() if self.int8_matmul else 0
+            QUERY_EMBEDDING_INLINE_TOKENS.set(self.inline_tokens if self.int8_matmul else 0)
+
+    def _inline_limit(self) -> int:
+        """The most word pieces a query may have to be embedded within `inline_ms` on this host.
+
+        A query's cost grows about linearly with its length (0.2 ms plus 0.16 ms a word piece on an AVX2
+        host, 0.5 ms plus 0.04 with AVX-512 VNNI; docs/benchmarks.md), so two lengths, each
+        the fastest of a few runs (the cost of the work, not of waiting for a core), give the line.
+        """
+        if self.inline_ms <= 0:
+            return 0
+        short, long = (_probe_time(self._session, n) for n in INLINE_PROBE_TOKENS)
+        per_token = max((long - short) / (INLINE_PROBE_TOKENS[1] - INLINE_PROBE_TOKENS[0]), 1e-6)
+        fixed = short - per_token * INLINE_PROBE_TOKENS[0]
+        return max(0, min(self.max_tokens, math.floor((self.inline_ms / 1000 - fixed) / per_token)))
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text` (after truncation): the embedding's token usage."""
@@ -196,12 +235,13 @@ class OnnxMiniLMEmbeddings(Embeddings):
     def inline_encoding(self, text: str) -> Any:
         """The encoding of a query to embed on the calling thread (the event loop), or None for a thread.
 
-        With int8 products a query of up to 48 word pieces (QUERY_EMBEDDING_INLINE_TOKENS's default)
-        costs 1.4-3 ms of CPU alone, less than the trip to a thread and back costs under load: the
-        thread waits for a core at its lower priority, takes the GIL back twice, and the result waits for
-        two turns of the loop (4-5 ms instead of 9-18 at P95 in the load test, docs/benchmarks.md).
-        Longer queries, and float32 products, which batch what waits, go to the threads; so does
-        everything before the model is loaded.
+        With int8 products a query whose embedding takes at most QUERY_EMBEDDING_INLINE_MS (3 ms: about
+        60 word pieces on a host with AVX-512 VNNI, 17 on an AVX2 host) costs less than the trip to a thread
+        and back costs under load: the thread waits for a core at its lower priority, takes the GIL back
+        twice, and the result waits for two turns of the loop (4-5 ms instead of 9-18 at P95 in the load
+        test, docs/benchmarks.md). A budget in time rather than in word pieces holds the loop as long on
+        any host. Longer queries, and float32 products, which batch what waits, go to the threads; so
+        does everything before the model is loaded.
         """
         if not self.inline_tokens or not self.int8_matmul or self._session is None:
             return None
@@ -339,6 +379,7 @@ def _bundled_query_options(settings: Settings) -> dict[str, Any]:
         "int8_matmul": settings.embedding_int8_matmul,
         "concurrency": settings.query_embedding_concurrency,
         "inline_tokens": settings.query_embedding_inline_tokens,
+        "inline_ms": settings.query_embedding_inline_ms,
     }
 
 

@@ -54,6 +54,11 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
 HTTP_IN_FLIGHT = Gauge(
     "rag_http_requests_in_flight", "HTTP requests being served, SSE streams included", multiprocess_mode="livesum"
 )
+QUERY_EMBEDDING_INLINE_TOKENS = Gauge(
+    "rag_query_embedding_inline_tokens",
+    "Longest query (word pieces) a process embeds on its event loop: QUERY_EMBEDDING_INLINE_MS as timed there",
+    multiprocess_mode="liveall",
+)
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests by route template, method and status class", ["handler", "method", "status"]
 )

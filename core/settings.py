@@ -256,12 +256,19 @@ class Settings(BaseSettings):
     ingest_worker_enabled: bool = Field(
         default=True, description="Run the in-process ingestion worker in `ragapi serve` when no broker is set"
     )
-    query_embedding_inline_tokens: int = Field(
-        default=48,
+    query_embedding_inline_ms: float = Field(
+        default=3.0,
+        ge=0,
+        le=50,
+        description="Queries whose bundled int8 embedding takes at most this long (timed per host at warm-up) "
+        "are embedded on the event loop, which costs less than a trip to a thread under load; longer ones on "
+        "threads; 0: none",
+    )
+    query_embedding_inline_tokens: int | None = Field(
+        default=None,
         ge=0,
         le=256,
-        description="Queries of at most this many word pieces are embedded on the event loop (bundled int8 "
-        "model: 1.4-3 ms of CPU, less than a trip to a thread costs under load); longer ones on threads; 0: none",
+        description="Overrides QUERY_EMBEDDING_INLINE_MS with a fixed length in word pieces; 0: none inline",
     )
     query_embedding_nice: int = Field(
         default=5,

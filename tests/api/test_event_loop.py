@@ -1,5 +1,5 @@
 """Nothing the service does on a request blocks the event loop: parsing, password hashing and model
-inference run in threads, except a short query's embedding (a few ms, QUERY_EMBEDDING_INLINE_TOKENS).
+inference run in threads, except a short query's embedding (a few ms, QUERY_EMBEDDING_INLINE_MS).
 Every callback the loop runs is timed in CPU time of the loop's thread, so being preempted by the
 process's own inference threads on a busy machine does not count as blocking, and time in the
 interpreter's garbage collector (which pauses every thread, wherever it strikes) is left out. A slow

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from chains.embeddings import ONNX_DIM, OnnxMiniLMEmbeddings, build_embeddings, embedding_identity, minilm_files
+from core.metrics import QUERY_EMBEDDING_INLINE_TOKENS
 from tests.conftest import make_settings
 
 
@@ -176,6 +177,8 @@ def test_knowledge_bases_on_the_bundled_model_keep_their_embedder(tmp_path) -> N
     bundled = embedder_for(ONNX_MODEL_NAME, remote, settings)
     assert isinstance(bundled, OnnxMiniLMEmbeddings)
     assert (bundled.concurrency, bundled.inline_tokens) == (3, 20)
+    bundled.warm_up()  # a length set in word pieces is kept, not timed
+    assert bundled.inline_tokens == 20 and QUERY_EMBEDDING_INLINE_TOKENS._value.get() == 20
     assert (
         embedder_for(
             ONNX_MODEL_NAME,
@@ -356,6 +359,51 @@ def test_short_queries_are_embedded_on_the_event_loop(monkeypatch: pytest.Monkey
     first = loop_thread if int8_matmul else QUERY_THREAD
     assert ran_on[0].startswith(first) and ran_on[1].startswith(QUERY_THREAD)
     assert np.allclose(vectors, model.embed_array([short, long]), atol=0 if int8_matmul else 1e-4)
+
+
+def test_the_inline_limit_is_timed_on_this_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unless set in word pieces, the longest query embedded on the event loop is what the host embeds
+    within QUERY_EMBEDDING_INLINE_MS: a larger budget allows longer queries, one below the model's fixed
+    cost none, a budget beyond the longest input all of them; the metric shows what this worker chose,
+    and the loop embeds exactly the queries up to it."""
+    import asyncio
+    import threading
+
+    from chains.embeddings import QUERY_THREAD
+
+    def limit(ms: float, **options: bool) -> int:
+        model = OnnxMiniLMEmbeddings(threads=1, nice=2, inline_tokens=None, inline_ms=ms, **options)
+        assert model.inline_encoding("any question") is None  # nothing inline before the model is loaded
+        model.warm_up()
+        assert isinstance(model.inline_tokens, int)
+        assert QUERY_EMBEDDING_INLINE_TOKENS._value.get() == model.inline_tokens
+        return model.inline_tokens
+
+    assert limit(0) == limit(0.01) == 0
+    assert limit(50) == 256  # the fitted line puts the longest input at 10-41 ms (docs/benchmarks.md)
+    OnnxMiniLMEmbeddings(threads=1).warm_up()  # as ingestion builds it: embeds no query, reports nothing
+    assert QUERY_EMBEDDING_INLINE_TOKENS._value.get() == 256
+    assert 0 < limit(1.5) < limit(6) < 256
+    assert OnnxMiniLMEmbeddings(inline_tokens=None, inline_ms=3, int8_matmul=False).inline_tokens is None
+    assert limit(6, int8_matmul=False) == 0  # float32 products batch what waits: never inline
+
+    model = OnnxMiniLMEmbeddings(threads=1, nice=2, inline_tokens=None, inline_ms=3)
+    model.warm_up()
+    fits, over = (" ".join(["gate"] * (model.inline_tokens - 2 + extra)) for extra in (0, 1))  # with [CLS], [SEP]
+    assert (model.count_tokens(fits), model.count_tokens(over)) == (model.inline_tokens, model.inline_tokens + 1)
+    ran_on: list[str] = []
+    original = model._embed_batch
+    monkeypatch.setattr(
+        model, "_embed_batch", lambda batch: ran_on.append(threading.current_thread().name) or original(batch)
+    )
+
+    async def ask() -> str:
+        await model.aembed_query(fits)
+        await model.aembed_query(over)
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(ask())
+    assert ran_on[0] == loop_thread and ran_on[1].startswith(QUERY_THREAD)
 
 
 def test_a_query_abandoned_while_it_waits_is_not_embedded(monkeypatch: pytest.MonkeyPatch) -> None:

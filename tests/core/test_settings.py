@@ -101,13 +101,15 @@ def test_cpu_priorities_outside_linux_nice_range_are_refused(
         ("QUERY_EMBEDDING_CONCURRENCY", "65", "1"),
         ("QUERY_EMBEDDING_INLINE_TOKENS", "-1", "0"),
         ("QUERY_EMBEDDING_INLINE_TOKENS", "257", "256"),
+        ("QUERY_EMBEDDING_INLINE_MS", "-1", "0"),
+        ("QUERY_EMBEDDING_INLINE_MS", "51", "50"),
     ],
 )
 def test_query_embedding_limits_are_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, bad: str, edge: str
 ) -> None:
-    """No threads, or more word pieces inline than the model reads (256), are refused at start-up, naming
-    the setting; the bounds themselves are accepted."""
+    """No threads, more word pieces inline than the model reads (256), or a budget that would hold the
+    event loop for more than 50 ms are refused at start-up, naming the setting; the bounds are accepted."""
     monkeypatch.setenv(name, bad)
     with pytest.raises(ValidationError, match=name.lower()):
         Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
