@@ -31,15 +31,13 @@ MAX_BATCH_TOKENS = 2048  # padded tokens per inference: 8 full-length chunks, or
 INLINE_PROBE_TOKENS = (8, 40)  # lengths timed at warm-up to size QUERY_EMBEDDING_INLINE_MS in word pieces
 
 
-def _probe_time(session: Any, tokens: int, runs: int = 5) -> float:
-    """Seconds of the fastest of `runs` inferences of one `tokens`-word-piece text (after one unmeasured)."""
-    ids = np.full((1, tokens), 1000, dtype=np.int64)  # the cost depends on the length, not on the word pieces
-    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    session.run(None, feed)
+def _fastest(run: Callable[[], object], runs: int = 5) -> float:
+    """Seconds of the fastest of `runs` calls (after one unmeasured): the work's cost, not a wait for a core."""
+    run()
     fastest = math.inf
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(None, feed)
+        run()
         fastest = min(fastest, time.perf_counter() - start)
     return fastest
 
@@ -85,8 +83,9 @@ class OnnxMiniLMEmbeddings(Embeddings):
         # per thread, and onnxruntime's pool threads, created with the session on that thread, inherit
         # it): on contested cores the event loops and PostgreSQL, which every request waits for, run first.
         self.concurrency = concurrency
-        # None: the longest query whose embedding fits in `inline_ms`, timed at warm-up (`_inline_limit`)
-        self.inline_tokens = inline_tokens
+        # None: the longest query whose embedding fits in `inline_ms`, timed at warm-up (`_inline_limit`).
+        # Float32 products never run inline: they batch what waits.
+        self.inline_tokens = inline_tokens if int8_matmul else 0
         self.inline_ms = inline_ms
         self._executor = (
             ThreadPoolExecutor(concurrency, QUERY_THREAD, initializer=_lower_priority, initargs=(nice,))
@@ -140,19 +139,24 @@ class OnnxMiniLMEmbeddings(Embeddings):
             if self.inline_tokens == 0:  # ingestion's instances, or none inline: nothing to report
                 return
             if self.inline_tokens is None:
-                self.inline_tokens = self._inline_limit() if self.int8_matmul else 0
-            QUERY_EMBEDDING_INLINE_TOKENS.set(self.inline_tokens if self.int8_matmul else 0)
+                self.inline_tokens = self._inline_limit()
+            QUERY_EMBEDDING_INLINE_TOKENS.set(self.inline_tokens)
 
     def _inline_limit(self) -> int:
         """The most word pieces a query may have to be embedded within `inline_ms` on this host.
 
         A query's cost grows about linearly with its length (0.2 ms plus 0.16 ms a word piece on an AVX2
-        host, 0.5 ms plus 0.04 with AVX-512 VNNI; docs/benchmarks.md), so two lengths, each
-        the fastest of a few runs (the cost of the work, not of waiting for a core), give the line.
+        host, 0.5 ms plus 0.04 with AVX-512 VNNI; docs/benchmarks.md), so two lengths, timed as the event
+        loop runs them (tokenising, inference, pooling), give the line.
         """
         if self.inline_ms <= 0:
             return 0
-        short, long = (_probe_time(self._session, n) for n in INLINE_PROBE_TOKENS)
+
+        def inline_run(tokens: int) -> Callable[[], object]:
+            text = " ".join(["gate"] * (tokens - 2))  # one word piece each, between [CLS] and [SEP]
+            return lambda: self._embed_batch([self._tokenizer.encode(text)])
+
+        short, long = (_fastest(inline_run(n)) for n in INLINE_PROBE_TOKENS)
         per_token = max((long - short) / (INLINE_PROBE_TOKENS[1] - INLINE_PROBE_TOKENS[0]), 1e-6)
         fixed = short - per_token * INLINE_PROBE_TOKENS[0]
         return max(0, min(self.max_tokens, math.floor((self.inline_ms / 1000 - fixed) / per_token)))
@@ -243,7 +247,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         any host. Longer queries, and float32 products, which batch what waits, go to the threads; so
         does everything before the model is loaded.
         """
-        if not self.inline_tokens or not self.int8_matmul or self._session is None:
+        if not self.inline_tokens or self._session is None:
             return None
         encoding = self._tokenizer.encode(text)
         return encoding if len(encoding.ids) <= self.inline_tokens else None

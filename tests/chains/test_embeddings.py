@@ -371,7 +371,7 @@ def test_the_inline_limit_is_timed_on_this_host(monkeypatch: pytest.MonkeyPatch)
 
     from chains.embeddings import QUERY_THREAD
 
-    def limit(ms: float, **options: bool) -> int:
+    def limit(ms: float, **options: int) -> int:
         model = OnnxMiniLMEmbeddings(threads=1, nice=2, inline_tokens=None, inline_ms=ms, **options)
         assert model.inline_encoding("any question") is None  # nothing inline before the model is loaded
         model.warm_up()
@@ -380,12 +380,12 @@ def test_the_inline_limit_is_timed_on_this_host(monkeypatch: pytest.MonkeyPatch)
         return model.inline_tokens
 
     assert limit(0) == limit(0.01) == 0
-    assert limit(50) == 256  # the fitted line puts the longest input at 10-41 ms (docs/benchmarks.md)
+    assert limit(50, max_tokens=48) == 48  # never longer than the model reads (48 word pieces: 2-8 ms)
     OnnxMiniLMEmbeddings(threads=1).warm_up()  # as ingestion builds it: embeds no query, reports nothing
-    assert QUERY_EMBEDDING_INLINE_TOKENS._value.get() == 256
+    assert QUERY_EMBEDDING_INLINE_TOKENS._value.get() == 48
     assert 0 < limit(1.5) < limit(6) < 256
-    assert OnnxMiniLMEmbeddings(inline_tokens=None, inline_ms=3, int8_matmul=False).inline_tokens is None
-    assert limit(6, int8_matmul=False) == 0  # float32 products batch what waits: never inline
+    float32 = OnnxMiniLMEmbeddings(inline_tokens=None, inline_ms=6, int8_matmul=False)
+    assert float32.inline_tokens == 0  # float32 products batch what waits: never inline
 
     model = OnnxMiniLMEmbeddings(threads=1, nice=2, inline_tokens=None, inline_ms=3)
     model.warm_up()
