@@ -26,10 +26,11 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
 from langchain_core.runnables.utils import AddableDict
 from prometheus_client import Counter
 from sqlalchemy import insert, text
+from sqlalchemy.exc import DBAPIError
 
 from analytics.models import QueryLog
 from analytics.pricing import cost_usd
-from core import request_context, tracing
+from core import inputs, request_context, tracing
 from core.database import Database
 from core.errors import RagApiError
 from core.metrics import COST, QUERIES, QUERY_SECONDS, TOKENS, tenant_label
@@ -93,7 +94,7 @@ def build_record(
         "status": "ok" if error is None else "error",
         "error_status": None if error is None else status,
         "cache": cached if cached in ("exact", "semantic") else "none",
-        "query": query if settings.query_log_store_text else None,
+        "query": inputs.strip_text(query)[0] if settings.query_log_store_text else None,
         "embed_ms": timings.get("embed"),
         "retrieve_ms": timings.get("retrieve"),
         "rerank_ms": timings.get("rerank"),
@@ -138,12 +139,34 @@ class QueryLogWriter:
             while self._buffer:
                 batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
                 try:
-                    async with self.db.admin_session() as session:
-                        await session.execute(text("SET LOCAL synchronous_commit = off"))  # analytics, not records
-                        await session.execute(insert(QueryLog), batch)
-                except Exception:  # a bad batch must not stop logging: drop it, count it, go on
-                    DROPPED.inc(len(batch))
-                    log.warning("writing %d query-log records failed", len(batch), exc_info=True)
+                    await self._insert(batch)
+                except Exception as exc:
+                    if _refused(exc):
+                        # One record the database refuses fails the whole statement, and a batch mixes
+                        # tenants: write it one record at a time, so that only the refused ones are lost.
+                        await self._insert_each(batch)
+                    else:  # the database is unreachable: drop the batch, count it, go on
+                        DROPPED.inc(len(batch))
+                        log.warning("writing %d query-log records failed", len(batch), exc_info=True)
+
+    async def _insert(self, records: list[dict[str, Any]]) -> None:
+        async with self.db.admin_session() as session:
+            await session.execute(text("SET LOCAL synchronous_commit = off"))  # analytics, not records
+            await session.execute(insert(QueryLog), records)
+
+    async def _insert_each(self, batch: list[dict[str, Any]]) -> None:
+        for n, record in enumerate(batch):
+            try:
+                await self._insert([record])
+            except Exception as exc:
+                if not _refused(exc):
+                    DROPPED.inc(len(batch) - n)
+                    log.warning("writing %d query-log records failed", len(batch) - n, exc_info=True)
+                    return
+                DROPPED.inc()
+                log.warning(
+                    "a query-log record was refused: %s", exc.__class__.__name__, extra={"id": str(record["id"])}
+                )
 
     async def _run(self) -> None:
         while True:
@@ -166,6 +189,12 @@ class QueryLogWriter:
         await cancel_and_wait(self._task)
         self._task = None
         await self.flush()
+
+
+def _refused(exc: Exception) -> bool:
+    """The database answered and refused the statement (a value it cannot store, a duplicate id), as
+    opposed to not answering at all."""
+    return isinstance(exc, DBAPIError) and not exc.connection_invalidated
 
 
 async def purge(db: Database, retention_days: int, now: datetime | None = None) -> int:

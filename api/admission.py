@@ -22,14 +22,19 @@ from tenants.context import TenantContext
 
 
 async def admit_query(
-    state: AppState, tenant: TenantContext, surface: Literal["rest", "sse", "langserve"], payload: Any = None
+    state: AppState,
+    tenant: TenantContext,
+    surface: Literal["rest", "sse", "langserve"],
+    payload: Any = None,
+    queries: int = 1,
 ) -> dict[str, Any]:
-    """The `configurable` entries for the chain; raises QuotaExceeded (and charges nothing) over quota,
-    and InvalidInput (charging nothing either) for input the chain would refuse."""
+    """The `configurable` entries for the chain, charging `queries` (a LangServe batch: one per input);
+    raises QuotaExceeded (and charges nothing) over quota, and InvalidInput (charging nothing either) for
+    input the chain would refuse."""
     prefetched = await state.cached.prefetch(tenant.tenant_id, payload) if payload is not None else None
     with request_context.timed("admission"):
         search = prefetched.search() if prefetched is not None else None
-        admitted = await quotas.charge_query(state.db, tenant.tenant_id, tenant.plan, search)
+        admitted = await quotas.charge_query(state.db, tenant.tenant_id, tenant.plan, search, queries)
     if prefetched is not None and admitted.nearest is not None:
         prefetched = replace(prefetched, nearest=admitted.nearest)
     return {

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from api import langserve_routes, problems
+from api import langserve_routes, openapi, problems
+from api.dependencies import authenticate_scope
 from api.drain import DrainMiddleware, hook_signals
 from api.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
+    CredentialsFirstMiddleware,
     HttpMetricsMiddleware,
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
@@ -56,7 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(DrainMiddleware)  # innermost: it sees each stream's own writes
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_json_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        uploads=[("POST", "/v1/ingest")],
+    )
+    app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state
 
     langserve_routes.mount(app, answer_runnable(resolve), settings)
+    openapi.install(app)
     observe(app, settings)
     return app
 

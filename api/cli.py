@@ -62,6 +62,16 @@ def _tenant(value: str) -> uuid.UUID:
         raise typer.BadParameter("tenant must be a UUID") from exc
 
 
+def _checked(value: str, name: str) -> str:
+    """A text argument held to the input policy (`core.inputs`), like every value the API takes."""
+    from core.inputs import text_problem
+
+    reason = text_problem(value)
+    if reason:
+        raise typer.BadParameter(f"{name} {reason}")
+    return value
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -89,6 +99,10 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=dict_config(settings.log_level, settings.log_format.value),
         access_log=False,
+        # X-Forwarded-For and -Proto count only from TRUSTED_PROXIES (uvicorn would trust loopback by
+        # default and rewrite the client address before the rate limits see it)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         timeout_keep_alive=settings.keepalive_timeout_s,
         # a little past the drain deadline, so streams cut at the deadline can send their last event
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 2,
@@ -193,6 +207,7 @@ def tenants_create(
     """Create a tenant and print its first API key (admin scope). The key is shown only once."""
     from tenants.service import create_tenant
 
+    _checked(name, "name")
     created = _run(lambda state: create_tenant(state.db, name))
     if as_json:
         typer.echo(json.dumps({"tenant_id": str(created.tenant_id), "api_key": created.api_key}))
@@ -238,6 +253,7 @@ def users_create(
 
     if superadmin == (tenant is not None):
         raise typer.BadParameter("give either --superadmin or --tenant")
+    _checked(email, "email")
     try:
         chosen = Role.SUPERADMIN if superadmin else Role(role)
     except ValueError as exc:
@@ -357,6 +373,7 @@ def query(
     from chains.rag import TENANT_KEY
 
     tenant_id = _tenant(tenant)
+    _checked(text, "the question")
 
     async def work(state: Any) -> dict[str, Any]:
         config = {"configurable": {TENANT_KEY: str(tenant_id)}}

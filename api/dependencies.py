@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope as StarletteScope
 
 from api.client_ip import client_ip
 from api.state import AppState
@@ -57,6 +58,11 @@ def credential_from_headers(x_api_key: str | None, authorization: str | None) ->
 
 
 async def principal_for_request(request: Request) -> Principal:
+    """The request's verified principal (once per request: `CredentialsFirstMiddleware` may have found it
+    before the body was read)."""
+    known: Principal | None = getattr(request.state, "authenticated", None)
+    if known is not None:
+        return known
     state = get_state(request)
     credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
     with request_context.timed("auth"):
@@ -72,7 +78,13 @@ async def principal_for_request(request: Request) -> Principal:
     if principal.tenant_id is not None:
         request_context.tenant_id.set(str(principal.tenant_id))
         request.state.tenant_id = str(principal.tenant_id)
+    request.state.authenticated = principal
     return principal
+
+
+async def authenticate_scope(scope: StarletteScope) -> Principal:
+    """`principal_for_request` for middleware, which has the ASGI scope and not yet a request."""
+    return await principal_for_request(Request(scope))
 
 
 async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
@@ -92,24 +104,31 @@ async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
         )
 
 
-def principal_limits(state: AppState, principal: Principal) -> list[Limit]:
+def principal_limits(state: AppState, principal: Principal, cost: int = 1) -> list[Limit]:
+    """The limits a principal's request spends `cost` requests from (a LangServe batch: one per input)."""
     limits = []
     if principal.tenant_id is not None and principal.plan is not None:
-        limits.append(Limit("tenant", f"tenant:{principal.tenant_id}", principal.plan.rate_limit_per_minute))
+        limits.append(Limit("tenant", f"tenant:{principal.tenant_id}", principal.plan.rate_limit_per_minute, cost=cost))
     own = principal.rate_limit_per_minute or state.settings.principal_rate_limit_per_minute
-    limits.append(Limit("principal", f"{principal.kind}:{principal.id}", own))
+    limits.append(Limit("principal", f"{principal.kind}:{principal.id}", own, cost=cost))
     return limits
 
 
-async def authorize(request: Request, scope: Scope) -> TenantContext:
-    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route (REST or LangServe)."""
+async def tenant_for(request: Request, scope: Scope) -> TenantContext:
+    """Authenticate and check the scope: the tenant a route may act for (not yet rate-limited)."""
     principal = await principal_for_request(request)
     if principal.tenant_id is None or principal.plan is None:
         raise Forbidden("superadmins manage tenants and read no tenant's data; use a tenant account or key")
     if not principal.allows(scope):
         raise Forbidden(f"this credential lacks the '{scope.value}' scope")
-    await enforce_limits(request, principal_limits(get_state(request), principal))
     return TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan)
+
+
+async def authorize(request: Request, scope: Scope) -> TenantContext:
+    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route."""
+    tenant = await tenant_for(request, scope)
+    await enforce_limits(request, principal_limits(get_state(request), tenant.principal))
+    return tenant
 
 
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, TenantContext]]:

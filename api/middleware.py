@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware, so context variables survive): request ids, access log,
-body limit, rate-limit headers, requests in flight."""
+credentials before bodies, body limits, rate-limit headers, requests in flight."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import request_context
+from core.errors import RagApiError
 from core.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_BYTES, HTTP_REQUESTS, HTTP_RESPONSE_BYTES, HTTP_SECONDS
 from core.request_context import current_request_id
 
@@ -169,23 +170,32 @@ class RateLimitHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before they are buffered.
+    """Refuse bodies over their limit with 413 before they are buffered: `upload_bytes` for the routes in
+    `uploads` (method, path), `max_bytes` for every other request.
 
     A declared Content-Length over the limit is refused before reading a byte; a chunked body is
     counted as it streams and the read fails with 413 as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, upload_bytes: int, uploads: Collection[tuple[str, str]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+        self.uploads = frozenset(uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = (scope["method"], scope["path"].rstrip("/")) in self.uploads
+        limit = self.upload_bytes if upload else self.max_bytes
+        setting = "MAX_UPLOAD_BYTES" if upload else "MAX_JSON_BODY_BYTES"
+        detail = f"request body exceeds the limit of {limit} bytes ({setting})"
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await refuse(scope, send, 413, "Payload too large", detail)
             return
         seen = 0
 
@@ -194,35 +204,77 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise HTTPException(413, self._detail())
+                if seen > limit:
+                    raise HTTPException(413, detail)
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _detail(self) -> str:
-        return f"request body exceeds the limit of {self.max_bytes} bytes (MAX_UPLOAD_BYTES)"
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://ragapi.dev/problems/payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": self._detail(),
-                "instance": scope.get("path", ""),
-                "request_id": current_request_id(),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+class CredentialsFirstMiddleware:
+    """A request with a body to a route that needs a credential is authenticated before a byte of its
+    body is read: without a valid credential it is refused (401, and the connection closed) at the cost
+    of its headers, however large the body it announces. The principal is kept for the route's own
+    dependencies (`api.dependencies.principal_for_request`), which therefore do not authenticate twice.
+
+    `public` are the paths that take a body without a credential (sign-in and the like); they are limited
+    per client address instead, and their bodies by MAX_JSON_BODY_BYTES."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Callable[[Scope], Awaitable[object]],
+        public: Collection[str],
+        prefix: str = "/v1/",
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.public = frozenset(public)
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._gated(scope):
+            try:
+                await self.authenticate(scope)
+            except RagApiError as exc:
+                headers = {**exc.headers, "WWW-Authenticate": 'Bearer realm="ragapi"'} if exc.status == 401 else {}
+                await refuse(scope, send, exc.status, exc.title, exc.detail, {**exc.headers, **headers})
+                return
+        await self.app(scope, receive, send)
+
+    def _gated(self, scope: Scope) -> bool:
+        path = scope["path"]
+        if not path.startswith(self.prefix) or path.rstrip("/") in self.public:
+            return False
+        headers = dict(scope["headers"])
+        return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+
+
+async def refuse(
+    scope: Scope, send: Send, status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """A problem response sent before the request's body was read; the connection is closed after it,
+    since the unread body would otherwise be taken for the next request."""
+    body = json.dumps(
+        {
+            "type": "https://ragapi.dev/problems/" + title.lower().replace(" ", "-"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+            "request_id": current_request_id(),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

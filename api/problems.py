@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -35,8 +36,16 @@ def problem(status: int, title: str, detail: str, request: Request | None = None
     return body
 
 
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        # ASCII with escapes: a problem may quote what the client sent, which need not be encodable
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -67,7 +76,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     sentry.capture(exc)
     body = problem(500, "Internal error", "an unexpected error occurred", request)
-    return problem_response(body, headers={"X-Request-ID": current_request_id()} if current_request_id() else None)
+    # The server closes the connection after an unhandled error: say so, so that clients do not reuse it.
+    headers = {"Connection": "close"}
+    if current_request_id():
+        headers["X-Request-ID"] = current_request_id()
+    return problem_response(body, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -1,9 +1,12 @@
 """What /readyz checks: every dependency a request may need, each with its latency, each bounded by
 READINESS_TIMEOUT_S so a hung dependency makes the probe fail instead of hang.
 
-Not ready while the database is unreachable, its schema is behind this build's migrations (a
-rolling update waits for the migration job), Redis or the broker (when configured) do not answer,
-or the embedding model cannot embed.
+Not ready (503: the replica leaves the load balancer) only for what it needs to answer queries: the
+database unreachable, its schema behind this build's migrations (a rolling update waits for the
+migration job), or an embedding model that cannot embed. Redis and the broker are optional for that:
+limits and the exact cache fall back to in-process ones, and queries never need the broker. Their outage
+makes the replica `degraded` (200, the check's error in the body, `rag_dependency_up` 0), so it does not
+take every replica out of the Service at once.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import text
 
+from core.metrics import DEPENDENCY_UP
 from core.migrate import head_revision
 
 Check = Callable[[], Awaitable[dict[str, Any] | None]]
+REQUIRED = frozenset({"database", "migrations", "model"})  # what a replica needs to answer queries
 
 
 async def timed(check: Check, timeout_s: float) -> dict[str, Any]:
@@ -72,7 +77,8 @@ class Readiness:
         await self.state.embeddings.aembed_query("ready")
         return None
 
-    async def report(self) -> tuple[bool, dict[str, dict[str, Any]]]:
+    async def report(self) -> tuple[str, dict[str, dict[str, Any]]]:
+        """`ok`, `degraded` (an optional dependency failed) or `unavailable`, and every check's result."""
         settings = self.state.settings
         checks: dict[str, Check] = {"database": self.database, "migrations": self.migrations, "model": self.model}
         if settings.redis_url is not None:
@@ -82,7 +88,12 @@ class Readiness:
         names = list(checks)
         results = await asyncio.gather(*(timed(checks[n], settings.readiness_timeout_s) for n in names))
         report = dict(zip(names, results, strict=True))
-        return all(r["status"] == "ok" for r in report.values()), report
+        failed = {name for name, result in report.items() if result["status"] != "ok"}
+        for name in names:
+            DEPENDENCY_UP.labels(name).set(0 if name in failed else 1)
+        if failed & REQUIRED:
+            return "unavailable", report
+        return ("degraded" if failed else "ok"), report
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -6,7 +6,28 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from core import inputs
+
+
+class Body(BaseModel):
+    """Every request body. Unknown fields are refused (a tenant id or role smuggled into a request is a
+    422, never obeyed), numbers must be finite, and every value, nested ones included, follows the input
+    policy (`core.inputs`): a value PostgreSQL cannot store is a 422 naming its field, not a failed
+    statement."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        found = inputs.problem(value)
+        if found is not None:
+            inner, reason = found
+            raise PydanticCustomError("input_policy", "{reason}", {"reason": f"{inner} {reason}".strip()})
+        return value
 
 
 class Citation(BaseModel):
@@ -19,9 +40,7 @@ class Citation(BaseModel):
     page: int | None = None
 
 
-class QueryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QueryRequest(Body):
     query: str = Field(min_length=1, description="The question; limited by MAX_QUERY_CHARS")
     top_k: int | None = Field(default=None, ge=1, description="Sources to cite; limited by MAX_TOP_K")
     filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
@@ -43,9 +62,7 @@ class QueryResponse(BaseModel):
     )
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DocumentIn(Body):
     text: str | None = Field(default=None, min_length=1)
     url: str | None = Field(
         default=None, min_length=8, max_length=2048, description="Fetched by the server instead of `text` (http/https)"
@@ -61,9 +78,7 @@ class DocumentIn(BaseModel):
         return self
 
 
-class IngestJson(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class IngestJson(Body):
     documents: list[DocumentIn] = Field(min_length=1)
 
 
@@ -91,6 +106,9 @@ class JobProgress(BaseModel):
 
 
 class JobFile(IngestedDocument):
+    removed_characters: int = Field(
+        default=0, description="NUL characters and lone surrogates removed from the file's extracted text"
+    )
     attempts: int
     started_at: datetime | None
     finished_at: datetime | None
@@ -129,9 +147,7 @@ class DocumentOut(BaseModel):
     created_at: datetime | None
 
 
-class DocumentPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DocumentPatch(Body):
     metadata: dict[str, Any] = Field(description="Replaces the document's metadata; chunks are not re-embedded")
 
 
@@ -154,36 +170,37 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires")
 
 
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoginForm(Body):
+    """The OAuth2 password grant's form (RFC 6749 section 4.3): `username` is the e-mail address."""
 
+    model_config = ConfigDict(extra="ignore")  # clients add client_id, client_secret and the like
+
+    username: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+    grant_type: Literal["password"] | None = None
+    scope: str = Field(default="", max_length=1000)
+
+
+class RefreshRequest(Body):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegisterRequest(Body):
     tenant_id: uuid.UUID = Field(description="The tenant to join; it must allow self-registration")
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=256)
 
 
-class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PasswordChange(Body):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=1, max_length=256)
 
 
-class ForgotPassword(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ForgotPassword(Body):
     email: str = Field(min_length=1, max_length=254)
 
 
-class PasswordReset(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PasswordReset(Body):
     token: str = Field(min_length=1, max_length=4096)
     new_password: str = Field(min_length=1, max_length=256)
 
@@ -197,24 +214,18 @@ class UserOut(BaseModel):
     created_at: datetime | None
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(Body):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=256)
     role: UserRole = "member"
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(Body):
     role: UserRole | None = None
     is_active: bool | None = None
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApiKeyCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[KeyScope] = Field(min_length=1, max_length=4)
     expires_at: datetime | None = Field(default=None, description="Timezone-aware; the key stops working then")
@@ -237,9 +248,7 @@ class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(description="The key itself: shown once, store it now")
 
 
-class TenantFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TenantFields(Body):
     plan: str | None = Field(default=None, min_length=1, max_length=100)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     monthly_query_quota: int | None = Field(default=None, ge=0)
@@ -302,9 +311,7 @@ class MyTenantOut(BaseModel):
 # --- feedback and analytics -------------------------------------------------------------------------------
 
 
-class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FeedbackIn(Body):
     query_id: uuid.UUID
     rating: float = Field(description="+1 or -1, or a score from 0 (bad) to 1 (good)")
     comment: str | None = Field(default=None, max_length=4000)

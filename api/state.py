@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -82,6 +83,20 @@ class AppState:
         await cancel_and_wait(self.worker_task)
         self.worker_task = None
 
+    def start_monitor(self) -> None:
+        """The ingestion queue's gauges and reclaimer (files whose lease ran out go to the dispatcher)."""
+        if self.monitor_task is None:
+            self.monitor_task = asyncio.create_task(
+                monitor.run(self.db, self.settings.metrics_queue_poll_s, self._dispatch), name="ingestion-queue-monitor"
+            )
+
+    async def stop_monitor(self) -> None:
+        await cancel_and_wait(self.monitor_task)
+        self.monitor_task = None
+
+    async def _dispatch(self, job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
+        await self.dispatcher.dispatch(job_id, file_ids)  # the dispatcher in place now
+
     def answer_chain(self) -> Runnable[Any, Any]:
         return self._answer_chain
 
@@ -99,7 +114,7 @@ class AppState:
     @classmethod
     async def start(cls, settings: Settings, serve: bool = False) -> AppState:
         """`serve`: this process serves the API, so it also runs the in-process ingestion worker."""
-        configure_tenant_labels(settings.metrics_tenant_labels)
+        configure_tenant_labels(settings.tenant_metric_labels)
         db = await asyncio.to_thread(Database.connect, settings)
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, db.url, settings.db_app_role)
@@ -157,9 +172,7 @@ class AppState:
         if state.query_log is not None:
             state.query_log.start()
         if serve:
-            state.monitor_task = asyncio.create_task(
-                monitor.run(db, settings.metrics_queue_poll_s), name="ingestion-queue-monitor"
-            )
+            state.start_monitor()
         state.start_worker()
         state.ready = True
         return state

@@ -1,6 +1,8 @@
 """Metadata filters: a small, validated language translated to SQL with bound parameters.
 
 `{"lang": "en"}` matches chunks whose metadata has lang = "en"; `{"lang": ["en", "de"]}` matches either;
+several keys must all match. A chunk's metadata is its document's (stored once, on the document) and
+its own (`page`, `heading`); a key matches either. `source` also matches the document's file name, and
 the reserved key `document_id` filters on the owning document. Keys must be plain identifiers, so nothing
 from the caller ever reaches the SQL text.
 """
@@ -12,6 +14,7 @@ import re
 import uuid
 from typing import Any
 
+from core import inputs
 from core.errors import InvalidInput
 
 Scalar = str | int | float | bool
@@ -34,6 +37,7 @@ def validate_filters(filters: dict[str, Any] | None) -> dict[str, Scalar | list[
             raise InvalidInput(f"filter {key!r} needs 1 to {MAX_FILTER_VALUES} values")
         if not all(isinstance(v, str | int | float | bool) for v in values):
             raise InvalidInput(f"filter {key!r} values must be strings, numbers or booleans")
+        inputs.check(values, f"filters.{key}")
         if key == "document_id":
             try:
                 values = [str(uuid.UUID(str(v))) for v in values]
@@ -44,7 +48,13 @@ def validate_filters(filters: dict[str, Any] | None) -> dict[str, Scalar | list[
 
 
 def filter_sql(filters: dict[str, Scalar | list[Scalar]], alias: str = "c") -> tuple[str, dict[str, Any]]:
-    """SQL conjunction (starting with ' AND ') and its parameters for validated filters."""
+    """SQL conjunction (starting with ' AND ') and its parameters for validated filters, on chunks
+    `alias` of the tenant whose scope the transaction is in (`tenant_session`).
+
+    A key's documents are found once per statement, through the GIN index on documents' metadata
+    (`documents_matching`, migration 0014); each chunk is then one hash lookup (the subquery sits inside
+    an OR, so PostgreSQL hashes it rather than joining, which keeps the dense search an ordered index
+    scan)."""
     parts: list[str] = []
     params: dict[str, Any] = {}
     for n, (key, value) in enumerate(filters.items()):
@@ -53,9 +63,11 @@ def filter_sql(filters: dict[str, Scalar | list[Scalar]], alias: str = "c") -> t
             params[f"f{n}"] = [uuid.UUID(str(v)) for v in values]
             parts.append(f"{alias}.document_id = ANY(CAST(:f{n} AS uuid[]))")
             continue
-        ors = []
-        for m, v in enumerate(values):
-            params[f"f{n}_{m}"] = json.dumps({key: v})
-            ors.append(f"{alias}.metadata @> CAST(:f{n}_{m} AS jsonb)")
-        parts.append("(" + " OR ".join(ors) + ")")
+        params[f"f{n}"] = [json.dumps({key: v}) for v in values]
+        matching = f"SELECT documents_matching(CAST(:f{n} AS jsonb[]))"
+        if key == "source":  # the document's file name (not indexed: one per document)
+            params[f"f{n}_s"] = [str(v) for v in values]
+            matching += f" UNION ALL SELECT d.id FROM documents d WHERE d.source = ANY(CAST(:f{n}_s AS text[]))"
+        own = f"{alias}.metadata @> ANY(CAST(:f{n} AS jsonb[]))"
+        parts.append(f"({own} OR {alias}.document_id IN ({matching}))")
     return "".join(f" AND {p}" for p in parts), params

@@ -153,23 +153,27 @@ async def _bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, chun
     )
 
 
-async def set_document_metadata(
-    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID, old: dict[str, Any], new: dict[str, Any]
+async def chunk_metadata(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
 ) -> list[tuple[int, dict[str, Any], dict[int, float]]]:
-    """Swap a document's own metadata in its chunks (chunk-level keys such as `page` stay) and bump the
-    knowledge-base version so cached answers are not served with stale filters. Returns each chunk's
-    (ord, new metadata, sparse weights) for vector backends that keep a copy."""
+    """Each chunk of a document as (ord, its own metadata, sparse weights): what a vector backend that
+    keeps a copy of the metadata needs to rebuild its records' metadata."""
     rows = (
         await session.execute(
             text(
-                "UPDATE chunks SET metadata = (metadata - CAST(:old AS text[])) || CAST(:new AS jsonb) "
-                "WHERE tenant_id = :t AND document_id = :d RETURNING ord, metadata, sparse::text AS sparse"
+                "SELECT ord, metadata, sparse::text AS sparse FROM chunks "
+                "WHERE tenant_id = :t AND document_id = :d ORDER BY ord"
             ),
-            {"t": tenant_id, "d": document_id, "old": list(old), "new": json.dumps(new, ensure_ascii=False)},
+            {"t": tenant_id, "d": document_id},
         )
     ).all()
-    await _bump_knowledge_base(session, tenant_id, 0, 0)
     return [(r.ord, dict(r.metadata), parse_sparsevec(r.sparse)) for r in rows]
+
+
+async def bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """A new knowledge-base version without new chunks (a document's metadata changed), so cached answers
+    are not served with stale filters."""
+    await _bump_knowledge_base(session, tenant_id, 0, 0)
 
 
 async def _adjust_df(session: AsyncSession, tenant_id: uuid.UUID, df: Counter[int], sign: int) -> None:
@@ -265,7 +269,12 @@ async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, do
     return len(rows)
 
 
-_SELECT = "SELECT c.id, c.document_id, c.text, c.title, c.metadata"
+# A hit's metadata as filters see it: its document's, its own (page, heading), and the file name.
+_SELECT = (
+    "SELECT c.id, c.document_id, c.text, c.title, d.metadata || c.metadata || "
+    "CASE WHEN d.source IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('source', d.source) END AS metadata"
+)
+_HIT_DOCUMENT = "JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
 
 
 def dense_search_settings(ef_search: int, k: int) -> dict[str, str]:
@@ -338,7 +347,10 @@ async def read_hits(
     where, params = filter_sql(filters)
     rows = (
         await session.execute(
-            text(f"{_SELECT} FROM chunks c WHERE c.tenant_id = :t AND c.id = ANY(CAST(:ids AS uuid[])){where}"),
+            text(
+                f"{_SELECT} FROM chunks c {_HIT_DOCUMENT} "
+                f"WHERE c.tenant_id = :t AND c.id = ANY(CAST(:ids AS uuid[])){where}"
+            ),
             {"t": tenant_id, "ids": [c.key for c in ranked], **params},
         )
     ).all()
@@ -386,9 +398,9 @@ async def read_record_hits(
     rows = (
         await session.execute(
             text(
-                f"{_SELECT}, c.ord FROM chunks c "
-                "JOIN unnest(CAST(:docs AS uuid[]), CAST(:ords AS int[])) AS k(d, o) "
-                f"ON c.document_id = k.d AND c.ord = k.o WHERE c.tenant_id = :t{where}"
+                f"{_SELECT}, c.ord FROM chunks c {_HIT_DOCUMENT} "
+                "JOIN unnest(CAST(:docs AS uuid[]), CAST(:ords AS int[])) AS k(doc, o) "
+                f"ON c.document_id = k.doc AND c.ord = k.o WHERE c.tenant_id = :t{where}"
             ),
             {"t": tenant_id, "docs": [uuid.UUID(d) for d, _ in keys], "ords": [int(o) for _, o in keys], **params},
         )

@@ -38,6 +38,14 @@ class VectorRecord:
     metadata: dict[str, Any]
 
 
+def record_metadata(
+    document: dict[str, Any], chunk: dict[str, Any], source: str | None, document_id: uuid.UUID
+) -> dict[str, Any]:
+    """What an external index filters on for one chunk: the same view as `chains.filters` has in
+    PostgreSQL (its document's metadata, its own, the file name), and the owning document."""
+    return {**document, **chunk, **({"source": source} if source else {}), "document_id": str(document_id)}
+
+
 class VectorIndex(Protocol):
     name: str
 

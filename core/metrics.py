@@ -107,6 +107,19 @@ INGEST_BATCH_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
 INGEST_CHUNKS = Counter("rag_ingest_chunks_total", "Chunks written by ingestion")
+INGEST_REMOVED_CHARACTERS = Counter(
+    "rag_ingest_removed_characters_total",
+    "NUL characters and lone UTF-16 surrogates removed from the text extracted from finished files",
+)
+INGEST_RECLAIMED = Counter(
+    "rag_ingest_reclaimed_files_total", "Files whose lease ran out, returned to the queue and dispatched again"
+)
+DEPENDENCY_UP = Gauge(
+    "rag_dependency_up",
+    "1 when a dependency passed its last readiness check (/readyz), 0 when it failed",
+    ["dependency"],  # database|migrations|model|redis|broker
+    multiprocess_mode="liveall",
+)
 INGEST_QUEUE = Gauge(
     "rag_ingest_queue_files",
     "Files of unfinished jobs, by state (measured every METRICS_QUEUE_POLL_S)",

@@ -40,6 +40,7 @@ class Limit:
     name: str  # what is limited: tenant, principal, ip, login (a metric label, never an identifier)
     key: str
     limit: int
+    cost: int = 1  # requests this one counts for (a LangServe batch: one per input)
     period_s: float = 60.0
 
 
@@ -68,7 +69,7 @@ def gcra(tat: float, now: float, limit: Limit) -> tuple[float | None, Decision]:
     """One GCRA step: the new TAT (None when refused) and the decision it implies."""
     interval = limit.period_s / limit.limit
     base = max(tat, now)
-    new_tat = base + interval
+    new_tat = base + interval * limit.cost
     allow_at = new_tat - limit.period_s
     if allow_at - now > CLOCK_SLACK_S:  # not `now < allow_at`: (now + period) - period can exceed now
         return None, Decision(limit.name, False, limit.limit, 0, base - now, allow_at - now)
@@ -114,7 +115,7 @@ class InProcessLimiter:
         self._tats.clear()
 
 
-# KEYS: bucket keys; ARGV: limit_1, period_1, limit_2, period_2, ...
+# KEYS: bucket keys; ARGV: limit_1, period_1, cost_1, limit_2, period_2, cost_2, ...
 # Returns per key: allowed (0/1), remaining, reset seconds, retry-after seconds (as strings: Redis would
 # truncate Lua numbers to integers). Buckets are written only when every key allows the request.
 _GCRA_LUA = """
@@ -122,10 +123,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local out, tats, all_ok = {}, {}, true
 for i = 1, #KEYS do
-  local limit, period = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local limit, period, cost = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
   local interval = period / limit
   local base = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
-  local tat = base + interval
+  local tat = base + interval * cost
   local allow_at = tat - period
   if allow_at - now > 1e-9 then
     all_ok = false
@@ -159,7 +160,7 @@ class RedisLimiter:
         keys = [self.PREFIX + lim.key for lim in limits]
         args: list[str] = []
         for lim in limits:
-            args += [str(lim.limit), str(lim.period_s)]
+            args += [str(lim.limit), str(lim.period_s), str(lim.cost)]
         raw = [v.decode() if isinstance(v, bytes) else str(v) for v in await self._script(keys=keys, args=args)]
         decisions = [
             Decision(

@@ -226,7 +226,8 @@ class Settings(BaseSettings):
         default=20,
         ge=0,
         le=1000,
-        description="Tenants with their own metrics label (first seen); others 'other'; 0: off",
+        description="Tenants with their own metrics label (first seen); others 'other'; 0: off. Needs "
+        "METRICS_BEARER_TOKEN: an open /metrics labels every tenant 'all'",
     )
     metrics_bearer_token: SecretStr | None = Field(
         default=None, description="When set, /metrics answers only `Authorization: Bearer <token>`"
@@ -292,15 +293,32 @@ class Settings(BaseSettings):
     )
     ingest_max_attempts: int = Field(default=5, ge=1, description="Tries per file before it fails for good")
     ingest_retry_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles per attempt")
+    ingest_task_retry_max_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Longest delay before a Celery ingestion task that failed unexpectedly runs again "
+        "(INGEST_RETRY_BASE_S, doubling per retry, up to this)",
+    )
     ingest_poll_s: float = Field(default=1.0, gt=0, description="Idle worker and job-progress polling interval")
     ingest_wait_max_s: float = Field(default=300.0, gt=0, description="Longest POST /v1/ingest?wait=true waits")
 
     # --- limits ---
-    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Whole request body, bytes")
+    max_upload_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="Whole body of an ingest request (POST /v1/ingest), bytes"
+    )
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Whole body of every other request (JSON or form), bytes"
+    )
     max_files_per_request: int = Field(default=20, ge=1)
     max_documents_per_request: int = Field(default=100, ge=1)
     max_document_chars: int = Field(default=2_000_000, ge=1)
     max_query_chars: int = Field(default=2000, ge=1)
+    max_batch_inputs: int = Field(default=20, ge=1, le=1000, description="Inputs of one LangServe /batch request")
+    max_metadata_bytes: int = Field(
+        default=16 * 1024, ge=64, le=1024 * 1024, description="A document's metadata as JSON (UTF-8), bytes"
+    )
+    max_metadata_keys: int = Field(default=64, ge=1, le=10_000, description="Top-level keys of a document's metadata")
     max_pdf_pages: int = Field(default=2000, ge=1, description="Pages extracted from one PDF")
     max_archive_bytes: int = Field(
         default=100 * 1024 * 1024, ge=1024, description="Uncompressed size of a DOCX (zip) archive"
@@ -340,6 +358,12 @@ class Settings(BaseSettings):
         for network in v:
             ipaddress.ip_network(network, strict=False)  # raises ValueError on garbage
         return v
+
+    @property
+    def tenant_metric_labels(self) -> int:
+        """METRICS_TENANT_LABELS where /metrics is closed: an open one would tell anyone who can reach it
+        which tenants exist and what each of them spends."""
+        return self.metrics_tenant_labels if self.metrics_bearer_token is not None else 0
 
     @property
     def pgdata_dir(self) -> Path:

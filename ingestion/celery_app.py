@@ -5,6 +5,11 @@ died mid-task; the redelivered task claims whatever of its files is not finished
 dead worker's lease by retrying later). A task handles at most INGEST_TASK_FILES files, minutes at
 most, far below RabbitMQ's 30-minute delivery acknowledgement timeout.
 
+A task that fails unexpectedly (the database unreachable, say) is not dropped: it is retried with
+backoff (INGEST_RETRY_BASE_S doubling, up to INGEST_TASK_RETRY_MAX_S). Files it had claimed count that
+attempt, so a file that keeps failing its task ends "Gave up" after INGEST_MAX_ATTEMPTS; and should a
+message be lost anyway, the API's queue monitor dispatches files whose lease ran out again.
+
 Parsing, embedding and writing stay in one task (one queue): handing parsed chunks to a separate
 embedding task would push every document's text through the broker and add a second place to lose
 it, for no gain while the embedding model is the bottleneck on the same machines.
@@ -58,18 +63,37 @@ class _Runtime:
         from ingestion.runtime import build_worker  # heavy imports only in worker processes
 
         self.runner = asyncio.Runner()
-        self.worker = self.runner.run(build_worker(get_settings()))
+        try:
+            self.worker = self.runner.run(build_worker(get_settings()))
+        except BaseException:
+            self.runner.close()
+            raise
 
 
 _runtime: _Runtime | None = None
 
 
-@app.task(bind=True, name=TASK, max_retries=None)  # type: ignore[untyped-decorator]
-def ingest_files(self: Task, job_id: str, file_ids: list[str]) -> None:  # type: ignore[type-arg]
+def _drain(job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> float | None:
     global _runtime
     if _runtime is None:
         _runtime = _Runtime()
-    delay = _runtime.runner.run(_runtime.worker.drain(uuid.UUID(job_id), [uuid.UUID(f) for f in file_ids]))
+    return _runtime.runner.run(_runtime.worker.drain(job_id, file_ids))
+
+
+def retry_delay(settings: Settings, retries: int) -> float:
+    """Backoff before a task that failed unexpectedly runs again, after `retries` earlier retries."""
+    return float(min(settings.ingest_retry_base_s * 2 ** min(retries, 32), settings.ingest_task_retry_max_s))
+
+
+@app.task(bind=True, name=TASK, max_retries=None)  # type: ignore[untyped-decorator]
+def ingest_files(self: Task, job_id: str, file_ids: list[str]) -> None:  # type: ignore[type-arg]
+    job, files = uuid.UUID(job_id), [uuid.UUID(f) for f in file_ids]  # a malformed message fails here, once
+    try:
+        delay = _drain(job, files)
+    except Exception:
+        countdown = retry_delay(get_settings(), self.request.retries or 0)
+        log.exception("job %s: ingestion task failed unexpectedly; retrying in %.1f s", job_id, countdown)
+        raise self.retry(countdown=countdown) from None
     if delay is not None:
         log.info("job %s: %d files pending elsewhere, retrying in %.1f s", job_id, len(file_ids), delay)
         raise self.retry(countdown=delay)

@@ -5,6 +5,10 @@ only says "there is work". A file row is claimed with `FOR UPDATE SKIP LOCKED` a
 extends while it works, so a crashed worker's files return to the queue when the lease runs out.
 Finishing a file checks that the caller still holds it, inside the transaction that indexes its
 document: a document is committed exactly once, by the worker that owned its file at commit time.
+
+`reclaim` (run by the API processes' queue monitor, whatever runs the workers) returns files whose
+lease ran out to the queue so they can be dispatched again even when no task message exists for them
+any more, and ends jobs left unsettled by a worker that died after their last file.
 """
 
 from __future__ import annotations
@@ -23,17 +27,21 @@ from sqlmodel import col, select
 
 from core.database import Database
 from core.errors import Conflict, RagApiError
+from core.inputs import strip_text
 from core.metrics import INGEST_JOB_SECONDS, INGEST_JOBS
 from core.tracing import carrier
 from ingestion.models import IngestFile, IngestJob
 from ingestion.pipeline import IngestItem, ItemResult
 from ingestion.uploads import UploadStore, upload_key
+from tenants import quotas
+from tenants.context import TenantPlan
 
 PENDING = ("queued", "running")
 TERMINAL_FILE = ("created", "replaced", "duplicate", "unchanged", "failed", "cancelled")
 TERMINAL_JOB = ("succeeded", "failed", "partially_failed", "cancelled")
 
 _CLAIMABLE = "((f.status = 'queued' AND f.not_before <= now()) OR (f.status = 'running' AND f.lease_until < now()))"
+RECLAIM_LOCK = 7_270_736_902  # advisory lock key (migrations ...900, dense indexes ...901)
 
 
 class LeaseLost(RagApiError):
@@ -61,9 +69,15 @@ class Progress:
         }
 
 
-async def submit(db: Database, store: UploadStore, tenant_id: uuid.UUID, items: Sequence[IngestItem]) -> IngestJob:
-    """Store the uploads, then record the job and its files in one transaction (uploads removed if
-    that fails), so a job the API has acknowledged always has its bytes."""
+async def submit(
+    db: Database, store: UploadStore, tenant_id: uuid.UUID, items: Sequence[IngestItem], plan: TenantPlan | None = None
+) -> IngestJob:
+    """Store the uploads, then record the job and its files and charge the tenant's monthly ingest budget
+    in one transaction (uploads removed if that fails), so a job the API has acknowledged always has its
+    bytes, and bytes are charged only for a job that was recorded (QuotaExceeded records nothing).
+
+    Charged, when a `plan` is given: the documents within its size limit (larger ones fail in the job,
+    with the reason, without holding up the rest); URL documents when a worker has fetched them."""
     job = IngestJob(
         id=uuid.uuid4(), tenant_id=tenant_id, status="queued", files_total=len(items), trace_context=carrier() or None
     )
@@ -95,6 +109,9 @@ async def submit(db: Database, store: UploadStore, tenant_id: uuid.UUID, items: 
                 )
                 for n, (key, item) in enumerate(zip(keys, items, strict=True))
             )
+            if plan is not None:
+                accepted = sum(len(i.data) for i in items if len(i.data) <= plan.max_document_bytes)
+                await quotas.charge_in(session, tenant_id, plan, ingest_bytes=accepted)
     except BaseException:
         await asyncio.to_thread(store.delete_job, tenant_id, job.id)
         raise
@@ -180,13 +197,14 @@ async def finish(session: AsyncSession, file_id: uuid.UUID, worker: str, result:
     updated = await session.execute(
         text(
             "UPDATE ingest_files SET status = :status, document_id = :doc, chunks = :chunks, "
-            "error = CAST(:error AS jsonb), finished_at = now(), lease_until = NULL "
+            "removed_characters = :removed, error = CAST(:error AS jsonb), finished_at = now(), lease_until = NULL "
             "WHERE id = :id AND claimed_by = :worker AND status = 'running'"
         ),
         {
             "status": result.status,
             "doc": result.document_id,
             "chunks": result.chunks,
+            "removed": result.removed_characters,
             "error": _json(result.error),
             "id": file_id,
             "worker": worker,
@@ -198,16 +216,71 @@ async def finish(session: AsyncSession, file_id: uuid.UUID, worker: str, result:
 
 async def retry_later(
     db: Database, tenant_id: uuid.UUID, file_id: uuid.UUID, worker: str, delay_s: float, error: dict[str, Any]
-) -> None:
-    """Put a file that failed transiently back in the queue, not before `delay_s` from now."""
+) -> bool:
+    """Put a file that failed transiently back in the queue, not before `delay_s` from now; False when
+    this worker no longer holds it (finished, cancelled, or reclaimed after its lease)."""
     async with db.tenant_session(tenant_id) as session:
-        await session.execute(
+        updated = await session.execute(
             text(
                 "UPDATE ingest_files SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
                 "not_before = now() + make_interval(secs => :delay), error = CAST(:error AS jsonb) "
                 "WHERE id = :id AND claimed_by = :worker AND status = 'running'"
             ),
             {"delay": delay_s, "error": _json(error), "id": file_id, "worker": worker},
+        )
+    return bool(updated.rowcount)  # type: ignore[attr-defined]
+
+
+async def reclaim(db: Database) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """Return every file whose lease ran out to the queue (its attempt still counts), and settle jobs
+    none of whose files is pending; the requeued files by job, for the dispatcher. One caller at a time
+    across replicas (a transaction-level advisory lock): a concurrent caller gets nothing, and a file
+    being claimed or finished at that moment (row locked) is left to its worker."""
+    async with db.admin_session() as session:
+        if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RECLAIM_LOCK}):
+            return []
+        rows = (
+            await session.execute(
+                text(
+                    """
+                    WITH expired AS (
+                        SELECT id FROM ingest_files WHERE status = 'running' AND lease_until < now()
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE ingest_files f
+                    SET status = 'queued', claimed_by = NULL, lease_until = NULL, not_before = now()
+                    FROM expired WHERE f.id = expired.id
+                    RETURNING f.job_id, f.id
+                    """
+                )
+            )
+        ).all()
+        unsettled = (
+            await session.execute(
+                text(
+                    "SELECT j.id, j.tenant_id FROM ingest_jobs j WHERE j.finished_at IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM ingest_files f WHERE f.job_id = j.id AND f.status IN ('queued', 'running'))"
+                )
+            )
+        ).all()
+    for job in unsettled:  # its worker died between its last file and settling it
+        await settle(db, job.tenant_id, job.id)
+    by_job: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in rows:
+        by_job.setdefault(row.job_id, []).append(row.id)
+    return list(by_job.items())
+
+
+async def undo_reclaim(db: Database, file_ids: Sequence[uuid.UUID]) -> None:
+    """Files `reclaim` returned that could not be dispatched (the broker is down): expired again, so the
+    next `reclaim` hands them out again (and any polling worker may claim them meanwhile)."""
+    async with db.admin_session() as session:
+        await session.execute(
+            text(
+                "UPDATE ingest_files SET status = 'running', lease_until = now() "
+                "WHERE id = ANY(:ids) AND status = 'queued' AND claimed_by IS NULL"
+            ),
+            {"ids": list(file_ids)},
         )
 
 
@@ -347,4 +420,15 @@ async def pending_delay(db: Database, file_ids: Sequence[uuid.UUID]) -> float | 
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
-    return json.dumps(value) if value is not None else None
+    return json.dumps(_storable(value)) if value is not None else None
+
+
+def _storable(value: Any) -> Any:
+    """`value` without the characters jsonb refuses (NUL, lone surrogates), e.g. in a quoted file name."""
+    if isinstance(value, str):
+        return strip_text(value)[0]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value

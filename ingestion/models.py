@@ -63,6 +63,7 @@ class IngestFile(SQLModel, table=True):
     claimed_by: str | None = None
     document_id: uuid.UUID | None = None
     chunks: int = 0
+    removed_characters: int = 0  # NUL and lone surrogates removed from the file's extracted text
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     not_before: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

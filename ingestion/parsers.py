@@ -2,10 +2,15 @@
 
 Supported: plain text, Markdown, HTML, PDF (pypdf), DOCX (python-docx), JSON. The type is taken from the
 file extension, then from the declared content type; anything else is refused with 415.
+
+Whatever the parser, the text it extracts (sections, headings, title) loses the characters PostgreSQL
+cannot store, NUL and lone UTF-16 surrogates, once, in `parse()`; how many were removed is reported
+with the document (`ParsedDocument.removed_characters`) rather than refusing it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -15,6 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from core.errors import UnparseableDocument, UnsupportedMediaType
+from core.inputs import strip_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,7 @@ class ParsedDocument:
     title: str
     content_type: str
     sections: list[Section] = field(default_factory=list)
+    removed_characters: int = 0  # NUL and lone surrogates removed from the extracted text
 
     @property
     def char_count(self) -> int:
@@ -230,14 +237,20 @@ def parse_docx(data: bytes, filename: str | None, limits: ParseLimits) -> Parsed
     )
 
 
-def _json_lines(value: Any, path: str = "") -> list[str]:
-    if isinstance(value, dict):
-        return [line for k, v in value.items() for line in _json_lines(v, f"{path}.{k}" if path else str(k))]
-    if isinstance(value, list):
-        return [line for item in value for line in _json_lines(item, path)]
-    if value is None:
-        return []
-    return [f"{path}: {value}" if path else str(value)]
+def _json_lines(value: Any) -> list[str]:
+    """`path: value` lines of every scalar in document order, without recursion (any depth json.loads
+    accepts is flattened)."""
+    lines: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, path) for v in reversed(item))
+        elif item is not None:
+            lines.append(f"{path}: {item}" if path else str(item))
+    return lines
 
 
 def parse_json(data: bytes, filename: str | None) -> ParsedDocument:
@@ -245,9 +258,15 @@ def parse_json(data: bytes, filename: str | None) -> ParsedDocument:
         value = json.loads(_decode(data))
     except json.JSONDecodeError as exc:
         raise UnparseableDocument(f"invalid JSON at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise UnparseableDocument("JSON is nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's conversion limit (4,300 digits)
+        raise UnparseableDocument(f"JSON could not be read: {type(exc).__name__}") from exc
     title = _stem(filename)
     if isinstance(value, dict):
-        title = str(value.get("title") or title)
+        named = value.get("title")
+        if isinstance(named, str | int | float) and not isinstance(named, bool) and str(named).strip():
+            title = str(named)
         body = value.get("text") or value.get("content")
         if isinstance(body, str):
             return ParsedDocument(title=title, content_type="application/json", sections=[Section(body)])
@@ -274,11 +293,35 @@ def parse(
     kind = detect_type(filename, content_type)
     if not data:
         raise UnparseableDocument("file is empty")
-    if kind in BOUNDED_PARSERS:
-        parsed = BOUNDED_PARSERS[kind](data, filename, limits or ParseLimits())
-    else:
-        parsed = PARSERS[kind](data, filename)
+    try:
+        if kind in BOUNDED_PARSERS:
+            parsed = BOUNDED_PARSERS[kind](data, filename, limits or ParseLimits())
+        else:
+            parsed = PARSERS[kind](data, filename)
+    except RecursionError as exc:  # a document nested deeper than the parser can follow
+        raise UnparseableDocument("document is nested too deeply") from exc
+    _strip_unstorable(parsed, filename)
     parsed.sections = [s for s in parsed.sections if s.text.strip()]
     if not parsed.sections:
         raise UnparseableDocument("no text could be extracted (scanned PDF or empty document?)")
     return parsed
+
+
+def _strip_unstorable(parsed: ParsedDocument, filename: str | None) -> None:
+    """Remove NUL and lone surrogates from every text the parser extracted, counting each removed
+    character once: headings, and a title taken from the text, repeat characters already counted."""
+    removed = 0
+    raw_texts = [s.text for s in parsed.sections]
+    sections: list[Section] = []
+    for section in parsed.sections:
+        text, n = strip_text(section.text)
+        heading, m = strip_text(section.heading) if section.heading is not None else (None, 0)
+        removed += n
+        sections.append(dataclasses.replace(section, text=text, heading=heading) if n or m else section)
+    title, n = strip_text(parsed.title)
+    if n and not any(parsed.title in raw for raw in raw_texts):
+        removed += n
+    if n and not title.strip():
+        title = _stem(filename)
+    parsed.sections, parsed.title = sections, title
+    parsed.removed_characters += removed

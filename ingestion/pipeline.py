@@ -5,18 +5,26 @@ bad file never takes the rest of its batch down. Replacing by `external_id` dele
 inserts the new one in the same transaction, so readers see exactly one version at any time. The
 tenant's knowledge-base row is locked first in every write, which serialises a tenant's writers and
 makes content-hash de-duplication race-free.
+
+Every stage (fetch, parse and chunk, embed, write) turns any exception about one item into that item's
+failure: a `RagApiError` with its own status, title and detail; anything unexpected as 500 "Internal
+error" naming the exception type only (logged with its traceback). Only what concerns the whole batch
+propagates: the database gone, or an embedding provider that is unavailable (502, retried by the worker).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from langchain_core.embeddings import Embeddings
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -33,7 +41,7 @@ from chains.index import (
     remove_document_chunks,
 )
 from chains.sparse import BM25Params, document_weights, term_counts
-from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for
+from chains.vector_index import PgVectorIndex, VectorIndex, VectorRecord, index_for, record_metadata
 from core import tracing
 from core.database import Database
 from core.errors import InvalidInput, PayloadTooLarge, RagApiError, ServiceUnavailable, UpstreamError
@@ -44,6 +52,12 @@ from ingestion.fetch import fetch_url, parse_networks
 from ingestion.lookup import find_document
 from ingestion.models import Document
 from ingestion.parsers import ParsedDocument, ParseLimits, parse
+
+log = logging.getLogger(__name__)
+
+# Problem statuses the worker retries with backoff (provider overloaded, unavailable or timing out);
+# any other failure is final for its document.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(slots=True)
@@ -65,6 +79,7 @@ class ItemResult:
     document_id: uuid.UUID | None = None
     chunks: int = 0
     error: dict[str, Any] | None = None
+    removed_characters: int = 0  # NUL and lone surrogates removed from the extracted text
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -73,6 +88,7 @@ class ItemResult:
             "status": self.status,
             "document_id": str(self.document_id) if self.document_id else None,
             "chunks": self.chunks,
+            "removed_characters": self.removed_characters,
         }
         if self.error:
             out["error"] = self.error
@@ -99,14 +115,85 @@ class _Prepared:
     digest: str
     vectors: list[list[float]] = field(default_factory=list)
 
+    @property
+    def removed(self) -> int:
+        return self.parsed.removed_characters
 
-def _failure(index: int, item: IngestItem, exc: RagApiError) -> ItemResult:
-    return ItemResult(
-        index=index,
-        filename=item.filename,
-        status="failed",
-        error={"status": exc.status, "title": exc.title, "detail": exc.detail},
-    )
+
+def _failure(index: int, item: IngestItem, exc: Exception, stage: str) -> ItemResult:
+    """The item's failure: a RagApiError as it is; anything else as a 500 that names the exception type
+    but not its text (which may hold internals), logged with its traceback."""
+    if isinstance(exc, RagApiError):
+        error = {"status": exc.status, "title": exc.title, "detail": exc.detail}
+    else:
+        log.error("ingestion: %s of item %d (%s) failed unexpectedly", stage, index, item.filename, exc_info=exc)
+        detail = f"{stage} failed unexpectedly ({type(exc).__name__})"
+        error = {"status": 500, "title": "Internal error", "detail": detail}
+    return ItemResult(index=index, filename=item.filename, status="failed", error=error)
+
+
+# Provider statuses that refuse the input itself; any other (401 bad key, 429, 5xx...) is the
+# provider's problem, the same for every document, and retried.
+_PROVIDER_REFUSALS = frozenset({400, 413, 422})
+
+
+def _provider_status(exc: BaseException) -> int | None:
+    """The HTTP status a provider SDK's exception carries (openai, cohere, httpx), if any."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _provider_unavailable(exc: BaseException) -> bool:
+    """Worth retrying later: a network failure anywhere in the exception's chain, or a provider status
+    other than a refusal of the input (overloaded, rate-limited, failing, misconfigured)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        status = _provider_status(seen)
+        if status is not None:
+            return status not in _PROVIDER_REFUSALS
+        if isinstance(seen, OSError | TimeoutError | httpx.TransportError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _embedding_failure(exc: Exception) -> Exception:
+    """What an embedding failure means for the documents: retry (502), refused (422) or unexpected."""
+    if isinstance(exc, RagApiError):
+        return exc
+    if _provider_unavailable(exc):
+        PROVIDER_ERRORS.labels("embeddings").inc()
+        return UpstreamError(f"embedding provider failed: {type(exc).__name__}")
+    status = _provider_status(exc)
+    if status is not None:
+        PROVIDER_ERRORS.labels("embeddings").inc()
+        return InvalidInput(f"the embedding provider refused this document: {type(exc).__name__} (HTTP {status})")
+    return exc
+
+
+def _session_lost(exc: Exception) -> bool:
+    """The database connection itself failed (not a statement): the batch's transaction is gone."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+# SQLSTATE classes of a statement worth running again (a deadlock, a serialisation failure, a lock or
+# statement timeout, resources exhausted); any other database error is about the document's values.
+_DATABASE_TRANSIENT = ("40", "53", "55P03", "57")
+
+
+def _database_failure(exc: Exception) -> Exception:
+    sqlstate = getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
+    if isinstance(sqlstate, str) and sqlstate.startswith(_DATABASE_TRANSIENT):
+        return ServiceUnavailable(f"the database could not write this document now (SQLSTATE {sqlstate})")
+    return exc
+
+
+def _is_retryable(exc: Exception) -> bool:
+    return isinstance(exc, RagApiError) and exc.status in TRANSIENT_STATUSES
 
 
 def job_status(results: Sequence[ItemResult]) -> str:
@@ -163,24 +250,20 @@ class IngestPipeline:
                 continue
             try:
                 prepared.append(await asyncio.to_thread(self._prepare, index, item))
-            except RagApiError as exc:
-                results[index] = _failure(index, item, exc)
+            except Exception as exc:  # the document's own failure, whatever it is
+                results[index] = _failure(index, item, exc, "parsing")
 
         prepared, kb = await self._skip_known(tenant_id, prepared, results)
         # A knowledge base not yet re-embedded after a model change keeps growing with its own model.
         embedder = embedder_for(kb.embedding_model, self.embeddings, self.settings) if kb else self.embeddings
-        try:
-            if embedder is None:
-                raise InvalidInput(
-                    f"this knowledge base is indexed with {kb and kb.embedding_model}, which this service cannot "
-                    "embed with; re-embed it (ragapi reembed) before ingesting"
-                )
-            await self._embed(prepared, embedder)
-        except RagApiError as exc:
-            results.update({p.index: _failure(p.index, p.item, exc) for p in prepared})
-            prepared = []
-
-        if embedder is not None:
+        if embedder is None:
+            refused = InvalidInput(
+                f"this knowledge base is indexed with {kb and kb.embedding_model}, which this service cannot "
+                "embed with; re-embed it (ragapi reembed) before ingesting"
+            )
+            results.update({p.index: _failure(p.index, p.item, refused, "embedding") for p in prepared})
+        else:
+            prepared = await self._embed_all(prepared, results, embedder)
             await self._write_all(tenant_id, prepared, results, progress, on_written, embedder)
         return results
 
@@ -195,8 +278,8 @@ class IngestPipeline:
                     fetched = await fetch_url(
                         item.url, max_bytes, self.settings.url_fetch_timeout_s, self.allowed_networks
                     )
-                except RagApiError as exc:
-                    results[index] = _failure(index, item, exc)
+                except Exception as exc:  # the URL's own failure, whatever it is
+                    results[index] = _failure(index, item, exc, "fetching the URL")
                     return
             item.data, item.content_type = fetched.data, fetched.content_type
             item.filename = item.filename or fetched.url.rsplit("/", 1)[-1] or fetched.url
@@ -245,21 +328,41 @@ class IngestPipeline:
                 keep.append(p)
                 continue
             status = "unchanged" if p.item.external_id and row.external_id == p.item.external_id else "duplicate"
-            results[p.index] = ItemResult(p.index, p.item.filename, status, row.id, row.chunk_count)
+            results[p.index] = ItemResult(
+                p.index, p.item.filename, status, row.id, row.chunk_count, removed_characters=p.removed
+            )
         return keep, kb
+
+    async def _embed_all(
+        self, prepared: list[_Prepared], results: dict[int, ItemResult], embedder: Embeddings
+    ) -> list[_Prepared]:
+        """Embed every document's chunks in one call; the documents that got their vectors. When that
+        call fails for any reason but an unavailable provider (which every document would meet: all are
+        retried), each document is embedded alone, so a text the model or the provider refuses fails
+        its own document only."""
+        try:
+            await self._embed(prepared, embedder)
+            return prepared
+        except Exception as exc:  # classified below
+            failure = _embedding_failure(exc)
+            if len(prepared) == 1 or _is_retryable(failure):
+                results.update({p.index: _failure(p.index, p.item, failure, "embedding") for p in prepared})
+                return []
+        embedded: list[_Prepared] = []
+        for p in prepared:
+            try:
+                await self._embed([p], embedder)
+                embedded.append(p)
+            except Exception as exc:  # this document's own failure
+                results[p.index] = _failure(p.index, p.item, _embedding_failure(exc), "embedding")
+        return embedded
 
     async def _embed(self, prepared: list[_Prepared], embedder: Embeddings) -> None:
         texts = [f"{p.parsed.title}\n\n{c.text}" for p in prepared for c in p.chunks]
         if not texts:
             return
-        try:
-            with tracing.tracer.start_as_current_span("ingest.embed", attributes={"chunks": len(texts)}):
-                vectors = await asyncio.to_thread(embedder.embed_documents, texts)
-        except RagApiError:
-            raise
-        except Exception as exc:  # remote embedding providers: network and API errors
-            PROVIDER_ERRORS.labels("embeddings").inc()
-            raise UpstreamError(f"embedding provider failed: {type(exc).__name__}") from exc
+        with tracing.tracer.start_as_current_span("ingest.embed", attributes={"chunks": len(texts)}):
+            vectors = await asyncio.to_thread(embedder.embed_documents, texts)
         offset = 0
         for p in prepared:
             p.vectors = vectors[offset : offset + len(p.chunks)]
@@ -286,22 +389,37 @@ class IngestPipeline:
             mismatch = (kb.embedding_model, kb.embedding_dim) != (model, dim)
             for p in prepared:
                 written: list[str] = []
+                replaced: list[str] = []  # the old version's records, stale only if this document commits
                 try:
                     if mismatch:  # re-embedded to another model since these vectors were computed: redo
                         raise ServiceUnavailable(
                             f"this knowledge base switched to {kb.embedding_model} while the document was being "
                             f"embedded with {model}; ingest it again"
                         )
-                    async with session.begin_nested():
-                        results[p.index] = await self._write(session, tenant_id, index, p, written, stale)
+                    async with session.begin_nested():  # a failure rolls back this document only
+                        results[p.index] = await self._write(session, tenant_id, index, p, written, replaced)
                         if on_written is not None:
                             await on_written(session, results[p.index])
-                except RagApiError as exc:
-                    results[p.index] = _failure(p.index, p.item, exc)
-                    await index.delete(tenant_id, written)  # vectors of a rolled-back document
+                    stale.extend(replaced)
+                except Exception as exc:
+                    if _session_lost(exc):  # nothing of the batch can commit any more
+                        raise
+                    results[p.index] = _failure(p.index, p.item, _database_failure(exc), "writing")
+                    await self._forget(index, tenant_id, written)  # vectors of a rolled-back document
                 if progress:
                     progress(1)
-        await index.delete(tenant_id, stale)
+        await self._forget(index, tenant_id, stale)
+
+    @staticmethod
+    async def _forget(index: VectorIndex, tenant_id: uuid.UUID, ids: list[str]) -> None:
+        """Delete vector records no chunk row refers to; a failure leaves orphans that no search returns
+        (every match is joined back to visible chunk rows), so it is logged, not raised."""
+        if not ids:
+            return
+        try:
+            await index.delete(tenant_id, ids)
+        except Exception:
+            log.warning("ingestion: could not delete %d orphaned vector records", len(ids), exc_info=True)
 
     async def _write(
         self,
@@ -320,7 +438,9 @@ class IngestPipeline:
         ).scalar_one_or_none()
         if same_bytes is not None:
             status = "unchanged" if item.external_id and same_bytes.external_id == item.external_id else "duplicate"
-            return ItemResult(p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count)
+            return ItemResult(
+                p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count, removed_characters=p.removed
+            )
 
         status = "created"
         if item.external_id:
@@ -360,13 +480,13 @@ class IngestPipeline:
                 id=record_id(document.id, r.ord),
                 dense=r.embedding,
                 sparse=r.weights,
-                metadata={**r.metadata, "document_id": str(document.id)},
+                metadata=record_metadata(item.metadata, r.metadata, item.filename, document.id),
             )
             for r in rows
         ]
         written.extend(r.id for r in records)
         await index.upsert(tenant_id, records)  # before the commit that makes the chunks visible
-        return ItemResult(p.index, item.filename, status, document.id, len(p.chunks))
+        return ItemResult(p.index, item.filename, status, document.id, len(p.chunks), removed_characters=p.removed)
 
     def _rows(self, p: _Prepared, kb: KnowledgeBase) -> list[ChunkRow]:
         counts = [term_counts(f"{p.parsed.title}\n{c.text}") for c in p.chunks]
@@ -380,11 +500,7 @@ class IngestPipeline:
                     ord=chunk.ord,
                     text=chunk.text,
                     title=p.parsed.title,
-                    metadata={
-                        **p.item.metadata,
-                        **chunk.metadata,
-                        **({"source": p.item.filename} if p.item.filename else {}),
-                    },
+                    metadata=chunk.metadata,  # its own (page, heading); the document's is on the document
                     embedding=vector,
                     weights=document_weights(tc, avgdl, self.bm25),
                     token_count=length,

@@ -2,9 +2,11 @@
 inside `ragapi serve` (embedded, no broker) and inside Celery tasks (`ragapi worker`).
 
 Transient failures (provider or network errors) go back to the queue with exponential backoff;
-anything else fails the file with its reason. A file whose worker keeps dying (out of memory, killed)
-comes back after its lease and fails for good after INGEST_MAX_ATTEMPTS tries, so no file can wedge
-a queue.
+anything else fails the file with its reason, at once, while the rest of its batch goes on. When the
+batch as a whole fails (the database went away, say), its unfinished files go back to the queue with
+the same backoff at once rather than when their lease runs out. A file whose worker keeps dying (out
+of memory, killed) comes back after its lease and fails for good after INGEST_MAX_ATTEMPTS tries, so
+no file can wedge a queue.
 """
 
 from __future__ import annotations
@@ -23,19 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import tracing
 from core.database import Database
-from core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS
+from core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS, INGEST_REMOVED_CHARACTERS
 from core.settings import Settings
 from ingestion import jobs
 from ingestion.models import IngestFile
-from ingestion.pipeline import IngestItem, IngestPipeline, ItemResult, OnWritten
+from ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, ItemResult, OnWritten
 from ingestion.uploads import UploadStore
 from tenants import quotas
 from tenants.plans import plan_for
 from tenants.service import get_tenant
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def worker_name() -> str:
@@ -99,13 +99,16 @@ class IngestWorker:
         if not files:
             return BatchOutcome(job_id, 0)
         heartbeat = asyncio.create_task(self._heartbeat([f.id for f in files]))
-        stored = await jobs.trace_context(self.db, files[0].job_id) if tracing.active() else None
         started = time.perf_counter()
         try:
+            stored = await jobs.trace_context(self.db, files[0].job_id) if tracing.active() else None
             with tracing.consumer_span(
                 "ingest.batch", stored, tenant=files[0].tenant_id, job_id=files[0].job_id, files=len(files)
             ):
                 await self._process(files)
+        except Exception as exc:  # the batch as a whole: the database went away, say
+            log.exception("ingestion batch of job %s failed; its unfinished files are requeued", files[0].job_id)
+            await self._requeue(files, exc)
         finally:
             heartbeat.cancel()
             INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -134,7 +137,7 @@ class IngestWorker:
                 await self._record(f, _failed(f, 500, "Gave up", f"failed {f.attempts - 1} times; last: {last}"))
             else:
                 ready.append(f)
-        items = await asyncio.to_thread(self._load, ready)
+        loaded = await asyncio.to_thread(self._load, ready)
         by_index = dict(enumerate(ready))
         committed: set[int] = set()
 
@@ -142,10 +145,18 @@ class IngestWorker:
             await jobs.finish(session, by_index[result.index].id, self.name, result)
             committed.add(result.index)
 
-        lost = [n for n, item in enumerate(items) if item is None]
-        for n in lost:
-            await self._record(ready[n], _failed(ready[n], 500, "Upload lost", "the stored upload is missing"))
-        present = [(n, item) for n, item in enumerate(items) if item is not None]
+        present: list[tuple[int, IngestItem]] = []
+        requeued: set[uuid.UUID] = set()
+        for n, item in enumerate(loaded):
+            if item is None:
+                await self._record(ready[n], _failed(ready[n], 500, "Upload lost", "the stored upload is missing"))
+            elif isinstance(item, Exception):  # the store failed for this file: retried like a provider error
+                detail = f"the stored upload could not be read ({type(item).__name__})"
+                log.warning("file %s: %s", ready[n].id, detail, exc_info=item)
+                if not await self._settle_file(ready[n], _failed(ready[n], 503, "Service unavailable", detail)):
+                    requeued.add(ready[n].id)
+            else:
+                present.append((n, item))
         sent = sum(len(item.data) for _, item in present)
         results = await self.pipeline.process(
             tenant_id,
@@ -156,10 +167,11 @@ class IngestWorker:
         fetched = sum(len(item.data) for _, item in present) - sent
         if fetched:  # URL documents are charged once their size is known
             await quotas.charge(self.db, tenant_id, plan.unlimited_ingest(), ingest_bytes=fetched)
-        requeued: set[uuid.UUID] = set()
-        for position, result in results.items():
-            n = present[position][0]
-            if n in committed:
+        for position, (n, _) in enumerate(present):
+            result = results.get(position) or _failed(
+                ready[n], 500, "Internal error", "the pipeline recorded no outcome for this file"
+            )
+            if n in committed and result.status != "failed":  # recorded in its document's transaction
                 _count(result)
                 continue
             result.index = n
@@ -167,7 +179,7 @@ class IngestWorker:
                 requeued.add(ready[n].id)
         for f in files:
             if f.blob_key and f.id not in requeued:  # finished files' uploads are no longer needed
-                await asyncio.to_thread(self.store.delete, f.blob_key)
+                await self._discard(f.blob_key)
 
     async def _settle_file(self, f: IngestFile, result: ItemResult) -> bool:
         """Record the outcome; False when the file stays pending (retry, or another worker owns it)."""
@@ -177,12 +189,33 @@ class IngestWorker:
         transient = result.status == "failed" and error.get("status") in TRANSIENT_STATUSES
         if transient and f.attempts < self.settings.ingest_max_attempts:
             delay = self.settings.ingest_retry_base_s * 2 ** (f.attempts - 1)
-            log.warning("file %s failed transiently (%s); retrying in %.1f s", f.id, error.get("detail"), delay)
-            await jobs.retry_later(self.db, f.tenant_id, f.id, self.name, delay, error)
-            INGEST_DOCUMENTS.labels("retried").inc()
+            if await jobs.retry_later(self.db, f.tenant_id, f.id, self.name, delay, error):
+                log.warning("file %s failed transiently (%s); retrying in %.1f s", f.id, error.get("detail"), delay)
+                INGEST_DOCUMENTS.labels("retried").inc()
             return False
         await self._record(f, result)
         return True
+
+    async def _requeue(self, files: list[IngestFile], exc: Exception) -> None:
+        """After the whole batch failed: each claimed file not finished yet goes back to the queue with
+        backoff, or fails for good past INGEST_MAX_ATTEMPTS, now rather than when its lease runs out.
+        Files already finished are left as they are (the statements check that this worker still holds
+        them). If the database refuses even this, the leases bring the files back."""
+        detail = f"the ingestion batch failed ({type(exc).__name__})"
+        for f in files:
+            try:
+                if await self._settle_file(f, _failed(f, 503, "Service unavailable", detail)) and f.blob_key:
+                    await self._discard(f.blob_key)
+            except Exception:
+                log.warning("could not hand back job %s's files; their leases will expire", f.job_id, exc_info=True)
+                return
+
+    async def _discard(self, blob_key: str) -> None:
+        """Remove a finished file's upload; one that cannot be removed now only takes space."""
+        try:
+            await asyncio.to_thread(self.store.delete, blob_key)
+        except Exception:
+            log.warning("could not remove the upload %s", blob_key, exc_info=True)
 
     async def _record(self, f: IngestFile, result: ItemResult) -> None:
         try:
@@ -192,10 +225,15 @@ class IngestWorker:
             return
         _count(result)
 
-    def _load(self, files: list[IngestFile]) -> list[IngestItem | None]:
-        items: list[IngestItem | None] = []
+    def _load(self, files: list[IngestFile]) -> list[IngestItem | Exception | None]:
+        """Each file as an item; None when its upload is gone, the exception when reading it failed."""
+        items: list[IngestItem | Exception | None] = []
         for f in files:
-            data = self.store.get(f.blob_key) if f.blob_key else b""
+            try:
+                data = self.store.get(f.blob_key) if f.blob_key else b""
+            except Exception as exc:  # that file's failure, recorded by the caller
+                items.append(exc)
+                continue
             if data is None:
                 items.append(None)
                 continue
@@ -216,6 +254,8 @@ class IngestWorker:
 def _count(result: ItemResult) -> None:
     INGEST_DOCUMENTS.labels("failed" if result.status == "failed" else "indexed").inc()
     INGEST_CHUNKS.inc(result.chunks)
+    if result.removed_characters:
+        INGEST_REMOVED_CHARACTERS.inc(result.removed_characters)
 
 
 def _reindexed(on_written: OnWritten, positions: list[int]) -> OnWritten:

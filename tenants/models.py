@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ARRAY, Column, DateTime, Text
+from sqlalchemy import ARRAY, BigInteger, Column, DateTime, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -19,9 +19,10 @@ class Tenant(SQLModel, table=True):
     semantic_cache_threshold: float | None = None
     plan: str = "default"
     rate_limit_per_minute: int | None = None
-    monthly_query_quota: int | None = None
-    monthly_ingest_bytes_quota: int | None = None
-    max_document_bytes: int | None = None
+    # bigint columns: bound as such (a plain `int` field binds as a 32-bit integer and fails past 2 GiB)
+    monthly_query_quota: int | None = Field(default=None, sa_column=Column(BigInteger))
+    monthly_ingest_bytes_quota: int | None = Field(default=None, sa_column=Column(BigInteger))
+    max_document_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
     allow_registration: bool = False
     registration_role: str = "readonly"
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))

@@ -21,7 +21,7 @@ from tenants.context import TenantPlan
 
 _CHARGE = text("SELECT * FROM charge_usage(:tid, :period, :queries, :bytes, :query_quota, :bytes_quota)")
 # On the driver (`Database.fetch_row`): every query runs it.
-_ADMIT = "SELECT * FROM admit_query($1, $2, $3, $4, $5, $6, CAST($7::text AS vector), $8)"
+_ADMIT = "SELECT * FROM admit_query($1, $2, $3, $4, $5, $6, CAST($7::text AS vector), $8, $9)"
 _NO_SEARCH = {"v": None, "p": None, "d": None, "q": None, "limit": 0}
 
 
@@ -76,19 +76,19 @@ class Admission:
 
 
 async def charge_query(
-    db: Database, tenant_id: uuid.UUID, plan: TenantPlan, search: Mapping[str, Any] | None = None
+    db: Database, tenant_id: uuid.UUID, plan: TenantPlan, search: Mapping[str, Any] | None = None, queries: int = 1
 ) -> Admission:
-    """Charge one query and read the tenant's answer-cache scope, and with `search` (the semantic
-    cache's parameters: `chains.semantic_cache.search_parameters`) its nearest entries too, in one
-    statement outside a transaction (`admit_query`, migrations 0010 and 0011): the database function
-    enters the tenant's scope itself, so admission is one round trip instead of five, and a semantic
-    lookup needs none of its own."""
+    """Charge `queries` (one query; a LangServe batch, one per input) and read the tenant's answer-cache
+    scope, and with `search` (the semantic cache's parameters: `chains.semantic_cache.search_parameters`)
+    its nearest entries too, in one statement outside a transaction (`admit_query`, migrations 0010, 0011
+    and 0014): the database function enters the tenant's scope itself, so admission is one round trip
+    instead of five, and a semantic lookup needs none of its own."""
     period = current_period()
     row = None
-    if not _too_big_for_empty_month(plan, 1, 0):
+    if not _too_big_for_empty_month(plan, queries, 0):
         s = dict(search or _NO_SEARCH)
         row = await db.fetch_row(
-            _ADMIT, tenant_id, period, plan.monthly_query_quota, s["v"], s["p"], s["d"], s["q"], s["limit"]
+            _ADMIT, tenant_id, period, plan.monthly_query_quota, s["v"], s["p"], s["d"], s["q"], s["limit"], queries
         )
     if row is None:
         raise _refused(plan, "query")

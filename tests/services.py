@@ -164,12 +164,15 @@ class ApiServer:
 class PrometheusServer:
     """Debian's `prometheus` scraping the given targets every second, with its HTTP API on a free port."""
 
-    def __init__(self, workdir: Path, targets: list[str], metrics_path: str = "/metrics") -> None:
+    def __init__(
+        self, workdir: Path, targets: list[str], metrics_path: str = "/metrics", bearer_token: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.targets = targets
         self.metrics_path = metrics_path
+        self.bearer_token = bearer_token  # as the ServiceMonitor sends METRICS_BEARER_TOKEN
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -180,6 +183,7 @@ class PrometheusServer:
             "scrape_configs:\n"
             f"  - job_name: ragapi\n    metrics_path: {self.metrics_path}\n"
             f"    static_configs: [{{targets: [{targets}]}}]\n"
+            + (f"    authorization: {{type: Bearer, credentials: {self.bearer_token}}}\n" if self.bearer_token else "")
         )
         self._process = subprocess.Popen(  # noqa: S603 - Debian's prometheus binary
             [

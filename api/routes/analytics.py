@@ -37,5 +37,9 @@ async def analytics(
     if state.query_log is not None:
         await state.query_log.flush()  # include queries this replica answered a moment ago
     end = end or datetime.now(UTC)
-    window = Window(start or end - timedelta(days=7), end, interval, scope, group_by)
+    try:
+        start = start or end - timedelta(days=7)
+    except OverflowError as exc:  # an end in the first week of year 1
+        raise InvalidInput("end is too early to default start to a week before it; give start") from exc
+    window = Window(start, end, interval, scope, group_by)
     return await report(state.db, window, state.settings.analytics_low_score)

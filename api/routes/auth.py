@@ -10,12 +10,12 @@ import logging
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 
 from api.dependencies import CurrentUser, IpLimited, State, enforce_limits
 from api.schemas import (
     ForgotPassword,
+    LoginForm,
     PasswordChange,
     PasswordReset,
     RefreshRequest,
@@ -29,6 +29,12 @@ from tenants.models import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+# The routes that take a body without a credential (`IpLimited`): every other /v1 route with a body is
+# authenticated before its body is read (api.middleware.CredentialsFirstMiddleware).
+PUBLIC_PATHS = frozenset(
+    f"/v1/auth/{name}" for name in ("register", "login", "refresh", "forgot-password", "reset-password")
+)
 
 
 def user_out(user: User) -> UserOut:
@@ -53,9 +59,7 @@ async def register(body: RegisterRequest, state: State, _ip: IpLimited) -> UserO
 
 
 @router.post("/login", response_model=TokenResponse, summary="Sign in (OAuth2 password form: username = e-mail)")
-async def login(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], state: State, _ip: IpLimited
-) -> TokenResponse:
+async def login(request: Request, form: Annotated[LoginForm, Form()], state: State, _ip: IpLimited) -> TokenResponse:
     account = form.username.strip().lower()[:254]
     await enforce_limits(request, [Limit("login", f"login:{account}", state.settings.login_rate_limit_per_minute)])
     return _tokens(await users.login(state.db, state.tokens, form.username, form.password))
@@ -96,6 +100,7 @@ async def _deliver_reset(url: str, email: str, token: str, expires_at: str) -> N
 @router.post(
     "/forgot-password",
     status_code=202,
+    response_class=Response,
     summary="Send a reset token to PASSWORD_RESET_WEBHOOK_URL (same answer whether or not the account exists)",
 )
 async def forgot_password(body: ForgotPassword, state: State, background: BackgroundTasks, _ip: IpLimited) -> Response:

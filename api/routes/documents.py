@@ -14,6 +14,7 @@ from api.schemas import DocumentOut, DocumentPage, DocumentPatch
 from core.errors import NotFound
 from ingestion.lifecycle import update_metadata
 from ingestion.lookup import find_document
+from ingestion.metadata import check_metadata
 from ingestion.models import Document
 from ingestion.pipeline import delete_document
 
@@ -68,7 +69,8 @@ async def patch_document(
     document_id: uuid.UUID, body: DocumentPatch, state: State, tenant: IngestTenant
 ) -> DocumentOut:
     """Change metadata (what filters match) without re-embedding; cached answers are invalidated."""
-    document = await update_metadata(state.db, state.indexes, tenant.tenant_id, document_id, body.metadata)
+    metadata = check_metadata(body.metadata, "metadata", state.settings)
+    document = await update_metadata(state.db, state.indexes, tenant.tenant_id, document_id, metadata)
     if document is None:
         raise NotFound("no such document")
     return _out(document)

@@ -18,11 +18,15 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: database, schema version, Redis, broker and embedding model, each with its latency",
-    responses={503: {"description": "A dependency failed its check; the body says which and why"}},
+    summary="Readiness: database, schema version, embedding model (required), Redis and broker (optional), "
+    "each with its latency",
+    responses={
+        200: {"description": "`ok`, or `degraded`: an optional dependency failed (the body says which and why)"},
+        503: {"description": "A required dependency failed its check; the body says which and why"},
+    },
 )
 async def readyz(state: State) -> JSONResponse:
     if DRAIN.draining:  # a probe on a kept-alive connection: take this instance out of rotation
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
-    ok, checks = await state.readiness.report()
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    status, checks = await state.readiness.report()
+    return JSONResponse({"status": status, "checks": checks}, status_code=503 if status == "unavailable" else 200)

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import col, select
 from sse_starlette.sse import EventSourceResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from api.dependencies import IngestTenant, QueryTenant, State
 from api.drain import DRAIN, shutdown_event
@@ -24,13 +25,14 @@ from api.pagination import page_query, split_page
 from api.problems import problem, problem_response
 from api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
 from api.state import AppState
+from core import inputs
 from core.errors import InvalidInput, NotFound, ServiceUnavailable, UnsupportedMediaType
 from ingestion import jobs
+from ingestion.fetch import check_url
 from ingestion.lookup import find_job
+from ingestion.metadata import check_metadata
 from ingestion.models import IngestFile, IngestJob
 from ingestion.pipeline import IngestItem
-from tenants import quotas
-from tenants.context import TenantContext
 
 JOB_STATUS_PATTERN = "^(queued|running|succeeded|failed|partially_failed|cancelled)$"
 
@@ -42,34 +44,45 @@ def _json_field(raw: str | None, name: str, kind: type) -> Any:
         return kind()
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInput(f"form field '{name}' must be JSON") from exc
     if not isinstance(value, kind):
         raise InvalidInput(f"form field '{name}' must be a JSON {kind.__name__}")
-    return value
+    return inputs.check(value, name)
+
+
+async def _form(request: Request, max_files: int) -> FormData:
+    """The multipart body, with the parser's refusals as our own problems (it answers a bare 400)."""
+    try:
+        return await request.form(max_files=max_files + 1, max_fields=100)
+    except HTTPException as exc:
+        if "Too many files" in str(exc.detail):
+            raise InvalidInput(f"at most {max_files} files per request (MAX_FILES_PER_REQUEST)") from exc
+        raise InvalidInput(f"multipart body: {exc.detail}") from exc
 
 
 async def _items_from_multipart(request: Request, state: State) -> list[IngestItem]:
     limit = state.settings.max_files_per_request
-    form = await request.form(max_files=limit + 1, max_fields=100)
+    form = await _form(request, limit)
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not files:
         raise InvalidInput("multipart upload needs at least one part named 'files'")
     if len(files) > limit:
         raise InvalidInput(f"at most {limit} files per request (MAX_FILES_PER_REQUEST)")
-    metadata = _json_field(_text(form.get("metadata")), "metadata", dict)
+    metadata = check_metadata(_json_field(_text(form.get("metadata")), "metadata", dict), "metadata", state.settings)
     external_ids = _json_field(_text(form.get("external_ids")), "external_ids", list)
     if external_ids and len(external_ids) != len(files):
         raise InvalidInput("external_ids must list one id (or null) per file, in order")
     items = []
     for n, upload in enumerate(files):
-        data = await upload.read()
         ext_id = external_ids[n] if external_ids else None
+        if ext_id is not None and not (isinstance(ext_id, str | int) and 1 <= len(str(ext_id)) <= 500):
+            raise InvalidInput(f"external_ids.{n} must be a string of 1 to 500 characters, or null")
         items.append(
             IngestItem(
-                data=data,
-                filename=upload.filename,
-                content_type=upload.content_type,
+                data=await upload.read(),
+                filename=inputs.check(upload.filename, f"files.{n}.filename"),
+                content_type=inputs.check(upload.content_type, f"files.{n}.content_type"),
                 metadata=dict(metadata),
                 external_id=str(ext_id) if ext_id is not None else None,
             )
@@ -82,27 +95,40 @@ def _text(value: Any) -> str | None:
 
 
 async def _items_from_json(request: Request, state: State) -> list[IngestItem]:
-    try:
-        body = IngestJson.model_validate_json(await request.body())
+    body = await request.body()
+    try:  # off the event loop: the body may be MAX_UPLOAD_BYTES of JSON
+        # Python's decoder, as for every other body: it keeps a lone surrogate for the input policy to name
+        parsed = await asyncio.to_thread(lambda: IngestJson.model_validate(json.loads(body)))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"{where}: {first['msg']}" if where else first["msg"]) from exc
+    except (ValueError, RecursionError) as exc:  # not JSON (or not UTF-8), or nested beyond the decoder
+        raise InvalidInput("the body is not valid JSON") from exc
     limit = state.settings.max_documents_per_request
-    if len(body.documents) > limit:
+    if len(parsed.documents) > limit:
         raise InvalidInput(f"at most {limit} documents per request (MAX_DOCUMENTS_PER_REQUEST)")
-    return [
-        IngestItem(
-            data=d.text.encode() if d.text is not None else b"",
-            filename=None,
-            content_type="text/plain" if d.text is not None else None,
-            title=d.title,
-            metadata=d.metadata,
-            external_id=d.external_id,
-            url=d.url,
+    items = []
+    for n, d in enumerate(parsed.documents):
+        metadata = check_metadata(d.metadata, f"documents.{n}.metadata", state.settings)
+        url = None
+        if d.url is not None:
+            try:
+                url = check_url(d.url)
+            except InvalidInput as exc:
+                raise InvalidInput(f"documents.{n}.url: {exc.detail}") from exc
+        items.append(
+            IngestItem(
+                data=d.text.encode() if d.text is not None else b"",
+                filename=None,
+                content_type="text/plain" if d.text is not None else None,
+                title=d.title,
+                metadata=metadata,
+                external_id=d.external_id,
+                url=url,
+            )
         )
-        for d in body.documents
-    ]
+    return items
 
 
 def _links(job_id: uuid.UUID) -> dict[str, str]:
@@ -131,6 +157,7 @@ def _file_out(f: IngestFile) -> JobFile:
         document_id=f.document_id,
         chunks=f.chunks,
         error=f.error if f.status == "failed" else None,
+        removed_characters=f.removed_characters,
         attempts=f.attempts,
         started_at=f.started_at,
         finished_at=f.finished_at,
@@ -196,8 +223,7 @@ async def ingest(
         items = await _items_from_json(request, state)
     else:
         raise UnsupportedMediaType("send multipart/form-data with 'files' parts, or application/json")
-    await _charge(state, tenant, items)
-    job = await jobs.submit(state.db, state.uploads, tenant.tenant_id, items)
+    job = await jobs.submit(state.db, state.uploads, tenant.tenant_id, items, plan=tenant.plan)
     async with state.db.tenant_session(tenant.tenant_id, durable=False) as session:
         file_ids = await jobs.file_ids(session, job.id)
     try:
@@ -212,14 +238,6 @@ async def ingest(
     summary = await _load_job(state, tenant.tenant_id, job.id, files=False)
     body = JobSummary(**summary.model_dump(exclude={"documents"})).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": summary.links["self"]})
-
-
-async def _charge(state: State, tenant: TenantContext, items: list[IngestItem]) -> None:
-    """Charge the monthly ingest budget for the documents within the plan's size limit; larger ones
-    fail in the job (with the reason) without holding up the rest."""
-    limit = tenant.plan.max_document_bytes
-    accepted = sum(len(i.data) for i in items if len(i.data) <= limit)
-    await quotas.charge(state.db, tenant.tenant_id, tenant.plan, ingest_bytes=accepted)
 
 
 @router.get("/jobs", response_model=JobPage)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import QueryTenant, State, Superadmin
 from api.schemas import LimitsOut, MyTenantOut, TenantCreate, TenantCreated, TenantOut, TenantUpdate, UsageOut
+from core import inputs
 from tenants import quotas, service
 from tenants.models import Tenant
 
@@ -46,7 +47,7 @@ async def list_tenants(
     state: State,
     _admin: Superadmin,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=inputs.INT64_MAX)] = 0,
 ) -> list[TenantOut]:
     return [tenant_out(t) for t in await service.list_tenants(state.db, limit, offset)]
 

@@ -9,11 +9,11 @@ import httpx
 from sqlalchemy import text
 
 from analytics.pricing import cost_usd
-from analytics.query_log import DROPPED, QueryLogWriter, purge
+from analytics.query_log import DROPPED, Caller, QueryLogWriter, build_record, purge
 from core.database import Database
 from core.settings import Settings
 from tests.api.helpers import ingest_texts
-from tests.conftest import TenantHandle
+from tests.conftest import MakeTenant, TenantHandle
 
 
 def record(tenant_id: uuid.UUID, created: datetime) -> dict:  # type: ignore[type-arg]
@@ -52,6 +52,39 @@ async def test_a_full_queue_drops_and_counts_instead_of_growing(
     assert DROPPED._value.get() - before == 30
     await writer.flush()
     assert await count(db, tenant.tenant_id) == 100
+
+
+async def test_a_record_the_database_refuses_is_lost_alone(
+    db: Database, settings: Settings, make_tenant: MakeTenant
+) -> None:
+    """One tenant's unstorable record (a NUL in its text, an id already logged) costs no other record,
+    whether the batch is written by the writer's loop or by the final flush at shutdown."""
+    first, second = await make_tenant(), await make_tenant()
+    now = datetime.now(UTC)
+    for finish in ("flush", "stop"):
+        writer = QueryLogWriter(db, settings)
+        good = [record(t.tenant_id, now) for t in (first, second, first, second)]
+        refused = [{**record(second.tenant_id, now), "query": "a\x00b"}, {**good[0]}]  # NUL; a duplicate id
+        for row in [*good[:2], *refused, *good[2:]]:
+            writer.submit(row)
+        before = DROPPED._value.get()
+        await (writer.flush() if finish == "flush" else writer.stop())
+        assert DROPPED._value.get() - before == 2, finish
+        async with db.admin_session() as session:
+            ids = set(
+                (
+                    await session.execute(
+                        text("SELECT id FROM query_log WHERE id = ANY(:ids)"), {"ids": [r["id"] for r in good]}
+                    )
+                ).scalars()
+            )
+        assert ids == {r["id"] for r in good}, finish
+
+
+def test_query_text_the_database_cannot_store_is_cleaned_not_lost(settings: Settings) -> None:
+    caller = Caller(uuid.uuid4(), "key", uuid.uuid4(), "cli")
+    kept = build_record(caller, settings, "model", "what\x00 is \ud800it", datetime.now(UTC), {}, None)
+    assert kept["query"] == "what is it"
 
 
 async def test_retention_keeps_rows_with_feedback(

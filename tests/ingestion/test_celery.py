@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,10 +19,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from api.state import AppState
 from core.database import Database
-from ingestion import jobs
+from ingestion import jobs, monitor
 from ingestion.dispatch import CeleryDispatcher
 from ingestion.models import IngestJob
 from ingestion.pipeline import IngestItem
@@ -297,3 +301,109 @@ async def test_bombs_and_garbage_fail_alone_with_bounded_worker_memory(
     assert 'rag_ingest_documents_total{outcome="indexed"} 2.0' in exported
     assert outcome == [("failed", 422), ("failed", 422), ("failed", 422), ("failed", 422), ("created", None)]
     assert peak - baseline < 150, f"worker peak RSS grew {peak - baseline:.0f} MiB (from {baseline:.0f} MiB)"
+
+
+class PgGate:
+    """A relay in front of PostgreSQL's unix socket that turns connections away until it is opened: a
+    database the worker cannot reach, then can (a restart, a network partition)."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        (self.target,) = [p for p in Path(str(parsed.query["host"])).glob(".s.PGSQL.*") if p.suffix != ".lock"]
+        self.dir = Path(tempfile.mkdtemp(prefix="pggate-", dir="/tmp"))  # unix socket paths are short
+        self.url = parsed.set(query={**parsed.query, "host": str(self.dir)}).render_as_string(hide_password=False)
+        self.open = False
+        self.refused = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_unix_server(self._relay, path=str(self.dir / self.target.name))
+
+    async def close(self) -> None:
+        self.server.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            self.refused += 1
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_unix_connection(str(self.target))
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True)
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    finally:
+        sink.close()
+
+
+async def test_a_failing_task_is_retried_and_expired_leases_are_dispatched_again(
+    rabbitmq: RabbitMqServer, quiet: AppState, tenant: TenantHandle
+) -> None:
+    """1. The worker cannot reach the database: its task fails unexpectedly, is retried with backoff
+    instead of being acknowledged and dropped, and the job finishes once the database is back.
+    2. A worker dies holding files and its message is gone: the queue monitor returns them to the
+    queue after their lease and dispatches them again, so the job ends within lease × attempts."""
+    gate = PgGate(quiet.db.url)
+    await gate.start()
+    lease_s, attempts = 2.0, 5
+    env = {
+        **os.environ,
+        "DATABASE_URL": gate.url,
+        "JWT_SECRET": SECRET,
+        "CELERY_BROKER_URL": rabbitmq.url,
+        "UPLOAD_DIR": str(quiet.settings.uploads_dir),
+        "INGEST_RETRY_BASE_S": "0.5",
+        "INGEST_LEASE_S": str(lease_s),
+        "INGEST_MAX_ATTEMPTS": str(attempts),
+        "LOG_LEVEL": "error",
+    }
+    dispatcher = CeleryDispatcher(quiet.settings.model_copy(update={"celery_broker_url": SecretStr(rabbitmq.url)}))
+    worker = Worker(env)
+
+    async def finished(job_id: uuid.UUID) -> list[tuple[str, int]]:
+        async with quiet.db.tenant_session(tenant.tenant_id) as session:
+            job = await session.get(IngestJob, job_id, populate_existing=True)
+            if job is None or job.finished_at is None:
+                return []
+            return [(f.status, f.attempts) for f in await jobs.files_of(session, job_id)]
+
+    async def until(check: Callable[[], Awaitable[object]], timeout_s: float = 90) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 - another process's progress
+                await asyncio.sleep(0.1)
+
+    reclaimer: asyncio.Task[None] | None = None
+    try:
+        first = await jobs.submit(quiet.db, quiet.uploads, tenant.tenant_id, [IngestItem(b"Retried: dock 4.", "a.txt")])
+        async with quiet.db.tenant_session(tenant.tenant_id) as session:
+            await dispatcher.dispatch(first.id, [f.id for f in await jobs.files_of(session, first.id)])
+
+        async def turned_away() -> bool:
+            return gate.refused > 0
+
+        await until(turned_away)  # the task ran and failed: the database is unreachable
+        gate.open = True
+        await until(lambda: finished(first.id))
+        assert await finished(first.id) == [("created", 1)]
+
+        second = await jobs.submit(quiet.db, quiet.uploads, tenant.tenant_id, notes_for_celery(2))
+        held = await jobs.claim(quiet.db, "worker-that-died", lease_s, 10, second.id)  # no message exists
+        assert len(held) == 2
+        started = time.monotonic()
+        reclaimer = asyncio.create_task(monitor.run(quiet.db, 0.25, dispatcher.dispatch))
+        await until(lambda: finished(second.id))
+        assert time.monotonic() - started < lease_s * attempts
+        assert await finished(second.id) == [("created", 2), ("created", 2)]
+    finally:
+        if reclaimer is not None:
+            reclaimer.cancel()
+        worker.stop()
+        await gate.close()
+
+
+def notes_for_celery(n: int) -> list[IngestItem]:
+    return [IngestItem(f"Reclaimed note {i}: pier {i} is closed.".encode(), f"pier-{i}.txt") for i in range(n)]

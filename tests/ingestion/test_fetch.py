@@ -4,6 +4,7 @@ time and redirect limits; a blocked URL fails its own document only."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from api.state import AppState
-from ingestion.fetch import parse_networks
+from ingestion.fetch import BlockedUrl, check_url, parse_networks
+from ingestion.pipeline import IngestItem
 from tests.api.helpers import assert_problem
 from tests.conftest import TenantHandle
 
@@ -108,15 +110,20 @@ def payloads(port: int) -> list[str]:
 
 
 async def test_ssrf_payloads_are_all_refused(client: httpx.AsyncClient, tenant: TenantHandle, site: Site) -> None:
+    """Each refused: at once when the URL itself is unacceptable (another scheme), else by its job when the
+    address it resolves to is not public."""
     urls = payloads(site.port)
     assert len(urls) >= 20
-    response = await client.post(
-        "/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"url": u} for u in urls]}
-    )
-    body = assert_problem(response, 422)
-    failures = {d["index"]: d for d in body["documents"]}
-    assert len(failures) == len(urls) and all(d["status"] == "failed" for d in failures.values())
-    assert {d["error"]["title"] for d in failures.values()} == {"URL not allowed"}
+    at_once = 0
+    for url in urls:
+        response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [{"url": url}]})
+        body = assert_problem(response, 422)
+        if "documents" in body:  # the job ran, and its one document failed
+            assert body["documents"][0]["error"]["title"] == "URL not allowed", url
+        else:
+            assert body["detail"].startswith("documents.0.url: only http and https"), url
+            at_once += 1
+    assert at_once == 4  # file, ftp, gopher, dict
     assert site.hits == []  # nothing reached the loopback server
 
 
@@ -171,3 +178,63 @@ async def test_url_documents_respect_the_size_limit(
     assert assert_problem(response, 413)["documents"][0]["error"]["title"] == "Payload too large"
     for bad in ({"documents": [{"text": "x", "url": site.url}]}, {"documents": [{}]}, {"documents": [{"url": "nope"}]}):
         assert_problem(await client.post("/v1/ingest?wait=true", headers=small.headers, json=bad), 422)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1/doc.txt", "malformed: Invalid IPv6 URL"),
+        ("http://[zz]/", "malformed"),
+        ("http://docs.example:70000/", "Port out of range"),
+        ("http://docs.example:0/", "between 1 and 65535"),
+        ("http://docs.example:http/", "Port could not be cast"),
+        ("http:///path-only", "no host"),
+        ("http://:80/", "no host"),
+        ("http://user@/", "no host"),
+        ("http://exa mple.com/", "not a valid host name"),
+        ("http://a..b/", "not a valid host name"),
+        ("http://" + "a" * 64 + ".example/", "not a valid host name"),
+        ("http://x\uff03y.example/", "malformed"),  # a host that NFKC-normalises to a delimiter
+        ("http://\u2603.example/", "international domain name"),
+        ("http://\ud800.example/", "international domain name"),
+        ("http://docs.example/\ud800", "cannot be encoded"),
+        ("ftp://docs.example/", "only http and https"),
+        ("", "only http and https"),
+    ],
+)
+def test_check_url_refuses_malformed_urls_with_a_reason(url: str, reason: str) -> None:
+    with pytest.raises(BlockedUrl, match=re.escape(reason)) as raised:
+        check_url(url)
+    assert raised.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("http://b\u00fccher.example/doc.txt", "http://xn--bcher-kva.example/doc.txt"),
+        (
+            "https://M\u00dcNCHEN.example:8443/Stra\u00dfe?q=\u00e4 b#frag",
+            "https://xn--mnchen-3ya.example:8443/Stra%C3%9Fe?q=%C3%A4%20b",
+        ),
+        ("http://\u4f8b\u3048.\u30c6\u30b9\u30c8/", "http://xn--r8jz45g.xn--zckzah/"),
+        ("HTTP://Docs.Example/a%20b?x=1&y=%2F", "http://docs.example/a%20b?x=1&y=%2F"),
+        ("http://[::ffff:127.0.0.1]:8080/", "http://[::ffff:7f00:1]:8080/"),
+        ("http://user:p%40ss@docs.example/", "http://user:p%40ss@docs.example/"),
+        ("  http://localhost./x  ", "http://localhost./x"),
+    ],
+)
+def test_check_url_normalises_what_it_accepts(url: str, normalised: str) -> None:
+    assert check_url(url) == normalised
+    assert check_url(normalised) == normalised  # idempotent: the API and every redirect hop agree
+
+
+async def test_an_idn_url_is_fetched_by_its_punycode_name(app_state: AppState, tenant: TenantHandle) -> None:
+    """No network here, so the IDN host does not resolve: it fails with a clear 422 that names the
+    punycode host it tried, not a crash (`.invalid` never resolves anywhere, RFC 6761)."""
+    report = await app_state.pipeline.run(
+        tenant.tenant_id, [IngestItem(b"", url="http://b\u00fccher.invalid/doc.txt"), IngestItem(b"Sibling.", "s.txt")]
+    )
+    failed, sibling = report.results
+    assert failed.error is not None and sibling.status == "created"
+    assert (failed.error["status"], failed.error["title"]) == (422, "URL not allowed")
+    assert failed.error["detail"] == "host 'xn--bcher-kva.invalid' does not resolve"

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import AppState
-from ingestion import jobs
+from ingestion import jobs, monitor
+from ingestion.dispatch import CeleryDispatcher
 from ingestion.pipeline import IngestItem, IngestPipeline
 from ingestion.uploads import upload_key
 from ingestion.worker import IngestWorker
 from tests.conftest import MakeTenant, TenantHandle
+from tests.ingestion.poison import poison
+from tests.services import free_port
 from tests.wire import Recorded, Reply, wire_server
 
 
@@ -199,3 +205,135 @@ async def test_provider_outage_is_retried_with_backoff_then_given_up(paused: App
         async with paused.db.tenant_session(tenant.tenant_id) as session:
             (file,) = await jobs.files_of(session, job.id)
         assert file.status == "failed" and file.error is not None and "embedding provider" in file.error["detail"]
+
+
+async def _job_status(state: AppState, tenant: TenantHandle, job_id: uuid.UUID) -> str:
+    async with state.db.tenant_session(tenant.tenant_id) as session:
+        status = await session.scalar(text("SELECT status FROM ingest_jobs WHERE id = :j"), {"j": job_id})
+    return str(status)
+
+
+async def test_poison_items_fail_at_once_and_the_job_ends_in_one_batch(
+    paused: AppState, tenant: TenantHandle, client: httpx.AsyncClient
+) -> None:
+    """Every poison item fails on its first attempt with its reason (no lease wait, no retry); the
+    files with NUL characters are indexed without them and say how many were removed."""
+    cases = poison()
+    items = [IngestItem(b"Sibling one: the ferry leaves at noon.", "one.txt"), *(item for item, *_ in cases)]
+    items.append(IngestItem(b"Sibling two: the ferry returns at six.", "two.txt"))
+    job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, items)
+    worker = make_worker(paused, ingest_lease_s=300.0, ingest_task_files=len(items))
+    assert (await worker.run_batch(job.id)).claimed == len(items)
+    assert await _job_status(paused, tenant, job.id) == "partially_failed"
+    body = (await client.get(f"/v1/ingest/jobs/{job.id}", headers=tenant.headers)).json()
+    got = [(d["status"], d["error"] and d["error"]["status"], d["removed_characters"]) for d in body["documents"]]
+    assert got == [("created", None, 0), *((s, e, n) for _, s, e, n in cases), ("created", None, 0)]
+    assert {d["attempts"] for d in body["documents"]} == {1}
+    details = [d["error"]["detail"] for d in body["documents"] if d["error"]]
+    assert details[:3] == [
+        "the URL is malformed: Invalid IPv6 URL",
+        "the URL is malformed: Port out of range 0-65535",
+        "host 'xn--bcher-kva.invalid' does not resolve",
+    ]
+    assert details[3:] == ["JSON is nested too deeply"] * 2
+
+
+class LosesItsConnection(IngestPipeline):
+    """The database server ends this pipeline's connection while it writes `doomed.txt` (once): the
+    batch's transaction is gone, as when the server restarts or the network drops."""
+
+    killed = False
+
+    async def _write(self, session: AsyncSession, tenant_id: uuid.UUID, index: Any, p: Any, *rest: Any) -> Any:
+        if p.item.filename == "doomed.txt" and not self.killed:
+            self.killed = True
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            async with self.db.admin_session() as admin:
+                await admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        return await super()._write(session, tenant_id, index, p, *rest)
+
+
+async def test_a_lost_connection_requeues_the_batch_at_once(paused: AppState, tenant: TenantHandle) -> None:
+    items = [*notes(2, "lost"), IngestItem(b"The doomed memo is written when the line drops.", "doomed.txt")]
+    job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, items)
+    worker = make_worker(paused, ingest_lease_s=300.0, ingest_retry_base_s=1.0)
+    worker.pipeline = LosesItsConnection(paused.db, paused.embeddings, worker.settings, paused.indexes)
+    assert (await worker.run_batch(job.id)).claimed == 3
+    async with paused.db.tenant_session(tenant.tenant_id) as session:
+        files = await jobs.files_of(session, job.id)
+        query = text("SELECT not_before - now() FROM ingest_files WHERE job_id = :j")
+        waits = (await session.execute(query, {"j": job.id})).scalars().all()
+    # Back in the queue with the first retry delay (1 s), not held until their 300 s lease runs out.
+    assert [(f.status, f.attempts, f.claimed_by) for f in files] == [("queued", 1, None)] * 3
+    assert all(f.error is not None and f.error["status"] == 503 for f in files)
+    assert all(w.total_seconds() <= 1.0 for w in waits)
+    assert await documents_of(paused, tenant) == []
+    await asyncio.sleep(max(w.total_seconds() for w in waits) + 0.1)
+    assert (await worker.run_batch(job.id)).claimed == 3
+    assert await _job_status(paused, tenant, job.id) == "succeeded"
+    assert len(await documents_of(paused, tenant)) == 3
+
+
+async def test_an_unreadable_upload_is_retried_alone(paused: AppState, tenant: TenantHandle) -> None:
+    job = await jobs.submit(paused.db, paused.uploads, tenant.tenant_id, notes(3, "store"))
+    broken = paused.settings.uploads_dir / upload_key(tenant.tenant_id, job.id, 1)
+    broken.unlink()
+    broken.mkdir()  # reading it raises IsADirectoryError, as a storage failure would
+    try:
+        worker = make_worker(paused, ingest_lease_s=300.0)
+        assert (await worker.run_batch(job.id)).claimed == 3
+        async with paused.db.tenant_session(tenant.tenant_id) as session:
+            files = await jobs.files_of(session, job.id)
+        assert [f.status for f in files] == ["created", "queued", "created"]
+        assert files[1].error is not None and "IsADirectoryError" in files[1].error["detail"]
+    finally:
+        broken.rmdir()
+        await jobs.cancel(paused.db, paused.uploads, tenant.tenant_id, job.id)
+
+
+async def test_the_reclaimer_requeues_an_expired_lease_exactly_once(quiet: AppState, tenant: TenantHandle) -> None:
+    job = await jobs.submit(quiet.db, quiet.uploads, tenant.tenant_id, notes(2, "reclaim"))
+    crashed = make_worker(quiet)
+    claimed = await jobs.claim(quiet.db, crashed.name, 0.3, 10, job.id)  # then it "dies", its message gone
+    assert [j for j, _ in await jobs.reclaim(quiet.db) if j == job.id] == []  # its lease is still live
+    await asyncio.sleep(0.4)
+    rounds = await asyncio.gather(*(jobs.reclaim(quiet.db) for _ in range(2)))
+    handed = [f for found in rounds for job_id, files in found if job_id == job.id for f in files]
+    assert sorted(handed) == sorted(f.id for f in claimed), "each file handed out once, by one caller"
+    assert [j for j, _ in await jobs.reclaim(quiet.db) if j == job.id] == []
+    async with quiet.db.tenant_session(tenant.tenant_id) as session:
+        files = await jobs.files_of(session, job.id)
+        with pytest.raises(jobs.LeaseLost):  # the crashed worker can no longer commit them
+            await jobs.finish(session, claimed[0].id, crashed.name, jobs.ItemResult(0, "x", "created"))
+    assert [(f.status, f.attempts, f.claimed_by) for f in files] == [("queued", 1, None)] * 2
+    assert (await make_worker(quiet).run_batch(job.id)).claimed == 2
+
+
+async def test_reclaimed_files_are_dispatched_or_handed_back(quiet: AppState, tenant: TenantHandle) -> None:
+    """The monitor hands reclaimed files to the dispatcher; when that fails (the broker is down) they
+    count as expired again and the next round hands them out."""
+    job = await jobs.submit(quiet.db, quiet.uploads, tenant.tenant_id, notes(1, "handback"))
+    (claimed,) = await jobs.claim(quiet.db, "dead-worker", 0.1, 10, job.id)
+    await asyncio.sleep(0.2)
+    dead = SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}//")
+    broker_down = CeleryDispatcher(quiet.settings.model_copy(update={"celery_broker_url": dead}))
+    assert await monitor.reclaim(quiet.db, broker_down.dispatch) >= 1
+    dispatched: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+
+    async def dispatch(job_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
+        dispatched.append((job_id, file_ids))
+
+    await monitor.reclaim(quiet.db, dispatch)
+    assert (job.id, [claimed.id]) in dispatched
+
+
+async def test_the_reclaimer_ends_a_job_whose_worker_died_before_settling_it(
+    quiet: AppState, tenant: TenantHandle
+) -> None:
+    job = await jobs.submit(quiet.db, quiet.uploads, tenant.tenant_id, notes(1, "unsettled"))
+    (claimed,) = await jobs.claim(quiet.db, "dying-worker", 30.0, 10, job.id)
+    async with quiet.db.tenant_session(tenant.tenant_id) as session:  # its last file done, then it died
+        await jobs.finish(session, claimed.id, "dying-worker", jobs.ItemResult(0, "x", "failed", error={"x": 1}))
+    assert await _job_status(quiet, tenant, job.id) == "running"
+    await jobs.reclaim(quiet.db)
+    assert await _job_status(quiet, tenant, job.id) == "failed"

@@ -5,6 +5,7 @@ import pytest
 from core.errors import UnparseableDocument, UnsupportedMediaType
 from ingestion.parsers import detect_type, parse
 from tests.documents import docx_bytes, pdf_bytes
+from tests.ingestion.poison import NUL_TAIL, deep_json, pdf_with_raw_text, text_with_late_nul
 
 
 def test_plain_text_and_title_from_filename() -> None:
@@ -119,3 +120,69 @@ def test_pdf_page_limit() -> None:
 
     with pytest.raises(UnparseableDocument, match="3 pages; the limit is 2"):
         parse(pdf_bytes(["a", "b", "c"]), "long.pdf", None, ParseLimits(max_pdf_pages=2))
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "removed", "kept"),
+    [
+        (text_with_late_nul(), "late.txt", 1, NUL_TAIL),
+        (pdf_with_raw_text(b"Cherries \\000blossom in April.", b"Second \\000line\\000."), "nul.pdf", 3, "blossom"),
+        (b'{"title": "Me\\u0000mo", "text": "Plums\\u0000 are \\ud800ripe."}', "a.json", 3, "Plums are ripe."),
+        (b'{"items": ["\\udfffx", {"k": "\\u0000y"}]}', "b.json", 2, "items.k: y"),
+        (b"x" * 9000 + b"\n# Head\x00ing\n\nBody\x00 end.", "c.md", 2, "Heading"),  # heading counted once
+        (b"<p>" + b"p " * 5000 + b"</p><h2>Sec\x00tion</h2><p>Para\x00graph</p>", "d.html", 2, "Paragraph"),
+    ],
+)
+def test_nul_and_lone_surrogates_are_removed_and_counted(data: bytes, name: str, removed: int, kept: str) -> None:
+    doc = parse(data, name, None)
+    texts = [doc.title, *(s.text for s in doc.sections), *(s.heading or "" for s in doc.sections)]
+    assert doc.removed_characters == removed
+    assert not any("\x00" in t or any("\ud800" <= c <= "\udfff" for c in t) for t in texts)
+    assert any(kept in t for t in texts)
+
+
+def test_clean_documents_report_nothing_removed() -> None:
+    assert parse(b"Nothing odd here.", "fine.txt", None).removed_characters == 0
+
+
+def test_a_title_made_only_of_removed_characters_falls_back_to_the_file_name() -> None:
+    doc = parse(b'{"title": "\\u0000", "text": "Body."}', "memo.json", None)
+    assert (doc.title, doc.removed_characters) == ("memo", 1)
+
+
+@pytest.mark.parametrize("data", [deep_json(), b"[" * 100_000 + b"]" * 100_000, deep_json(5_000)])
+def test_json_nested_too_deeply_is_unparseable(data: bytes) -> None:
+    with pytest.raises(UnparseableDocument, match="nested too deeply"):
+        parse(data, "deep.json", None)
+
+
+def test_json_nested_as_deep_as_the_decoder_allows_is_flattened_without_recursion() -> None:
+    depth = 900  # json.loads accepts it; a recursive flattening would not (sys.getrecursionlimit() is 1000)
+    doc = parse(b'{"a": ' * depth + b'"leaf"' + b"}" * depth, "d.json", None)
+    assert doc.sections[0].text.endswith(".a.a: leaf")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"42", "42"),
+        (b'"just a string"', "just a string"),
+        (b"[1, null, true, 2.5]", "1\nTrue\n2.5"),
+        (b'{"title": {"nested": [1]}, "n": 1}', "n: 1"),
+        (b'{"title": ["x"], "text": 7, "other": "kept"}', "other: kept"),
+        (b'{"title": "", "content": "Content body."}', "Content body."),
+    ],
+)
+def test_json_that_decodes_to_something_odd_does_not_crash(data: bytes, expected: str) -> None:
+    doc = parse(data, "odd.json", None)
+    assert expected in doc.sections[0].text
+    assert isinstance(doc.title, str) and doc.title
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [(b"null", "no text"), (b"{}", "no text"), (b"[" + b"9" * 5000 + b"]", "JSON could not be read")],
+)
+def test_json_without_text_or_beyond_limits_says_why(data: bytes, match: str) -> None:
+    with pytest.raises(UnparseableDocument, match=match):
+        parse(data, "odd.json", None)

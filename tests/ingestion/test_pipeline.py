@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from api.state import AppState
 from chains.index import get_knowledge_base
-from ingestion.pipeline import IngestItem, IngestPipeline, delete_document
+from core.errors import ServiceUnavailable
+from ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure, delete_document
 from tests.conftest import TenantHandle, make_settings
+from tests.ingestion.poison import poison
+from tests.wire import Recorded, Reply, wire_server
 
 
 async def kb_counts(state: AppState, tenant: TenantHandle) -> tuple[int, int, int]:
@@ -114,3 +121,93 @@ async def test_delete_removes_chunks_and_statistics(app_state: AppState, tenant:
     assert not await delete_document(app_state.db, tenant.tenant_id, a)
     assert await delete_document(app_state.db, tenant.tenant_id, b)
     assert (await kb_counts(app_state, tenant))[:2] == (0, 0)
+
+
+async def test_poison_items_fail_alone_and_their_siblings_are_indexed(
+    app_state: AppState, tenant: TenantHandle
+) -> None:
+    cases = poison()
+    items = [IngestItem(b"First sibling: the greenhouse opens at nine.", "first.txt")]
+    items += [item for item, *_ in cases]
+    items += [IngestItem(b"# Last sibling\n\nThe greenhouse closes at five.", "last.md")]
+    report = await app_state.pipeline.run(tenant.tenant_id, items)
+    assert report.status == "partially_failed"
+    got = [(r.status, r.error and r.error["status"], r.removed_characters) for r in report.results]
+    assert got == [("created", None, 0), *((s, e, n) for _, s, e, n in cases), ("created", None, 0)]
+    async with app_state.db.tenant_session(tenant.tenant_id) as session:
+        texts = (await session.execute(text("SELECT text FROM chunks"))).scalars().all()
+    assert any("quinces" in t for t in texts) and any("blossom" in t for t in texts)
+    assert not any("\x00" in t for t in texts)
+
+
+async def test_a_value_the_database_refuses_rolls_back_that_document_only(
+    app_state: AppState, tenant: TenantHandle
+) -> None:
+    """PostgreSQL refuses a NUL in text: that document's savepoint rolls back, the others commit."""
+    report = await app_state.pipeline.run(
+        tenant.tenant_id,
+        [
+            IngestItem(b"Kept one: the vault opens at dawn.", "one.txt"),
+            IngestItem(b"Refused: its external id holds a NUL.", "nul-id.txt", external_id="id\x00"),
+            IngestItem(b"Kept two: the vault closes at dusk.", "two.txt"),
+        ],
+    )
+    kept, refused, also_kept = report.results
+    assert (kept.status, also_kept.status, refused.status) == ("created", "created", "failed")
+    assert refused.error is not None and (refused.error["status"], refused.error["title"]) == (500, "Internal error")
+    assert refused.error["detail"].startswith("writing failed unexpectedly (") and "0x00" not in refused.error["detail"]
+    async with app_state.db.tenant_session(tenant.tenant_id) as session:
+        sources = (await session.execute(text("SELECT source FROM documents ORDER BY source"))).scalars().all()
+    assert sources == ["one.txt", "two.txt"]
+    assert (await kb_counts(app_state, tenant))[0] == 2
+
+
+def _embedding_reply(request: Recorded) -> Reply:
+    if any("POISON" in text for text in request.body["input"]):  # as a provider refuses an input it cannot take
+        return Reply(400, {"error": {"message": "invalid input", "type": "invalid_request_error"}})
+    data = [{"object": "embedding", "index": i, "embedding": [0.1] * 384} for i, _ in enumerate(request.body["input"])]
+    return Reply(body={"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {}})
+
+
+async def test_a_text_the_embedding_provider_refuses_fails_alone(app_state: AppState, tenant: TenantHandle) -> None:
+    with wire_server(_embedding_reply) as server:
+        embeddings = OpenAIEmbeddings(
+            model="text-embedding-3-small",
+            api_key=SecretStr("sk-test"),
+            base_url=server.url + "/v1",
+            max_retries=0,
+            check_embedding_ctx_length=False,
+        )
+        pipeline = IngestPipeline(app_state.db, embeddings, app_state.settings, app_state.indexes)
+        report = await pipeline.run(
+            tenant.tenant_id,
+            [
+                IngestItem(b"Fine text one.", "a.txt"),
+                IngestItem(b"POISON text.", "p.txt"),
+                IngestItem(b"Fine two.", "b.txt"),
+            ],
+        )
+    assert [r.status for r in report.results] == ["created", "failed", "created"]
+    error = report.results[1].error
+    assert error is not None and error["status"] == 422 and "HTTP 400" in error["detail"]
+    sizes = [len(r.body["input"]) for r in server.requests if r.body["input"] != ["dimension probe"]]
+    assert sizes == [3, 1, 1, 1]  # the batch, then each document alone
+
+
+async def test_a_transient_database_error_is_retried_and_a_refused_value_is_final(
+    app_state: AppState, tenant: TenantHandle
+) -> None:
+    """A lock that cannot be had now (SQLSTATE 55P03, like deadlocks and timeouts) is worth another try:
+    503, which the worker retries with backoff; a value PostgreSQL refuses (a NUL) is not."""
+    query = text("SELECT 1 FROM tenants WHERE id = :t FOR UPDATE NOWAIT")
+    async with app_state.db.admin_session() as holder:
+        await holder.execute(query, {"t": tenant.tenant_id})
+        with pytest.raises(DBAPIError) as locked:
+            async with app_state.db.admin_session() as other:
+                await other.execute(query, {"t": tenant.tenant_id})
+    with pytest.raises(DBAPIError) as refused:
+        async with app_state.db.admin_session() as session:
+            await session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+    retried = _database_failure(locked.value)
+    assert isinstance(retried, ServiceUnavailable) and retried.status in TRANSIENT_STATUSES
+    assert _database_failure(refused.value) is refused.value
