@@ -20,15 +20,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     uv sync --frozen --no-dev --no-install-project
 COPY pyproject.toml uv.lock README.md ./
-COPY analytics ./analytics
-COPY api ./api
-COPY chains ./chains
-COPY core ./core
-COPY ingestion ./ingestion
-COPY tenants ./tenants
+COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable \
- && /opt/ragapi/bin/python -c "from chains.embeddings import OnnxMiniLMEmbeddings as M; assert len(M().embed_query('ok')) == 384"
+ && /opt/ragapi/bin/python -c "from ragapi.embedding import OnnxMiniLMEmbeddings as M; assert len(M().embed_query('ok')) == 384"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="ragapi" \

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: run test deps services lint typecheck validate pytest bench load stages eval clean
+.PHONY: run test deps services lint typecheck imports docs validate pytest bench load stages eval clean
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -12,9 +12,9 @@ deps:
 run: deps  ## serve the API on http://127.0.0.1:8000 with the embedded default
 	$(UV) run ragapi serve
 
-test: deps services lint typecheck pytest  ## lint, type check, and the test suite with the coverage gate
+test: deps services lint typecheck imports docs pytest  ## lint, types, import rules, the docs site, and the tests with the coverage gate
 
-services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus)
+services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus, nginx)
 	@scripts/test-services.sh
 
 lint:
@@ -23,6 +23,12 @@ lint:
 
 typecheck:
 	$(UV) run mypy
+
+imports:  ## the import rules in pyproject.toml ([tool.importlinter]): dependencies point inward
+	$(UV) run lint-imports
+
+docs:  ## the documentation site (mkdocs.yml, docs/) into site/; strict: a warning or a broken link fails it
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict --site-dir site
 
 validate:  ## Dockerfile (hadolint), compose and workflow schemas, kustomize + Kubernetes schemas, offline
 	$(UV) run pytest -q -p no:cacheprovider --no-cov tests/deploy/test_manifests.py
@@ -40,4 +46,4 @@ stages: deps  ## each query stage alone, at 1 and 100 concurrent requests
 	$(UV) run python bench/stage_bench.py
 
 clean:
-	rm -rf .ragapi .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .ragapi .pytest_cache .mypy_cache .ruff_cache .coverage site

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bench.run_load import free_port, wait_until
 from bench.run_scifact import machine
-from chains.generate import OpenAIAnswerer
-from chains.index import Hit
-from core.settings import Settings
+from ragapi.core.settings import Settings
+from ragapi.generation.answerers import OpenAIAnswerer
+from ragapi.retrieval.chunks import Hit
 
 
 async def drain(stream: AsyncIterator[object]) -> None:

@@ -23,12 +23,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from api.app import create_app
-from chains.embeddings import OnnxMiniLMEmbeddings
-from chains.metrics import percentile
-from chains.semantic_cache import may_share_answer
-from core.settings import Settings
-from tenants.service import create_tenant
+from ragapi.answering.semantic_cache import may_share_answer
+from ragapi.api.app import create_app
+from ragapi.core.settings import Settings
+from ragapi.embedding import OnnxMiniLMEmbeddings
+from ragapi.evaluation.metrics import percentile
+from ragapi.tenants.service import create_tenant
 
 HERE = Path(__file__).parent
 THRESHOLDS = [0.85, 0.90, 0.92, 0.95, 0.97]
@@ -70,7 +70,7 @@ async def latency(pairs: list[dict[str, object]], rounds: int = 5) -> dict[str, 
         limits = {"tenant_rate_limit_per_minute": 10**6, "principal_rate_limit_per_minute": 10**6}
         app = create_app(Settings(_env_file=None, data_dir=Path(tmp), **limits))  # type: ignore[call-arg]
         async with app.router.lifespan_context(app):
-            state = app.state.rag
+            state = app.state.services
             tenant = await create_tenant(state.db, "cache-bench")
             headers = {"X-API-Key": tenant.api_key}
             transport = httpx.ASGITransport(app=app)
@@ -85,7 +85,7 @@ async def latency(pairs: list[dict[str, object]], rounds: int = 5) -> dict[str, 
                     if response.status_code != 200:
                         raise RuntimeError(f"{response.status_code}: {body}")
                     wall = (time.perf_counter() - started) * 1000
-                    await state.cached.drain()
+                    await state.answers.cache.drain()
                     return body["cached"], body["timings_ms"]["total"], wall
 
                 misses = [await ask(str(p["a"])) for p in same]
@@ -93,7 +93,7 @@ async def latency(pairs: list[dict[str, object]], rounds: int = 5) -> dict[str, 
                 semantic = []
                 for _ in range(rounds):
                     # a semantic hit is kept as an exact one: forget those so every round matches again
-                    await state.cached.exact.close()
+                    await state.answers.cache.exact.close()
                     semantic += [await ask(str(p["b"])) for p in same]
     semantic_hits = [r for r in semantic if r[0] == "semantic"]
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from chains.embeddings import MAX_SEQ_TOKENS, minilm_files
-from chains.metrics import percentile
-from chains.onnx_int8 import SLOWER_FUSIONS, int8_matmul_model
+from ragapi.embedding import MAX_SEQ_TOKENS, minilm_files
+from ragapi.evaluation.metrics import percentile
+from ragapi.minilm.int8 import SLOWER_FUSIONS, int8_matmul_model
 
 QUERY = "True or false: the risk of breast cancer is lower in women who had their first child early."
 CHUNK = " ".join(f"{word}{i}" for i, word in enumerate(["cohort", "patients", "expression", "mortality"] * 80))

@@ -38,7 +38,7 @@ def load_beir(folder: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 def tenant(env: dict[str, str], name: str) -> dict[str, str]:
     done = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "api.cli", "tenants", "create", name, "--json"],
+        [sys.executable, "-m", "ragapi.api.cli", "tenants", "create", name, "--json"],
         env=env,
         capture_output=True,
         check=True,
@@ -172,7 +172,7 @@ def main() -> None:
             "RATE_LIMITS_ENABLED": "false",
             "CACHE_ENABLED": "false",  # every query takes the full retrieval path
         }
-        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env)  # noqa: S603
+        server = subprocess.Popen([sys.executable, "-m", "ragapi.api.cli", "serve"], env=env)  # noqa: S603
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until(base + "/readyz")

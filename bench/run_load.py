@@ -111,7 +111,7 @@ def seed(base: str, env: dict[str, str], folder: Path, tenants: int, docs: int) 
         for n in range(tenants):
             created = json.loads(
                 subprocess.run(  # noqa: S603 - our own CLI
-                    [sys.executable, "-m", "api.cli", "tenants", "create", f"load-{n}", "--json"],
+                    [sys.executable, "-m", "ragapi.api.cli", "tenants", "create", f"load-{n}", "--json"],
                     env=env,
                     capture_output=True,
                     check=True,
@@ -204,7 +204,7 @@ def main() -> None:
             cwd=ROOT, env=env,
         )  # fmt: skip
         api = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "api.cli", "serve", "--workers", str(args.workers)], cwd=ROOT, env=env
+            [sys.executable, "-m", "ragapi.api.cli", "serve", "--workers", str(args.workers)], cwd=ROOT, env=env
         )
         try:
             wait_until(base + "/readyz")

@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from api.evaluate import ingest_corpus, load_beir, run_queries
-from api.state import AppState
-from core.settings import Fusion, Settings
-from tenants.service import create_tenant
+from ragapi.api.state import AppState
+from ragapi.core.settings import Fusion, Settings
+from ragapi.evaluation.beir import ingest_corpus, load_beir, run_queries
+from ragapi.retrieval.hybrid import HybridSearch
+from ragapi.tenants.service import create_tenant
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact-train"
 VARIANTS = [
@@ -62,7 +63,14 @@ async def main(folder: Path, split: str) -> dict[str, object]:
             rows = []
             for name, fusion, weight in VARIANTS:
                 variant = settings.model_copy(update={"fusion": fusion, "fusion_dense_weight": weight})
-                rows.append({"variant": name, **await run_queries(state, variant, tenant.tenant_id, data)})
+                rows.append(
+                    {
+                        "variant": name,
+                        **await run_queries(
+                            HybridSearch(state.db, state.embeddings, variant, state.indexes), tenant.tenant_id, data
+                        ),
+                    }
+                )
         finally:
             await state.stop()
     return {

@@ -22,18 +22,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from api.evaluate import ingest_corpus, load_beir
-from api.state import AppState
 from bench.run_scifact import DEFAULT_DIR, machine
-from chains.answer_cache import exact_key, partition_key
-from chains.fusion import convex_fusion
-from chains.index import get_knowledge_base
-from chains.metrics import percentile
-from chains.retriever import HybridRetriever
-from chains.sparse import term_counts
-from chains.vector_index import index_for
-from core.settings import Settings
-from tenants.service import create_tenant
+from ragapi.answering.question import AnswerRequest, Question, Surface
+from ragapi.api.state import AppState
+from ragapi.core.settings import Settings
+from ragapi.evaluation.beir import ingest_corpus, load_beir
+from ragapi.evaluation.metrics import percentile
+from ragapi.retrieval.bm25 import term_counts
+from ragapi.retrieval.chunks import get_knowledge_base
+from ragapi.retrieval.fusion import convex_fusion
+from ragapi.retrieval.vectors.base import index_for
+from ragapi.tenants.service import create_tenant, operator_context
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
@@ -75,21 +74,25 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
             dense = await index.dense_candidates(tid, kb, vectors[0], settings.retrieval_candidates, {})
             sparse = await index.sparse_candidates(tid, kb, term_counts(queries[0]), settings.retrieval_candidates, {})
             top5 = convex_fusion(dense, sparse, 0.4)[:5]
-            retriever = HybridRetriever(
-                db=state.db, embeddings=state.embeddings, settings=settings, tenant_id=tid, k=5, indexes=state.indexes
-            )
+            search = state.answers.pipeline.search
             # warm the caches with answers to the first 50 questions
-            chain = state.answer_chain()
-            config = {"configurable": {"tenant_id": str(tid)}}
+            answers, cache = state.answers, state.answers.cache
+            operator = await operator_context(state.db, settings, tid)
             for q in queries[:50]:
-                await chain.ainvoke({"query": q}, config=config)
-            await state.cached.drain()
-            params = state.cached.parameters(settings.default_top_k, {})
-            scope = await state.cached.tenant_scope(tid)
-            threshold = scope.threshold(settings.semantic_cache_threshold)
-            partition = partition_key(tid, scope.kb_version, params)
-            assert state.cached.semantic is not None
-            semantic = state.cached.semantic
+                await answers.ask(AnswerRequest(operator, Surface.CLI, Question.parse(q, None, None, True, settings)))
+            await cache.drain()
+            admitted = await answers.admit(
+                AnswerRequest(operator, Surface.CLI, Question.parse("?", None, None, True, settings))
+            )
+            threshold = admitted.scope.threshold(settings.semantic_cache_threshold)
+            partition, _ = cache.keys(tid, admitted.scope.kb_version, Question.parse("?", None, None, True, settings))
+            semantic = cache.semantic
+            assert semantic is not None
+
+            def exact_key_of(query: str) -> str:
+                return cache.keys(tid, admitted.scope.kb_version, Question.parse(query, None, None, True, settings))[1]
+
+            hit_keys = [exact_key_of(q) for q in queries[:50]]
 
             stages: dict[str, Callable[[], Awaitable[Any]]] = {
                 "query embedding": lambda: asyncio.to_thread(state.embeddings.embed_query, next_query()),
@@ -101,10 +104,8 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
                 ),
                 "fusion (convex)": lambda: asyncio.sleep(0, convex_fusion(dense, sparse, 0.4)),
                 "read the top 5 chunks": lambda: index.hits(tid, top5, {}),
-                "hybrid retrieval (all of the above)": lambda: retriever.search(next_query()),
-                "exact cache lookup (hit)": lambda: state.cached.exact.get(
-                    exact_key(partition, queries[next(cycle) % 50])
-                ),
+                "hybrid retrieval (all of the above)": lambda: search.search(tid, next_query(), 5, {}),
+                "exact cache lookup (hit)": lambda: cache.exact.get(hit_keys[next(cycle) % 50]),
                 "semantic cache lookup": lambda: semantic.lookup(
                     tid, partition, queries[0], vectors[next(cycle) % 50], threshold
                 ),

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.state import AppState
-from core.database import Database
-from core.settings import Settings
-from tenants.service import create_tenant
+from ragapi.api.app import create_app
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
+from ragapi.core.settings import Settings
+from ragapi.tenants.service import create_tenant
 from tests.services import RedisServer
 
 
@@ -56,7 +56,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture(scope="session")
 def app_state(app: FastAPI) -> AppState:
-    state: AppState = app.state.rag
+    state: AppState = app.state.services
     return state
 
 
@@ -124,8 +124,8 @@ MakeTenant = Callable[[], Awaitable[TenantHandle]]
 @pytest.fixture
 def make_user(db: Database, settings: Settings, client: httpx.AsyncClient) -> MakeUser:
     """A user created through the service layer and signed in through the API."""
-    from tenants.context import Role
-    from tenants.users import create_user
+    from ragapi.tenants.context import Role
+    from ragapi.tenants.users import create_user
     from tests.api.helpers import PASSWORD, login
 
     async def make(tenant_id: uuid.UUID | None, role: str = "member", password: str = PASSWORD) -> UserHandle:

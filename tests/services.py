@@ -140,7 +140,7 @@ class ApiServer:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "api.cli", *args], env=self.env, capture_output=True, timeout=120, check=True
+            [sys.executable, "-m", "ragapi.api.cli", *args], env=self.env, capture_output=True, timeout=120, check=True
         )
         return done.stdout.decode()
 
@@ -149,7 +149,7 @@ class ApiServer:
         self.wait_ready()
 
     def launch(self) -> None:
-        command = [sys.executable, "-m", "api.cli", "serve", *self.serve_args]
+        command = [sys.executable, "-m", "ragapi.api.cli", "serve", *self.serve_args]
         self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
     def wait_ready(self) -> None:

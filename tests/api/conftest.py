@@ -1,17 +1,17 @@
 """Fixtures shared by the API tests: the CLI against the session's database, and the service's answerer
-swapped for ChatOpenAI pointed at a wire-level OpenAI server."""
+swapped for OpenAIAnswerer pointed at a wire-level OpenAI server."""
 
 from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
 
-from api.state import AppState
-from chains.answer_cache import InProcessCache
-from chains.cached_rag import CachedRag
-from chains.generate import OpenAIAnswerer
-from chains.rag import RagChain
-from core.settings import Settings, get_settings
+from ragapi.answering.cache import AnswerCache
+from ragapi.answering.exact_cache import InProcessCache
+from ragapi.answering.pipeline import RagPipeline
+from ragapi.api.state import AppState
+from ragapi.core.settings import Settings, get_settings
+from ragapi.generation.answerers import OpenAIAnswerer
 from tests.conftest import make_settings
 from tests.wire import Reply, wire_server
 
@@ -28,12 +28,19 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignor
 
 @pytest.fixture
 def openai_chain(app_state: AppState, tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Swap the service's answerer for ChatOpenAI pointed at a wire-level OpenAI server."""
+    """The answering service with OpenAIAnswerer pointed at a wire-level OpenAI server (and a cache of its own)."""
     replies: list[Reply] = []
     with wire_server(lambda r: replies.pop(0)) as server:
         settings = make_settings(tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1")
-        chain = RagChain(
-            app_state.db, app_state.embeddings, app_state.rag.reranker, OpenAIAnswerer(settings), app_state.settings
+        answers = app_state.answers
+        pipeline = RagPipeline(
+            answers.pipeline.search,
+            answers.pipeline.reranker,
+            OpenAIAnswerer(settings),
+            app_state.embeddings,
+            app_state.settings,
         )
-        monkeypatch.setattr(app_state, "cached", CachedRag(chain, InProcessCache(100), None, app_state.embeddings))
+        cache = AnswerCache(InProcessCache(100), None, app_state.embeddings, app_state.settings, pipeline.fingerprint())
+        monkeypatch.setattr(answers, "pipeline", pipeline)
+        monkeypatch.setattr(answers, "cache", cache)
         yield replies, server

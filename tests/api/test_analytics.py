@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from api.state import AppState
+from ragapi.api.state import AppState
 from tests.api.helpers import assert_problem, ingest_texts
 from tests.conftest import MakeUser, TenantHandle, UserHandle
 from tests.wire import Reply, openai_stream
@@ -79,7 +79,7 @@ async def test_numbers_match_a_known_sequence(
 
 
 async def _sse_total(client: httpx.AsyncClient, tenant: TenantHandle) -> float:
-    app_state: AppState = client._transport.app.state.rag  # type: ignore[attr-defined]
+    app_state: AppState = client._transport.app.state.services  # type: ignore[attr-defined]
     assert app_state.query_log is not None
     await app_state.query_log.flush()
     async with app_state.db.tenant_session(tenant.tenant_id) as session:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import text
 
-from core.database import Database
+from ragapi.core.database import Database
 from tests.api.helpers import assert_problem
 from tests.conftest import MakeUser, TenantHandle
 

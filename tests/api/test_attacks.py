@@ -15,10 +15,10 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from api.state import AppState
-from core.database import Database
-from tenants.api_keys import create_api_key
-from tenants.context import Scope
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
+from ragapi.tenants.api_keys import create_api_key
+from ragapi.tenants.context import Scope
 from tests.api.helpers import assert_problem, bearer, ingest_texts
 from tests.conftest import MakeUser, TenantHandle, UserHandle
 

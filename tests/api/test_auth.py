@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.client_ip import parse_networks
-from api.state import AppState
-from core.database import Database
+from ragapi.api.client_ip import parse_networks
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
 from tests.api.helpers import PASSWORD, assert_problem, bearer, ingest_texts, login
 from tests.conftest import MakeUser, TenantHandle
 from tests.wire import Reply, wire_server

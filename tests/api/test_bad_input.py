@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Message
 
-from core.settings import Settings
+from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem, bearer, ingest_texts
 from tests.conftest import MakeUser, TenantHandle, UserHandle
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from api.state import AppState
-from chains.answer_cache import RedisCache
-from chains.cached_rag import CachedRag
-from chains.semantic_cache import SemanticCache
-from tenants.service import set_cache_policy
+from ragapi.answering.cache import AnswerCache
+from ragapi.answering.exact_cache import ExactCache, RedisCache
+from ragapi.answering.semantic_cache import SemanticCache
+from ragapi.api.state import AppState
+from ragapi.tenants.service import set_cache_policy
 from tests.api.helpers import database_round_trips, ingest_texts, sse_events, tasks_started
 from tests.conftest import MakeTenant, TenantHandle
 from tests.services import RedisServer, free_port
@@ -25,7 +25,7 @@ from tests.wire import Reply, openai_stream
 async def ask(client: httpx.AsyncClient, tenant: TenantHandle, state: AppState, query: str, **extra: object) -> dict:  # type: ignore[type-arg]
     response = await client.post("/v1/query", headers=tenant.headers, json={"query": query, **extra})
     assert response.status_code == 200, response.text
-    await state.cached.drain()  # the answer is stored off the response path
+    await state.answers.cache.drain()  # the answer is stored off the response path
     body: dict = response.json()  # type: ignore[type-arg]
     return body
 
@@ -58,7 +58,7 @@ async def test_streamed_hit_replays_the_answer_in_one_token_event(
         response = await client.post(
             "/v1/query", headers=tenant.headers, json={"query": "When does the gym open?", "stream": True}
         )
-        await app_state.cached.drain()
+        await app_state.answers.cache.drain()
         bodies.append(sse_events(response.text))
     fresh, cached = bodies
     assert [e for e, _ in fresh] == ["sources", "token", "token", "done"]
@@ -107,7 +107,7 @@ async def test_langserve_routes_use_the_cache(
         response = await client.post(
             "/v1/rag/invoke", headers=tenant.headers, json={"input": {"query": "When are expense claims paid?"}}
         )
-        await app_state.cached.drain()
+        await app_state.answers.cache.drain()
         outputs.append(response.json()["output"])
     assert [o["cached"] for o in outputs] == [False, "exact"]
 
@@ -147,13 +147,22 @@ async def test_two_tenants_never_get_each_others_answers(
     assert pairs >= 1000
 
 
+def use_cache(
+    state: AppState, monkeypatch: pytest.MonkeyPatch, exact: ExactCache, semantic: SemanticCache | None
+) -> None:
+    """The answering service with these caches instead of its own."""
+    fingerprint = state.answers.pipeline.fingerprint()
+    monkeypatch.setattr(
+        state.answers, "cache", AnswerCache(exact, semantic, state.embeddings, state.settings, fingerprint)
+    )
+
+
 @pytest.fixture
 async def redis_backed(
     app_state: AppState, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
 ) -> AsyncIterator[RedisCache]:
     cache = RedisCache(redis_server.url, timeout_s=0.5, cooldown_s=0.0)
-    cached = CachedRag(app_state.rag, cache, SemanticCache(app_state.db, 3600), app_state.embeddings)
-    monkeypatch.setattr(app_state, "cached", cached)
+    use_cache(app_state, monkeypatch, cache, SemanticCache(app_state.db, 3600))
     yield cache
     await cache.close()
 
@@ -171,7 +180,7 @@ async def test_redis_down_still_answers(
     client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dead = RedisCache(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
-    monkeypatch.setattr(app_state, "cached", CachedRag(app_state.rag, dead, None, app_state.embeddings))
+    use_cache(app_state, monkeypatch, dead, None)
     await ingest_texts(client, tenant, "Parking is free after 6pm.")
     for _ in range(3):
         body = await ask(client, tenant, app_state, "Is parking free in the evening?")
@@ -187,7 +196,7 @@ async def test_redis_dying_mid_service(
     server = RedisServer(tmp_path)
     server.start()
     cache = RedisCache(server.url, timeout_s=0.3)
-    monkeypatch.setattr(app_state, "cached", CachedRag(app_state.rag, cache, None, app_state.embeddings))
+    use_cache(app_state, monkeypatch, cache, None)
     await ingest_texts(client, tenant, "The library closes at 8pm.")
     await ask(client, tenant, app_state, "When does the library close?")
     assert (await ask(client, tenant, app_state, "When does the library close?"))["cached"] == "exact"
@@ -285,7 +294,7 @@ async def test_a_miss_embeds_the_question_once(
     await set_cache_policy(app_state.db, tenant.tenant_id, enabled=tenant_cache)
     await ask(client, tenant, app_state, "Is there a canteen?")  # this process now knows the tenant's version
     embedded: list[str] = []
-    model = app_state.cached.embeddings
+    model = app_state.answers.cache.embeddings
     original = model.aembed_query
 
     async def counted(text: str) -> list[float]:
@@ -345,6 +354,9 @@ async def test_a_cache_hit_is_one_runnable_run_of_one_chunk(
     hit arrives as one chunk with everything a response has."""
     from langchain_core.callbacks import AsyncCallbackHandler
 
+    from ragapi.api.langserve import TENANT, runnable
+    from ragapi.tenants.service import operator_context
+
     class Runs(AsyncCallbackHandler):
         def __init__(self) -> None:
             self.names: list[str] = []
@@ -353,15 +365,17 @@ async def test_a_cache_hit_is_one_runnable_run_of_one_chunk(
             self.names.append(str(kwargs.get("name")))
 
     await ingest_texts(client, tenant, "The bike shed is next to gate B.")
+    rag = runnable(app_state.answers)
     question = {"query": "Where is the bike shed?"}
-    config = {"configurable": {"tenant_id": str(tenant.tenant_id)}}
-    await app_state.answer_chain().ainvoke(question, config=config)
-    await app_state.cached.drain()
+    scope = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
+    config = {"configurable": {TENANT: scope}}
+    await rag.ainvoke(question, config=config)
+    await app_state.answers.cache.drain()
     runs = Runs()
-    hit = await app_state.answer_chain().ainvoke(question, config={**config, "callbacks": [runs]})
+    hit = await rag.ainvoke(question, config={**config, "callbacks": [runs]})
     assert hit["cached"] == "exact"
     assert runs.names == ["rag"]
-    chunks = [chunk async for chunk in app_state.answer_chain().astream(question, config=config)]
+    chunks = [chunk async for chunk in rag.astream(question, config=config)]
     assert len(chunks) == 1
     assert chunks[0]["answer"] == hit["answer"] and chunks[0]["citations"] == hit["citations"]
     assert chunks[0]["cached"] == "exact" and "total" in chunks[0]["timings_ms"]

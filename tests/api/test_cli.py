@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import app
-from core.settings import Settings
+from ragapi.api.cli import app
+from ragapi.core.settings import Settings
 
 
 def run(runner: CliRunner, *args: str) -> str:
@@ -66,7 +66,7 @@ def test_eval_on_a_small_beir_folder(cli_env: CliRunner, tmp_path: Path) -> None
 def test_tenant_cache_policy(cli_env: CliRunner, db) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine, text
 
-    from core.database import with_driver
+    from ragapi.core.database import with_driver
 
     tenant_id = json.loads(run(cli_env, "tenants", "create", "cache-co", "--json"))["tenant_id"]
     run(cli_env, "tenants", "cache", tenant_id, "--disable", "--threshold", "0.99")

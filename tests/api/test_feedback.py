@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from api.cli import app as cli
+from ragapi.api.cli import app as cli
 from tests.api.helpers import assert_problem, ingest_texts
 from tests.conftest import MakeUser, TenantHandle
 

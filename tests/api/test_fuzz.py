@@ -85,13 +85,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.schemas import IngestJson
-from core import inputs
-from core.database import Database
-from core.settings import Settings
-from tenants.context import Role
-from tenants.service import create_tenant
-from tenants.users import create_user
+from ragapi.api.schemas import IngestJson
+from ragapi.core import inputs
+from ragapi.core.database import Database
+from ragapi.core.settings import Settings
+from ragapi.tenants.context import Role
+from ragapi.tenants.service import create_tenant
+from ragapi.tenants.users import create_user
 from tests.api.helpers import PASSWORD, login
 
 pytestmark = pytest.mark.slow

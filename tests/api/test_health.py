@@ -15,10 +15,10 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from api.app import create_app
-from core.database import Database
-from core.migrate import head_revision
-from core.settings import Settings
+from ragapi.api.app import create_app
+from ragapi.core.database import Database
+from ragapi.core.migrate import head_revision
+from ragapi.core.settings import Settings
 from tests.services import RedisServer
 
 

@@ -123,8 +123,8 @@ async def test_multipart_limits(client: httpx.AsyncClient, tenant: TenantHandle,
 
 
 async def test_query_only_key_cannot_ingest(client: httpx.AsyncClient, db, tenant: TenantHandle) -> None:  # type: ignore[no-untyped-def]
-    from tenants.api_keys import create_api_key
-    from tenants.context import Scope
+    from ragapi.tenants.api_keys import create_api_key
+    from ragapi.tenants.context import Scope
 
     key = (await create_api_key(db, tenant.tenant_id, "reader", [Scope.QUERY])).plaintext
     response = await client.post(

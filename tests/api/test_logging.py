@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from core.logs import JsonFormatter
+from ragapi.core.logs import JsonFormatter
 from tests.api.helpers import PASSWORD, ingest_texts
 from tests.conftest import MakeUser, TenantHandle
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.database import Database
-from tenants.context import Role
-from tenants.service import create_tenant
-from tenants.users import create_user
+from ragapi.core.database import Database
+from ragapi.tenants.context import Role
+from ragapi.tenants.service import create_tenant
+from ragapi.tenants.users import create_user
 from tests.api.helpers import PASSWORD
 from tests.services import ApiServer, RedisServer
 

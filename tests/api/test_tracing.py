@@ -7,22 +7,21 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
-from langchain_core.runnables import RunnableConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from api.app import create_app
-from api.state import AppState
-from chains.rag import TENANT_KEY
-from core import tracing
-from core.logs import JsonFormatter
-from core.settings import Settings
+from ragapi.answering.answer import Sources, Token
+from ragapi.answering.question import Question
+from ragapi.api.app import create_app
+from ragapi.api.state import AppState
+from ragapi.core import tracing
+from ragapi.core.logs import JsonFormatter
+from ragapi.core.settings import Settings
 from tests.api.helpers import ingest_texts
 from tests.conftest import TenantHandle
 
@@ -149,17 +148,11 @@ async def test_an_answer_abandoned_mid_stream_ends_its_span_without_an_error(
     across that `yield` cannot be detached there: OpenTelemetry logged an ERROR (a Sentry event per
     disconnect, seen at the end of every load test) and the span never ended."""
     await ingest_texts(traced, tenant, "The west gate closes at dusk. Visitors leave by the east gate.")
-    rag = app_state.cached.rag
-    config: RunnableConfig = {"configurable": {TENANT_KEY: str(tenant.tenant_id)}}
-    state = await rag.rerank(await rag.retrieve({"query": "When does the west gate close?"}, config))
-
-    async def states() -> AsyncIterator[dict[str, Any]]:
-        yield state
-
+    question = Question.parse("When does the west gate close?", None, None, True, app_state.settings)
     spans.clear()
-    stream = rag.answer(states())
-    assert (await anext(stream))["citations"]
-    assert (await anext(stream))["answer"]  # suspended inside the generation stage
+    stream = app_state.answers.pipeline.run(tenant.tenant_id, question, None, None)
+    assert isinstance(await anext(stream), Sources)
+    assert isinstance(await anext(stream), Token)  # suspended inside the generation stage
     with caplog.at_level(logging.ERROR):
         await asyncio.create_task(stream.aclose())  # another task, another context
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]

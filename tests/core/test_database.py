@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from core.database import Database, with_driver
+from ragapi.core.database import Database, with_driver
 from tests.conftest import TenantHandle
 
 

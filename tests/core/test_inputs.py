@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import inputs
-from core.errors import InvalidInput
+from ragapi.core import inputs
+from ragapi.core.errors import InvalidInput
 
 # Every code point Python strings can hold, lone surrogates and NUL included.
 any_text = st.text(alphabet=st.characters(codec=None, min_codepoint=0), max_size=40)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from core import request_context
-from core.logs import JsonFormatter, dict_config, redact
+from ragapi.core import request_context
+from ragapi.core.logs import JsonFormatter, dict_config, redact
 
 
 def test_secrets_of_every_shape_are_redacted() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from core.metrics import TenantLabels
+from ragapi.core.metrics import TenantLabels
 
 
 def test_tenant_labels_are_bounded() -> None:

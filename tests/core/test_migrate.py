@@ -13,15 +13,15 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from core.database import start_embedded_postgres, with_driver
-from core.migrate import alembic_config
+from ragapi.core.database import start_embedded_postgres, with_driver
+from ragapi.core.migrate import alembic_config
 
 MIGRATION_LOCK = 7_270_736_900  # core/migrations/env.py
 HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused", "unused")).get_current_head()
 
 
 def migrate(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "migrate"], env=env, stderr=subprocess.PIPE)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", "ragapi.api.cli", "migrate"], env=env, stderr=subprocess.PIPE)  # noqa: S603
 
 
 def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
@@ -47,11 +47,11 @@ def test_a_second_process_waits_for_the_migration_lock(tmp_path: Path) -> None:
 def test_without_migrate_on_start_a_schema_behind_is_refused_until_migrated(tmp_path: Path) -> None:
     url = start_embedded_postgres(tmp_path / "pgdata")
     env = {**os.environ, "DATABASE_URL": url, "MIGRATE_ON_START": "false", "JWT_SECRET": "x" * 32}
-    command = [sys.executable, "-m", "api.cli", "tenants", "create", "Early", "--json"]
+    command = [sys.executable, "-m", "ragapi.api.cli", "tenants", "create", "Early", "--json"]
     refused = subprocess.run(command, env=env, capture_output=True, timeout=120)  # noqa: S603
     assert refused.returncode == 1
     assert f"this build needs {HEAD}: run `ragapi migrate`" in refused.stderr.decode()
-    wait = [sys.executable, "-m", "api.cli", "migrate", "--wait", "3"]  # the pods' init container
+    wait = [sys.executable, "-m", "ragapi.api.cli", "migrate", "--wait", "3"]  # the pods' init container
     waited = subprocess.run(wait, env=env, capture_output=True, timeout=120)  # noqa: S603
     assert waited.returncode == 1 and "run `ragapi migrate`" in waited.stderr.decode()
     assert migrate(env).wait(timeout=120) == 0
@@ -67,7 +67,7 @@ def test_migrate_wait_waits_for_a_database_that_is_not_up_yet(tmp_path: Path) ->
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{closed_port}/db", "JWT_SECRET": "x" * 32}
-    wait = [sys.executable, "-m", "api.cli", "migrate", "--wait", "1"]
+    wait = [sys.executable, "-m", "ragapi.api.cli", "migrate", "--wait", "1"]
     waited = subprocess.run(wait, env=env, capture_output=True, timeout=120)  # noqa: S603
     output = waited.stdout.decode() + waited.stderr.decode()
     assert waited.returncode == 1

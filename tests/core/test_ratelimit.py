@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.ratelimit import Decision, FailoverLimiter, InProcessLimiter, Limit, RedisLimiter, gcra, merge
+from ragapi.core.ratelimit import Decision, FailoverLimiter, InProcessLimiter, Limit, RedisLimiter, gcra, merge
 from tests.services import RedisServer, free_port
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import request_context
+from ragapi.core import request_context
 
 
 def test_entries_go_to_the_current_request_only_and_stop_at_the_bound() -> None:

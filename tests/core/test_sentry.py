@@ -16,9 +16,9 @@ import pytest
 import sentry_sdk
 from fastapi import FastAPI
 
-from api import problems
-from api.middleware import RequestIdMiddleware
-from core import sentry
+from ragapi.api import problems
+from ragapi.api.middleware import RequestIdMiddleware
+from ragapi.core import sentry
 from tests.conftest import make_settings
 
 API_KEY = "rag_0123abcd_" + "S" * 32

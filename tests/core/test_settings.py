@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.settings import Reranker, Settings
+from ragapi.core.settings import Reranker, Settings
 from tests.conftest import make_settings
 
 
@@ -27,7 +27,7 @@ def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("MAX_QUERY_CHARS", "1234")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/rag")
     monkeypatch.setenv("JWT_SECRET", "s" * 32)
-    from core.settings import Settings
+    from ragapi.core.settings import Settings
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.max_query_chars == 1234
@@ -43,7 +43,7 @@ def test_database_url_must_be_postgres(tmp_path: Path) -> None:
 
 
 def test_replicas_need_a_shared_jwt_secret(tmp_path: Path) -> None:
-    from tenants.tokens import signing_key
+    from ragapi.tenants.tokens import signing_key
 
     with pytest.raises(ValueError, match="JWT_SECRET must be set"):
         signing_key(make_settings(tmp_path, database_url="postgresql://u:p@h/db"))
@@ -57,7 +57,7 @@ def test_replicas_need_a_shared_jwt_secret(tmp_path: Path) -> None:
 
 
 def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.settings import get_settings
+    from ragapi.core.settings import get_settings
 
     (tmp_path / "openai_api_key").write_text("sk-from-file")
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
@@ -75,7 +75,7 @@ def test_empty_variables_mean_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OPENAI_API_KEY", "")
     monkeypatch.setenv("REDIS_URL", "")
     monkeypatch.setenv("SHUTDOWN_TIMEOUT_S", "")
-    from core.settings import Settings
+    from ragapi.core.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     assert settings.openai_api_key is None and settings.redis_url is None and settings.shutdown_timeout_s == 30
@@ -124,3 +124,34 @@ def test_int8_products_switch_takes_booleans_only(tmp_path: Path, monkeypatch: p
         Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     monkeypatch.setenv("EMBEDDING_INT8_MATMUL", "false")
     assert Settings(_env_file=None, data_dir=tmp_path).embedding_int8_matmul is False  # type: ignore[call-arg]
+
+
+def test_groups_cover_every_setting_once_with_a_description() -> None:
+    """The configuration reference is generated from GROUPS: a field outside them, in two of them, or
+    without a description would be missing from the docs or documented twice."""
+    from ragapi.core.settings import GROUPS
+
+    grouped = [name for group in GROUPS for name in group.model_fields]
+    assert sorted(grouped) == sorted(Settings.model_fields)
+    assert len(grouped) == len(set(grouped))
+    assert all(group.__doc__ for group in GROUPS)
+    assert [name for name, field in Settings.model_fields.items() if not field.description] == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "match"),
+    [
+        ({"CHUNK_SIZE_TOKENS": "64", "CHUNK_OVERLAP_TOKENS": "64"}, "CHUNK_OVERLAP_TOKENS"),
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "postgresql"),
+        ({"JWT_SECRET": "short"}, "at least 32"),
+        ({"TRUSTED_PROXIES": '["not-a-network"]'}, "trusted_proxies"),
+        ({"URL_FETCH_ALLOWED_NETWORKS": '["10.0.0.0/8", "nope"]'}, "url_fetch_allowed_networks"),
+    ],
+)
+def test_every_group_validator_runs_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], match: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=match):
+        Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]

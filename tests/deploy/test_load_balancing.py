@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.state import AppState
-from core.database import Database
-from tenants.service import create_tenant
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
+from ragapi.tenants.service import create_tenant
 from tests.api.helpers import iter_sse
 from tests.services import ApiServer, LlmServer, RedisServer, free_port, wait_for_http
 
@@ -110,7 +110,7 @@ def balanced(
 def test_healthcheck_command_follows_the_server(balanced: tuple[Nginx, list[ApiServer]]) -> None:
     """The image's HEALTHCHECK (`ragapi healthcheck`): 0 for a live server, 1 for nothing listening."""
     _, servers = balanced
-    command = [sys.executable, "-m", "api.cli", "healthcheck", "--url"]
+    command = [sys.executable, "-m", "ragapi.api.cli", "healthcheck", "--url"]
     live = subprocess.run([*command, servers[0].url + "/healthz"], timeout=60)  # noqa: S603
     dead = subprocess.run([*command, f"http://127.0.0.1:{free_port()}/healthz"], timeout=60)  # noqa: S603
     assert (live.returncode, dead.returncode) == (0, 1)

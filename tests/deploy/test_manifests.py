@@ -22,7 +22,7 @@ import typer
 import yaml
 from kubernetes_validate import utils as kubernetes
 
-from api.cli import app
+from ragapi.api.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api.state import AppState
+from ragapi.api.state import AppState
 
 
 @pytest.fixture

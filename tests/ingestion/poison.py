@@ -3,7 +3,7 @@ stalling their whole batch. Made on the fly, like tests/documents.py."""
 
 from __future__ import annotations
 
-from ingestion.pipeline import IngestItem
+from ragapi.ingestion.pipeline import IngestItem
 from tests.documents import pdf_from_objects
 
 NUL_TAIL = "The tail after the NUL mentions quinces."

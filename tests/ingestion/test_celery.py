@@ -21,13 +21,13 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from api.state import AppState
-from core.database import Database
-from ingestion import jobs, monitor
-from ingestion.dispatch import CeleryDispatcher
-from ingestion.models import IngestJob
-from ingestion.pipeline import IngestItem
-from tenants.service import create_tenant
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
+from ragapi.ingestion import jobs, monitor
+from ragapi.ingestion.dispatch import CeleryDispatcher
+from ragapi.ingestion.models import IngestJob
+from ragapi.ingestion.pipeline import IngestItem
+from ragapi.tenants.service import create_tenant
 from tests.api.helpers import assert_problem
 from tests.conftest import TenantHandle
 from tests.documents import docx_bomb, pdf_bomb
@@ -51,7 +51,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1"], env=env, start_new_session=True
+            [sys.executable, "-m", "ragapi.api.cli", "worker", "--concurrency", "1"], env=env, start_new_session=True
         )
 
     def kill(self) -> None:

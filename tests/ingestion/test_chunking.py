@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ingestion.chunking import chunk_document, make_splitter, token_length
-from ingestion.parsers import ParsedDocument, Section
+from ragapi.ingestion.chunking import chunk_document, make_splitter, token_length
+from ragapi.ingestion.parsers import ParsedDocument, Section
 
 
 def test_chunks_respect_the_token_budget_and_overlap() -> None:

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from api.state import AppState
-from ingestion.fetch import BlockedUrl, check_url, parse_networks
-from ingestion.pipeline import IngestItem
+from ragapi.api.state import AppState
+from ragapi.ingestion.fetch import BlockedUrl, check_url, parse_networks
+from ragapi.ingestion.pipeline import IngestItem
 from tests.api.helpers import assert_problem
 from tests.conftest import TenantHandle
 

@@ -16,12 +16,12 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.state import AppState
-from ingestion import jobs, monitor
-from ingestion.dispatch import CeleryDispatcher
-from ingestion.pipeline import IngestItem, IngestPipeline
-from ingestion.uploads import upload_key
-from ingestion.worker import IngestWorker
+from ragapi.api.state import AppState
+from ragapi.ingestion import jobs, monitor
+from ragapi.ingestion.dispatch import CeleryDispatcher
+from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
+from ragapi.ingestion.uploads import upload_key
+from ragapi.ingestion.worker import IngestWorker
 from tests.conftest import MakeTenant, TenantHandle
 from tests.ingestion.poison import poison
 from tests.services import free_port

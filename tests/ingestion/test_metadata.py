@@ -8,9 +8,9 @@ import json
 import httpx
 from sqlalchemy import text
 
-from api.state import AppState
-from core.database import Database
-from core.settings import Settings
+from ragapi.api.state import AppState
+from ragapi.core.database import Database
+from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem, ingest_texts
 from tests.conftest import TenantHandle
 from tests.documents import pdf_bytes
@@ -102,7 +102,7 @@ async def test_metadata_is_stored_once_and_filters_still_match_it(
 async def test_a_filter_finds_documents_through_the_metadata_index(app_state: AppState, tenant: TenantHandle) -> None:
     """Under row-level security too: the application role's filter reads the GIN index on documents'
     metadata (through `documents_matching`), and chunks look their documents up in a hashed set."""
-    from chains.filters import filter_sql, validate_filters
+    from ragapi.retrieval.filters import filter_sql, validate_filters
 
     db = app_state.db
     async with db.admin_session() as session:

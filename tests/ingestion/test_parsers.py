@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import UnparseableDocument, UnsupportedMediaType
-from ingestion.parsers import detect_type, parse
+from ragapi.core.errors import UnparseableDocument, UnsupportedMediaType
+from ragapi.ingestion.parsers import detect_type, parse
 from tests.documents import docx_bytes, pdf_bytes
 from tests.ingestion.poison import NUL_TAIL, deep_json, pdf_with_raw_text, text_with_late_nul
 
@@ -93,7 +93,7 @@ def test_docx_zip_bomb_is_refused_before_inflating() -> None:
 
 
 def test_docx_ratio_limit_and_configurable_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ingestion.parsers import ParseLimits
+    from ragapi.ingestion.parsers import ParseLimits
     from tests.documents import docx_bomb, docx_bytes
 
     with pytest.raises(UnparseableDocument, match="decompression bomb"):
@@ -116,7 +116,7 @@ def test_pdf_decompression_bomb_fails_with_bounded_memory() -> None:
 
 
 def test_pdf_page_limit() -> None:
-    from ingestion.parsers import ParseLimits
+    from ragapi.ingestion.parsers import ParseLimits
 
     with pytest.raises(UnparseableDocument, match="3 pages; the limit is 2"):
         parse(pdf_bytes(["a", "b", "c"]), "long.pdf", None, ParseLimits(max_pdf_pages=2))

@@ -10,10 +10,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from api.state import AppState
-from chains.index import get_knowledge_base
-from core.errors import ServiceUnavailable
-from ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure, delete_document
+from ragapi.api.state import AppState
+from ragapi.core.errors import ServiceUnavailable
+from ragapi.ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure, delete_document
+from ragapi.retrieval.chunks import get_knowledge_base
 from tests.conftest import TenantHandle, make_settings
 from tests.ingestion.poison import poison
 from tests.wire import Recorded, Reply, wire_server

@@ -16,12 +16,12 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from api.state import AppState
-from chains.index import get_knowledge_base
-from chains.retriever import HybridRetriever
-from core.errors import InvalidInput
-from ingestion.pipeline import IngestItem, IngestPipeline
-from ingestion.reembed import reembed
+from ragapi.api.state import AppState
+from ragapi.core.errors import InvalidInput
+from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
+from ragapi.ingestion.reembed import reembed
+from ragapi.retrieval.chunks import get_knowledge_base
+from ragapi.retrieval.hybrid import HybridRetriever
 from tests.conftest import TenantHandle
 from tests.wire import Recorded, Reply, WireServer, wire_server
 

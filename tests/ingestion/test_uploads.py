@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from api.state import AppState
-from ingestion import jobs
-from ingestion.uploads import LocalUploadStore, S3UploadStore, UploadStore, upload_key
-from ingestion.worker import IngestWorker
+from ragapi.api.state import AppState
+from ragapi.ingestion import jobs
+from ragapi.ingestion.uploads import LocalUploadStore, S3UploadStore, UploadStore, upload_key
+from ragapi.ingestion.worker import IngestWorker
 from tests.conftest import TenantHandle
 from tests.ingestion.test_jobs import notes
 from tests.services import free_port

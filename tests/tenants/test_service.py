@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from core.database import Database
-from core.errors import Forbidden, InvalidInput, Unauthenticated
-from core.settings import Settings
-from tenants.api_keys import create_api_key, principal_for_api_key, revoke_api_key
-from tenants.context import Principal, Scope
-from tenants.keys import generate_key, hash_key
-from tenants.service import create_tenant
+from ragapi.core.database import Database
+from ragapi.core.errors import Forbidden, InvalidInput, Unauthenticated
+from ragapi.core.settings import Settings
+from ragapi.tenants.api_keys import create_api_key, principal_for_api_key, revoke_api_key
+from ragapi.tenants.context import Principal, Scope
+from ragapi.tenants.keys import generate_key, hash_key
+from ragapi.tenants.service import create_tenant
 from tests.conftest import TenantHandle
 
 

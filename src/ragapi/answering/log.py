@@ -1,0 +1,77 @@
+"""What answering records of each question, whichever surface asked it: a query-log row (written in batches
+by `ragapi.analytics.query_log.QueryLogWriter`) and the per-query metrics."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ragapi.analytics.pricing import cost_usd
+from ragapi.answering.answer import Answer
+from ragapi.answering.question import AnswerRequest
+from ragapi.core import request_context
+from ragapi.core.errors import RagApiError
+from ragapi.core.metrics import COST, QUERIES, QUERY_SECONDS, TOKENS, tenant_label
+from ragapi.core.settings import Settings
+
+_CITED = re.compile(r"\[(\d{1,3})\]")
+
+
+def query_record(
+    request: AnswerRequest,
+    settings: Settings,
+    embedding_model: str,
+    started: datetime,
+    answer: Answer | None,
+    error: BaseException | None,
+) -> dict[str, Any]:
+    """The query-log row of one question: its answer, or the error it ended with."""
+    principal = request.tenant.principal
+    citations = answer.citations if answer is not None else []
+    timings = answer.timings_ms if answer is not None else {}
+    usage = answer.usage if answer is not None else None
+    cited = {int(n) for n in _CITED.findall(answer.answer)} if answer is not None else set()
+    prompt = usage.prompt_tokens if usage else 0
+    completion = usage.completion_tokens if usage else 0
+    embedding = usage.embedding_tokens if usage else 0
+    model = answer.model if answer is not None else None
+    return {
+        "id": answer.query_id if answer is not None else uuid.uuid4(),
+        "tenant_id": request.tenant.tenant_id,
+        "principal_kind": principal.kind,
+        "principal_id": principal.id,
+        "surface": request.surface.value,
+        "request_id": request_context.current_request_id() or None,
+        "created_at": started,
+        "status": "ok" if error is None else "error",
+        "error_status": None if error is None else (error.status if isinstance(error, RagApiError) else 500),
+        "cache": answer.cached if answer is not None and answer.cached else "none",
+        "query": request.question.text if settings.query_log_store_text else None,
+        "embed_ms": timings.get("embed"),
+        "retrieve_ms": timings.get("retrieve"),
+        "rerank_ms": timings.get("rerank"),
+        "generate_ms": timings.get("generate"),
+        "total_ms": timings.get("total"),
+        "sources": len(citations),
+        "top_score": max((c.score for c in citations), default=None),
+        "chunk_ids": [c.chunk_id for c in citations],
+        "cited_chunk_ids": [c.chunk_id for c in citations if c.n in cited],
+        "model": model,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "embedding_tokens": embedding,
+        "tokens_estimated": bool(usage.estimated) if usage else False,
+        "cost_usd": cost_usd(settings.model_prices, model, prompt, completion, embedding_model, embedding),
+    }
+
+
+def observe(record: dict[str, Any], seconds: float) -> None:
+    """Per-query metrics from the finished record (tenant label bounded by METRICS_TENANT_LABELS)."""
+    tenant = tenant_label(record["tenant_id"])
+    QUERIES.labels(tenant, record["cache"], record["status"]).inc()
+    QUERY_SECONDS.labels(tenant).observe(seconds)
+    for kind in ("prompt", "completion", "embedding"):  # zeros too: a tenant's series exist from its first query
+        TOKENS.labels(tenant, kind).inc(record[f"{kind}_tokens"])
+    COST.labels(tenant).inc(record["cost_usd"])

@@ -1,0 +1,104 @@
+"""Answering a question that no cached answer serves: retrieve (dense + BM25, fused) → rerank → generate
+(prompt → LLM, or quoted sentences, always cited), streamed as answer events."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ragapi.answering.answer import Answer, AnswerEvent, Citation, Finished, Sources, Token, Usage
+from ragapi.answering.question import Question
+from ragapi.core.metrics import TIME_TO_FIRST_TOKEN
+from ragapi.core.settings import Settings
+from ragapi.core.tracing import in_span, stage
+from ragapi.embedding import embedding_identity
+from ragapi.generation.answerers import PROMPT_VERSION, Answerer, estimate_tokens
+from ragapi.generation.answerers import Usage as GenerationUsage
+from ragapi.retrieval.chunks import KnowledgeBase
+from ragapi.retrieval.hybrid import EmbeddedQuery, HybridSearch
+from ragapi.retrieval.rerank import NoReranker, Reranker
+
+
+class RagPipeline:
+    def __init__(
+        self, search: HybridSearch, reranker: Reranker, answerer: Answerer, embeddings: Embeddings, settings: Settings
+    ) -> None:
+        self.search = search
+        self.reranker = reranker
+        self.answerer = answerer
+        self.embeddings = embeddings
+        self.settings = settings
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything besides the question that changes an answer (it partitions the answer cache)."""
+        s = self.settings
+        return {
+            "answerer": [self.answerer.mode, self.answerer.model, PROMPT_VERSION, s.extractive_sentences],
+            "reranker": getattr(self.reranker, "name", "none"),
+            "embedding": embedding_identity(self.embeddings)[0],
+            "retrieval": [s.fusion.value, s.fusion_dense_weight, s.rrf_k, s.retrieval_candidates, s.bm25_k1, s.bm25_b],
+            "chunking": [s.chunk_size_tokens, s.chunk_overlap_tokens],
+        }
+
+    async def run(
+        self, tenant_id: uuid.UUID, question: Question, kb: KnowledgeBase | None, embedded: EmbeddedQuery | None
+    ) -> AsyncIterator[AnswerEvent]:
+        """`kb` as admission read it; `embedded`: the question's embedding if the cache lookup made one."""
+        started = time.perf_counter()
+        reranking = not isinstance(self.reranker, NoReranker)
+        depth = max(question.top_k, self.settings.rerank_candidates) if reranking else question.top_k
+        with stage(
+            "retrieve", tenant=tenant_id, top_k=question.top_k, depth=depth, filters=bool(question.filters)
+        ) as retrieval:
+            searched = await self.search.search(tenant_id, question.text, depth, question.filters, kb, embedded)
+            retrieval.set(hits=len(searched.hits))
+        timings = {"retrieve": retrieval.ms}
+        embed_ms = embedded.ms if embedded is not None else searched.embed_ms
+        if embed_ms is not None:
+            timings["embed"] = embed_ms
+        with stage("rerank", reranker=getattr(self.reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
+            hits = await self.reranker.rerank(question.text, searched.hits, question.top_k)
+            ranking.set(hits=len(hits))
+        timings["rerank"] = ranking.ms
+
+        query_id = uuid.uuid4()
+        citations = [Citation.of(n, hit) for n, hit in enumerate(hits, start=1)]
+        yield Sources(query_id, citations, self.answerer.mode, self.answerer.model)
+        generated = GenerationUsage()
+        pieces: list[str] = []
+        with stage(
+            "generate", streaming=True, mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)
+        ) as generation:
+            async for piece in in_span(generation.span, self.answerer.astream(question.text, hits, generated)):
+                if not pieces:
+                    TIME_TO_FIRST_TOKEN.labels("none").observe(time.perf_counter() - started)
+                pieces.append(piece)
+                yield Token(piece)
+            generation.set(prompt_tokens=generated.prompt_tokens, completion_tokens=generated.completion_tokens)
+        timings["generate"] = generation.ms
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        yield Finished(
+            Answer(
+                query_id=query_id,
+                answer="".join(pieces),
+                mode=self.answerer.mode,
+                model=self.answerer.model,
+                citations=citations,
+                cached=False,
+                timings_ms=timings,
+                usage=self.usage(question.text, generated),
+            )
+        )
+
+    def usage(self, query: str, generated: GenerationUsage) -> Usage:
+        count = getattr(self.embeddings, "count_tokens", None)
+        return Usage(
+            prompt_tokens=generated.prompt_tokens,
+            completion_tokens=generated.completion_tokens,
+            embedding_tokens=count(query) if count is not None else estimate_tokens(query),
+            estimated=generated.estimated or count is None,
+        )

@@ -1,0 +1,62 @@
+"""What is asked, and by whom: a question validated once, at the edge of every surface, into a frozen value
+that every later step takes as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ragapi.core import inputs
+from ragapi.core.errors import InvalidInput
+from ragapi.core.settings import Settings
+from ragapi.retrieval.filters import Filters, validate_filters
+from ragapi.tenants.context import TenantContext
+
+
+class Surface(StrEnum):
+    """Where a question came in (the query log and traces say so)."""
+
+    REST = "rest"
+    SSE = "sse"
+    LANGSERVE = "langserve"
+    CLI = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    top_k: int
+    filters: Filters
+    use_cache: bool = True  # false: this request neither reads nor fills the answer cache
+
+    @classmethod
+    def parse(
+        cls, text: str, top_k: int | None, filters: Mapping[str, Any] | None, use_cache: bool, limits: Settings
+    ) -> Question:
+        """The one validation of a question: InvalidInput naming the field (its message starts with it)
+        and the limit a value breaks."""
+        inputs.check(text, "query")
+        text = text.strip()
+        if not text:
+            raise InvalidInput("query must not be empty")
+        if len(text) > limits.max_query_chars:
+            raise InvalidInput(f"query is longer than {limits.max_query_chars} characters (MAX_QUERY_CHARS)")
+        top_k = top_k if top_k is not None else limits.default_top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limits.max_top_k:
+            raise InvalidInput(f"top_k must be an integer from 1 to {limits.max_top_k} (MAX_TOP_K)")
+        try:
+            valid = validate_filters(dict(filters) if filters else None)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail if exc.detail.startswith("filters") else f"filters: {exc.detail}") from exc
+        return cls(text, top_k, valid, use_cache)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRequest:
+    """A question and who asks it: the tenant scope comes only from the verified credential."""
+
+    tenant: TenantContext
+    surface: Surface
+    question: Question

@@ -1,0 +1,131 @@
+"""The answering service: the one path every surface's questions take.
+
+    admit(request)     the cache lookup begun (exact entry, else the question's embedding), then one
+                       statement: the quota charged, the tenant's knowledge base and cache policy read,
+                       the semantic search run                                   → Admission
+    answer(admission)  the cached answer, or retrieval → rerank → generation, streamed as events and
+                       stored for next time; the query logged and measured once it ends
+                                                                                 → Sources, Token…, Finished
+
+REST, SSE, LangServe and the CLI only turn their input into an `AnswerRequest` and the events into their
+own format (`ragapi.api.routes.query`, `ragapi.api.langserve`, `ragapi.api.cli`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from ragapi.analytics.query_log import QueryLogWriter
+from ragapi.answering.admission import Admission, AdmissionStore
+from ragapi.answering.answer import Answer, AnswerEvent, Finished
+from ragapi.answering.cache import AnswerCache
+from ragapi.answering.log import observe, query_record
+from ragapi.answering.pipeline import RagPipeline
+from ragapi.answering.question import AnswerRequest
+from ragapi.core import request_context, tracing
+from ragapi.core.settings import Settings
+from ragapi.tenants.context import TenantContext
+
+
+class AnswerService:
+    def __init__(
+        self,
+        admissions: AdmissionStore,
+        cache: AnswerCache,
+        pipeline: RagPipeline,
+        query_log: QueryLogWriter | None,
+        settings: Settings,
+        embedding_model: str,
+    ) -> None:
+        self.admissions = admissions
+        self.cache = cache
+        self.pipeline = pipeline
+        self.query_log = query_log
+        self.settings = settings
+        self.embedding_model = embedding_model  # priced in the query log
+
+    async def admit(self, request: AnswerRequest, queries: int = 1) -> Admission:
+        """Charge `queries` (0 for one input of a batch that was charged as a whole) or raise
+        QuotaExceeded, charging nothing."""
+        tenant = request.tenant
+        lookup = await self.cache.prefetch(tenant.tenant_id, request.question)
+        with request_context.timed("admission"):
+            search = lookup.search() if lookup is not None else None
+            admitted = await self.admissions.admit(tenant.tenant_id, tenant.plan, queries, search)
+        return Admission(request, admitted.scope, lookup, admitted.nearest)
+
+    async def charge(self, tenant: TenantContext, queries: int) -> None:
+        """Charge a batch of questions as a whole, or raise QuotaExceeded charging nothing; each is then
+        admitted with `queries=0`."""
+        await self.admissions.admit(tenant.tenant_id, tenant.plan, queries, None)
+
+    async def ask(self, request: AnswerRequest) -> Answer:
+        """Admit and answer at once: the whole answer."""
+        return await final(self.answer(await self.admit(request)))
+
+    async def answer(self, admission: Admission) -> AsyncIterator[AnswerEvent]:
+        """The answer's events, inside the query's root span; logged and measured once when they end (a
+        stream the client gave up on is neither)."""
+        request = admission.request
+        started, clock = datetime.now(UTC), time.perf_counter()
+        answer: Answer | None = None
+        error: BaseException | None = None
+        attributes = {"tenant": str(request.tenant.tenant_id), "surface": request.surface.value}
+        with tracing.root_stage("rag.query", attributes) as span:
+            try:
+                async for event in tracing.in_span(span, self._events(admission)):
+                    if isinstance(event, Finished):
+                        answer = event.answer
+                    yield event
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                if not isinstance(error, asyncio.CancelledError | GeneratorExit):
+                    record = query_record(request, self.settings, self.embedding_model, started, answer, error)
+                    observe(record, time.perf_counter() - clock)
+                    span.set_attributes(
+                        {
+                            "cache": record["cache"],
+                            "status": record["status"],
+                            "sources": record["sources"],
+                            "prompt_tokens": record["prompt_tokens"],
+                            "completion_tokens": record["completion_tokens"],
+                            "cost_usd": record["cost_usd"],
+                        }
+                    )
+                    if self.query_log is not None:
+                        self.query_log.submit(record)
+
+    async def _events(self, admission: Admission) -> AsyncIterator[AnswerEvent]:
+        request, scope = admission.request, admission.scope
+        tenant_id, question = request.tenant.tenant_id, request.question
+        embedded = admission.lookup.embedded if admission.lookup is not None else None
+        if not (self.cache.serves(question) and scope.enabled):
+            async for event in self.pipeline.run(tenant_id, question, scope.kb, embedded):
+                yield event
+            return
+        found = await self.cache.find(
+            tenant_id, question, scope, admission.lookup, admission.nearest, time.perf_counter()
+        )
+        if found.answer is not None:
+            yield Finished(found.answer)
+            return
+        async for event in self.pipeline.run(tenant_id, question, scope.kb, found.embedded):
+            if isinstance(event, Finished):
+                self.cache.keep(tenant_id, scope, found, question, event.answer)
+            yield event
+
+
+async def final(events: AsyncIterator[AnswerEvent]) -> Answer:
+    """The answer an event stream ends with."""
+    answer: Answer | None = None
+    async for event in events:
+        if isinstance(event, Finished):
+            answer = event.answer
+    if answer is None:
+        raise RuntimeError("an answer stream ended without its answer")
+    return answer

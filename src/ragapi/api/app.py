@@ -1,0 +1,98 @@
+"""The FastAPI application: middleware, error mapping, routers, LangServe, start-up and shutdown."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from ragapi.api import langserve, openapi, problems
+from ragapi.api.dependencies import authenticate_scope
+from ragapi.api.drain import DrainMiddleware, hook_signals
+from ragapi.api.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    CredentialsFirstMiddleware,
+    HttpMetricsMiddleware,
+    RateLimitHeadersMiddleware,
+    RequestIdMiddleware,
+)
+from ragapi.api.routes import analytics, api_keys, auth, documents, feedback, health, ingest, query, tenants, users
+from ragapi.api.state import AppState
+from ragapi.core import sentry, tracing
+from ragapi.core.errors import Unauthenticated
+from ragapi.core.metrics import exposition
+from ragapi.core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    sentry.setup(settings)
+    tracing.setup("ragapi")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = await AppState.start(settings, serve=True)
+        langserve.mount(app, app.state.services.answers)  # routes over the service built just now
+        # What is alive now (modules, the model, pools) lives as long as the process: keep it out of the
+        # collector's full passes, each of which would otherwise scan all of it on the event loop.
+        gc.collect()
+        gc.freeze()
+        unhook = hook_signals(settings.shutdown_timeout_s)
+        log.info("ragapi ready")
+        try:
+            yield
+        finally:
+            unhook()
+            await app.state.services.stop()
+
+    app = FastAPI(
+        title="Enterprise RAG API",
+        version="0.1.0",
+        description="Multi-tenant retrieval-augmented generation with database-enforced tenant isolation.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(DrainMiddleware)  # innermost: it sees each stream's own writes
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_json_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        uploads=[("POST", "/v1/ingest")],
+    )
+    app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    routers = (health, auth, tenants, users, api_keys, ingest, documents, query, feedback, analytics)
+    for router in (module.router for module in routers):
+        app.include_router(router)
+
+    openapi.install(app)
+    observe(app, settings)
+    return app
+
+
+def observe(app: FastAPI, settings: Settings) -> None:
+    """HTTP metrics (per route template, status class), /metrics, and a server span per request."""
+    quiet = ["/metrics", "/metrics/", "/healthz", "/readyz"]
+    app.add_middleware(HttpMetricsMiddleware, quiet=quiet)
+
+    async def metrics(request: Request) -> Response:
+        token = settings.metrics_bearer_token
+        if token is not None and request.headers.get("authorization") != f"Bearer {token.get_secret_value()}":
+            raise Unauthenticated("/metrics needs the METRICS_BEARER_TOKEN as a bearer token")
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics/", metrics, methods=["GET"], include_in_schema=False)
+    if tracing.active():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=",".join(quiet))

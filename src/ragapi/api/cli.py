@@ -1,0 +1,449 @@
+"""`ragapi`: serve the API, migrate, create tenants, ingest, query and evaluate from the command line.
+
+Commands other than `serve` work in-process against the same database as the server (the embedded one
+is shared between processes), so they need no running API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragapi.core.errors import RagApiError
+from ragapi.core.settings import get_settings
+
+app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
+tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+users_app = typer.Typer(help="Manage user accounts", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+feedback_app = typer.Typer(help="Feedback as evaluation data", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
+app.add_typer(vectors_app, name="vectors")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id (from 'ragapi tenants create')")]
+
+
+def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Start the service's components (no HTTP) and run `work(state)`."""
+    from ragapi.api.state import AppState
+
+    async def main() -> T:
+        state = await AppState.start(get_settings())
+        try:
+            return await work(state)
+        finally:
+            await state.stop()
+
+    try:
+        return asyncio.run(main())
+    except RagApiError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(code=1) from exc
+
+
+def _tenant(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter("tenant must be a UUID") from exc
+
+
+def _checked(value: str, name: str) -> str:
+    """A text argument held to the input policy (`core.inputs`), like every value the API takes."""
+    from ragapi.core.inputs import text_problem
+
+    reason = text_problem(value)
+    if reason:
+        raise typer.BadParameter(f"{name} {reason}")
+    return value
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the REST API, SSE and LangServe routes."""
+    import uvicorn
+
+    from ragapi.core.logs import dict_config
+
+    settings = get_settings()
+    uvicorn.run(
+        "ragapi.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        log_config=dict_config(settings.log_level, settings.log_format.value),
+        access_log=False,
+        # X-Forwarded-For and -Proto count only from TRUSTED_PROXIES (uvicorn would trust loopback by
+        # default and rewrite the client address before the rate limits see it)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
+        timeout_keep_alive=settings.keepalive_timeout_s,
+        # a little past the drain deadline, so streams cut at the deadline can send their last event
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 2,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes (each loads the embedding model)")] = 1,
+) -> None:
+    """Run a Celery ingestion worker (needs CELERY_BROKER_URL; the API must have migrated the database)."""
+    import logging.config
+
+    settings = get_settings()
+    if settings.celery_broker_url is None:
+        console.print("[red]error:[/red] CELERY_BROKER_URL is not set; `ragapi serve` ingests in-process without it")
+        raise typer.Exit(code=2)
+    if settings.worker_metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Tasks run in forked pool processes: their metrics reach the parent's /metrics through files
+        # in this directory (prometheus_client must see it before it is imported).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragapi-metrics-")
+    from ragapi.core import sentry, tracing
+    from ragapi.core.logs import dict_config
+    from ragapi.core.metrics import serve_metrics
+    from ragapi.ingestion import celery_app
+
+    logging.config.dictConfig(dict_config(settings.log_level, settings.log_format.value))
+    sentry.setup(settings, celery=True)
+    tracing.setup("ragapi-worker")
+    if settings.worker_metrics_port is not None:
+        serve_metrics(settings.worker_metrics_port)
+    celery_app.configure(settings).worker_main(
+        ["worker", "--queues", celery_app.QUEUE, "--concurrency", str(concurrency), "--loglevel", settings.log_level]
+    )
+
+
+@app.command()
+def migrate(
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Apply nothing: wait up to this many seconds for the schema to reach this build's "
+            "(an init container while a migration job runs)"
+        ),
+    ] = None,
+) -> None:
+    """Apply database migrations (also done at start-up unless MIGRATE_ON_START=false)."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from ragapi.core.database import resolve_database_url
+    from ragapi.core.migrate import SchemaBehind, require_head, upgrade
+
+    settings = get_settings()
+    url = resolve_database_url(settings)
+    if wait is None:
+        upgrade(url, settings.db_app_role)
+        console.print("migrations applied")
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            require_head(url)
+        except SchemaBehind as exc:
+            if time.monotonic() >= deadline:
+                console.print(f"[red]error:[/red] {exc.detail}")
+                raise typer.Exit(code=1) from exc
+            time.sleep(2)
+        except (OSError, DBAPIError) as exc:  # the database itself is not up (or not resolvable) yet
+            if time.monotonic() >= deadline:
+                raise
+            console.print(f"waiting for the database: {type(exc).__name__}")
+            time.sleep(2)
+        else:
+            console.print("schema is current")
+            return
+
+
+@app.command()
+def healthcheck(
+    url: Annotated[str | None, typer.Option(help="What to GET; default http://127.0.0.1:PORT/healthz")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds")] = 3.0,
+) -> None:
+    """Exit 0 when the local server answers 2xx (the image's HEALTHCHECK; no curl in a slim image)."""
+    import httpx
+
+    target = url or f"http://127.0.0.1:{get_settings().port}/healthz"
+    try:
+        ok = httpx.get(target, timeout=timeout).is_success
+    except httpx.HTTPError:
+        ok = False
+    if not ok:
+        raise typer.Exit(code=1)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {tenant_id, api_key} as JSON")] = False,
+) -> None:
+    """Create a tenant and print its first API key (admin scope). The key is shown only once."""
+    from ragapi.tenants.service import create_tenant
+
+    _checked(name, "name")
+    created = _run(lambda state: create_tenant(state.db, name))
+    if as_json:
+        typer.echo(json.dumps({"tenant_id": str(created.tenant_id), "api_key": created.api_key}))
+    else:
+        typer.echo(f"tenant_id: {created.tenant_id}\napi_key:   {created.api_key}  (shown once; store it now)")
+
+
+@tenants_app.command("cache")
+def tenants_cache(
+    tenant: Annotated[str, typer.Argument(help="Tenant id")],
+    enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Switch the answer cache")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Semantic threshold (0.8-1.0; the global one is a floor)")
+    ] = None,
+) -> None:
+    """Set a tenant's answer-cache policy."""
+    from ragapi.tenants.service import set_cache_policy
+
+    tenant_id = _tenant(tenant)
+    _run(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
+    typer.echo("cache policy updated")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail")],
+    superadmin: Annotated[bool, typer.Option("--superadmin", help="A superadmin (manages tenants)")] = False,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant id (not for superadmins)")] = None,
+    role: Annotated[str, typer.Option(help="admin, member or readonly (tenant users)")] = "admin",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user. There is no default account: the first superadmin is made here.
+
+    The password is read from standard input (--password-stdin), RAGAPI_PASSWORD, or a hidden prompt.
+    """
+    import os
+    import sys
+
+    from ragapi.tenants.context import Role
+    from ragapi.tenants.users import create_user
+
+    if superadmin == (tenant is not None):
+        raise typer.BadParameter("give either --superadmin or --tenant")
+    _checked(email, "email")
+    try:
+        chosen = Role.SUPERADMIN if superadmin else Role(role)
+    except ValueError as exc:
+        raise typer.BadParameter("role must be admin, member or readonly") from exc
+    if chosen is Role.SUPERADMIN and not superadmin:
+        raise typer.BadParameter("use --superadmin for a superadmin")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = os.environ.get("RAGAPI_PASSWORD") or typer.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+    tenant_id = _tenant(tenant) if tenant is not None else None
+    settings = get_settings()
+    user = _run(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen))
+    typer.echo(json.dumps({"id": str(user.id), "email": user.email, "role": user.role}))
+
+
+@vectors_app.command("migrate")
+def vectors_migrate(
+    tenant: Annotated[str, typer.Argument(help="Tenant id")],
+    to: Annotated[str, typer.Option("--to", help="Target backend: pgvector or pinecone")],
+) -> None:
+    """Copy a tenant's vectors to another backend and switch its knowledge base to it."""
+    from ragapi.ingestion.vector_migration import migrate_vectors
+
+    tenant_id = _tenant(tenant)
+    moved = _run(lambda state: migrate_vectors(state.db, state.indexes, tenant_id, to))
+    typer.echo(json.dumps({"tenant_id": str(tenant_id), "backend": to, "chunks_moved": moved}))
+
+
+@app.command()
+def reembed(tenant: TenantOption) -> None:
+    """Re-embed a tenant's knowledge base with the configured embedding model; it keeps answering with
+    its old vectors until the new ones are complete, then switches in one commit."""
+    from ragapi.ingestion.reembed import reembed as run_reembed
+
+    tenant_id = _tenant(tenant)
+
+    async def work(state: Any) -> Any:
+        with _progress() as bar:
+            task = bar.add_task("re-embedding", total=None)
+            return await run_reembed(
+                state.db,
+                state.embeddings,
+                tenant_id,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+
+    report = _run(work)
+    typer.echo(
+        json.dumps(
+            {
+                "tenant_id": str(tenant_id),
+                "previous_model": report.previous_model,
+                "model": report.model,
+                "dim": report.dim,
+                "chunks": report.chunks,
+            }
+        )
+    )
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    from ragapi.ingestion.parsers import EXTENSIONS
+
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        elif path.is_file():
+            yield path
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
+    tenant: TenantOption,
+    batch: Annotated[int, typer.Option(help="Files per batch")] = 16,
+) -> None:
+    """Ingest files into a tenant's knowledge base, with a progress bar."""
+    from ragapi.ingestion.pipeline import IngestItem
+
+    tenant_id = _tenant(tenant)
+    files = list(_files(paths))
+    if not files:
+        raise typer.BadParameter("no supported files found")
+
+    async def work(state: Any) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        with _progress() as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for start in range(0, len(files), batch):
+                group = files[start : start + batch]
+                items = [IngestItem(data=f.read_bytes(), filename=f.name) for f in group]
+                report = await state.pipeline.run(tenant_id, items)
+                results.extend(r.as_json() for r in report.results)
+                progress.advance(task, len(group))
+        return results
+
+    results = _run(work)
+    failed = [r for r in results if r["status"] == "failed"]
+    typer.echo(json.dumps({"documents": results}, indent=2))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="The question")],
+    tenant: TenantOption,
+    top_k: Annotated[int | None, typer.Option(help="Sources to cite")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON")] = False,
+) -> None:
+    """Ask a question over a tenant's documents (as the operator: charged to the tenant's quota and logged
+    like any other surface's question)."""
+    from ragapi.answering.question import AnswerRequest, Question, Surface
+    from ragapi.tenants.service import operator_context
+
+    tenant_id = _tenant(tenant)
+    _checked(text, "the question")
+
+    async def work(state: Any) -> dict[str, Any]:
+        asked = AnswerRequest(
+            await operator_context(state.db, state.settings, tenant_id),
+            Surface.CLI,
+            Question.parse(text, top_k, None, True, state.settings),
+        )
+        answer = await state.answers.ask(asked)
+        return dict(answer.model_dump(mode="json"))
+
+    result = _run(work)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(result["answer"])
+    for c in result["citations"]:
+        typer.echo(f"  [{c['n']}] {c['title']}  (document {c['document_id']})")
+
+
+@app.command("eval")
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Run an exported feedback set against this tenant's data")
+    ] = None,
+    min_ndcg: Annotated[float | None, typer.Option(help="Exit 1 when nDCG@10 is below this (a CI gate)")] = None,
+) -> None:
+    """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency: a BEIR dataset in a throwaway tenant,
+    or with --tenant a feedback export replayed against that tenant's knowledge base."""
+    from ragapi.evaluation.beir import evaluate as run_eval
+    from ragapi.evaluation.beir import evaluate_tenant
+
+    async def work(state: Any) -> dict[str, Any]:
+        if tenant is not None:
+            return await evaluate_tenant(state.answers.pipeline.search, folder, _tenant(tenant), split)
+        with _progress() as progress:
+            task = progress.add_task("ingesting corpus", total=None)
+            return await run_eval(
+                state.db,
+                state.pipeline,
+                state.answers.pipeline.search,
+                folder,
+                split,
+                progress=lambda n: progress.advance(task, n),
+            )
+
+    result = _run(work)
+    typer.echo(json.dumps(result, indent=2))
+    if min_ndcg is not None and result["ndcg@10"] < min_ndcg:
+        console.print(f"[red]nDCG@10 {result['ndcg@10']} is below the gate {min_ndcg}[/red]")
+        raise typer.Exit(code=1)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    tenant: TenantOption,
+    folder: Annotated[Path, typer.Argument(help="Where to write queries.jsonl and qrels/test.tsv")],
+) -> None:
+    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant`."""
+    from ragapi.analytics.feedback import export
+    from ragapi.evaluation.beir import write_beir
+
+    tenant_id = _tenant(tenant)
+    exported = _run(lambda state: export(state.db, tenant_id))
+    write_beir(folder, exported)
+    typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))
+
+
+if __name__ == "__main__":
+    app()

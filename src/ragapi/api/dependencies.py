@@ -1,0 +1,185 @@
+"""Request dependencies, in the order a request meets them:
+
+credential (X-API-Key, or Authorization: Bearer <API key | access token>) → `Principal` → scope or role
+check → `TenantContext` → rate limits (tenant, then key or user) → the route.
+
+Every route declares what it needs through one of the aliases at the bottom (`QueryTenant`,
+`IngestTenant`, `AdminTenant`, `CurrentUser`, `Superadmin`) or, for the public sign-in routes, `IpLimited`.
+The tenant comes only from the verified credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope as StarletteScope
+
+from ragapi.answering.service import AnswerService
+from ragapi.api.client_ip import client_ip
+from ragapi.api.state import AppState
+from ragapi.core import request_context
+from ragapi.core.errors import Forbidden, RateLimited, Unauthenticated
+from ragapi.core.metrics import RATE_LIMIT_REJECTIONS
+from ragapi.core.ratelimit import Limit
+from ragapi.core.settings import Settings
+from ragapi.tenants.api_keys import principal_for_api_key
+from ragapi.tenants.context import Principal, Scope, TenantContext
+from ragapi.tenants.keys import looks_like_key
+from ragapi.tenants.users import principal_for_access_token
+
+# Declared for the OpenAPI document (Swagger's Authorize button); the credential is read below.
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Tenant API key")
+_bearer = HTTPBearer(auto_error=False, description="API key or user access token")
+KeyDoc = Annotated[str | None, Depends(_api_key_header)]
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.services
+    return state
+
+
+async def _state(request: Request) -> AppState:
+    """Async, like every dependency here: FastAPI runs a plain `def` dependency on its thread pool, and
+    under load the hop back waits for the GIL and a turn of the loop (every request depends on this)."""
+    return get_state(request)
+
+
+State = Annotated[AppState, Depends(_state)]
+
+
+async def _answers(request: Request) -> AnswerService:
+    return get_state(request).answers
+
+
+async def _settings(request: Request) -> Settings:
+    return get_state(request).settings
+
+
+AnswerServiceDep = Annotated[AnswerService, Depends(_answers)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def credential_from_headers(x_api_key: str | None, authorization: str | None) -> str:
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    raise Unauthenticated("missing credentials: send X-API-Key, or Authorization: Bearer <API key or access token>")
+
+
+async def principal_for_request(request: Request) -> Principal:
+    """The request's verified principal (once per request: `CredentialsFirstMiddleware` may have found it
+    before the body was read)."""
+    known: Principal | None = getattr(request.state, "authenticated", None)
+    if known is not None:
+        return known
+    state = get_state(request)
+    credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
+    with request_context.timed("auth"):
+        if looks_like_key(credential):
+            principal = await principal_for_api_key(state.db, state.settings, credential)
+        else:
+            principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+    # For the logs: context variables for records written during the request, request state for the
+    # access log written after it.
+    who = f"{principal.kind}:{principal.id}"
+    request_context.principal.set(who)
+    request.state.principal = who
+    if principal.tenant_id is not None:
+        request_context.tenant_id.set(str(principal.tenant_id))
+        request.state.tenant_id = str(principal.tenant_id)
+    request.state.authenticated = principal
+    return principal
+
+
+async def authenticate_scope(scope: StarletteScope) -> Principal:
+    """`principal_for_request` for middleware, which has the ASGI scope and not yet a request."""
+    return await principal_for_request(Request(scope))
+
+
+async def enforce_limits(request: Request, limits: Sequence[Limit]) -> None:
+    """Spend one request from every limit (or none); the decision feeds the RateLimit-* headers."""
+    state = get_state(request)
+    if not state.settings.rate_limits_enabled or not limits:
+        return
+    with request_context.timed("limits"):
+        decision = await state.limiter.hit(limits)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        RATE_LIMIT_REJECTIONS.labels(decision.name).inc()
+        raise RateLimited(
+            f"{decision.name} rate limit of {decision.limit} requests per minute exceeded",
+            retry_after_s=int(decision.retry_after_s) + 1,
+            limit_headers=decision.headers(),
+        )
+
+
+def principal_limits(state: AppState, principal: Principal, cost: int = 1) -> list[Limit]:
+    """The limits a principal's request spends `cost` requests from (a LangServe batch: one per input)."""
+    limits = []
+    if principal.tenant_id is not None and principal.plan is not None:
+        limits.append(Limit("tenant", f"tenant:{principal.tenant_id}", principal.plan.rate_limit_per_minute, cost=cost))
+    own = principal.rate_limit_per_minute or state.settings.principal_rate_limit_per_minute
+    limits.append(Limit("principal", f"{principal.kind}:{principal.id}", own, cost=cost))
+    return limits
+
+
+async def tenant_for(request: Request, scope: Scope) -> TenantContext:
+    """Authenticate and check the scope: the tenant a route may act for (not yet rate-limited)."""
+    principal = await principal_for_request(request)
+    if principal.tenant_id is None or principal.plan is None:
+        raise Forbidden("superadmins manage tenants and read no tenant's data; use a tenant account or key")
+    if not principal.allows(scope):
+        raise Forbidden(f"this credential lacks the '{scope.value}' scope")
+    return TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan)
+
+
+async def authorize(request: Request, scope: Scope) -> TenantContext:
+    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route."""
+    tenant = await tenant_for(request, scope)
+    await enforce_limits(request, principal_limits(get_state(request), tenant.principal))
+    return tenant
+
+
+def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, TenantContext]]:
+    async def check(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> TenantContext:
+        return await authorize(request, scope)
+
+    return check
+
+
+async def current_user(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Principal:
+    principal = await principal_for_request(request)
+    if principal.kind != "user":
+        raise Forbidden("this route needs a user's access token, not an API key")
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+    return principal
+
+
+async def superadmin(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Principal:
+    principal = await principal_for_request(request)
+    if not principal.is_superadmin:
+        raise Forbidden("this route needs a superadmin")
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+    return principal
+
+
+async def ip_limited(request: Request) -> str:
+    """For routes without credentials (sign-in, sign-up, refresh, reset): limit per client address."""
+    state = get_state(request)
+    ip = client_ip(request, state.trusted_proxies)
+    await enforce_limits(request, [Limit("ip", f"ip:{ip}", state.settings.ip_rate_limit_per_minute)])
+    return ip
+
+
+QueryTenant = Annotated[TenantContext, Depends(require(Scope.QUERY))]
+IngestTenant = Annotated[TenantContext, Depends(require(Scope.INGEST))]
+FeedbackTenant = Annotated[TenantContext, Depends(require(Scope.FEEDBACK))]
+AdminTenant = Annotated[TenantContext, Depends(require(Scope.ADMIN))]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+Superadmin = Annotated[Principal, Depends(superadmin)]
+IpLimited = Annotated[str, Depends(ip_limited)]

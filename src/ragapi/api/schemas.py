@@ -1,0 +1,311 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ragapi.answering.answer import Answer
+from ragapi.core import inputs
+
+
+class Body(BaseModel):
+    """Every request body. Unknown fields are refused (a tenant id or role smuggled into a request is a
+    422, never obeyed), numbers must be finite, and every value, nested ones included, follows the input
+    policy (`core.inputs`): a value PostgreSQL cannot store is a 422 naming its field, not a failed
+    statement."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        found = inputs.problem(value)
+        if found is not None:
+            inner, reason = found
+            raise PydanticCustomError("input_policy", "{reason}", {"reason": f"{inner} {reason}".strip()})
+        return value
+
+
+class QueryRequest(Body):
+    query: str = Field(min_length=1, description="The question; limited by MAX_QUERY_CHARS")
+    top_k: int | None = Field(default=None, ge=1, description="Sources to cite; limited by MAX_TOP_K")
+    filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
+    stream: bool = False
+    cache: bool = Field(default=True, description="false skips the answer cache for this request")
+
+
+QueryResponse = Answer  # the one answer model, as every surface returns it
+
+
+class DocumentIn(Body):
+    text: str | None = Field(default=None, min_length=1)
+    url: str | None = Field(
+        default=None, min_length=8, max_length=2048, description="Fetched by the server instead of `text` (http/https)"
+    )
+    title: str | None = Field(default=None, max_length=500)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    external_id: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentIn:
+        if (self.text is None) == (self.url is None):
+            raise ValueError("give exactly one of text or url")
+        return self
+
+
+class IngestJson(Body):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class IngestedDocument(BaseModel):
+    index: int
+    filename: str | None
+    status: str
+    document_id: uuid.UUID | None
+    chunks: int
+    error: dict[str, Any] | None = None
+
+
+class IngestResponse(BaseModel):
+    job_id: uuid.UUID
+    status: str
+    documents: list[IngestedDocument]
+
+
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int = Field(description="Files finished, whatever their outcome")
+    files_failed: int
+    files_cancelled: int
+    chunks_done: int
+
+
+class JobFile(IngestedDocument):
+    removed_characters: int = Field(
+        default=0, description="NUL characters and lone surrogates removed from the file's extracted text"
+    )
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobSummary(BaseModel):
+    job_id: uuid.UUID
+    status: str = Field(description="queued, running, succeeded, failed, partially_failed or cancelled")
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = None
+    progress: JobProgress
+    links: dict[str, str]
+
+
+class JobOut(JobSummary):
+    documents: list[JobFile]
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    next_cursor: str | None
+
+
+class DocumentOut(BaseModel):
+    document_id: uuid.UUID
+    external_id: str | None
+    title: str
+    source: str | None
+    content_type: str
+    content_hash: str
+    metadata: dict[str, Any]
+    chunks: int
+    size_bytes: int
+    created_at: datetime | None
+
+
+class DocumentPatch(Body):
+    metadata: dict[str, Any] = Field(description="Replaces the document's metadata; chunks are not re-embedded")
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentOut]
+    next_cursor: str | None
+
+
+# --- auth, users, keys, tenants -------------------------------------------------------------------------
+# Bodies forbid unknown fields: a tenant id or role smuggled into a request is a 422, never obeyed.
+
+UserRole = Literal["admin", "member", "readonly"]
+KeyScope = Literal["query", "feedback", "ingest", "admin"]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class LoginForm(Body):
+    """The OAuth2 password grant's form (RFC 6749 section 4.3): `username` is the e-mail address."""
+
+    model_config = ConfigDict(extra="ignore")  # clients add client_id, client_secret and the like
+
+    username: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+    grant_type: Literal["password"] | None = None
+    scope: str = Field(default="", max_length=1000)
+
+
+class RefreshRequest(Body):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class RegisterRequest(Body):
+    tenant_id: uuid.UUID = Field(description="The tenant to join; it must allow self-registration")
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class ForgotPassword(Body):
+    email: str = Field(min_length=1, max_length=254)
+
+
+class PasswordReset(Body):
+    token: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    email: str
+    role: str
+    is_active: bool
+    created_at: datetime | None
+
+
+class UserCreate(Body):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+    role: UserRole = "member"
+
+
+class UserUpdate(Body):
+    role: UserRole | None = None
+    is_active: bool | None = None
+
+
+class ApiKeyCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[KeyScope] = Field(min_length=1, max_length=4)
+    expires_at: datetime | None = Field(default=None, description="Timezone-aware; the key stops working then")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="Identifies the key in logs; not usable as a credential")
+    scopes: list[str]
+    rate_limit_per_minute: int | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The key itself: shown once, store it now")
+
+
+class TenantFields(Body):
+    plan: str | None = Field(default=None, min_length=1, max_length=100)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    monthly_query_quota: int | None = Field(default=None, ge=0)
+    monthly_ingest_bytes_quota: int | None = Field(default=None, ge=0)
+    max_document_bytes: int | None = Field(default=None, ge=1)
+    allow_registration: bool | None = None
+    registration_role: Literal["member", "readonly"] | None = None
+    cache_enabled: bool | None = None
+
+
+class TenantCreate(TenantFields):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TenantUpdate(TenantFields):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["active", "suspended"] | None = None
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    plan: str
+    rate_limit_per_minute: int | None
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int | None
+    allow_registration: bool
+    registration_role: str
+    cache_enabled: bool
+    created_at: datetime | None
+
+
+class TenantCreated(TenantOut):
+    api_key: str = Field(description="The tenant's first admin API key: shown once")
+
+
+class UsageOut(BaseModel):
+    period: date
+    queries: int
+    ingest_bytes: int
+
+
+class LimitsOut(BaseModel):
+    plan: str
+    rate_limit_per_minute: int
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int
+
+
+class MyTenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    limits: LimitsOut
+    usage: UsageOut
+
+
+# --- feedback and analytics -------------------------------------------------------------------------------
+
+
+class FeedbackIn(Body):
+    query_id: uuid.UUID
+    rating: float = Field(description="+1 or -1, or a score from 0 (bad) to 1 (good)")
+    comment: str | None = Field(default=None, max_length=4000)
+    chunk_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=100, description="The sources this rating is about (among the answer's)"
+    )
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: uuid.UUID
+    query_id: uuid.UUID
+    score: float
+
+
+class FeedbackExport(BaseModel):
+    queries: list[dict[str, Any]]
+    qrels: list[dict[str, Any]]

@@ -1,0 +1,96 @@
+"""Who is calling and within which tenant, built only from a verified credential (never from a header,
+a body or a runnable config)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Literal
+
+
+class Scope(StrEnum):
+    QUERY = "query"
+    FEEDBACK = "feedback"
+    INGEST = "ingest"
+    ADMIN = "admin"
+
+
+# What each scope implies: admin can do everything within a tenant; ingest and feedback include reading.
+IMPLIED: dict[Scope, frozenset[Scope]] = {
+    Scope.ADMIN: frozenset(Scope),
+    Scope.INGEST: frozenset({Scope.INGEST, Scope.QUERY}),
+    Scope.FEEDBACK: frozenset({Scope.FEEDBACK, Scope.QUERY}),
+    Scope.QUERY: frozenset({Scope.QUERY}),
+}
+
+
+class Role(StrEnum):
+    SUPERADMIN = "superadmin"  # manages tenants; belongs to none and reads no tenant data
+    ADMIN = "admin"  # manages its tenant's users, keys and documents
+    MEMBER = "member"  # queries, ingests, gives feedback
+    READONLY = "readonly"  # queries only
+
+
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.SUPERADMIN: frozenset(),
+    Role.ADMIN: frozenset({Scope.ADMIN}),
+    Role.MEMBER: frozenset({Scope.INGEST, Scope.FEEDBACK}),
+    Role.READONLY: frozenset({Scope.QUERY}),
+}
+
+
+def expand(scopes: frozenset[Scope]) -> frozenset[Scope]:
+    return frozenset().union(*(IMPLIED[s] for s in scopes)) if scopes else frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlan:
+    """A tenant's limits with the service defaults already applied (None = unlimited)."""
+
+    name: str
+    rate_limit_per_minute: int
+    monthly_query_quota: int | None
+    monthly_ingest_bytes_quota: int | None
+    max_document_bytes: int
+
+    def unlimited_ingest(self) -> TenantPlan:
+        """For recording bytes already ingested (fetched URLs): counted, never refused afterwards."""
+        return replace(self, monthly_ingest_bytes_quota=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: an API key, a signed-in user, or the operator (the CLI on the server)."""
+
+    kind: Literal["key", "user", "operator"]
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None  # None only for superadmins
+    scopes: frozenset[Scope]
+    role: Role | None = None  # users only
+    plan: TenantPlan | None = None  # None only for superadmins
+    rate_limit_per_minute: int | None = None  # the key's own limit, if it has one
+    session_id: uuid.UUID | None = None  # users: the login session (logout ends it)
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role is Role.SUPERADMIN
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in expand(self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """The tenant scope of one request: every tenant route and chain runs inside exactly one."""
+
+    tenant_id: uuid.UUID
+    principal: Principal
+    plan: TenantPlan
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        return self.principal.scopes
+
+    def allows(self, scope: Scope) -> bool:
+        return self.principal.allows(scope)
