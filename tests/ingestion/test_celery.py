@@ -229,12 +229,12 @@ async def test_unreachable_broker_is_503_and_the_job_is_failed_not_lost(
     paused: AppState, client: httpx.AsyncClient, tenant: TenantHandle
 ) -> None:
     dead = SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}//")
-    embedded = paused.dispatcher
-    paused.dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": dead}))
+    embedded = paused.ingestion.dispatcher
+    paused.ingestion.dispatcher = CeleryDispatcher(paused.settings.model_copy(update={"celery_broker_url": dead}))
     try:
         response = await client.post("/v1/ingest", headers=tenant.headers, json={"documents": [{"text": "Lost?"}]})
     finally:
-        paused.dispatcher = embedded
+        paused.ingestion.dispatcher = embedded
     problem = assert_problem(response, 503)
     assert "broker" in problem["detail"] and response.headers["retry-after"]
     listed = (await client.get("/v1/ingest/jobs", headers=tenant.headers)).json()["items"]

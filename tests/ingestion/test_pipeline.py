@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ragapi.api.state import AppState
 from ragapi.core.errors import ServiceUnavailable
-from ragapi.ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure, delete_document
+from ragapi.ingestion.documents import delete_document
+from ragapi.ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure
 from ragapi.retrieval.chunks import get_knowledge_base
 from tests.conftest import TenantHandle, make_settings
 from tests.ingestion.poison import poison

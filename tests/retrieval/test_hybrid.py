@@ -6,7 +6,8 @@ import pytest
 
 from ragapi.api.state import AppState
 from ragapi.core.errors import InvalidInput
-from ragapi.ingestion.pipeline import IngestItem, delete_document
+from ragapi.ingestion.documents import delete_document
+from ragapi.ingestion.pipeline import IngestItem
 from ragapi.retrieval.hybrid import HybridRetriever
 from ragapi.retrieval.vectors.pgvector import PgVectorIndex
 from tests.conftest import TenantHandle

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from ragapi.api.state import AppState
 from ragapi.core.errors import UpstreamError
 from ragapi.core.settings import VectorBackend
-from ragapi.ingestion.lifecycle import update_metadata
-from ragapi.ingestion.pipeline import IngestItem, IngestPipeline, delete_document
+from ragapi.ingestion.documents import delete_document, update_metadata
+from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.ingestion.vector_migration import migrate_vectors
 from ragapi.retrieval.hybrid import HybridRetriever
 from ragapi.retrieval.vectors.base import VectorIndex

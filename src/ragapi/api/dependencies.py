@@ -3,9 +3,10 @@
 credential (X-API-Key, or Authorization: Bearer <API key | access token>) → `Principal` → scope or role
 check → `TenantContext` → rate limits (tenant, then key or user) → the route.
 
-Every route declares what it needs through one of the aliases at the bottom (`QueryTenant`,
-`IngestTenant`, `AdminTenant`, `CurrentUser`, `Superadmin`) or, for the public sign-in routes, `IpLimited`.
-The tenant comes only from the verified credential.
+Every route declares who may call it through one of the aliases at the bottom (`QueryTenant`,
+`IngestTenant`, `AdminTenant`, `CurrentUser`, `Superadmin`) or, for the public sign-in routes, `IpLimited`;
+the tenant comes only from the verified credential. What a route works with (the domain services, the
+resource its path names) comes from `ragapi.api.services`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope as StarletteScope
 
-from ragapi.answering.service import AnswerService
 from ragapi.api.client_ip import client_ip
 from ragapi.api.state import AppState
 from ragapi.core import request_context
 from ragapi.core.errors import Forbidden, RateLimited, Unauthenticated
 from ragapi.core.metrics import RATE_LIMIT_REJECTIONS
 from ragapi.core.ratelimit import Limit
-from ragapi.core.settings import Settings
 from ragapi.tenants.api_keys import principal_for_api_key
 from ragapi.tenants.context import Principal, Scope, TenantContext
 from ragapi.tenants.keys import looks_like_key
@@ -40,27 +39,6 @@ BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.services
     return state
-
-
-async def _state(request: Request) -> AppState:
-    """Async, like every dependency here: FastAPI runs a plain `def` dependency on its thread pool, and
-    under load the hop back waits for the GIL and a turn of the loop (every request depends on this)."""
-    return get_state(request)
-
-
-State = Annotated[AppState, Depends(_state)]
-
-
-async def _answers(request: Request) -> AnswerService:
-    return get_state(request).answers
-
-
-async def _settings(request: Request) -> Settings:
-    return get_state(request).settings
-
-
-AnswerServiceDep = Annotated[AnswerService, Depends(_answers)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def credential_from_headers(x_api_key: str | None, authorization: str | None) -> str:
@@ -128,6 +106,11 @@ def principal_limits(state: AppState, principal: Principal, cost: int = 1) -> li
     return limits
 
 
+async def limit_principal(request: Request, principal: Principal) -> None:
+    """Spend one request from the principal's own limits (and its tenant's)."""
+    await enforce_limits(request, principal_limits(get_state(request), principal))
+
+
 async def tenant_for(request: Request, scope: Scope) -> TenantContext:
     """Authenticate and check the scope: the tenant a route may act for (not yet rate-limited)."""
     principal = await principal_for_request(request)
@@ -139,9 +122,12 @@ async def tenant_for(request: Request, scope: Scope) -> TenantContext:
 
 
 async def authorize(request: Request, scope: Scope) -> TenantContext:
-    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route."""
+    """Authenticate, check the scope, rate-limit: the whole gate for a tenant route. A request spends
+    from its limits once, however many of its dependencies authorize it."""
     tenant = await tenant_for(request, scope)
-    await enforce_limits(request, principal_limits(get_state(request), tenant.principal))
+    if not getattr(request.state, "limited", False):
+        await enforce_limits(request, principal_limits(get_state(request), tenant.principal))
+        request.state.limited = True
     return tenant
 
 
@@ -156,7 +142,7 @@ async def current_user(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Pr
     principal = await principal_for_request(request)
     if principal.kind != "user":
         raise Forbidden("this route needs a user's access token, not an API key")
-    await enforce_limits(request, principal_limits(get_state(request), principal))
+    await limit_principal(request, principal)
     return principal
 
 
@@ -164,7 +150,7 @@ async def superadmin(request: Request, _key: KeyDoc, _bearer: BearerDoc) -> Prin
     principal = await principal_for_request(request)
     if not principal.is_superadmin:
         raise Forbidden("this route needs a superadmin")
-    await enforce_limits(request, principal_limits(get_state(request), principal))
+    await limit_principal(request, principal)
     return principal
 
 

@@ -30,6 +30,7 @@ from ragapi.generation.answerers import build_answerer
 from ragapi.ingestion import monitor
 from ragapi.ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
 from ragapi.ingestion.pipeline import IngestPipeline
+from ragapi.ingestion.service import IngestionService
 from ragapi.ingestion.uploads import UploadStore, build_upload_store
 from ragapi.ingestion.worker import IngestWorker
 from ragapi.retrieval.chunks import ensure_dense_index
@@ -58,6 +59,7 @@ class AppState:
     embeddings: Embeddings
     pipeline: IngestPipeline
     answers: AnswerService
+    ingestion: IngestionService
     indexes: dict[str, VectorIndex]
     tokens: TokenCodec
     limiter: Limiter
@@ -137,6 +139,7 @@ class AppState:
             worker=worker,
             indexes=indexes,
             answers=answers,
+            ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),

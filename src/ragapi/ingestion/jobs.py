@@ -118,6 +118,11 @@ async def submit(
     return job
 
 
+async def find_job(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> IngestJob | None:
+    statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant_id, col(IngestJob.id) == job_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
 async def claim(
     db: Database,
     worker: str,

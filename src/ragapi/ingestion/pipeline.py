@@ -38,12 +38,10 @@ from ragapi.ingestion.chunk_store import (
     ChunkRow,
     add_chunks,
     lock_knowledge_base,
-    lock_tenant_index,
     remove_document_chunks,
 )
 from ragapi.ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ragapi.ingestion.fetch import fetch_url, parse_networks
-from ragapi.ingestion.lookup import find_document
 from ragapi.ingestion.models import Document
 from ragapi.ingestion.parsers import ParsedDocument, ParseLimits, parse
 from ragapi.retrieval.bm25 import BM25Params, document_weights, term_counts
@@ -505,22 +503,3 @@ class IngestPipeline:
                 )
             )
         return rows
-
-
-async def delete_document(
-    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, indexes: dict[str, VectorIndex] | None = None
-) -> bool:
-    """Delete a document, its chunks and its vectors; False when the tenant has no such document."""
-    async with db.tenant_session(tenant_id) as session:
-        document = await find_document(session, tenant_id, document_id)
-        if document is None:
-            return False
-        await lock_tenant_index(session, tenant_id)
-        kb = await get_knowledge_base(session, tenant_id)
-        removed = await remove_document_chunks(session, tenant_id, document_id)
-        await session.delete(document)
-    if kb is not None and removed:
-        await index_for(indexes or {"pgvector": PgVectorIndex(db, 0)}, kb).delete(
-            tenant_id, record_ids(document_id, removed)
-        )
-    return True

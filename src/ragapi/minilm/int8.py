@@ -5,8 +5,8 @@ float32 (`Cast`, `Mul`) before every `MatMul`, so onnxruntime multiplies in floa
 product as onnxruntime's `DynamicQuantizeMatMul` (com.microsoft) multiplies the same int8 weights with
 activations quantised to uint8 per call, on the CPU's int8 instructions (AVX-512 VNNI / AVX2), for a
 fraction of the CPU time per query and per chunk. Quantising the activations moves a vector a little,
-and costs retrieval a little quality on SciFact (docs/benchmarks.md has both); EMBEDDING_INT8_MATMUL=false keeps the exact
-float32 products. Vectors of the two kinds are close enough to share an index, so switching needs no
+and costs retrieval a little quality on SciFact (docs/benchmarks.md has both); EMBEDDING_INT8_MATMUL=false
+keeps the exact float32 products. Vectors of the two kinds are close enough to share an index, so switching needs no
 re-embedding.
 
 The exported graph then still runs each layer as dozens of small nodes, which took as much of a short

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from ragapi.analytics.report import Window, report
-from ragapi.api.dependencies import State, authorize, enforce_limits, principal_for_request, principal_limits
+from ragapi.api.dependencies import authorize, limit_principal, principal_for_request
+from ragapi.api.services import DatabaseDep, QueryLogDep, SettingsDep
 from ragapi.core.errors import InvalidInput
 from ragapi.tenants.context import Scope
 
@@ -19,7 +20,9 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 @router.get("/analytics", summary="Volume, errors, latency per stage, cache, tokens, cost, feedback, gaps")
 async def analytics(
     request: Request,
-    state: State,
+    db: DatabaseDep,
+    query_log: QueryLogDep,
+    settings: SettingsDep,
     start: Annotated[datetime | None, Query(description="Default: 7 days before end")] = None,
     end: Annotated[datetime | None, Query(description="Default: now")] = None,
     interval: Annotated[Literal["hour", "day"], Query()] = "day",
@@ -28,18 +31,18 @@ async def analytics(
 ) -> dict[str, Any]:
     principal = await principal_for_request(request)
     if principal.is_superadmin:
-        await enforce_limits(request, principal_limits(state, principal))
+        await limit_principal(request, principal)
         scope = tenant_id
     else:
         if tenant_id is not None and tenant_id != principal.tenant_id:
             raise InvalidInput("tenant_id is for superadmins; your credential already names your tenant")
         scope = (await authorize(request, Scope.ADMIN)).tenant_id
-    if state.query_log is not None:
-        await state.query_log.flush()  # include queries this replica answered a moment ago
+    if query_log is not None:
+        await query_log.flush()  # include queries this replica answered a moment ago
     end = end or datetime.now(UTC)
     try:
         start = start or end - timedelta(days=7)
     except OverflowError as exc:  # an end in the first week of year 1
         raise InvalidInput("end is too early to default start to a week before it; give start") from exc
     window = Window(start, end, interval, scope, group_by)
-    return await report(state.db, window, state.settings.analytics_low_score)
+    return await report(db, window, settings.analytics_low_score)

@@ -6,8 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from ragapi.api.dependencies import AdminTenant, State
+from ragapi.api.dependencies import AdminTenant
 from ragapi.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from ragapi.api.services import DatabaseDep
 from ragapi.core.errors import InvalidInput
 from ragapi.tenants.api_keys import create_api_key, list_api_keys, revoke_api_key
 from ragapi.tenants.context import Scope
@@ -31,11 +32,11 @@ def key_out(key: ApiKey) -> ApiKeyOut:
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=201)
-async def create_key(body: ApiKeyCreate, state: State, tenant: AdminTenant) -> ApiKeyCreated:
+async def create_key(body: ApiKeyCreate, db: DatabaseDep, tenant: AdminTenant) -> ApiKeyCreated:
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise InvalidInput("expires_at needs a timezone, e.g. 2027-01-01T00:00:00Z")
     created = await create_api_key(
-        state.db,
+        db,
         tenant.tenant_id,
         body.name,
         [Scope(s) for s in body.scopes],
@@ -48,11 +49,11 @@ async def create_key(body: ApiKeyCreate, state: State, tenant: AdminTenant) -> A
 
 
 @router.get("", response_model=list[ApiKeyOut])
-async def list_keys(state: State, tenant: AdminTenant) -> list[ApiKeyOut]:
-    return [key_out(k) for k in await list_api_keys(state.db, tenant.tenant_id)]
+async def list_keys(db: DatabaseDep, tenant: AdminTenant) -> list[ApiKeyOut]:
+    return [key_out(k) for k in await list_api_keys(db, tenant.tenant_id)]
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke a key; it fails from the next request on")
-async def revoke_key(key_id: uuid.UUID, state: State, tenant: AdminTenant) -> Response:
-    await revoke_api_key(state.db, tenant.tenant_id, key_id)
+async def revoke_key(key_id: uuid.UUID, db: DatabaseDep, tenant: AdminTenant) -> Response:
+    await revoke_api_key(db, tenant.tenant_id, key_id)
     return Response(status_code=204)

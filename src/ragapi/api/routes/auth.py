@@ -12,7 +12,7 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 
-from ragapi.api.dependencies import CurrentUser, IpLimited, State, enforce_limits
+from ragapi.api.dependencies import CurrentUser, IpLimited, enforce_limits
 from ragapi.api.schemas import (
     ForgotPassword,
     LoginForm,
@@ -23,6 +23,7 @@ from ragapi.api.schemas import (
     TokenResponse,
     UserOut,
 )
+from ragapi.api.services import DatabaseDep, SettingsDep, TokensDep
 from ragapi.core.ratelimit import Limit
 from ragapi.tenants import users
 from ragapi.tenants.models import User
@@ -53,38 +54,45 @@ def _tokens(pair: users.TokenPair) -> TokenResponse:
 
 
 @router.post("/register", response_model=UserOut, status_code=201, summary="Join a tenant that allows sign-up")
-async def register(body: RegisterRequest, state: State, _ip: IpLimited) -> UserOut:
-    user = await users.register(state.db, state.settings, body.tenant_id, body.email, body.password)
+async def register(body: RegisterRequest, db: DatabaseDep, settings: SettingsDep, _ip: IpLimited) -> UserOut:
+    user = await users.register(db, settings, body.tenant_id, body.email, body.password)
     return user_out(user)
 
 
 @router.post("/login", response_model=TokenResponse, summary="Sign in (OAuth2 password form: username = e-mail)")
-async def login(request: Request, form: Annotated[LoginForm, Form()], state: State, _ip: IpLimited) -> TokenResponse:
+async def login(
+    request: Request,
+    form: Annotated[LoginForm, Form()],
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tokens: TokensDep,
+    _ip: IpLimited,
+) -> TokenResponse:
     account = form.username.strip().lower()[:254]
-    await enforce_limits(request, [Limit("login", f"login:{account}", state.settings.login_rate_limit_per_minute)])
-    return _tokens(await users.login(state.db, state.tokens, form.username, form.password))
+    await enforce_limits(request, [Limit("login", f"login:{account}", settings.login_rate_limit_per_minute)])
+    return _tokens(await users.login(db, tokens, form.username, form.password))
 
 
 @router.post("/refresh", response_model=TokenResponse, summary="Swap a refresh token for a new pair (rotation)")
-async def refresh(body: RefreshRequest, state: State, _ip: IpLimited) -> TokenResponse:
-    return _tokens(await users.refresh(state.db, state.tokens, body.refresh_token))
+async def refresh(body: RefreshRequest, db: DatabaseDep, tokens: TokensDep, _ip: IpLimited) -> TokenResponse:
+    return _tokens(await users.refresh(db, tokens, body.refresh_token))
 
 
 @router.post("/logout", status_code=204, summary="End this session: its access and refresh tokens stop working")
-async def logout(state: State, user: CurrentUser) -> Response:
+async def logout(db: DatabaseDep, user: CurrentUser) -> Response:
     if user.session_id is not None:
-        await users.logout(state.db, user.session_id)
+        await users.logout(db, user.session_id)
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut, summary="The signed-in user")
-async def me(state: State, user: CurrentUser) -> UserOut:
-    return user_out(await users.get_user(state.db, user.id))
+async def me(db: DatabaseDep, user: CurrentUser) -> UserOut:
+    return user_out(await users.get_user(db, user.id))
 
 
 @router.post("/password", status_code=204, summary="Change my password; every session and token ends")
-async def change_password(body: PasswordChange, state: State, user: CurrentUser) -> Response:
-    await users.change_password(state.db, state.settings, user.id, body.current_password, body.new_password)
+async def change_password(body: PasswordChange, db: DatabaseDep, settings: SettingsDep, user: CurrentUser) -> Response:
+    await users.change_password(db, settings, user.id, body.current_password, body.new_password)
     return Response(status_code=204)
 
 
@@ -103,10 +111,17 @@ async def _deliver_reset(url: str, email: str, token: str, expires_at: str) -> N
     response_class=Response,
     summary="Send a reset token to PASSWORD_RESET_WEBHOOK_URL (same answer whether or not the account exists)",
 )
-async def forgot_password(body: ForgotPassword, state: State, background: BackgroundTasks, _ip: IpLimited) -> Response:
-    url = state.settings.password_reset_webhook_url
+async def forgot_password(
+    body: ForgotPassword,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tokens: TokensDep,
+    background: BackgroundTasks,
+    _ip: IpLimited,
+) -> Response:
+    url = settings.password_reset_webhook_url
     if url:
-        issued = await users.reset_token(state.db, state.tokens, body.email)
+        issued = await users.reset_token(db, tokens, body.email)
         if issued is not None:
             token, expires_at = issued
             background.add_task(_deliver_reset, url, body.email.strip().lower(), token, expires_at.isoformat())
@@ -116,6 +131,8 @@ async def forgot_password(body: ForgotPassword, state: State, background: Backgr
 
 
 @router.post("/reset-password", status_code=204, summary="Set a new password with a reset token (single use)")
-async def reset_password(body: PasswordReset, state: State, _ip: IpLimited) -> Response:
-    await users.reset_password(state.db, state.settings, state.tokens, body.token, body.new_password)
+async def reset_password(
+    body: PasswordReset, db: DatabaseDep, settings: SettingsDep, tokens: TokensDep, _ip: IpLimited
+) -> Response:
+    await users.reset_password(db, settings, tokens, body.token, body.new_password)
     return Response(status_code=204)

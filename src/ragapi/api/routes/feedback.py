@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ragapi.analytics import feedback
-from ragapi.api.dependencies import AdminTenant, FeedbackTenant, State
+from ragapi.api.dependencies import AdminTenant, FeedbackTenant
 from ragapi.api.schemas import FeedbackExport, FeedbackIn, FeedbackOut
+from ragapi.api.services import DatabaseDep, QueryLogDep
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
@@ -19,10 +20,10 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     responses={200: {"description": "Your earlier feedback on this query was updated"}},
     summary="Rate an answer (and optionally the sources it is about)",
 )
-async def give_feedback(body: FeedbackIn, state: State, tenant: FeedbackTenant) -> JSONResponse:
-    saved = await feedback.submit(
-        state.db, state.query_log, tenant, body.query_id, body.rating, body.comment, body.chunk_ids
-    )
+async def give_feedback(
+    body: FeedbackIn, db: DatabaseDep, query_log: QueryLogDep, tenant: FeedbackTenant
+) -> JSONResponse:
+    saved = await feedback.submit(db, query_log, tenant, body.query_id, body.rating, body.comment, body.chunk_ids)
     out = FeedbackOut(feedback_id=saved.feedback_id, query_id=body.query_id, score=saved.score)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if saved.created else 200)
 
@@ -32,5 +33,5 @@ async def give_feedback(body: FeedbackIn, state: State, tenant: FeedbackTenant) 
     response_model=FeedbackExport,
     summary="Positively rated answers as BEIR queries and qrels (for `ragapi eval --tenant`)",
 )
-async def export_feedback(state: State, tenant: AdminTenant) -> FeedbackExport:
-    return FeedbackExport(**await feedback.export(state.db, tenant.tenant_id))
+async def export_feedback(db: DatabaseDep, tenant: AdminTenant) -> FeedbackExport:
+    return FeedbackExport(**await feedback.export(db, tenant.tenant_id))

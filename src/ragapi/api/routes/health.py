@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ragapi.api.dependencies import State
 from ragapi.api.drain import DRAIN
+from ragapi.api.services import ReadinessDep
 
 router = APIRouter(tags=["health"])
 
@@ -25,8 +25,8 @@ async def healthz() -> dict[str, str]:
         503: {"description": "A required dependency failed its check; the body says which and why"},
     },
 )
-async def readyz(state: State) -> JSONResponse:
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
     if DRAIN.draining:  # a probe on a kept-alive connection: take this instance out of rotation
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
-    status, checks = await state.readiness.report()
+    status, checks = await readiness.report()
     return JSONResponse({"status": status, "checks": checks}, status_code=503 if status == "unavailable" else 200)

@@ -14,9 +14,10 @@ from sse_starlette.sse import EventSourceResponse
 from ragapi.answering.answer import AnswerEvent, Finished, Sources, Token
 from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.answering.service import final
-from ragapi.api.dependencies import AnswerServiceDep, QueryTenant, SettingsDep
+from ragapi.api.dependencies import QueryTenant
 from ragapi.api.problems import problem
 from ragapi.api.schemas import QueryRequest, QueryResponse
+from ragapi.api.services import AnswerServiceDep, SettingsDep
 from ragapi.core.errors import RagApiError
 
 log = logging.getLogger(__name__)

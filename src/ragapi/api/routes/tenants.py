@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ragapi.api.dependencies import QueryTenant, State, Superadmin
+from ragapi.api.dependencies import QueryTenant, Superadmin
 from ragapi.api.schemas import LimitsOut, MyTenantOut, TenantCreate, TenantCreated, TenantOut, TenantUpdate, UsageOut
+from ragapi.api.services import DatabaseDep
 from ragapi.core import inputs
 from ragapi.tenants import quotas, service
 from ragapi.tenants.models import Tenant
@@ -35,38 +36,38 @@ def tenant_out(t: Tenant) -> TenantOut:
 
 
 @router.post("/tenants", response_model=TenantCreated, status_code=201)
-async def create_tenant(body: TenantCreate, state: State, _admin: Superadmin) -> TenantCreated:
+async def create_tenant(body: TenantCreate, db: DatabaseDep, _admin: Superadmin) -> TenantCreated:
     fields = body.model_dump(exclude_none=True, exclude={"name"})
-    created = await service.create_tenant(state.db, body.name, **fields)
-    tenant = await service.get_tenant(state.db, created.tenant_id)
+    created = await service.create_tenant(db, body.name, **fields)
+    tenant = await service.get_tenant(db, created.tenant_id)
     return TenantCreated(**tenant_out(tenant).model_dump(), api_key=created.api_key)
 
 
 @router.get("/tenants", response_model=list[TenantOut])
 async def list_tenants(
-    state: State,
+    db: DatabaseDep,
     _admin: Superadmin,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=inputs.INT64_MAX)] = 0,
 ) -> list[TenantOut]:
-    return [tenant_out(t) for t in await service.list_tenants(state.db, limit, offset)]
+    return [tenant_out(t) for t in await service.list_tenants(db, limit, offset)]
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut)
-async def get_tenant(tenant_id: uuid.UUID, state: State, _admin: Superadmin) -> TenantOut:
-    return tenant_out(await service.get_tenant(state.db, tenant_id))
+async def get_tenant(tenant_id: uuid.UUID, db: DatabaseDep, _admin: Superadmin) -> TenantOut:
+    return tenant_out(await service.get_tenant(db, tenant_id))
 
 
 @router.patch("/tenants/{tenant_id}", response_model=TenantOut, summary="Change a plan, or suspend (403 everywhere)")
-async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, state: State, _admin: Superadmin) -> TenantOut:
+async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, db: DatabaseDep, _admin: Superadmin) -> TenantOut:
     changes = body.model_dump(exclude_unset=True)
-    return tenant_out(await service.update_tenant(state.db, tenant_id, changes))
+    return tenant_out(await service.update_tenant(db, tenant_id, changes))
 
 
 @router.get("/tenant", response_model=MyTenantOut, summary="My tenant: its limits and this month's usage")
-async def my_tenant(state: State, tenant: QueryTenant) -> MyTenantOut:
-    own = await service.get_tenant(state.db, tenant.tenant_id)
-    used = await quotas.usage(state.db, tenant.tenant_id)
+async def my_tenant(db: DatabaseDep, tenant: QueryTenant) -> MyTenantOut:
+    own = await service.get_tenant(db, tenant.tenant_id)
+    used = await quotas.usage(db, tenant.tenant_id)
     plan = tenant.plan
     return MyTenantOut(
         id=own.id,

@@ -1,0 +1,104 @@
+"""A tenant's documents once indexed: read, list, change their metadata, delete them.
+
+Every statement names the tenant and runs in its scope (row-level security backs the explicit
+predicate). A document another tenant owns is as absent as one that never existed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from ragapi.core.database import Database
+from ragapi.core.pagination import page_query, split_page
+from ragapi.ingestion.chunk_store import (
+    bump_knowledge_base,
+    chunk_metadata,
+    lock_tenant_index,
+    remove_document_chunks,
+)
+from ragapi.ingestion.models import Document
+from ragapi.retrieval.chunks import get_knowledge_base, record_id, record_ids
+from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for, record_metadata
+from ragapi.retrieval.vectors.pgvector import PgVectorIndex
+
+
+async def find_document(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
+    statement = select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.id) == document_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def get_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
+    async with db.tenant_session(tenant_id) as session:
+        return await find_document(session, tenant_id, document_id)
+
+
+async def list_documents(
+    db: Database, tenant_id: uuid.UUID, cursor: str | None, limit: int, max_limit: int
+) -> tuple[list[Document], str | None]:
+    """A page of the tenant's documents, newest first, and the cursor of the next page (None: the last)."""
+    statement = page_query(
+        select(Document).where(col(Document.tenant_id) == tenant_id), Document, cursor, limit, max_limit
+    )
+    async with db.tenant_session(tenant_id) as session:
+        return split_page(list((await session.execute(statement)).scalars()), limit)
+
+
+async def update_metadata(
+    db: Database,
+    indexes: dict[str, VectorIndex],
+    tenant_id: uuid.UUID,
+    document_id: uuid.UUID,
+    metadata: dict[str, Any],
+) -> Document | None:
+    """Replace a document's metadata (one row: its chunks do not copy it) and bump the knowledge-base
+    version so cached answers are not served with stale filters; no embedding.
+
+    An external vector backend keeps a copy per record for its own filters: it is updated before the
+    commit, as ingestion does, so a failure there leaves the old metadata in both places. None when the
+    tenant has no such document."""
+    async with db.tenant_session(tenant_id) as session:
+        document = await find_document(session, tenant_id, document_id)
+        if document is None:
+            return None
+        await lock_tenant_index(session, tenant_id)
+        document.metadata_ = metadata
+        session.add(document)
+        await bump_knowledge_base(session, tenant_id)
+        kb = await get_knowledge_base(session, tenant_id)
+        if kb is not None and kb.vector_backend != "pgvector":
+            records = [
+                VectorRecord(
+                    record_id(document_id, ord_),
+                    [],
+                    sparse,
+                    record_metadata(metadata, own, document.source, document_id),
+                )
+                for ord_, own, sparse in await chunk_metadata(session, tenant_id, document_id)
+            ]
+            await index_for(indexes, kb).replace_metadata(tenant_id, records)
+        await session.flush()
+        await session.refresh(document)
+    return document
+
+
+async def delete_document(
+    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, indexes: dict[str, VectorIndex] | None = None
+) -> bool:
+    """Delete a document, its chunks and its vectors; False when the tenant has no such document."""
+    async with db.tenant_session(tenant_id) as session:
+        document = await find_document(session, tenant_id, document_id)
+        if document is None:
+            return False
+        await lock_tenant_index(session, tenant_id)
+        kb = await get_knowledge_base(session, tenant_id)
+        removed = await remove_document_chunks(session, tenant_id, document_id)
+        await session.delete(document)
+    if kb is not None and removed:
+        await index_for(indexes or {"pgvector": PgVectorIndex(db, 0)}, kb).delete(
+            tenant_id, record_ids(document_id, removed)
+        )
+    return True

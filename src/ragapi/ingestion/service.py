@@ -1,0 +1,135 @@
+"""Ingestion as the API uses it: submit a job and hand it to the workers, follow it, cancel it, and a
+tenant's indexed documents. The routes only translate HTTP to these calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, select
+
+from ragapi.core.database import Database
+from ragapi.core.errors import NotFound, ServiceUnavailable
+from ragapi.core.pagination import page_query, split_page
+from ragapi.core.settings import Settings
+from ragapi.ingestion import documents, jobs
+from ragapi.ingestion.dispatch import Dispatcher
+from ragapi.ingestion.models import Document, IngestFile, IngestJob
+from ragapi.ingestion.pipeline import IngestItem
+from ragapi.ingestion.uploads import UploadStore
+from ragapi.retrieval.vectors.base import VectorIndex
+from ragapi.tenants.context import TenantContext
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as its owner follows it: its row, its progress, and (when asked for) its files."""
+
+    job: IngestJob
+    progress: jobs.Progress
+    files: list[IngestFile]
+
+    @property
+    def finished(self) -> bool:
+        return self.job.finished_at is not None
+
+
+class IngestionService:
+    def __init__(
+        self,
+        db: Database,
+        uploads: UploadStore,
+        dispatcher: Dispatcher,
+        indexes: dict[str, VectorIndex],
+        settings: Settings,
+    ) -> None:
+        self.db = db
+        self.uploads = uploads
+        self.dispatcher = dispatcher
+        self.indexes = indexes
+        self.settings = settings
+
+    # --- jobs ---
+
+    async def submit(self, tenant: TenantContext, items: Sequence[IngestItem]) -> IngestJob:
+        """Record the job (its uploads stored, the tenant's ingest quota charged) and hand it to the
+        workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable)."""
+        job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan)
+        async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
+            file_ids = await jobs.file_ids(session, job.id)
+        try:
+            await self.dispatcher.dispatch(job.id, file_ids)
+        except ServiceUnavailable as exc:
+            await jobs.fail_job(self.db, tenant.tenant_id, job.id, exc.detail)
+            raise
+        return job
+
+    async def job(self, tenant_id: uuid.UUID, job_id: uuid.UUID, files: bool = False) -> JobView:
+        """NotFound when the tenant has no such job."""
+        async with self.db.tenant_session(tenant_id, durable=False) as session:
+            job = await jobs.find_job(session, tenant_id, job_id)
+            if job is None:
+                raise NotFound("no such ingest job")
+            progress = (await jobs.progress_of(session, [job_id]))[job_id]
+            listed = await jobs.files_of(session, job_id) if files else []
+        return JobView(job, progress, listed)
+
+    async def jobs(
+        self, tenant_id: uuid.UUID, status: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[JobView], str | None]:
+        """A page of the tenant's jobs, newest first (optionally of one status), and the next cursor."""
+        statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant_id)
+        if status:
+            statement = statement.where(col(IngestJob.status) == status)
+        statement = page_query(statement, IngestJob, cursor, limit, self.settings.page_size_max)
+        async with self.db.tenant_session(tenant_id, durable=False) as session:
+            page, next_cursor = split_page(list((await session.execute(statement)).scalars()), limit)
+            progress = await jobs.progress_of(session, [job.id for job in page])
+        return [JobView(job, progress[job.id], []) for job in page], next_cursor
+
+    async def wait(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
+        """The job with its files once it has finished, or as it is after INGEST_WAIT_MAX_S."""
+        deadline = time.monotonic() + self.settings.ingest_wait_max_s
+        pause = 0.02
+        while True:
+            view = await self.job(tenant_id, job_id)
+            if view.finished or time.monotonic() >= deadline:
+                return await self.job(tenant_id, job_id, files=True)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.settings.ingest_poll_s)
+
+    async def cancel(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
+        """Files not yet indexed are cancelled; documents already indexed stay. NotFound: no such job;
+        Conflict: it has finished."""
+        if await jobs.cancel(self.db, self.uploads, tenant_id, job_id) is None:
+            raise NotFound("no such ingest job")
+        return await self.job(tenant_id, job_id, files=True)
+
+    # --- documents ---
+
+    async def document(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document:
+        """NotFound when the tenant has no such document (another tenant's included)."""
+        document = await documents.get_document(self.db, tenant_id, document_id)
+        if document is None:
+            raise NotFound("no such document")
+        return document
+
+    async def documents(
+        self, tenant_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> tuple[list[Document], str | None]:
+        return await documents.list_documents(self.db, tenant_id, cursor, limit, self.settings.page_size_max)
+
+    async def update_metadata(self, tenant_id: uuid.UUID, document_id: uuid.UUID, metadata: dict[str, Any]) -> Document:
+        """Replace a document's metadata (what filters match) without re-embedding it."""
+        document = await documents.update_metadata(self.db, self.indexes, tenant_id, document_id, metadata)
+        if document is None:
+            raise NotFound("no such document")
+        return document
+
+    async def delete(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
+        if not await documents.delete_document(self.db, tenant_id, document_id, self.indexes):
+            raise NotFound("no such document")
