@@ -20,8 +20,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from bench.run_load import free_port, wait_until
-from bench.run_scifact import machine
+# a sibling module: run as a script (`python bench/...py`), whose folder is on the import path
+from run_load import free_port, wait_until
+from run_scifact import machine
+
 from ragapi.core.settings import Settings
 from ragapi.generation.answerers import OpenAIAnswerer
 from ragapi.retrieval.chunks import Hit

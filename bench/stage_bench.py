@@ -22,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.run_scifact import DEFAULT_DIR, machine
+# a sibling module: run as a script (`python bench/...py`), whose folder is on the import path
+from run_scifact import DEFAULT_DIR, machine
+
 from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.api.state import AppState
 from ragapi.core.settings import Settings

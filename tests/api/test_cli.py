@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from ragapi.api.cli import app
+from ragapi.core.database import Database, with_driver
 from ragapi.core.settings import Settings
 
 
@@ -17,7 +19,7 @@ def run(runner: CliRunner, *args: str) -> str:
     return result.stdout
 
 
-def test_tenant_ingest_query_round_trip(cli_env: CliRunner, tmp_path: Path) -> None:
+def test_tenant_ingest_query_round_trip(cli_env: CliRunner, tmp_path: Path, db: Database) -> None:
     created = json.loads(run(cli_env, "tenants", "create", "cli-co", "--json"))
     assert set(created) == {"tenant_id", "api_key"} and created["api_key"].startswith("rag_")
     folder = tmp_path / "docs"
@@ -31,6 +33,17 @@ def test_tenant_ingest_query_round_trip(cli_env: CliRunner, tmp_path: Path) -> N
     assert "90 days" in answer and "[1]" in answer
     full = json.loads(run(cli_env, "query", "coffee machine", "--tenant", created["tenant_id"], "--json"))
     assert "floor 2" in full["answer"]
+    engine = create_engine(with_driver(db.url, "psycopg"))  # the CLI runs its own event loop: read synchronously
+    with engine.connect() as conn:  # the operator's questions are logged like any surface's
+        logged = conn.execute(
+            text("SELECT surface, principal_kind, query FROM query_log WHERE tenant_id = :t ORDER BY created_at"),
+            {"t": created["tenant_id"]},
+        )
+        assert [tuple(row) for row in logged] == [
+            ("cli", "operator", "How often are database passwords rotated?"),
+            ("cli", "operator", "coffee machine"),
+        ]
+    engine.dispose()
 
 
 def test_ingest_reports_failures_with_exit_code(cli_env: CliRunner, tmp_path: Path) -> None:

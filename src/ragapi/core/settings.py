@@ -722,26 +722,7 @@ class Settings(
         return self.upload_dir or self.data_dir / "uploads"
 
 
-GROUPS: tuple[type[BaseModel], ...] = (
-    ServiceSettings,
-    DatabaseSettings,
-    EmbeddingSettings,
-    QueryEmbeddingSettings,
-    ChunkingSettings,
-    RetrievalSettings,
-    VectorBackendSettings,
-    RerankingSettings,
-    GenerationSettings,
-    AnswerCacheSettings,
-    RedisSettings,
-    AuthenticationSettings,
-    RateLimitSettings,
-    QueryLogSettings,
-    ObservabilitySettings,
-    IngestionSettings,
-    UrlDocumentSettings,
-    LimitsSettings,
-)
+GROUPS: tuple[type[BaseModel], ...] = tuple(base for base in Settings.__bases__ if base is not BaseSettings)
 """The setting groups in reading order, for the documentation's configuration reference."""
 
 
