@@ -1,0 +1,472 @@
+"""Multi-turn retrieval: do follow-up questions find their page once the conversation is taken into account?
+
+    uv run python bench/multiturn_bench.py [--docs DIR] [--rewrite MODULE:FUNCTION] [--check]
+
+The corpus is the Python 3.11 Library Reference as Debian's `python3-doc` installs it: every module page
+that chapters 6–19 of the library index link to (Text Processing Services through Internet Data
+Handling), one document per page, its id the path under the HTML root (`library/shutil.html`). The
+pages are read from the installed package, never copied into the repository.
+
+The conversations (`bench/multiturn/conversations.jsonl`, written for this benchmark) have 2 or 3 turns;
+every later turn is elliptical ("and how do I remove one?") and names the pages that answer it, with a
+quote from each page that `--check` finds in the text the pipeline indexes.
+
+The pages are ingested once through the real pipeline (HTML parser, chunking, bundled embeddings) into a
+throwaway embedded PostgreSQL, then every later turn is retrieved with the service's `HybridSearch`
+(chunk hits folded into pages, best chunk wins) for each query strategy:
+
+- `last turn`: the follow-up alone, as a retriever without history sees it;
+- `concatenated`: every user turn so far joined with spaces;
+- `rewrite`: a callable `rewrite(history, question) -> str` (or an awaitable of it): the service's
+  offline rewrite, `ragapi.answering.rewrite.standalone_question`, or any `MODULE:FUNCTION` given with
+  `--rewrite`; reported as pending when the checkout has none.
+
+The LLM's condensing prompt is reported as pending: the service does not have it yet. When it does, it
+belongs here as one more strategy, run against the latency model (`bench/llm_server.py`).
+
+Reports hit@5 (the share of later turns with an answering page in the top 5) and MRR@5 per strategy,
+writes bench/results/multiturn.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bs4 import BeautifulSoup
+
+from ragapi.api.state import AppState
+from ragapi.core.settings import Settings
+from ragapi.ingestion.parsers import parse_html
+from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
+from ragapi.retrieval.hybrid import HybridSearch
+from ragapi.tenants.service import create_tenant
+
+HERE = Path(__file__).resolve().parent
+CONVERSATIONS = HERE / "multiturn" / "conversations.jsonl"
+RESULTS = HERE / "results" / "multiturn.json"
+
+PACKAGE = "python3-doc"
+DOC_ROOTS = (Path("/usr/share/doc/python3/html"), Path("/usr/share/doc/python3-doc/html"))
+# Chapters 6–19 of the 3.11 library index, by title (the numbers are not in the HTML).
+CHAPTERS = (
+    "Text Processing Services",
+    "Binary Data Services",
+    "Data Types",
+    "Numeric and Mathematical Modules",
+    "Functional Programming Modules",
+    "File and Directory Access",
+    "Data Persistence",
+    "Data Compression and Archiving",
+    "File Formats",
+    "Cryptographic Services",
+    "Generic Operating System Services",
+    "Concurrent Execution",
+    "Networking and Interprocess Communication",
+    "Internet Data Handling",
+)
+PAGE_ID = "page_id"  # document metadata: the page's path under the HTML root
+K = 5
+SEARCH_K = 50  # chunk hits read per query, folded into pages
+
+Rewrite = Callable[[list[str], str], "str | Awaitable[str]"]
+
+
+class MissingDocs(SystemExit):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"{detail}\nThe corpus is the Python documentation from Debian's {PACKAGE} package: install it with\n"
+            f"    apt-get install -y {PACKAGE}    (as root, or with sudo)\n"
+            "or pass --docs with the folder that holds its library/index.html."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    page_id: str  # library/shutil.html
+    chapter: str
+    title: str
+    html: bytes  # what is ingested: the page's main text, without Sphinx's navigation
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    conversation: str
+    history: list[str]  # the earlier user turns, oldest first
+    question: str
+    pages: frozenset[str]
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+
+
+def find_docs(given: Path | None) -> Path:
+    for root in (given,) if given else DOC_ROOTS:
+        if root is not None and (root / "library" / "index.html").is_file():
+            return root.resolve()
+    where = given or " or ".join(str(r) for r in DOC_ROOTS)
+    raise MissingDocs(f"The Python documentation is not installed: no library/index.html under {where}.")
+
+
+def chapter_pages(root: Path) -> list[tuple[str, str]]:
+    """(chapter, page id) for every page the chosen chapters of the library index link to, in index order."""
+    soup = BeautifulSoup((root / "library" / "index.html").read_text(encoding="utf-8"), "html.parser")
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    chapters_seen: set[str] = set()
+    for chapter in soup.select("li.toctree-l1"):
+        link = chapter.find("a", recursive=False)
+        title = link.get_text(" ", strip=True) if link else ""
+        if title not in CHAPTERS:
+            continue
+        chapters_seen.add(title)
+        for entry in chapter.select("li.toctree-l2 > a"):
+            page_id = "library/" + str(entry["href"]).split("#", 1)[0]
+            if page_id not in seen:
+                seen.add(page_id)
+                found.append((title, page_id))
+    missing = [c for c in CHAPTERS if c not in chapters_seen]
+    if missing:
+        raise MissingDocs(f"{root}/library/index.html has no chapter {missing[0]!r}: not the 3.11 documentation?")
+    return found
+
+
+def main_text_html(raw: str) -> tuple[str, str]:
+    """The page's title and its main body as a small HTML document, without Sphinx's navigation,
+    sidebar, footer and permalink marks. Definition terms (`<dt>`: the signatures of functions, classes
+    and methods) become paragraphs, because the service's HTML parser reads only block elements
+    (`p`, `li`, `pre`, `td`, `blockquote`, headings) and would drop every signature."""
+    soup = BeautifulSoup(raw, "html.parser")
+    body = soup.select_one('div.body[role="main"]')
+    if body is None:
+        raise ValueError("no main body")
+    for mark in body.select("a.headerlink"):
+        mark.decompose()
+    for term in body.find_all("dt"):
+        term.name = "p"
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag else ""
+    title = re.sub(r"\s+—\s+Python [\d.]+ documentation$", "", title)
+    return title, f"<html><head><title>{escape(title)}</title></head><body>{body}</body></html>"
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def docs_version(root: Path) -> str:
+    """The documentation's release as its index page names it ("3.11.2")."""
+    match = re.search(r"Python ([\d.]+\w*) documentation", (root / "index.html").read_text(encoding="utf-8"))
+    return match.group(1) if match else "unknown"
+
+
+def load_corpus(root: Path) -> list[Page]:
+    pages = []
+    for chapter, page_id in chapter_pages(root):
+        path = root / page_id
+        if not path.is_file():
+            raise MissingDocs(f"{path} is missing: the {PACKAGE} installation is incomplete.")
+        title, html = main_text_html(path.read_text(encoding="utf-8"))
+        pages.append(Page(page_id=page_id, chapter=chapter, title=title, html=html.encode()))
+    return pages
+
+
+def indexed_text(page: Page) -> str:
+    """The text the pipeline indexes for the page (its HTML parser's sections), normalised for quoting."""
+    parsed = parse_html(page.html, page.page_id)
+    return normalise(" ".join(s.text for s in parsed.sections))
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+# ------------------------------------------------------------------------------------------ conversations
+
+
+def load_conversations(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def follow_ups(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
+    return [
+        FollowUp(
+            conversation=conv["id"],
+            history=[t["text"] for t in conv["turns"][:n]],
+            question=conv["turns"][n]["text"],
+            pages=frozenset(conv["turns"][n]["pages"]),
+        )
+        for conv in conversations
+        for n in range(1, len(conv["turns"]))
+    ]
+
+
+def first_turns(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
+    """The opening questions that carry labels: self-contained, so they show what retrieval finds when
+    nothing is left implicit (a reference for the later turns, not part of their score)."""
+    return [
+        FollowUp(
+            conversation=c["id"], history=[], question=c["turns"][0]["text"], pages=frozenset(c["turns"][0]["pages"])
+        )
+        for c in conversations
+        if c["turns"][0].get("pages")
+    ]
+
+
+def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> list[str]:
+    """Problems with the data: unknown ids, malformed turns, labels whose quote is not in the page."""
+    by_id = {p.page_id: p for p in pages}
+    texts: dict[str, str] = {}
+    problems = []
+    ids = [c.get("id") for c in conversations]
+    if len(set(ids)) != len(ids):
+        problems.append("conversation ids repeat")
+    for conv in conversations:
+        turns = conv.get("turns", [])
+        if not 2 <= len(turns) <= 3:
+            problems.append(f"{conv['id']}: {len(turns)} turns (2 or 3 expected)")
+        for n, turn in enumerate(turns):
+            where = f"{conv['id']} turn {n + 1}"
+            if not turn.get("text", "").strip():
+                problems.append(f"{where}: no text")
+            if n == 0 and "pages" not in turn:
+                continue
+            if not turn.get("pages"):
+                problems.append(f"{where}: no answering page")
+            evidence = turn.get("evidence", {})
+            for page_id in turn.get("pages", []):
+                if page_id not in by_id:
+                    problems.append(f"{where}: {page_id} is not in the corpus")
+                    continue
+                quote = evidence.get(page_id)
+                if not quote:
+                    problems.append(f"{where}: no quote from {page_id}")
+                    continue
+                if page_id not in texts:
+                    texts[page_id] = indexed_text(by_id[page_id])
+                if normalise(quote) not in texts[page_id]:
+                    problems.append(f"{where}: quote not found in {page_id}: {quote!r}")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------ strategies
+
+
+def last_turn(_history: list[str], question: str) -> str:
+    return question
+
+
+def concatenated(history: list[str], question: str) -> str:
+    return " ".join([*history, question])
+
+
+def service_rewrite() -> tuple[str, Rewrite | None]:
+    """The service's standalone-question rewrite, if the checkout has one."""
+    try:
+        module = importlib.import_module("ragapi.answering.rewrite")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("ragapi.answering.rewrite", "ragapi.answering"):
+            raise
+        return "ragapi.answering.rewrite", None
+    for name in ("standalone_question", "rewrite_question", "rewrite"):
+        function = getattr(module, name, None)
+        if callable(function):
+            return f"ragapi.answering.rewrite:{name}", function
+    return "ragapi.answering.rewrite", None
+
+
+def named_rewrite(spec: str) -> tuple[str, Rewrite]:
+    module_name, _, name = spec.partition(":")
+    function = getattr(importlib.import_module(module_name), name or "standalone_question")
+    if not callable(function):
+        raise SystemExit(f"{spec} is not callable")
+    return spec, function
+
+
+async def apply(strategy: Rewrite, history: list[str], question: str) -> str:
+    query = strategy(list(history), question)
+    if inspect.isawaitable(query):
+        query = await query
+    return str(query)
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+async def ingest(pipeline: IngestPipeline, tenant_id: Any, pages: Sequence[Page], batch: int = 8) -> int:
+    chunks = 0
+    for start in range(0, len(pages), batch):
+        items = [
+            IngestItem(
+                data=page.html,
+                filename=page.page_id,
+                content_type="text/html",
+                title=page.title,
+                metadata={PAGE_ID: page.page_id},
+                external_id=page.page_id,
+            )
+            for page in pages[start : start + batch]
+        ]
+        report = await pipeline.run(tenant_id, items)
+        failed = [r for r in report.results if r.status == "failed"]
+        if failed:
+            raise SystemExit(f"{failed[0].filename} failed to ingest: {failed[0].error}")
+        chunks += sum(r.chunks for r in report.results)
+    return chunks
+
+
+async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> list[str]:
+    hits = (await search.search(tenant_id, query, SEARCH_K, {})).hits
+    ranked: list[str] = []
+    for hit in hits:
+        page = str(hit.metadata.get(PAGE_ID))
+        if page not in ranked:
+            ranked.append(page)
+    return ranked[:K]
+
+
+async def run_strategy(
+    search: HybridSearch, tenant_id: Any, items: Sequence[FollowUp], strategy: Rewrite
+) -> dict[str, Any]:
+    hits, reciprocal, rewrite_ms, per_turn = 0, 0.0, [], []
+    for item in items:
+        started = time.perf_counter()
+        query = await apply(strategy, item.history, item.question)
+        rewrite_ms.append((time.perf_counter() - started) * 1000)
+        ranked = await ranked_pages(search, tenant_id, query)
+        rank = next((n for n, page in enumerate(ranked, start=1) if page in item.pages), None)
+        hits += rank is not None
+        reciprocal += 1 / rank if rank else 0.0
+        per_turn.append({"conversation": item.conversation, "query": query, "rank": rank, "top": ranked})
+    n = len(items) or 1
+    return {
+        "hit@5": round(hits / n, 4),
+        "mrr@5": round(reciprocal / n, 4),
+        "hits": hits,
+        "rewrite_ms_mean": round(sum(rewrite_ms) / n, 2),
+        "turns": per_turn,
+    }
+
+
+async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]:
+    started_all = time.perf_counter()
+    pages = load_corpus(root)
+    conversations = load_conversations(CONVERSATIONS)
+    problems = check(conversations, pages)
+    if problems:
+        raise SystemExit("the conversations do not match the pages:\n  " + "\n  ".join(problems))
+    items = follow_ups(conversations)
+    strategies: list[tuple[str, str, Rewrite | None]] = [
+        ("last turn alone", "the follow-up as asked", last_turn),
+        ("turns concatenated", "every user turn so far, joined", concatenated),
+        ("rewrite", rewrite[0], rewrite[1]),
+        ("rewrite, LLM condensing", "not in the service yet", None),  # see the module's docstring
+    ]
+    openers = first_turns(conversations)
+    with tempfile.TemporaryDirectory(prefix="ragapi-multiturn-") as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
+        state = await AppState.start(settings)
+        try:
+            tenant = await create_tenant(state.db, "multiturn")
+            started = time.perf_counter()
+            chunks = await ingest(state.pipeline, tenant.tenant_id, pages)
+            ingest_s = time.perf_counter() - started
+            search = HybridSearch(state.db, state.embeddings, settings, state.indexes)
+            rows = []
+            for name, source, strategy in strategies:
+                row: dict[str, Any] = {"strategy": name, "source": source}
+                if strategy is None:
+                    row["status"] = "pending"
+                else:
+                    started = time.perf_counter()
+                    row |= await run_strategy(search, tenant.tenant_id, items, strategy)
+                    row["seconds"] = round(time.perf_counter() - started, 1)
+                rows.append(row)
+            reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
+            reference |= await run_strategy(search, tenant.tenant_id, openers, last_turn)
+        finally:
+            await state.stop()
+    return {
+        "corpus": {
+            "source": f"Debian {PACKAGE}: {root}",
+            "python_docs_version": docs_version(root),
+            "chapters": list(CHAPTERS),
+            "pages": len(pages),
+            "chunks": chunks,
+            "chunk_size_tokens": settings.chunk_size_tokens,
+            "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        },
+        "conversations": len(conversations),
+        "later_turns": len(items),
+        "first_turns": len(openers),
+        "k": K,
+        "fusion": settings.fusion.value,
+        "fusion_dense_weight": settings.fusion_dense_weight,
+        "ingest_seconds": round(ingest_s, 1),
+        "total_seconds": round(time.perf_counter() - started_all, 1),
+        "results": rows,
+        "reference": reference,
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['corpus']['pages']} pages ({report['corpus']['chunks']} chunks), "
+        f"{report['conversations']} conversations, {report['later_turns']} later turns",
+        "",
+        "| strategy | hit@5 | MRR@5 |",
+        "|---|---|---|",
+    ]
+    for row in report["results"]:
+        if "hit@5" in row:
+            lines.append(f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |")
+        else:
+            lines.append(f"| {row['strategy']} ({row['source']}) | {row['status']} | |")
+    ref = report["reference"]
+    lines.append(
+        f"\nFor reference, the {report['first_turns']} opening questions (self-contained): "
+        f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--docs", type=Path, help="the HTML root of the Python documentation")
+    parser.add_argument("--rewrite", help="MODULE:FUNCTION for the rewrite strategy (default: the service's)")
+    parser.add_argument("--check", action="store_true", help="only check the conversations against the pages")
+    args = parser.parse_args()
+    root = find_docs(args.docs)
+    if args.check:
+        pages = load_corpus(root)
+        conversations = load_conversations(CONVERSATIONS)
+        problems = check(conversations, pages)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"{len(pages)} pages, {len(conversations)} conversations, {len(follow_ups(conversations))} later "
+            f"turns: {len(problems)} problems"
+        )
+        raise SystemExit(1 if problems else 0)
+    rewrite = named_rewrite(args.rewrite) if args.rewrite else service_rewrite()
+    report = asyncio.run(run(root, rewrite))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+
+
+if __name__ == "__main__":
+    main()
