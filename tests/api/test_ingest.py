@@ -145,3 +145,20 @@ async def test_a_zip_bomb_fails_alone(client: httpx.AsyncClient, tenant: TenantH
     bomb, ok = response.json()["documents"]
     assert bomb["status"] == "failed" and bomb["error"]["status"] == 422 and "DOCX" in bomb["error"]["detail"]
     assert ok["status"] == "created"
+
+
+async def test_documents_without_a_title_are_cited_by_their_file_name(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    # ReportLab, like many PDF tools, writes the title "untitled" when none was set
+    pdf = pdf_bytes(["Expense reports are due by the 5th of each month."])
+    upload = await client.post(
+        "/v1/ingest?wait=true", headers=tenant.headers, files=[("files", ("q3-expenses.pdf", pdf, "application/pdf"))]
+    )
+    assert upload.status_code == 200, upload.text
+    text = {"text": "Travel policy\nBook trains for trips under 4 hours."}  # no file, no title: its first line
+    await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [text]})
+    listed = await client.get("/v1/documents", headers=tenant.headers)
+    assert sorted(d["title"] for d in listed.json()["items"]) == ["Travel policy", "q3-expenses"]
+    answer = await client.post("/v1/query", headers=tenant.headers, json={"query": "When are expense reports due?"})
+    assert answer.json()["citations"][0]["title"] == "q3-expenses"

@@ -125,3 +125,14 @@ async def test_llm_failure_is_502_or_an_error_event(
     events = sse_events(streamed.text)
     assert [e for e, _ in events] == ["sources", "error"]
     assert events[-1][1]["status"] == 502
+
+
+async def test_an_extractive_answer_stays_on_the_question(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    goods = ["copper wire", "spare tyres", "frozen fish", "office paper", "road salt", "timber", "cement", "toner"]
+    records = [f"Depot {n} stores {goods[n % len(goods)]}. Depot {n} is open from {6 + n % 4}am." for n in range(60)]
+    await ingest_texts(client, tenant, *records[:30])  # MAX_DOCUMENTS_PER_REQUEST is 50 in the tests
+    await ingest_texts(client, tenant, *records[30:])
+    response = await client.post("/v1/query", headers=tenant.headers, json={"query": "What does depot 5 store?"})
+    body = response.json()
+    n = next(c["n"] for c in body["citations"] if c["snippet"].startswith("Depot 5 "))
+    assert body["answer"] == f"Depot 5 stores timber. [{n}]"

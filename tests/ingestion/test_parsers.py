@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ragapi.core.errors import UnparseableDocument, UnsupportedMediaType
-from ragapi.ingestion.parsers import detect_type, parse
+from ragapi.ingestion.parsers import detect_type, parse, url_file_name
 from tests.documents import docx_bytes, pdf_bytes
 from tests.ingestion.poison import NUL_TAIL, deep_json, pdf_with_raw_text, text_with_late_nul
 
@@ -186,3 +186,42 @@ def test_json_that_decodes_to_something_odd_does_not_crash(data: bytes, expected
 def test_json_without_text_or_beyond_limits_says_why(data: bytes, match: str) -> None:
     with pytest.raises(UnparseableDocument, match=match):
         parse(data, "odd.json", None)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "title"),
+    [
+        (pdf_bytes(["Expense reports are due by the 5th."]), "q3-expenses.pdf", "q3-expenses"),  # ReportLab: "untitled"
+        (pdf_bytes(["Body."], title="Untitled document"), "memo.PDF", "memo"),
+        (b"<title>Untitled Document</title><h1>Travel</h1><p>Trains only.</p>", "p.html", "Travel"),
+        (b"<title>untitled-1</title><p>Trains only.</p>", "travel-policy.html", "travel-policy"),
+        (docx_bytes("Untitled", ["Badges at reception."]), "onboarding.docx", "onboarding"),
+        (b'{"title": "Untitled", "text": "Body here."}', "faq.json", "faq"),
+        (b"Plain words.", "example.com", "example.com"),  # a URL's host: not a file extension
+        (b"Plain words.", "v1.2 notes", "v1.2 notes"),
+        (b"Plain words.", r"C:\Users\ann\Desktop\notes.txt", "notes"),
+        (b"Plain words.", "Untitled.txt", "Plain words."),
+    ],
+)
+def test_a_document_without_a_title_of_its_own_is_named_by_its_file(data: bytes, name: str, title: str) -> None:
+    assert parse(data, name, "text/plain").title == title  # the extension, if any, decides the type
+
+
+def test_a_document_without_title_or_file_name_is_named_by_its_first_line() -> None:
+    assert parse(b"\n  Refund policy\nRefunds take 5 days.", None, "text/plain").title == "Refund policy"
+    assert parse(b'{"text": "Leave policy\\nTwenty days."}', None, "application/json").title == "Leave policy"
+    assert parse(b"<p>Trains only.</p>", None, "text/html").title == "Trains only."
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://example.com/docs/handbook.pdf?version=2#page=3", "handbook.pdf"),
+        ("https://example.com/guides/setup/", "setup"),
+        ("https://example.com/a%20b.txt", "a b.txt"),
+        ("https://example.com/", "example.com"),
+        ("https://docs.example.com", "docs.example.com"),
+    ],
+)
+def test_a_url_document_is_known_by_its_last_path_segment_or_host(url: str, name: str) -> None:
+    assert url_file_name(url) == name

@@ -18,6 +18,7 @@ from ragapi.core.tracing import in_span, stage
 from ragapi.embedding import embedding_identity
 from ragapi.generation.answerers import PROMPT_VERSION, Answerer, estimate_tokens
 from ragapi.generation.answerers import Usage as GenerationUsage
+from ragapi.generation.extractive import EXTRACTIVE_SELECTION
 from ragapi.retrieval.chunks import KnowledgeBase
 from ragapi.retrieval.hybrid import EmbeddedQuery, HybridSearch
 from ragapi.retrieval.rerank import NoReranker, Reranker
@@ -37,7 +38,15 @@ class RagPipeline:
         """Everything besides the question that changes an answer (it partitions the answer cache)."""
         s = self.settings
         return {
-            "answerer": [self.answerer.mode, self.answerer.model, PROMPT_VERSION, s.extractive_sentences],
+            "answerer": [
+                self.answerer.mode,
+                self.answerer.model,
+                PROMPT_VERSION,
+                EXTRACTIVE_SELECTION,
+                s.extractive_sentences,
+                s.extractive_margin,
+                s.extractive_candidates,
+            ],
             "reranker": getattr(self.reranker, "name", "none"),
             "embedding": embedding_identity(self.embeddings)[0],
             "retrieval": [s.fusion.value, s.fusion_dense_weight, s.rrf_k, s.retrieval_candidates, s.bm25_k1, s.bm25_b],

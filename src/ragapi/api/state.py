@@ -176,7 +176,7 @@ def build_answer_service(
     pipeline = RagPipeline(
         HybridSearch(db, embeddings, settings, indexes),
         build_reranker(settings),
-        build_answerer(settings),
+        build_answerer(settings, embeddings),
         embeddings,
         settings,
     )

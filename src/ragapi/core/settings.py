@@ -355,7 +355,21 @@ class GenerationSettings(BaseModel):
     llm_max_tokens: int = Field(default=800, ge=1, le=32000, description="Longest answer, tokens")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Per LLM request, seconds")
     extractive_sentences: int = Field(
-        default=3, ge=1, le=20, description="Sentences quoted by an extractive answer (no LLM configured)"
+        default=3, ge=1, le=20, description="Most sentences an extractive answer quotes (no LLM configured)"
+    )
+    extractive_margin: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="An extractive answer quotes the sentences whose score (similarity to the question and "
+        "share of its terms, 0-1) is within this of the best one's; 0: the best sentence alone",
+    )
+    extractive_candidates: int = Field(
+        default=16,
+        ge=1,
+        le=500,
+        description="Sentences of the sources an extractive answer embeds to compare with the question, those "
+        "sharing most of its terms: a bound on the CPU each answer costs",
     )
 
 

@@ -142,6 +142,11 @@ class OnnxMiniLMEmbeddings(Embedder):
             self._drains.add(loop.create_task(self._drain_waiting()))
         return await future
 
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Texts a request embeds (the extractive answerer's candidate sentences) run where its queries do:
+        on the query threads, at their priority, not on the loop's default executor."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_documents, texts)
+
     def inline_encoding(self, text: str) -> Encoding | None:
         """The encoding of a query to embed on the calling thread (the event loop), or None for a thread.
 

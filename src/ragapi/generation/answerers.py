@@ -1,23 +1,27 @@
 """Answer generation from retrieved sources, always with numbered citations [n].
 
 * `OpenAIAnswerer`: Chat Completions, streamed (any OpenAI-compatible server via OPENAI_BASE_URL).
-* `ExtractiveAnswerer`: no LLM configured. Picks the sentences of the top sources that share the most
-  query terms and quotes them verbatim with their citation; the response says `mode: "extractive"`.
+* `ExtractiveAnswerer`: no LLM configured. Quotes the sentences of the sources closest to the question, by
+  meaning and by shared terms (`ragapi.generation.extractive`), verbatim with their citation; the response says
+  `mode: "extractive"`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
 from ragapi.core.errors import UpstreamError
 from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.core.settings import Settings
+from ragapi.generation import extractive
+from ragapi.generation.extractive import Sentence
 from ragapi.retrieval.bm25 import analyze
 from ragapi.retrieval.chunks import Hit
 
@@ -60,46 +64,38 @@ class Answerer(Protocol):
     def astream(self, query: str, hits: Sequence[Hit], usage: Usage | None = None) -> AsyncIterator[str]: ...
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 1]
-
-
 class ExtractiveAnswerer:
+    """Quotes the sentences of the sources closest to the question, each with its citation `[n]`: by
+    meaning (the service's embedder) and by shared terms, only those near the best one
+    (`ragapi.generation.extractive`). The candidates are embedded in one call, off the event loop."""
+
     mode = "extractive"
     model = "extractive"
 
-    def __init__(self, max_sentences: int = 3) -> None:
+    def __init__(
+        self, embeddings: Embeddings, max_sentences: int = 3, margin: float = 0.05, max_candidates: int = 16
+    ) -> None:
+        if max_sentences < 1 or max_candidates < 1 or not 0 <= margin <= 1:
+            raise ValueError("max_sentences and max_candidates must be >= 1, margin within [0, 1]")
+        self.embeddings = embeddings
         self.max_sentences = max_sentences
+        self.margin = margin
+        self.max_candidates = max_candidates
 
-    def select(self, query: str, hits: Sequence[Hit]) -> list[tuple[str, int]]:
-        """(sentence, source number) pairs, best first."""
-        terms = set(analyze(query))
-        scored: list[tuple[float, int, str, int]] = []
-        for source, hit in enumerate(hits, start=1):
-            for position, sentence in enumerate(split_sentences(hit.text)):
-                words = analyze(sentence)
-                overlap = len(terms.intersection(words))
-                if not overlap:
-                    continue
-                # term overlap, normalised for sentence length, nudged towards better-ranked sources
-                score = overlap / math.sqrt(len(words) + 1) + 0.3 / source
-                scored.append((score, -position, sentence, source))
-        scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-        picked: list[tuple[str, int]] = []
-        seen: set[str] = set()
-        for _, _, sentence, source in scored:
-            if sentence not in seen:
-                seen.add(sentence)
-                picked.append((sentence, source))
-            if len(picked) == self.max_sentences:
-                break
-        if not picked and hits:
-            first = split_sentences(hits[0].text)
-            picked = [(first[0], 1)] if first else []
-        return picked
+    async def select(self, query: str, hits: Sequence[Hit]) -> list[Sentence]:
+        """The sentences to quote, in the order quoted; none when the sources do not answer."""
+        terms = frozenset(analyze(query))
+        found = extractive.candidates(terms, hits, self.max_candidates)
+        if not found:
+            return []
+        # One batch, off the event loop (LangChain runs a local model's batch on the loop's executor; remote
+        # embedders await theirs): the question with its candidates, compared as texts alike. Retrieval's
+        # vector of the question is not handed to answerers, so the question is embedded a second time.
+        texts = [query, *(s.text[: extractive.EMBEDDED_CHARS] for s in found)]
+        question, *vectors = await self.embeddings.aembed_documents(texts)
+        similarities = cosine_similarities(question, vectors)
+        shared = extractive.term_scores(terms, found)
+        return extractive.select(found, similarities, shared, self.margin, self.max_sentences)
 
     async def astream(
         self,
@@ -107,12 +103,20 @@ class ExtractiveAnswerer:
         hits: Sequence[Hit],
         usage: Usage | None = None,  # noqa: ARG002 - no model, no tokens: usage stays zero
     ) -> AsyncIterator[str]:
-        picked = self.select(query, hits)
+        picked = await self.select(query, hits)
         if not picked:
             yield NO_ANSWER
             return
-        for n, (sentence, source) in enumerate(picked):
-            yield f"{'' if n == 0 else ' '}{sentence} [{source}]"
+        for n, sentence in enumerate(picked):
+            yield f"{'' if n == 0 else ' '}{sentence.text} [{sentence.source}]"
+
+
+def cosine_similarities(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Cosine of each vector with the query's (embedders normalise theirs, not every one promises it)."""
+    q = np.asarray(query, dtype=np.float32)
+    m = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), q.shape[0])
+    norms = np.linalg.norm(m, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
+    return [float(x) for x in (m @ q) / np.maximum(norms, 1e-12)]
 
 
 class OpenAIAnswerer:
@@ -217,7 +221,11 @@ def delta_text(chunk: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def build_answerer(settings: Settings) -> Answerer:
+def build_answerer(settings: Settings, embeddings: Embeddings) -> Answerer:
+    """OpenAI-compatible when a key is set, else extractive, comparing sentences with `embeddings` (the
+    service's own embedder, the one that embeds questions)."""
     if settings.openai_api_key is not None:
         return OpenAIAnswerer(settings)
-    return ExtractiveAnswerer(settings.extractive_sentences)
+    return ExtractiveAnswerer(
+        embeddings, settings.extractive_sentences, settings.extractive_margin, settings.extractive_candidates
+    )

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ragapi.core.errors import UnparseableDocument, UnsupportedMediaType
 from ragapi.core.inputs import strip_text
@@ -84,15 +85,36 @@ def _decode(data: bytes) -> str:
         raise UnparseableDocument(f"text is not valid UTF-8 (byte {exc.start})") from exc
 
 
-def _stem(filename: str | None) -> str:
-    return PurePath(filename).stem if filename else "Untitled"
+# Titles that tools write when the author gave none: ReportLab's "untitled", Google Docs' "Untitled
+# document", Dreamweaver's "Untitled Document", Photoshop's "Untitled-1". They name no document.
+_PLACEHOLDER_TITLE = re.compile(r"\s*untitled(?:[\s_-]*(?:document|page))?(?:[\s_-]*\d+)?\s*", re.IGNORECASE)
+
+
+def _named(*titles: str | None) -> str:
+    """The first title that names the document: not empty, not a tool's placeholder."""
+    return next((t.strip() for t in titles if t and t.strip() and not _PLACEHOLDER_TITLE.fullmatch(t)), "")
+
+
+def _stem(filename: str | None, text: str = "") -> str:
+    """The title of a document that has none of its own: its file name without a document type's extension
+    ("report.pdf" → "report", "example.com" as it is), else its first line (JSON documents without a file)."""
+    name = PurePath((filename or "").replace("\\", "/")).name
+    if PurePath(name).suffix.lower() in EXTENSIONS:
+        name = PurePath(name).stem
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return _named(name) or first[:120] or name or "document"
+
+
+def url_file_name(url: str) -> str:
+    """The file name a URL document is known by: its last path segment, else its host."""
+    parts = urlsplit(url)
+    segment = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+    return segment or parts.hostname or url
 
 
 def parse_text(data: bytes, filename: str | None) -> ParsedDocument:
     text = _decode(data)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    title = _stem(filename) if filename else first[:120] or "Untitled"
-    return ParsedDocument(title=title, content_type="text/plain", sections=[Section(text)])
+    return ParsedDocument(title=_stem(filename, text), content_type="text/plain", sections=[Section(text)])
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -121,7 +143,7 @@ def parse_markdown(data: bytes, filename: str | None) -> ParsedDocument:
         else:
             buffer.append(line)
     flush()
-    return ParsedDocument(title=title or _stem(filename), content_type="text/markdown", sections=sections)
+    return ParsedDocument(title=_named(title) or _stem(filename, text), content_type="text/markdown", sections=sections)
 
 
 def parse_html(data: bytes, filename: str | None) -> ParsedDocument:
@@ -132,7 +154,7 @@ def parse_html(data: bytes, filename: str | None) -> ParsedDocument:
         tag.decompose()
     title_tag = soup.find("title")
     h1 = soup.find("h1")
-    title = (title_tag.get_text(strip=True) if title_tag else "") or (h1.get_text(strip=True) if h1 else "")
+    title = _named(title_tag.get_text(strip=True) if title_tag else "", h1.get_text(strip=True) if h1 else "")
     sections: list[Section] = []
     heading: str | None = None
     parts: list[str] = []
@@ -155,7 +177,11 @@ def parse_html(data: bytes, filename: str | None) -> ParsedDocument:
         loose = body.get_text("\n", strip=True)
         if loose:
             sections.append(Section(loose))
-    return ParsedDocument(title=title or _stem(filename), content_type="text/html", sections=sections)
+    return ParsedDocument(
+        title=title or _stem(filename, sections[0].text if sections else ""),
+        content_type="text/html",
+        sections=sections,
+    )
 
 
 def parse_pdf(data: bytes, filename: str | None, limits: ParseLimits) -> ParsedDocument:
@@ -178,7 +204,9 @@ def parse_pdf(data: bytes, filename: str | None, limits: ParseLimits) -> ParsedD
         raise UnparseableDocument(f"PDF could not be read: {type(exc).__name__}") from exc
     sections = [s for s in pages if s.text.strip()]
     return ParsedDocument(
-        title=(meta_title or "").strip() or _stem(filename), content_type="application/pdf", sections=sections
+        title=_named(meta_title) or _stem(filename, sections[0].text if sections else ""),
+        content_type="application/pdf",
+        sections=sections,
     )
 
 
@@ -215,7 +243,7 @@ def parse_docx(data: bytes, filename: str | None, limits: ParseLimits) -> Parsed
     sections: list[Section] = []
     heading: str | None = None
     parts: list[str] = []
-    title = (document.core_properties.title or "").strip()
+    title = _named(document.core_properties.title)
     for paragraph in document.paragraphs:
         content = paragraph.text.strip()
         if not content:
@@ -226,12 +254,12 @@ def parse_docx(data: bytes, filename: str | None, limits: ParseLimits) -> Parsed
                 sections.append(Section("\n".join(parts), heading=heading))
                 parts = []
             heading = content
-            title = title or content
+            title = title or _named(content)
         parts.append(content)
     if parts:
         sections.append(Section("\n".join(parts), heading=heading))
     return ParsedDocument(
-        title=title or _stem(filename),
+        title=title or _stem(filename, sections[0].text if sections else ""),
         content_type=EXTENSIONS[".docx"],
         sections=sections,
     )
@@ -262,16 +290,18 @@ def parse_json(data: bytes, filename: str | None) -> ParsedDocument:
         raise UnparseableDocument("JSON is nested too deeply") from exc
     except ValueError as exc:  # e.g. an integer beyond Python's conversion limit (4,300 digits)
         raise UnparseableDocument(f"JSON could not be read: {type(exc).__name__}") from exc
-    title = _stem(filename)
+    named = ""
     if isinstance(value, dict):
-        named = value.get("title")
-        if isinstance(named, str | int | float) and not isinstance(named, bool) and str(named).strip():
-            title = str(named)
+        given = value.get("title")
+        if isinstance(given, str | int | float) and not isinstance(given, bool):
+            named = _named(str(given))
         body = value.get("text") or value.get("content")
         if isinstance(body, str):
+            title = named or _stem(filename, body)
             return ParsedDocument(title=title, content_type="application/json", sections=[Section(body)])
+    text = "\n".join(_json_lines(value))
     return ParsedDocument(
-        title=title, content_type="application/json", sections=[Section("\n".join(_json_lines(value)))]
+        title=named or _stem(filename, text), content_type="application/json", sections=[Section(text)]
     )
 
 
@@ -321,7 +351,7 @@ def _strip_unstorable(parsed: ParsedDocument, filename: str | None) -> None:
     title, n = strip_text(parsed.title)
     if n and not any(parsed.title in raw for raw in raw_texts):
         removed += n
-    if n and not title.strip():
-        title = _stem(filename)
+    if n and not _named(title):
+        title = _stem(filename, sections[0].text if sections else "")
     parsed.sections, parsed.title = sections, title
     parsed.removed_characters += removed

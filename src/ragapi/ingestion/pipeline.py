@@ -43,7 +43,7 @@ from ragapi.ingestion.chunk_store import (
 from ragapi.ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ragapi.ingestion.fetch import fetch_url, parse_networks
 from ragapi.ingestion.models import Document
-from ragapi.ingestion.parsers import ParsedDocument, ParseLimits, parse
+from ragapi.ingestion.parsers import ParsedDocument, ParseLimits, parse, url_file_name
 from ragapi.retrieval.bm25 import BM25Params, document_weights, term_counts
 from ragapi.retrieval.chunks import KnowledgeBase, get_knowledge_base, record_id, record_ids
 from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for, record_metadata
@@ -278,7 +278,7 @@ class IngestPipeline:
                     results[index] = _failure(index, item, exc, "fetching the URL")
                     return
             item.data, item.content_type = fetched.data, fetched.content_type
-            item.filename = item.filename or fetched.url.rsplit("/", 1)[-1] or fetched.url
+            item.filename = item.filename or url_file_name(fetched.url)
             item.metadata = {"url": item.url, **item.metadata}
 
         await asyncio.gather(*(one(i, item) for i, item in enumerate(items) if item.url and not item.data))
