@@ -30,8 +30,8 @@ from ragapi.api.state import AppState
 from ragapi.core.settings import Settings
 from ragapi.evaluation.beir import ingest_corpus, load_beir
 from ragapi.evaluation.metrics import percentile
+from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.bm25 import term_counts
-from ragapi.retrieval.chunks import get_knowledge_base
 from ragapi.retrieval.fusion import convex_fusion
 from ragapi.retrieval.vectors.base import index_for
 from ragapi.tenants.service import create_tenant, operator_context
@@ -64,7 +64,7 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
             tid = tenant.tenant_id
             await ingest_corpus(state.pipeline, tid, data.corpus[:docs])
             async with state.db.tenant_session(tid) as session:
-                kb = await get_knowledge_base(session, tid)
+                kb = await knowledge_bases.get(session, tid)
             assert kb is not None
             index = index_for(state.indexes, kb)
             cycle = iter(range(10**9))
@@ -87,12 +87,12 @@ async def main(folder: Path, docs: int, rounds: int) -> dict[str, Any]:
                 AnswerRequest(operator, Surface.CLI, Question.parse("?", None, None, True, settings))
             )
             threshold = admitted.scope.threshold(settings.semantic_cache_threshold)
-            partition, _ = cache.keys(tid, admitted.scope.kb_version, Question.parse("?", None, None, True, settings))
+            partition, _ = cache.keys(tid, admitted.scope.key, Question.parse("?", None, None, True, settings))
             semantic = cache.semantic
             assert semantic is not None
 
             def exact_key_of(query: str) -> str:
-                return cache.keys(tid, admitted.scope.kb_version, Question.parse(query, None, None, True, settings))[1]
+                return cache.keys(tid, admitted.scope.key, Question.parse(query, None, None, True, settings))[1]
 
             hit_keys = [exact_key_of(q) for q in queries[:50]]
 

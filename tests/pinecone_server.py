@@ -2,7 +2,7 @@
 
 Implements what the SDK sends: POST /vectors/upsert, POST /query, POST /vectors/delete, GET
 /vectors/fetch and POST /describe_index_stats, with namespaces, dense (cosine) or sparse (dot product)
-scoring, and the metadata filter operators $eq, $ne, $in, $nin, $and, $or. It can answer the next
+scoring, and the metadata filter operators $eq, $ne, $in, $nin, $exists, $and, $or. It can answer the next
 requests with an error status, to exercise retries. Nothing here is a Pinecone emulator beyond that.
 """
 
@@ -34,18 +34,29 @@ def matches(metadata: dict[str, Any], flt: dict[str, Any] | None) -> bool:
         value = metadata.get(key)
         ops = cond if isinstance(cond, dict) else {"$eq": cond}
         for op, arg in ops.items():
-            values = value if isinstance(value, list) else [value]
-            ok = {
-                "$eq": arg in values,
-                "$ne": arg not in values,
-                "$in": any(v in arg for v in values),
-                "$nin": all(v not in arg for v in values),
-            }.get(op)
-            if ok is None:
-                raise ValueError(f"unsupported filter operator {op}")
+            if op == "$exists":
+                if (key in metadata) != arg:
+                    return False
+                continue
+            if key not in metadata:  # a record without the field: only the negations hold
+                ok = op in ("$ne", "$nin")
+            else:
+                ok = _holds(op, arg, value if isinstance(value, list) else [value])
             if not ok:
                 return False
     return True
+
+
+def _holds(op: str, arg: Any, values: list[Any]) -> bool:
+    if op == "$eq":
+        return arg in values
+    if op == "$ne":
+        return arg not in values
+    if op == "$in":
+        return any(v in arg for v in values)
+    if op == "$nin":
+        return all(v not in arg for v in values)
+    raise ValueError(f"unsupported filter operator {op}")
 
 
 @dataclass

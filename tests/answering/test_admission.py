@@ -4,6 +4,8 @@ quota under concurrency, and running as the application role in the tenant's sco
 from __future__ import annotations
 
 import asyncio
+import uuid
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +14,7 @@ from ragapi.answering.admission import AdmissionStore, Admitted
 from ragapi.core.database import Database
 from ragapi.core.errors import QuotaExceeded
 from ragapi.tenants import quotas
-from ragapi.tenants.context import TenantPlan
+from ragapi.tenants.context import Principal, Scope, TenantContext, TenantPlan
 from tests.conftest import TenantHandle
 
 
@@ -20,19 +22,31 @@ def plan(queries: int | None = None) -> TenantPlan:
     return TenantPlan("test", 1000, queries, None, 1 << 20)
 
 
+def context(
+    tenant_id: uuid.UUID, limits: TenantPlan, knowledge_bases: frozenset[uuid.UUID] | None = None
+) -> TenantContext:
+    """A key of the tenant, restricted to `knowledge_bases` when given."""
+    principal = Principal("key", uuid.uuid4(), tenant_id, frozenset({Scope.QUERY}), plan=limits)
+    if knowledge_bases is not None:
+        principal = replace(principal, knowledge_base_ids=knowledge_bases)
+    return TenantContext(tenant_id, principal, limits)
+
+
 async def test_admission_charges_concurrently_without_overspending(db: Database, tenant: TenantHandle) -> None:
     """Admission's one statement (charge and cache scope) holds the quota like the charge alone."""
     results = await asyncio.gather(
-        *(AdmissionStore(db).admit(tenant.tenant_id, plan(queries=5), 1, None) for _ in range(20)),
+        *(AdmissionStore(db).admit(context(tenant.tenant_id, plan(queries=5)), 1, None) for _ in range(20)),
         return_exceptions=True,
     )
     admitted = [r for r in results if isinstance(r, Admitted)]
     assert len(admitted) == 5 and sorted(a.usage.queries for a in admitted) == [1, 2, 3, 4, 5]
     assert all(isinstance(r, QuotaExceeded) for r in results if not isinstance(r, Admitted))
-    assert all(a.scope.enabled and a.scope.kb is None for a in admitted)
+    assert all(a.scope.enabled and a.scope.kbs == () for a in admitted)
     assert all(a.nearest is None for a in admitted)  # asked for no search
     with pytest.raises(QuotaExceeded):
-        await AdmissionStore(db).admit(tenant.tenant_id, plan(queries=0), 1, None)  # refused before the database
+        await AdmissionStore(db).admit(
+            context(tenant.tenant_id, plan(queries=0)), 1, None
+        )  # refused before the database
 
 
 async def test_admission_runs_as_the_application_role_in_the_tenants_scope(
@@ -58,8 +72,10 @@ async def test_admission_runs_as_the_application_role_in_the_tenants_scope(
 
 async def test_a_batch_is_charged_whole_or_not_at_all(db: Database, tenant: TenantHandle) -> None:
     store = AdmissionStore(db)
-    assert (await store.admit(tenant.tenant_id, plan(queries=5), 3, None)).usage.queries == 3
+    assert (await store.admit(context(tenant.tenant_id, plan(queries=5)), 3, None)).usage.queries == 3
     with pytest.raises(QuotaExceeded):
-        await store.admit(tenant.tenant_id, plan(queries=5), 3, None)
+        await store.admit(context(tenant.tenant_id, plan(queries=5)), 3, None)
     assert (await quotas.usage(db, tenant.tenant_id)).queries == 3
-    assert (await store.admit(tenant.tenant_id, plan(queries=5), 0, None)).usage.queries == 3  # charged already
+    assert (
+        await store.admit(context(tenant.tenant_id, plan(queries=5)), 0, None)
+    ).usage.queries == 3  # charged already

@@ -33,12 +33,14 @@ async def test_the_versions_kept_for_prefetching_are_bounded(app_state, monkeypa
     monkeypatch.setattr(answer_cache, "VERSIONS_KEPT", 3)
     cache = app_state.answers.cache
     monkeypatch.setattr(cache, "_versions", {})
-    tenants = [uuid.uuid4() for _ in range(4)]
-    for n, tenant in enumerate(tenants[:3]):
-        cache._remember_version(tenant, n)
-    cache._remember_version(tenants[0], 7)  # a known tenant updates in place
-    assert cache._versions == {tenants[0]: 7, tenants[1]: 1, tenants[2]: 2}
-    cache._remember_version(tenants[3], 3)
-    assert cache._versions == {tenants[3]: 3}
+    tenants = [uuid.uuid4() for _ in range(3)]
+    scope = answer_cache.CacheScope((), True, None)
+    for tenant in tenants[:2]:
+        cache._remember_version(tenant, None, scope)
+    cache._remember_version(tenants[0], ("wiki",), scope)  # the same tenant naming another knowledge base
+    cache._remember_version(tenants[0], None, scope)  # a known one updates in place
+    assert len(cache._versions) == 3
+    cache._remember_version(tenants[2], None, scope)  # one more: the process starts afresh
+    assert list(cache._versions) == [(tenants[2], None)]
     question = Question.parse("anything?", None, None, True, app_state.settings)
     assert await cache.prefetch(tenants[0], question) is None  # forgotten: not prefetched

@@ -17,11 +17,12 @@ def test_normalisation_ignores_case_spacing_and_final_punctuation() -> None:
 def test_keys_separate_everything_that_changes_an_answer() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     params = {"top_k": 5, "filters": {}}
-    base = partition_key(a, 3, params)
+    base = partition_key(a, [("kb", "", 3)], params)
     assert exact_key(base, "What is X?") == exact_key(base, "what is x")
-    assert partition_key(b, 3, params) != base  # tenant
-    assert partition_key(a, 4, params) != base  # knowledge-base version
-    assert partition_key(a, 3, {"top_k": 6, "filters": {}}) != base  # parameters
+    assert partition_key(b, [("kb", "", 3)], params) != base  # tenant
+    assert partition_key(a, [("kb", "", 4)], params) != base  # knowledge-base version
+    assert partition_key(a, [("kb2", "", 3)], params) != base  # another knowledge base
+    assert partition_key(a, [("kb", "", 3)], {"top_k": 6, "filters": {}}) != base  # parameters
     assert exact_key(base, "what is y") != exact_key(base, "what is x")
 
 

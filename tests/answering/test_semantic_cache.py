@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 
@@ -11,6 +13,7 @@ from ragapi.api.state import AppState
 from ragapi.retrieval.chunks import vector_literal
 from ragapi.tenants.context import TenantPlan
 from ragapi.tenants.service import set_cache_policy
+from tests.answering.test_admission import context
 from tests.conftest import TenantHandle
 
 
@@ -31,7 +34,7 @@ async def test_paraphrase_hits_only_inside_its_partition(
     a, b = await make_tenant(), await make_tenant()
     embed = app_state.embeddings.embed_query
     stored = "How many days of annual leave do employees get?"
-    await cache.store(a.tenant_id, 1, "p1", stored, embed(stored), {"answer": "27 days"})
+    await cache.store(a.tenant_id, [a.tenant_id], 1, "p1", stored, embed(stored), {"answer": "27 days"})
     paraphrase = "How many days of annual leave does an employee get?"
     hit = await cache.lookup(a.tenant_id, "p1", paraphrase, embed(paraphrase), 0.9)
     assert hit is not None and hit.response == {"answer": "27 days"} and hit.similarity > 0.9
@@ -49,7 +52,13 @@ async def test_different_entities_never_share_an_answer(
 ) -> None:
     embed = app_state.embeddings.embed_query
     await cache.store(
-        tenant.tenant_id, 1, "p", "Refund window in Germany?", embed("Refund window in Germany?"), {"a": 1}
+        tenant.tenant_id,
+        [tenant.tenant_id],
+        1,
+        "p",
+        "Refund window in Germany?",
+        embed("Refund window in Germany?"),
+        {"a": 1},
     )
     assert (
         await cache.lookup(tenant.tenant_id, "p", "Refund window in France?", embed("Refund window in France?"), 0.5)
@@ -62,10 +71,27 @@ async def test_newer_versions_purge_older_entries(
     app_state: AppState, cache: SemanticCache, tenant: TenantHandle
 ) -> None:
     embed = app_state.embeddings.embed_query
-    await cache.store(tenant.tenant_id, 1, "old", "q one", embed("q one"), {"a": 1})
-    await cache.store(tenant.tenant_id, 2, "new", "q two", embed("q two"), {"a": 2})
+    await cache.store(tenant.tenant_id, [tenant.tenant_id], 1, "old", "q one", embed("q one"), {"a": 1})
+    await cache.store(tenant.tenant_id, [tenant.tenant_id], 2, "new", "q two", embed("q two"), {"a": 2})
     assert await cache.lookup(tenant.tenant_id, "old", "q one", embed("q one"), 0.5) is None
     assert await cache.lookup(tenant.tenant_id, "new", "q two", embed("q two"), 0.5) is not None
+
+
+async def test_a_newer_version_of_one_knowledge_base_keeps_the_entries_of_another(
+    app_state: AppState, cache: SemanticCache, tenant: TenantHandle
+) -> None:
+    """Versions are per knowledge base: storing an answer from the wiki at its version 5 must not drop
+    the handbook's entries at its version 1."""
+    embed = app_state.embeddings.embed_query
+    handbook, wiki = uuid.uuid4(), uuid.uuid4()
+    await cache.store(tenant.tenant_id, [handbook], 1, "hb", "q one", embed("q one"), {"a": 1})
+    await cache.store(tenant.tenant_id, [wiki], 5, "wk", "q two", embed("q two"), {"a": 2})
+    await cache.store(tenant.tenant_id, [handbook, wiki], 6, "both", "q three", embed("q three"), {"a": 3})
+    assert await cache.lookup(tenant.tenant_id, "hb", "q one", embed("q one"), 0.5) is not None
+    assert await cache.lookup(tenant.tenant_id, "wk", "q two", embed("q two"), 0.5) is not None
+    await cache.store(tenant.tenant_id, [wiki], 6, "wk6", "q four", embed("q four"), {"a": 4})
+    assert await cache.lookup(tenant.tenant_id, "wk", "q two", embed("q two"), 0.5) is None  # its own older one
+    assert await cache.lookup(tenant.tenant_id, "both", "q three", embed("q three"), 0.5) is not None
 
 
 async def test_the_lookup_searches_as_the_application_role_in_the_tenants_scope(
@@ -77,7 +103,7 @@ async def test_the_lookup_searches_as_the_application_role_in_the_tenants_scope(
     a, b = await make_tenant(), await make_tenant()
     question = "Which floor is the library on?"
     vector = app_state.embeddings.embed_query(question)
-    await cache.store(b.tenant_id, 1, "p1", question, vector, {"answer": "floor 3"})
+    await cache.store(b.tenant_id, [b.tenant_id], 1, "p1", question, vector, {"answer": "floor 3"})
     async with app_state.db.admin_session() as session:
         rows = (
             await session.execute(
@@ -102,12 +128,13 @@ async def test_admission_searches_the_tenants_own_entries_of_the_current_version
     a, b = await make_tenant(), await make_tenant()  # no knowledge base yet: version 0
     question = "Which floor is the library on?"
     vector = app_state.embeddings.embed_query(question)
-    await cache.store(a.tenant_id, 0, "p1", question, vector, {"answer": "floor 3"})
-    await cache.store(b.tenant_id, 0, "p1", question, vector, {"answer": "floor 9"})
+    await cache.store(a.tenant_id, [a.tenant_id], 0, "p1", question, vector, {"answer": "floor 3"})
+    await cache.store(b.tenant_id, [b.tenant_id], 0, "p1", question, vector, {"answer": "floor 9"})
     plan = TenantPlan("test", 1000, None, None, 1 << 20)
 
     async def nearest(tenant_id: object, version: int) -> list[dict[str, object]] | None:
-        admitted = await AdmissionStore(app_state.db).admit(tenant_id, plan, 1, SemanticSearch(version, "p1", vector))
+        asking = context(tenant_id, plan)  # type: ignore[arg-type]
+        admitted = await AdmissionStore(app_state.db).admit(asking, 1, SemanticSearch(version, "p1", vector))
         return admitted.nearest
 
     found = await nearest(a.tenant_id, 0)
@@ -127,11 +154,16 @@ async def test_storing_is_one_statement_as_the_application_role_and_drops_older_
     """`semantic_cache_store` (migration 0012) enters the tenant's scope like a tenant session, so
     row-level security's WITH CHECK applies to the insert; entries of older versions go with it."""
     embed = app_state.embeddings.embed_query
-    await cache.store(tenant.tenant_id, 1, "v1", "Where is the gym?", embed("Where is the gym?"), {"answer": "B1"})
+    await cache.store(
+        tenant.tenant_id, [tenant.tenant_id], 1, "v1", "Where is the gym?", embed("Where is the gym?"), {"answer": "B1"}
+    )
     vector = embed("Where is the pool?")
     async with app_state.db.admin_session() as session:
         await session.execute(
-            text("SELECT semantic_cache_store(:t, 2, 'v2', :d, CAST(:e AS vector), 'Where is the pool?', '{}', 60)"),
+            text(
+                "SELECT semantic_cache_store(:t, ARRAY[:t]::uuid[], 2, 'v2', :d, CAST(:e AS vector), "
+                "'Where is the pool?', '{}', 60)"
+            ),
             {"t": tenant.tenant_id, "d": len(vector), "e": vector_literal(vector)},
         )
         scope = (await session.execute(text("SELECT current_user, current_setting('app.tenant_id')"))).one()

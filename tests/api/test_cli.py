@@ -129,3 +129,28 @@ def test_the_first_superadmin_comes_from_the_cli(cli_env: CliRunner, settings: S
         input="another long password\n",
     )
     assert admin.exit_code == 0 and json.loads(admin.stdout)["role"] == "admin"
+
+
+def test_knowledge_bases_from_the_cli(cli_env: CliRunner, tmp_path: Path) -> None:
+    tenant_id = json.loads(run(cli_env, "tenants", "create", "cli-kb", "--json"))["tenant_id"]
+    made = json.loads(
+        run(cli_env, "knowledge-bases", "create", "wiki", "--tenant", tenant_id, "--settings", '{"top_k": 1}')
+    )
+    assert made["name"] == "wiki" and made["settings"] == {"top_k": 1} and not made["default"]
+    bad = cli_env.invoke(app, ["knowledge-bases", "create", "x", "--tenant", tenant_id, "--settings", '{"top_k": 0}'])
+    assert bad.exit_code == 2 and "settings.top_k" in bad.output
+    (tmp_path / "w.txt").write_text("Deployments roll back automatically. Staging is rebuilt nightly.")
+    (tmp_path / "h.txt").write_text("Employees get 27 days of annual leave.")
+    run(cli_env, "ingest", str(tmp_path / "w.txt"), "--tenant", tenant_id, "--knowledge-base", "wiki")
+    run(cli_env, "ingest", str(tmp_path / "h.txt"), "--tenant", tenant_id)
+    wiki = json.loads(run(cli_env, "query", "annual leave", "--tenant", tenant_id, "-k", "wiki", "--json"))
+    assert [c["title"] for c in wiki["citations"]] == ["w"]  # the wiki only, and its own top_k
+    both = json.loads(
+        run(cli_env, "query", "leave and staging", "-t", tenant_id, "-k", "default", "-k", "wiki", "--json")
+    )
+    assert {c["title"] for c in both["citations"]} == {"w", "h"}  # the first named decides top_k
+    listed = [json.loads(line) for line in run(cli_env, "knowledge-bases", "list", "--tenant", tenant_id).splitlines()]
+    assert [(kb["name"], kb["default"]) for kb in listed] == [("wiki", False), ("default", True)]
+    run(cli_env, "knowledge-bases", "delete", "wiki", "--tenant", tenant_id)
+    gone = cli_env.invoke(app, ["query", "x", "--tenant", tenant_id, "-k", "wiki"])
+    assert gone.exit_code == 1 and "no such knowledge base" in gone.output

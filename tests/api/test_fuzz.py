@@ -123,7 +123,7 @@ class World:
 
 async def build_world(client: httpx.AsyncClient, db: Database, settings: Settings) -> World:
     """Tenants A and B, a superadmin, a tenant A admin user; and, for ids in paths and bodies, tenant A's
-    document, job, query, spare key and spare member, and a spare tenant that allows sign-up."""
+    document, job, query, knowledge base, spare key and spare member, and a spare tenant that allows sign-up."""
     tag = uuid.uuid4().hex[:8]
 
     async def user(tenant_id: uuid.UUID | None, role: Role) -> Principal:
@@ -149,8 +149,14 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
     text = "Fuzzing sends unexpected input to a program. The fuzzer looks for crashes and hangs."
     ingest = await client.post("/v1/ingest?wait=true", headers=key_a, json={"documents": [{"text": text}]})
     answer = await client.post("/v1/query", headers=key_a, json={"query": "What does a fuzzer look for?"})
+    kb = await client.post("/v1/knowledge-bases", headers=key_a, json={"name": f"fuzz-kb-{tag}"})
     assert key.status_code == 201 and ingest.status_code == 200 and answer.status_code == 200, answer.text
+    assert kb.status_code == 201, kb.text
     known = {
+        "ref": kb.json()["id"],  # a knowledge base of tenant A (the valid DELETE removes it)
+        "knowledge_base": "default",  # where ingest, documents, analytics and the export look
+        "knowledge_bases": "default",  # what questions search
+        "embedding_model": kb.json()["embedding_model"],  # the service's
         "tenant_id": str(spare.tenant_id),
         "user_id": str(member.id),
         "key_id": key.json()["id"],

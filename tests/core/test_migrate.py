@@ -141,3 +141,87 @@ def test_metadata_copied_into_chunks_moves_back_to_its_document(tmp_path: Path) 
         restored = conn.execute(text("SELECT metadata FROM chunks ORDER BY ord")).scalars().all()
         assert restored[1] == {"team": "hr", "page": 2, "heading": "B", "source": "doc.pdf"}
     engine.dispose()
+
+
+def test_a_tenants_data_moves_into_its_default_knowledge_base(tmp_path: Path) -> None:
+    """0016 on a populated database: the knowledge base, its documents, chunks, BM25 statistics, jobs and
+    logged queries become the tenant's `default` (whose id is the tenant's), the semantic cache starts
+    empty, and the downgrade is refused once a tenant has a second knowledge base."""
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    config = alembic_config(url, "ragapi_app")
+    command.upgrade(config, "0015")
+    engine = create_engine(with_driver(url, "psycopg"))
+    tenant, document = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-0000000000d0"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'Old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO knowledge_bases (tenant_id, embedding_model, embedding_dim, chunk_count, token_count, "
+                "version) VALUES (:t, 'm', 3, 1, 7, 4)"
+            ),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, tenant_id, external_id, title, content_type, content_hash, chunk_count, "
+                "size_bytes) VALUES (:d, :t, 'handbook', 'Doc', 'text/plain', 'h', 1, 10)"
+            ),
+            {"d": document, "t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO chunks (id, tenant_id, document_id, ord, text, title, embedding_model, embedding_dim, "
+                "embedding, sparse, token_count) VALUES (gen_random_uuid(), :t, :d, 0, 'x', 'Doc', 'm', 3, "
+                "'[1,2,3]', '{1:1}/10', 7)"
+            ),
+            {"t": tenant, "d": document},
+        )
+        conn.execute(text("INSERT INTO sparse_terms (tenant_id, term, df) VALUES (:t, 1, 1)"), {"t": tenant})
+        conn.execute(
+            text("INSERT INTO ingest_jobs (id, tenant_id, status) VALUES (gen_random_uuid(), :t, 'succeeded')"),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO semantic_cache (id, tenant_id, kb_version, partition, embedding_dim, embedding, query, "
+                "response, expires_at) VALUES (gen_random_uuid(), :t, 4, 'p', 3, '[1,2,3]', 'q', '{}', "
+                "now() + interval '1 hour')"
+            ),
+            {"t": tenant},
+        )
+    command.upgrade(config, "0016")
+    with engine.begin() as conn:
+        kb = conn.execute(text("SELECT id::text, name, version, chunk_count, status FROM knowledge_bases")).one()
+        assert tuple(kb) == (tenant, "default", 4, 1, "active")
+        for table in ("documents", "chunks", "sparse_terms", "ingest_jobs"):
+            owners = conn.execute(text(f"SELECT DISTINCT knowledge_base_id::text FROM {table}")).scalars().all()  # noqa: S608
+            assert owners == [tenant], table
+        assert conn.execute(text("SELECT count(*) FROM semantic_cache")).scalar_one() == 0
+        # the same file may now be in another knowledge base of the tenant, not twice in one
+        conn.execute(
+            text(
+                "INSERT INTO knowledge_bases (id, tenant_id, name, embedding_model, embedding_dim) "
+                "VALUES ('00000000-0000-0000-0000-0000000000b2', :t, 'wiki', 'm', 3)"
+            ),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, tenant_id, knowledge_base_id, external_id, title, content_type, "
+                "content_hash, chunk_count, size_bytes) VALUES (gen_random_uuid(), :t, "
+                "'00000000-0000-0000-0000-0000000000b2', 'handbook', 'Doc', 'text/plain', 'h', 1, 10)"
+            ),
+            {"t": tenant},
+        )
+    try:
+        command.downgrade(config, "0015")
+        raise AssertionError("the downgrade merged two knowledge bases")
+    except Exception as exc:  # noqa: BLE001 - the database's refusal, whatever the driver wraps it in
+        assert "knowledge bases besides its default" in str(exc)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM knowledge_bases WHERE name = 'wiki'"))
+    command.downgrade(config, "0015")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM chunks")).scalar_one() == 1
+    command.upgrade(config, "head")
+    engine.dispose()

@@ -108,8 +108,15 @@ async def test_a_filter_finds_documents_through_the_metadata_index(app_state: Ap
     async with db.admin_session() as session:
         await session.execute(
             text(
-                "INSERT INTO documents (id, tenant_id, title, content_type, content_hash, metadata, chunk_count, "
-                "size_bytes) SELECT gen_random_uuid(), :t, 'd', 'text/plain', md5(n::text), "
+                "INSERT INTO knowledge_bases (id, tenant_id, name, embedding_model, embedding_dim) "
+                "VALUES (:t, :t, 'default', 'm', 3) ON CONFLICT DO NOTHING"
+            ),
+            {"t": tenant.tenant_id},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO documents (id, tenant_id, knowledge_base_id, title, content_type, content_hash, metadata, "
+                "chunk_count, size_bytes) SELECT gen_random_uuid(), :t, :t, 'd', 'text/plain', md5(n::text), "
                 "jsonb_build_object('team', CASE WHEN n = 7 THEN 'rare' ELSE 'common' END, 'n', n), 0, 1 "
                 "FROM generate_series(1, 3000) AS n"
             ),

@@ -14,7 +14,7 @@ from ragapi.api.state import AppState
 from ragapi.core.errors import ServiceUnavailable
 from ragapi.ingestion.documents import delete_document
 from ragapi.ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, _database_failure
-from ragapi.retrieval.chunks import get_knowledge_base
+from ragapi.retrieval import knowledge_bases
 from tests.conftest import TenantHandle, make_settings
 from tests.ingestion.poison import poison
 from tests.wire import Recorded, Reply, wire_server
@@ -22,7 +22,7 @@ from tests.wire import Recorded, Reply, wire_server
 
 async def kb_counts(state: AppState, tenant: TenantHandle) -> tuple[int, int, int]:
     async with state.db.tenant_session(tenant.tenant_id) as session:
-        kb = await get_knowledge_base(session, tenant.tenant_id)
+        kb = await knowledge_bases.get(session, tenant.tenant_id)
         terms = (await session.execute(text("SELECT count(*) FROM sparse_terms"))).scalar_one()
         chunks = (await session.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
     assert kb is not None

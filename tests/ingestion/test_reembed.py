@@ -20,7 +20,7 @@ from ragapi.api.state import AppState
 from ragapi.core.errors import InvalidInput
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.ingestion.reembed import reembed
-from ragapi.retrieval.chunks import get_knowledge_base
+from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.hybrid import HybridRetriever
 from tests.conftest import TenantHandle
 from tests.wire import Recorded, Reply, WireServer, wire_server
@@ -100,7 +100,7 @@ async def test_old_vectors_serve_until_the_switch(
     hits = await retriever(app_state, tenant, embeddings).search("parking permits front desk")
     assert hits[0].text.startswith("Parking permits")
     async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        kb = await get_knowledge_base(session, tenant.tenant_id)
+        kb = await knowledge_bases.get(session, tenant.tenant_id)
     assert kb is not None and kb.embedding_model == "all-MiniLM-L6-v2-int8" and kb.embedding_dim == 384
     release.set()
     report = await run
@@ -112,7 +112,7 @@ async def test_old_vectors_serve_until_the_switch(
         5,
     )
     async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        after = await get_knowledge_base(session, tenant.tenant_id)
+        after = await knowledge_bases.get(session, tenant.tenant_id)
         rows = (
             await session.execute(
                 text("SELECT embedding_model, embedding_dim, embedding_next IS NULL AS cleared FROM chunks")
@@ -135,7 +135,7 @@ async def test_only_pgvector_knowledge_bases_are_re_embedded(
     app_state: AppState, tenant: TenantHandle, new_model: tuple[OpenAIEmbeddings, WireServer, threading.Event]
 ) -> None:
     embeddings, _, _ = new_model
-    with pytest.raises(Exception, match="no knowledge base"):
+    with pytest.raises(Exception, match="no such knowledge base"):
         await reembed(app_state.db, embeddings, tenant.tenant_id)
     await app_state.pipeline.run(tenant.tenant_id, [IngestItem(b"Some fact.", "f.txt")])
     async with app_state.db.admin_session() as session:

@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from ragapi.core.database import Database, start_embedded_postgres
 from ragapi.core.migrate import upgrade
-from ragapi.retrieval.chunks import KnowledgeBase, dense_search, dense_search_settings, ensure_dense_index
+from ragapi.retrieval.chunks import dense_search, dense_search_settings, ensure_dense_index
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from tests.conftest import make_settings
 
 ROWS_PER_TENANT = 3000
@@ -33,17 +34,24 @@ async def crowded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tup
             await session.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'crowded')"), {"t": tenant})
             await session.execute(
                 text(
-                    "INSERT INTO documents (id, tenant_id, title, content_type, content_hash, chunk_count, size_bytes) "
-                    "VALUES (:d, :t, 'synthetic', 'text/plain', :h, :n, 0)"
+                    "INSERT INTO knowledge_bases (id, tenant_id, name, embedding_model, embedding_dim) "
+                    "VALUES (:t, :t, 'default', 'm', 384)"
+                ),
+                {"t": tenant},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO documents (id, tenant_id, knowledge_base_id, title, content_type, content_hash, "
+                    "chunk_count, size_bytes) VALUES (:d, :t, :t, 'synthetic', 'text/plain', :h, :n, 0)"
                 ),
                 {"d": document, "t": tenant, "h": document.hex, "n": ROWS_PER_TENANT},
             )
             # random unit-ish vectors generated in SQL: one subquery per row (correlated on g)
             await session.execute(
                 text(
-                    "INSERT INTO chunks (id, tenant_id, document_id, ord, text, title, embedding_model, embedding_dim, "
-                    "embedding, sparse, token_count) "
-                    "SELECT gen_random_uuid(), :t, :d, g, 'row ' || g, 'synthetic', 'm', 384, "
+                    "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, "
+                    "embedding_model, embedding_dim, embedding, sparse, token_count) "
+                    "SELECT gen_random_uuid(), :t, :t, :d, g, 'row ' || g, 'synthetic', 'm', 384, "
                     "(SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) AS d WHERE g IS NOT NULL)::vector, "
                     "'{}/1000000000'::sparsevec, 1 FROM generate_series(1, :n) AS g"
                 ),
@@ -54,9 +62,17 @@ async def crowded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tup
     await db.dispose()
 
 
-KB = KnowledgeBase(
-    embedding_model="m", embedding_dim=DIM, chunk_count=ROWS_PER_TENANT, token_count=ROWS_PER_TENANT, version=1
-)
+def default_kb(tenant: uuid.UUID) -> KnowledgeBase:
+    return KnowledgeBase(
+        id=tenant,
+        tenant_id=tenant,
+        name="default",
+        embedding_model="m",
+        embedding_dim=DIM,
+        chunk_count=ROWS_PER_TENANT,
+        token_count=ROWS_PER_TENANT,
+        version=1,
+    )
 
 
 async def test_hnsw_is_planned_and_returns_k_rows_of_the_tenant(crowded: tuple[Database, list[uuid.UUID]]) -> None:
@@ -65,7 +81,7 @@ async def test_hnsw_is_planned_and_returns_k_rows_of_the_tenant(crowded: tuple[D
     # at this size the planner may still prefer an exact sort; take that option away so the HNSW path runs
     local = dense_search_settings(40, 150) | {"enable_sort": "off", "enable_seqscan": "off"}
     async with db.tenant_session(a, local=local) as session:
-        hits = await dense_search(session, a, KB, query, 150, {})
+        hits = await dense_search(session, a, default_kb(a), query, 150, {})
         plan = (
             await session.execute(
                 text(

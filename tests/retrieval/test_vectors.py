@@ -17,6 +17,7 @@ from ragapi.ingestion.documents import delete_document, update_metadata
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.ingestion.vector_migration import migrate_vectors
 from ragapi.retrieval.hybrid import HybridRetriever
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.retrieval.vectors.base import VectorIndex
 from ragapi.retrieval.vectors.pinecone import PineconeIndex, pinecone_filter, pinecone_metadata
 from tests.conftest import TenantHandle
@@ -197,7 +198,7 @@ async def test_migration_to_pinecone_and_back(app_state: AppState, pinecone_inde
     assert [d.page_content for d in await retriever(tenant, k=2).ainvoke("server room temperature")] == before
     assert await migrate_vectors(app_state.db, indexes, tenant.tenant_id, "pinecone") == 0
     assert await migrate_vectors(app_state.db, indexes, tenant.tenant_id, "pgvector") == 2
-    assert str(tenant.tenant_id) not in dense.namespaces
+    assert not dense.namespaces.get(str(tenant.tenant_id))  # its records deleted (other knowledge bases' stay)
     assert [d.page_content for d in await retriever(tenant, k=2).ainvoke("server room temperature")] == before
 
 
@@ -214,8 +215,69 @@ async def test_unconfigured_backend_is_a_clear_error(app_state: AppState, pineco
 def test_metadata_and_filter_translation() -> None:
     meta = pinecone_metadata({"a": "x", "n": 3, "ok": True, "tags": ["p", "q"], "nested": {"k": 1}, "long": "z" * 600})
     assert meta == {"a": "x", "n": 3, "ok": True, "tags": ["p", "q"]}
-    assert pinecone_filter({}) is None
-    assert pinecone_filter({"lang": "en"}) == {"lang": {"$eq": "en"}}
-    assert pinecone_filter({"lang": ["en", "de"], "year": 2024}) == {
-        "$and": [{"lang": {"$in": ["en", "de"]}}, {"year": {"$eq": 2024}}]
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    default = KnowledgeBase(id=tenant, tenant_id=tenant, name="default", embedding_model="m", embedding_dim=3)
+    wiki = KnowledgeBase(id=other, tenant_id=tenant, name="wiki", embedding_model="m", embedding_dim=3)
+    own = {"knowledge_base_id": {"$eq": str(other)}}
+    assert pinecone_filter({}, wiki) == own
+    assert pinecone_filter({"lang": "en"}, wiki) == {"$and": [own, {"lang": {"$eq": "en"}}]}
+    assert pinecone_filter({"lang": ["en", "de"], "year": 2024}, wiki) == {
+        "$and": [own, {"lang": {"$in": ["en", "de"]}}, {"year": {"$eq": 2024}}]
     }
+    # records written before knowledge bases carry no id: they can only be the default's
+    assert pinecone_filter({}, default) == {
+        "$or": [{"knowledge_base_id": {"$eq": str(tenant)}}, {"knowledge_base_id": {"$exists": False}}]
+    }
+
+
+async def test_knowledge_bases_share_an_index_without_seeing_each_other(backend: Backend, tenant: TenantHandle) -> None:
+    """Two knowledge bases of one tenant in one backend (one Pinecone namespace per tenant): each search
+    sees its own records only, several fuse into one ranking, and deleting one removes its records."""
+    from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
+    from ragapi.retrieval import knowledge_bases
+    from ragapi.retrieval.hybrid import HybridSearch
+    from ragapi.retrieval.knowledge_bases import KnowledgeBaseSettings
+    from ragapi.tenants.service import operator_context
+
+    state = backend.state
+    wiki_id = uuid.uuid4()
+    async with state.db.tenant_session(tenant.tenant_id) as session:
+        assert await knowledge_bases.insert(
+            session,
+            tenant.tenant_id,
+            wiki_id,
+            "wiki",
+            "all-MiniLM-L6-v2-int8",
+            384,
+            backend.name,
+            KnowledgeBaseSettings(),
+        )
+    (mine,) = await backend.ingest(tenant, "Volcanoes erupt molten rock from deep below.")
+    report = await backend.pipeline.run(
+        tenant.tenant_id, [IngestItem(b"Lava lakes form in volcanic craters.", "w.txt")], kb_id=wiki_id
+    )
+    (theirs,) = [r.document_id for r in report.results]
+    if backend.dense is not None:  # a record written before knowledge bases existed carries no id: the default's
+        for record in backend.dense.namespaces[str(tenant.tenant_id)].values():
+            if record["metadata"]["document_id"] == str(mine):
+                del record["metadata"]["knowledge_base_id"]
+    search = HybridSearch(state.db, state.embeddings, state.settings, backend.indexes)
+    async with state.db.tenant_session(tenant.tenant_id) as session:
+        default = await knowledge_bases.get(session, tenant.tenant_id)
+        wiki = await knowledge_bases.get(session, wiki_id)
+    assert default is not None and wiki is not None
+
+    async def found(*kbs: knowledge_bases.KnowledgeBase) -> set[uuid.UUID]:
+        return {h.document_id for h in (await search.search(tenant.tenant_id, "volcano lava", 5, {}, kbs)).hits}
+
+    assert await found(default) == {mine}
+    assert await found(wiki) == {theirs}
+    assert await found(default, wiki) == {mine, theirs}
+
+    service = KnowledgeBaseService(state.db, state.embeddings, backend.indexes, state.settings)
+    await service.delete(await operator_context(state.db, state.settings, tenant.tenant_id), "wiki")
+    await service.drain()
+    assert await found(default) == {mine}
+    if backend.dense is not None:
+        left = {r["metadata"]["document_id"] for r in backend.dense.namespaces[str(tenant.tenant_id)].values()}
+        assert left == {str(mine)}

@@ -95,8 +95,9 @@ async def submit(
     return Saved(row[0], score, bool(row[1]))
 
 
-async def export(db: Database, tenant_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:
-    """BEIR-style `queries` and `qrels` from positive feedback on answers whose text was kept."""
+async def export(db: Database, tenant_id: uuid.UUID, kb_id: uuid.UUID | None = None) -> dict[str, list[dict[str, Any]]]:
+    """BEIR-style `queries` and `qrels` from positive feedback on answers whose text was kept; with
+    `kb_id`, of the questions that searched that knowledge base, rated documents of it only."""
     async with db.tenant_session(tenant_id) as session:
         rows = (
             await session.execute(
@@ -112,11 +113,13 @@ async def export(db: Database, tenant_id: uuid.UUID) -> dict[str, list[dict[str,
                     ) AS rated(chunk_id)
                     JOIN chunks c ON c.id = rated.chunk_id
                     WHERE f.tenant_id = :t AND f.score >= :positive AND q.query IS NOT NULL
+                      AND (CAST(:kb AS uuid) IS NULL
+                           OR (:kb = ANY(q.knowledge_base_ids) AND c.knowledge_base_id = :kb))
                     GROUP BY q.id, q.query
                     ORDER BY q.id
                     """
                 ),
-                {"t": tenant_id, "positive": POSITIVE},
+                {"t": tenant_id, "positive": POSITIVE, "kb": kb_id},
             )
         ).all()
     queries = [{"_id": str(r.id), "text": r.query} for r in rows]

@@ -15,6 +15,8 @@ class QueryLog(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     tenant_id: uuid.UUID
+    # the knowledge bases the question searched
+    knowledge_base_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=Column(ARRAY(UUID(as_uuid=True))))
     principal_kind: str
     principal_id: uuid.UUID
     surface: str

@@ -29,7 +29,8 @@ class Window:
     end: datetime
     interval: Literal["hour", "day"]
     tenant_id: uuid.UUID | None  # None: every tenant (superadmins only)
-    group_by: Literal["key", "user"] | None = None
+    group_by: Literal["key", "user", "knowledge_base"] | None = None
+    knowledge_base_id: uuid.UUID | None = None  # only the questions that searched it, its documents
 
     def check(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -43,7 +44,16 @@ class Window:
 
 def _where(window: Window, alias: str = "q", column: str = "created_at") -> str:
     tenant = f" AND {alias}.tenant_id = :tenant" if window.tenant_id is not None else ""
-    return f"{alias}.{column} >= :start AND {alias}.{column} < :end{tenant}"
+    kb = ""
+    if window.knowledge_base_id is not None:
+        kb = {
+            "q": " AND :kb = ANY(q.knowledge_base_ids)",
+            "d": " AND d.knowledge_base_id = :kb",
+            "f": (
+                " AND EXISTS (SELECT 1 FROM query_log fq WHERE fq.id = f.query_id AND :kb = ANY(fq.knowledge_base_ids))"
+            ),
+        }[alias]
+    return f"{alias}.{column} >= :start AND {alias}.{column} < :end{tenant}{kb}"
 
 
 def _percentiles(stage: str) -> str:
@@ -64,7 +74,12 @@ def _latency(row: Any) -> dict[str, dict[str, float | None]]:
 
 async def report(db: Database, window: Window, low_score: float) -> dict[str, Any]:
     window.check()
-    params: dict[str, Any] = {"start": window.start, "end": window.end, "tenant": window.tenant_id}
+    params: dict[str, Any] = {
+        "start": window.start,
+        "end": window.end,
+        "tenant": window.tenant_id,
+        "kb": window.knowledge_base_id,
+    }
     scope = db.tenant_session(window.tenant_id) if window.tenant_id is not None else db.admin_session()
     where = _where(window)
     async with scope as session:
@@ -141,7 +156,20 @@ async def report(db: Database, window: Window, low_score: float) -> dict[str, An
             )
         )[0]
         groups: list[Any] = []
-        if window.group_by is not None:
+        if window.group_by == "knowledge_base":  # a question that searched several counts for each
+            groups = await _rows(
+                session,
+                f"""
+                SELECT g.id, count(*) AS queries,
+                       count(*) FILTER (WHERE status = 'error') AS errors,
+                       coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens,
+                       coalesce(sum(cost_usd), 0) AS cost_usd
+                FROM query_log q CROSS JOIN LATERAL unnest(q.knowledge_base_ids) AS g(id) WHERE {where}
+                GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1000
+                """,
+                params,
+            )
+        elif window.group_by is not None:
             groups = await _rows(
                 session,
                 f"""

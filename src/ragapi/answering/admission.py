@@ -1,16 +1,17 @@
 """Admitting a question: charge the tenant's monthly query quota and read what answering needs to know
-about the tenant (its knowledge base and cache policy), in one statement, before anything runs.
+(the knowledge bases it searches and the cache policy), in one statement, before anything runs.
 
-`AdmissionStore` is that statement, the database function `admit_query` (migrations 0010, 0011 and
-0014): it enters the tenant's scope itself (application role, `app.tenant_id`), charges, reads the cache
-scope, and, given the semantic search a cache lookup begun before admission asks for, runs it in the same
-round trip. A cache hit thus costs authentication plus this one statement, an exact or a semantic one
-alike; over quota it charges nothing and raises QuotaExceeded.
+`AdmissionStore` is that statement, the database function `admit_query` (migrations 0010, 0011, 0014
+and 0016): it enters the tenant's scope itself (application role, `app.tenant_id`), finds the knowledge
+bases the question names among those the caller may use, charges, reads the cache scope, and, given the
+semantic search a cache lookup begun before admission asks for, runs it in the same round trip. A cache
+hit thus costs authentication plus this one statement, an exact or a semantic one alike. A knowledge
+base that is not there, or not the caller's to use, is NotFound; over quota, QuotaExceeded; both charge
+nothing.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,15 @@ from ragapi.answering.cache import CacheScope, Lookup
 from ragapi.answering.question import AnswerRequest
 from ragapi.answering.semantic_cache import SemanticSearch
 from ragapi.core.database import Database
-from ragapi.retrieval.chunks import KnowledgeBase, vector_literal
-from ragapi.tenants.context import TenantPlan
+from ragapi.core.errors import NotFound
+from ragapi.ingestion.knowledge_bases import NOT_FOUND, default_ref
+from ragapi.retrieval.chunks import vector_literal
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
+from ragapi.tenants.context import TenantContext
 from ragapi.tenants.quotas import Usage, current_period, over_an_empty_month, quota_refusal
 
 # On the driver (`Database.fetch_row`): every question runs it.
-_ADMIT = "SELECT * FROM admit_query($1, $2, $3, $4, $5, $6, CAST($7::text AS vector), $8, $9)"
+_ADMIT = "SELECT * FROM admit_query($1, $2, $3, $4, $5, $6, CAST($7::text AS vector), $8, $9, $10, $11)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +42,35 @@ class AdmissionStore:
         self.db = db
 
     async def admit(
-        self, tenant_id: uuid.UUID, plan: TenantPlan, queries: int, search: SemanticSearch | None
+        self,
+        tenant: TenantContext,
+        queries: int,
+        search: SemanticSearch | None,
+        knowledge_bases: tuple[str, ...] | None = None,
     ) -> Admitted:
-        """Charge `queries` (0 for a question whose batch was charged already) and read the scope."""
-        period = current_period()
+        """Charge `queries` (0 for a question whose batch was charged already) and read the scope of the
+        `knowledge_bases` named (ids or names; None: the default)."""
+        period, plan = current_period(), tenant.plan
         row = None
         if not over_an_empty_month(plan, queries, 0):
             searching = _search_arguments(search)
-            row = await self.db.fetch_row(_ADMIT, tenant_id, period, plan.monthly_query_quota, *searching, queries)
-        if row is None:
+            named = list(knowledge_bases) if knowledge_bases is not None else default_refs(tenant)
+            allowed = sorted(tenant.knowledge_base_ids) if tenant.knowledge_base_ids is not None else None
+            row = await self.db.fetch_row(
+                _ADMIT, tenant.tenant_id, period, plan.monthly_query_quota, *searching, queries, named, allowed
+            )
+        if row is not None and row["scope"]["knowledge_bases"]["missing"]:
+            raise NotFound(NOT_FOUND)
+        if row is None or row["queries"] is None:
             raise quota_refusal(plan, "query")
         usage = Usage(period, int(row["queries"]), int(row["ingest_bytes"]))
         return Admitted(usage, CacheScope.parse(row["scope"]), row["nearest"])
+
+
+def default_refs(tenant: TenantContext) -> list[str] | None:
+    """None (the database's default: the tenant's, if it exists yet), or the one a restricted key means."""
+    ref = default_ref(tenant)
+    return None if ref == str(tenant.tenant_id) else [ref]
 
 
 def _search_arguments(search: SemanticSearch | None) -> tuple[Any, ...]:
@@ -69,5 +90,5 @@ class Admission:
     nearest: list[dict[str, Any]] | None  # what admission's semantic search found for `lookup`
 
     @property
-    def knowledge_base(self) -> KnowledgeBase | None:
-        return self.scope.kb
+    def knowledge_bases(self) -> tuple[KnowledgeBase, ...]:
+        return self.scope.kbs

@@ -1,6 +1,7 @@
 """The answer cache's policy: which answers may be served again, to whom, and when they are stored.
 
-    partition: tenant, knowledge-base version, everything else that changes an answer (`AnswerCache.fingerprint`)
+    partition: tenant, the knowledge bases searched (ids, versions), everything else that changes an answer
+               (`AnswerCache.fingerprint`)
     lookup:    the exact entry under the question's key, then the partition's nearest semantic matches
                (REST, SSE and LangServe begin it before admission: `prefetch`, so that admission's one
                statement also runs the semantic search)
@@ -8,8 +9,9 @@
                own exact key, for as long as the answer it matched
     store:     a finished answer with citations, off the response path
 
-The knowledge-base version is the one admission read before anything ran: an answer computed while a
-document changed is stored under the old version and can never be served for the new one.
+The knowledge-base versions are the ones admission read before anything ran: an answer computed while a
+document changed is stored under the old version and can never be served for the new one. A knowledge
+base's settings are part of its version (changing them bumps it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,50 +33,75 @@ from ragapi.answering.semantic_cache import SemanticCache, SemanticSearch
 from ragapi.core.metrics import CACHE_LOOKUPS, TIME_TO_FIRST_TOKEN
 from ragapi.core.settings import Settings
 from ragapi.core.tracing import stage
-from ragapi.retrieval.chunks import KB_COLUMNS, KnowledgeBase
 from ragapi.retrieval.hybrid import EmbeddedQuery, embed_query
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
-VERSIONS_KEPT = 10_000  # tenants whose knowledge-base version a process remembers, for prefetching
+VERSIONS_KEPT = 10_000  # (tenant, knowledge bases named) whose versions a process remembers, for prefetching
 MATCHED_AT = "matched_at"  # on an exact entry that remembers a semantic hit: the similarity it matched at
+
+
+ScopeKey = tuple[tuple[str, str, int], ...]  # per knowledge base searched: id, created, version
 
 
 @dataclass(frozen=True, slots=True)
 class CacheScope:
-    """What admission read about the tenant for the cache: its knowledge base (whose version partitions
-    the cache, and which retrieval then searches) and its cache policy."""
+    """What admission read about the tenant for the cache: the knowledge bases the question searches
+    (whose versions partition the cache), the ones it named that are not there, and its cache policy."""
 
-    kb: KnowledgeBase | None
+    kbs: tuple[KnowledgeBase, ...]
     enabled: bool
     semantic_threshold: float | None  # the tenant's own, used where stricter than the service's
+    missing: tuple[str, ...] = ()
 
     @property
     def kb_version(self) -> int:
-        return self.kb.version if self.kb is not None else 0
+        """The sum of their versions: it grows whenever one of them changes."""
+        return sum(kb.version for kb in self.kbs)
+
+    @property
+    def kb_ids(self) -> tuple[uuid.UUID, ...]:
+        return tuple(kb.id for kb in self.kbs)
+
+    @property
+    def key(self) -> ScopeKey:
+        """What the searched contents are: a knowledge base deleted and made again (the default) starts
+        its versions anew, so its creation time is part of it."""
+        return tuple((str(kb.id), kb.created_at.isoformat() if kb.created_at else "", kb.version) for kb in self.kbs)
 
     def threshold(self, service: float) -> float:
         return max(service, self.semantic_threshold or 0.0)
 
     @classmethod
     def parse(cls, scope: Mapping[str, Any]) -> CacheScope:
-        """As the database's `cache_scope` function returns it (migration 0010)."""
-        kb = scope["knowledge_base"]
+        """As the database's `cache_scope` function returns it (migration 0016)."""
+        named = scope["knowledge_bases"]
         return cls(
-            KnowledgeBase(*(kb[c] for c in KB_COLUMNS)) if kb is not None else None,
+            tuple(_unique(KnowledgeBase.of(kb) for kb in named["found"])),
             bool(scope["cache_enabled"]),
             scope["semantic_cache_threshold"],
+            tuple(named["missing"]),
         )
+
+
+def _unique(kbs: Iterable[KnowledgeBase]) -> list[KnowledgeBase]:
+    """Each knowledge base once (a question may name one by its id and by its name)."""
+    unique: dict[uuid.UUID, KnowledgeBase] = {}
+    for kb in kbs:
+        unique.setdefault(kb.id, kb)
+    return list(unique.values())
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """The first half of a lookup, done before admission so that admission's statement can run the
-    semantic search too. Its key is built with the knowledge-base version this process saw last; it
-    counts only if admission read that same version."""
+    semantic search too. Its key is built with the knowledge-base versions this process saw last for
+    the knowledge bases named; it counts only if admission read those same versions."""
 
     key: str
     partition: str
+    scope: ScopeKey
     kb_version: int
     exact: dict[str, Any] | None
     embedded: EmbeddedQuery | None  # the question's embedding, when there was no exact entry
@@ -112,7 +139,8 @@ class AnswerCache:
         self.settings = settings
         self.fingerprint = dict(fingerprint)  # everything besides the question that changes an answer
         self._pending: set[asyncio.Task[None]] = set()
-        self._versions: dict[uuid.UUID, int] = {}  # knowledge-base version last seen, per tenant
+        # the knowledge bases' versions last seen, per tenant and knowledge bases named
+        self._versions: dict[tuple[uuid.UUID, tuple[str, ...] | None], tuple[ScopeKey, int]] = {}
 
     @property
     def semantic(self) -> SemanticCache | None:
@@ -122,22 +150,23 @@ class AnswerCache:
     def serves(self, question: Question) -> bool:
         return self.settings.cache_enabled and question.use_cache
 
-    def keys(self, tenant_id: uuid.UUID, kb_version: int, question: Question) -> tuple[str, str]:
+    def keys(self, tenant_id: uuid.UUID, scope: ScopeKey, question: Question) -> tuple[str, str]:
         parameters = {**self.fingerprint, "top_k": question.top_k, "filters": question.filters}
-        partition = partition_key(tenant_id, kb_version, parameters)
+        partition = partition_key(tenant_id, scope, parameters)
         return partition, exact_key(partition, question.text)
 
     async def prefetch(self, tenant_id: uuid.UUID, question: Question) -> Lookup | None:
         """Look up the exact entry and, without one, embed the question, before admission. None when the
-        question skips the cache, or before this process has seen the tenant's version."""
-        kb_version = self._versions.get(tenant_id)
-        if kb_version is None or not self.serves(question):
+        question skips the cache, or before this process has seen the versions of what it names."""
+        seen = self._versions.get((tenant_id, question.knowledge_bases))
+        if seen is None or not self.serves(question):
             return None
+        scope, kb_version = seen
         started = time.perf_counter()
-        partition, key = self.keys(tenant_id, kb_version, question)
+        partition, key = self.keys(tenant_id, scope, question)
         exact = await self.exact.get(key)
         embedded = await embed_query(self.embeddings, question.text) if exact is None and self.semantic else None
-        return Lookup(key, partition, kb_version, exact, embedded, (time.perf_counter() - started) * 1000)
+        return Lookup(key, partition, scope, kb_version, exact, embedded, (time.perf_counter() - started) * 1000)
 
     async def find(
         self,
@@ -148,13 +177,13 @@ class AnswerCache:
         nearest: list[dict[str, Any]] | None,
         started: float,
     ) -> Found:
-        """The lookup's second half, under the version admission read: `lookup` counts if it was made
-        with that version, and `nearest` are the semantic matches admission's statement found for it."""
+        """The lookup's second half, under the versions admission read: `lookup` counts if it was made
+        with those, and `nearest` are the semantic matches admission's statement found for it."""
         kb_version, threshold = scope.kb_version, scope.threshold(self.settings.semantic_cache_threshold)
-        self._remember_version(tenant_id, kb_version)
+        self._remember_version(tenant_id, question.knowledge_bases, scope)
         embedded = lookup.embedded if lookup is not None else None  # the question's; any version
-        ready = lookup if lookup is not None and lookup.kb_version == kb_version else None  # else it moved
-        partition, key = (ready.partition, ready.key) if ready else self.keys(tenant_id, kb_version, question)
+        ready = lookup if lookup is not None and lookup.scope == scope.key else None  # else it moved
+        partition, key = (ready.partition, ready.key) if ready else self.keys(tenant_id, scope.key, question)
         kind, semantic = "exact", self.semantic
         with stage("cache", tenant=tenant_id, kb_version=kb_version) as cache:
             entry = ready.exact if ready is not None else await self.exact.get(key)
@@ -194,12 +223,12 @@ class AnswerCache:
         if answer.citations:
             entry = answer.model_dump(mode="json", include={"citations", "mode", "model", "answer"})
             vector = found.embedded.vector if found.embedded is not None else None
-            self._background(self._store(tenant_id, scope.kb_version, found, question.text, vector, entry))
+            self._background(self._store(tenant_id, scope, found, question.text, vector, entry))
 
     async def _store(
         self,
         tenant_id: uuid.UUID,
-        kb_version: int,
+        scope: CacheScope,
         found: Found,
         query: str,
         vector: list[float] | None,
@@ -211,14 +240,14 @@ class AnswerCache:
             if semantic is not None:
                 if vector is None:
                     vector = await self.embeddings.aembed_query(query)
-                await semantic.store(tenant_id, kb_version, found.partition, query, vector, entry)
+                await semantic.store(tenant_id, scope.kb_ids, scope.kb_version, found.partition, query, vector, entry)
         except Exception:  # storing is best effort: the answer was already delivered
             log.warning("storing a cached answer failed", exc_info=True)
 
-    def _remember_version(self, tenant_id: uuid.UUID, kb_version: int) -> None:
-        if len(self._versions) >= VERSIONS_KEPT and tenant_id not in self._versions:
+    def _remember_version(self, tenant_id: uuid.UUID, named: tuple[str, ...] | None, scope: CacheScope) -> None:
+        if len(self._versions) >= VERSIONS_KEPT and (tenant_id, named) not in self._versions:
             self._versions.clear()
-        self._versions[tenant_id] = kb_version
+        self._versions[(tenant_id, named)] = (scope.key, scope.kb_version)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         """Cache writes run off the response path; `drain` waits for them."""

@@ -17,6 +17,7 @@ import time
 import unicodedata
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ragapi.core.metrics import CACHE_BACKEND_ERRORS
@@ -31,9 +32,10 @@ def normalise_query(query: str) -> str:
     return _SPACE.sub(" ", text).strip().rstrip("?!. ")
 
 
-def partition_key(tenant_id: uuid.UUID, kb_version: int, params: dict[str, Any]) -> str:
-    """The hard partition for both caches: answers are only ever compared within one."""
-    material = json.dumps({"t": str(tenant_id), "v": kb_version, "p": params}, sort_keys=True, default=str)
+def partition_key(tenant_id: uuid.UUID, knowledge_bases: Sequence[Any], params: dict[str, Any]) -> str:
+    """The hard partition for both caches: answers are only ever compared within one. `knowledge_bases`:
+    what identifies the searched knowledge bases' contents (`CacheScope.key`)."""
+    material = json.dumps({"t": str(tenant_id), "v": knowledge_bases, "p": params}, sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

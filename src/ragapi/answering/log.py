@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ _CITED = re.compile(r"\[(\d{1,3})\]")
 
 def query_record(
     request: AnswerRequest,
+    knowledge_bases: Sequence[uuid.UUID],
     settings: Settings,
     embedding_model: str,
     started: datetime,
@@ -40,6 +42,7 @@ def query_record(
     return {
         "id": answer.query_id if answer is not None else uuid.uuid4(),
         "tenant_id": request.tenant.tenant_id,
+        "knowledge_base_ids": list(knowledge_bases),
         "principal_kind": principal.kind,
         "principal_id": principal.id,
         "surface": request.surface.value,

@@ -1,11 +1,15 @@
-"""Answering a question that no cached answer serves: retrieve (dense + BM25, fused) → rerank → generate
-(prompt → LLM, or quoted sentences, always cited), streamed as answer events."""
+"""Answering a question that no cached answer serves: retrieve (dense + BM25, fused, over the knowledge
+bases admission found) → rerank → generate (prompt → LLM, or quoted sentences, always cited), streamed as
+answer events.
+
+The first knowledge base a question names decides what is a knowledge base's own setting: its `top_k`
+default, its fusion weight, reranking on or off, and the answer mode."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -19,18 +23,27 @@ from ragapi.embedding import embedding_identity
 from ragapi.generation.answerers import PROMPT_VERSION, Answerer, estimate_tokens
 from ragapi.generation.answerers import Usage as GenerationUsage
 from ragapi.generation.extractive import EXTRACTIVE_SELECTION
-from ragapi.retrieval.chunks import KnowledgeBase
 from ragapi.retrieval.hybrid import EmbeddedQuery, HybridSearch
+from ragapi.retrieval.knowledge_bases import KnowledgeBase, KnowledgeBaseSettings
 from ragapi.retrieval.rerank import NoReranker, Reranker
 
 
 class RagPipeline:
     def __init__(
-        self, search: HybridSearch, reranker: Reranker, answerer: Answerer, embeddings: Embeddings, settings: Settings
+        self,
+        search: HybridSearch,
+        reranker: Reranker,
+        answerer: Answerer,
+        embeddings: Embeddings,
+        settings: Settings,
+        extractive: Answerer | None = None,
     ) -> None:
+        """`answerer`: the service's; `extractive`: for knowledge bases whose answer mode is extractive
+        when the service's is an LLM."""
         self.search = search
         self.reranker = reranker
         self.answerer = answerer
+        self.extractive = extractive or answerer
         self.embeddings = embeddings
         self.settings = settings
 
@@ -41,6 +54,7 @@ class RagPipeline:
             "answerer": [
                 self.answerer.mode,
                 self.answerer.model,
+                self.extractive.mode,
                 PROMPT_VERSION,
                 EXTRACTIVE_SELECTION,
                 s.extractive_sentences,
@@ -54,35 +68,46 @@ class RagPipeline:
         }
 
     async def run(
-        self, tenant_id: uuid.UUID, question: Question, kb: KnowledgeBase | None, embedded: EmbeddedQuery | None
+        self,
+        tenant_id: uuid.UUID,
+        question: Question,
+        kbs: Sequence[KnowledgeBase] | None,
+        embedded: EmbeddedQuery | None,
     ) -> AsyncIterator[AnswerEvent]:
-        """`kb` as admission read it; `embedded`: the question's embedding if the cache lookup made one."""
+        """`kbs` as admission read them (None: the tenant's default, read now); `embedded`: the question's
+        embedding if the cache lookup made one."""
         started = time.perf_counter()
-        reranking = not isinstance(self.reranker, NoReranker)
-        depth = max(question.top_k, self.settings.rerank_candidates) if reranking else question.top_k
+        own = kbs[0].settings if kbs else KnowledgeBaseSettings()
+        top_k = question.top_k or own.top_k or self.settings.default_top_k
+        reranker = NoReranker() if own.rerank is False else self.reranker
+        answerer = self.extractive if own.answer_mode == "extractive" else self.answerer
+        reranking = not isinstance(reranker, NoReranker)
+        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
         with stage(
-            "retrieve", tenant=tenant_id, top_k=question.top_k, depth=depth, filters=bool(question.filters)
+            "retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(question.filters), kbs=len(kbs or ())
         ) as retrieval:
-            searched = await self.search.search(tenant_id, question.text, depth, question.filters, kb, embedded)
+            searched = await self.search.search(
+                tenant_id, question.text, depth, question.filters, kbs, embedded, dense_weight=own.fusion_dense_weight
+            )
             retrieval.set(hits=len(searched.hits))
         timings = {"retrieve": retrieval.ms}
         embed_ms = embedded.ms if embedded is not None else searched.embed_ms
         if embed_ms is not None:
             timings["embed"] = embed_ms
-        with stage("rerank", reranker=getattr(self.reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
-            hits = await self.reranker.rerank(question.text, searched.hits, question.top_k)
+        with stage("rerank", reranker=getattr(reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
+            hits = await reranker.rerank(question.text, searched.hits, top_k)
             ranking.set(hits=len(hits))
         timings["rerank"] = ranking.ms
 
         query_id = uuid.uuid4()
         citations = [Citation.of(n, hit) for n, hit in enumerate(hits, start=1)]
-        yield Sources(query_id, citations, self.answerer.mode, self.answerer.model)
+        yield Sources(query_id, citations, answerer.mode, answerer.model)
         generated = GenerationUsage()
         pieces: list[str] = []
         with stage(
-            "generate", streaming=True, mode=self.answerer.mode, model=self.answerer.model, sources=len(hits)
+            "generate", streaming=True, mode=answerer.mode, model=answerer.model, sources=len(hits)
         ) as generation:
-            async for piece in in_span(generation.span, self.answerer.astream(question.text, hits, generated)):
+            async for piece in in_span(generation.span, answerer.astream(question.text, hits, generated)):
                 if not pieces:
                     TIME_TO_FIRST_TOKEN.labels("none").observe(time.perf_counter() - started)
                 pieces.append(piece)
@@ -94,8 +119,8 @@ class RagPipeline:
             Answer(
                 query_id=query_id,
                 answer="".join(pieces),
-                mode=self.answerer.mode,
-                model=self.answerer.model,
+                mode=answerer.mode,
+                model=answerer.model,
                 citations=citations,
                 cached=False,
                 timings_ms=timings,

@@ -12,6 +12,7 @@ from ragapi.core import inputs
 from ragapi.core.errors import InvalidInput
 from ragapi.core.settings import Settings
 from ragapi.retrieval.filters import Filters, validate_filters
+from ragapi.retrieval.knowledge_bases import parse_refs
 from ragapi.tenants.context import TenantContext
 
 
@@ -27,13 +28,20 @@ class Surface(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Question:
     text: str
-    top_k: int
+    top_k: int | None  # None: the knowledge base's own default, else DEFAULT_TOP_K
     filters: Filters
     use_cache: bool = True  # false: this request neither reads nor fills the answer cache
+    knowledge_bases: tuple[str, ...] | None = None  # ids or names, as `parse_refs` keeps them; None: the default
 
     @classmethod
     def parse(
-        cls, text: str, top_k: int | None, filters: Mapping[str, Any] | None, use_cache: bool, limits: Settings
+        cls,
+        text: str,
+        top_k: int | None,
+        filters: Mapping[str, Any] | None,
+        use_cache: bool,
+        limits: Settings,
+        knowledge_bases: Any = None,
     ) -> Question:
         """The one validation of a question: InvalidInput naming the field (its message starts with it)
         and the limit a value breaks."""
@@ -43,14 +51,15 @@ class Question:
             raise InvalidInput("query must not be empty")
         if len(text) > limits.max_query_chars:
             raise InvalidInput(f"query is longer than {limits.max_query_chars} characters (MAX_QUERY_CHARS)")
-        top_k = top_k if top_k is not None else limits.default_top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limits.max_top_k:
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limits.max_top_k
+        ):
             raise InvalidInput(f"top_k must be an integer from 1 to {limits.max_top_k} (MAX_TOP_K)")
         try:
             valid = validate_filters(dict(filters) if filters else None)
         except InvalidInput as exc:
             raise InvalidInput(exc.detail if exc.detail.startswith("filters") else f"filters: {exc.detail}") from exc
-        return cls(text, top_k, valid, use_cache)
+        return cls(text, top_k, valid, use_cache, parse_refs(knowledge_bases))
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,14 +51,14 @@ NEAREST = 5  # entries compared per lookup: the nearest may fail the guards wher
 _NEAREST = "SELECT * FROM semantic_cache_nearest($1, $2, $3, CAST($4::text AS vector), $5)"
 
 
-_STORE = "SELECT semantic_cache_store($1, $2, $3, $4, CAST($5::text AS vector), $6, CAST($7::text AS jsonb), $8)"
+_STORE = "SELECT semantic_cache_store($1, $2, $3, $4, $5, CAST($6::text AS vector), $7, CAST($8::text AS jsonb), $9)"
 
 
 @dataclass(frozen=True, slots=True)
 class SemanticSearch:
     """A search of one partition's nearest entries, as admission's statement runs it (`admit_query`,
-    migration 0011): the partition was built with `kb_version`, and the database searches only while
-    that is still the knowledge base's version."""
+    migrations 0011 and 0016): the partition was built with `kb_version` (the sum of the versions of the
+    knowledge bases it answers from), and the database searches only while that is still theirs."""
 
     kb_version: int
     partition: str
@@ -97,14 +97,15 @@ class SemanticCache:
     async def store(
         self,
         tenant_id: uuid.UUID,
+        kb_ids: Sequence[uuid.UUID],
         kb_version: int,
         partition: str,
         query: str,
         vector: Sequence[float],
         response: dict[str, Any],
     ) -> None:
-        """One statement (migration 0012): the function enters the tenant's scope, drops the tenant's
-        entries of older versions and expired ones, and inserts this one."""
+        """One statement (migrations 0012, 0016): the function enters the tenant's scope, drops the
+        entries of older versions of the same knowledge bases and expired ones, and inserts this one."""
         literal, ttl = vector_literal(vector), float(self.ttl_s)
-        args = (tenant_id, kb_version, partition, len(vector), literal, query, json.dumps(response), ttl)
+        args = (tenant_id, list(kb_ids), kb_version, partition, len(vector), literal, query, json.dumps(response), ttl)
         await self.db.fetch_row(_STORE, *args)

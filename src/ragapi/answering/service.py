@@ -1,8 +1,8 @@
 """The answering service: the one path every surface's questions take.
 
     admit(request)     the cache lookup begun (exact entry, else the question's embedding), then one
-                       statement: the quota charged, the tenant's knowledge base and cache policy read,
-                       the semantic search run                                   → Admission
+                       statement: the knowledge bases named found among the caller's, the quota
+                       charged, the cache policy read, the semantic search run    → Admission
     answer(admission)  the cached answer, or retrieval → rerank → generation, streamed as events and
                        stored for next time; the query logged and measured once it ends
                                                                                  → Sources, Token…, Finished
@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from ragapi.analytics.query_log import QueryLogWriter
-from ragapi.answering.admission import Admission, AdmissionStore
+from ragapi.answering.admission import Admission, AdmissionStore, default_refs
 from ragapi.answering.answer import Answer, AnswerEvent, Finished
 from ragapi.answering.cache import AnswerCache
 from ragapi.answering.log import observe, query_record
 from ragapi.answering.pipeline import RagPipeline
-from ragapi.answering.question import AnswerRequest
+from ragapi.answering.question import AnswerRequest, Question
 from ragapi.core import request_context, tracing
 from ragapi.core.settings import Settings
 from ragapi.tenants.context import TenantContext
@@ -54,13 +54,17 @@ class AnswerService:
         lookup = await self.cache.prefetch(tenant.tenant_id, request.question)
         with request_context.timed("admission"):
             search = lookup.search() if lookup is not None else None
-            admitted = await self.admissions.admit(tenant.tenant_id, tenant.plan, queries, search)
+            admitted = await self.admissions.admit(tenant, queries, search, request.question.knowledge_bases)
         return Admission(request, admitted.scope, lookup, admitted.nearest)
 
-    async def charge(self, tenant: TenantContext, queries: int) -> None:
-        """Charge a batch of questions as a whole, or raise QuotaExceeded charging nothing; each is then
-        admitted with `queries=0`."""
-        await self.admissions.admit(tenant.tenant_id, tenant.plan, queries, None)
+    async def charge(self, tenant: TenantContext, questions: Sequence[Question]) -> None:
+        """Charge a batch of questions as a whole, or raise QuotaExceeded (NotFound when one names a
+        knowledge base that is not the caller's) charging nothing, before any of them runs; each is
+        then admitted with `queries=0`."""
+        named = {ref for q in questions for ref in q.knowledge_bases or ()}
+        if any(q.knowledge_bases is None for q in questions):
+            named.update(default_refs(tenant) or ())
+        await self.admissions.admit(tenant, len(questions), None, knowledge_bases=tuple(sorted(named)))
 
     async def ask(self, request: AnswerRequest) -> Answer:
         """Admit and answer at once: the whole answer."""
@@ -85,7 +89,9 @@ class AnswerService:
                 raise
             finally:
                 if not isinstance(error, asyncio.CancelledError | GeneratorExit):
-                    record = query_record(request, self.settings, self.embedding_model, started, answer, error)
+                    record = query_record(
+                        request, admission.scope.kb_ids, self.settings, self.embedding_model, started, answer, error
+                    )
                     observe(record, time.perf_counter() - clock)
                     span.set_attributes(
                         {
@@ -105,7 +111,7 @@ class AnswerService:
         tenant_id, question = request.tenant.tenant_id, request.question
         embedded = admission.lookup.embedded if admission.lookup is not None else None
         if not (self.cache.serves(question) and scope.enabled):
-            async for event in self.pipeline.run(tenant_id, question, scope.kb, embedded):
+            async for event in self.pipeline.run(tenant_id, question, scope.kbs, embedded):
                 yield event
             return
         found = await self.cache.find(
@@ -114,7 +120,7 @@ class AnswerService:
         if found.answer is not None:
             yield Finished(found.answer)
             return
-        async for event in self.pipeline.run(tenant_id, question, scope.kb, found.embedded):
+        async for event in self.pipeline.run(tenant_id, question, scope.kbs, found.embedded):
             if isinstance(event, Finished):
                 self.cache.keep(tenant_id, scope, found, question, event.answer)
             yield event

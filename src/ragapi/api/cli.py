@@ -31,10 +31,15 @@ feedback_app = typer.Typer(help="Feedback as evaluation data", no_args_is_help=T
 app.add_typer(feedback_app, name="feedback")
 vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
+kb_app = typer.Typer(help="Manage a tenant's knowledge bases", no_args_is_help=True)
+app.add_typer(kb_app, name="knowledge-bases")
 console = Console(stderr=True)
 T = TypeVar("T")
 
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id (from 'ragapi tenants create')")]
+KnowledgeBaseOption = Annotated[
+    str | None, typer.Option("--knowledge-base", "-k", help="Knowledge base (id or name); default: the tenant's")
+]
 
 
 def _run(work: Callable[[Any], Awaitable[T]]) -> T:
@@ -70,6 +75,18 @@ def _checked(value: str, name: str) -> str:
     if reason:
         raise typer.BadParameter(f"{name} {reason}")
     return value
+
+
+async def _knowledge_base(state: Any, tenant_id: uuid.UUID, ref: str | None) -> Any:
+    """The knowledge base `ref` names in the tenant (None: its default, None back if it has none yet)."""
+    from ragapi.tenants.service import operator_context
+
+    return await state.knowledge_bases.resolve(await operator_context(state.db, state.settings, tenant_id), ref)
+
+
+async def _kb_id(state: Any, tenant_id: uuid.UUID, ref: str | None) -> uuid.UUID:
+    kb = await _knowledge_base(state, tenant_id, ref)
+    return kb.id if kb is not None else tenant_id
 
 
 def _progress() -> Progress:
@@ -276,24 +293,38 @@ def users_create(
 def vectors_migrate(
     tenant: Annotated[str, typer.Argument(help="Tenant id")],
     to: Annotated[str, typer.Option("--to", help="Target backend: pgvector or pinecone")],
+    knowledge_base: Annotated[
+        str | None, typer.Option("--knowledge-base", "-k", help="Only this one (id or name); default: all of them")
+    ] = None,
 ) -> None:
-    """Copy a tenant's vectors to another backend and switch its knowledge base to it."""
+    """Copy a tenant's vectors to another backend and switch its knowledge bases to it."""
     from ragapi.ingestion.vector_migration import migrate_vectors
+    from ragapi.tenants.service import operator_context
 
     tenant_id = _tenant(tenant)
-    moved = _run(lambda state: migrate_vectors(state.db, state.indexes, tenant_id, to))
+
+    async def work(state: Any) -> int:
+        if knowledge_base is not None:
+            kb_ids = [await _kb_id(state, tenant_id, knowledge_base)]
+        else:
+            operator = await operator_context(state.db, state.settings, tenant_id)
+            kb_ids = [kb.id for kb in await state.knowledge_bases.visible(operator) if kb.status == "active"]
+        return sum([await migrate_vectors(state.db, state.indexes, tenant_id, to, kb_id) for kb_id in kb_ids])
+
+    moved = _run(work)
     typer.echo(json.dumps({"tenant_id": str(tenant_id), "backend": to, "chunks_moved": moved}))
 
 
 @app.command()
-def reembed(tenant: TenantOption) -> None:
-    """Re-embed a tenant's knowledge base with the configured embedding model; it keeps answering with
-    its old vectors until the new ones are complete, then switches in one commit."""
+def reembed(tenant: TenantOption, knowledge_base: KnowledgeBaseOption = None) -> None:
+    """Re-embed a knowledge base with the configured embedding model; it keeps answering with its old
+    vectors until the new ones are complete, then switches in one commit."""
     from ragapi.ingestion.reembed import reembed as run_reembed
 
     tenant_id = _tenant(tenant)
 
     async def work(state: Any) -> Any:
+        kb_id = await _kb_id(state, tenant_id, knowledge_base)
         with _progress() as bar:
             task = bar.add_task("re-embedding", total=None)
             return await run_reembed(
@@ -301,6 +332,7 @@ def reembed(tenant: TenantOption) -> None:
                 state.embeddings,
                 tenant_id,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                kb_id=kb_id,
             )
 
     report = _run(work)
@@ -334,8 +366,9 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
     tenant: TenantOption,
     batch: Annotated[int, typer.Option(help="Files per batch")] = 16,
+    knowledge_base: KnowledgeBaseOption = None,
 ) -> None:
-    """Ingest files into a tenant's knowledge base, with a progress bar."""
+    """Ingest files into one of a tenant's knowledge bases, with a progress bar."""
     from ragapi.ingestion.pipeline import IngestItem
 
     tenant_id = _tenant(tenant)
@@ -345,12 +378,13 @@ def ingest(
 
     async def work(state: Any) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
+        kb_id = await _kb_id(state, tenant_id, knowledge_base)
         with _progress() as progress:
             task = progress.add_task("ingesting", total=len(files))
             for start in range(0, len(files), batch):
                 group = files[start : start + batch]
                 items = [IngestItem(data=f.read_bytes(), filename=f.name) for f in group]
-                report = await state.pipeline.run(tenant_id, items)
+                report = await state.pipeline.run(tenant_id, items, kb_id=kb_id)
                 results.extend(r.as_json() for r in report.results)
                 progress.advance(task, len(group))
         return results
@@ -368,6 +402,10 @@ def query(
     tenant: TenantOption,
     top_k: Annotated[int | None, typer.Option(help="Sources to cite")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON")] = False,
+    knowledge_bases: Annotated[
+        list[str] | None,
+        typer.Option("--knowledge-base", "-k", help="Knowledge base to search (id or name); repeat for several"),
+    ] = None,
 ) -> None:
     """Ask a question over a tenant's documents (as the operator: charged to the tenant's quota and logged
     like any other surface's question)."""
@@ -381,7 +419,7 @@ def query(
         asked = AnswerRequest(
             await operator_context(state.db, state.settings, tenant_id),
             Surface.CLI,
-            Question.parse(text, top_k, None, True, state.settings),
+            Question.parse(text, top_k, None, True, state.settings, knowledge_bases or None),
         )
         answer = await state.answers.ask(asked)
         return dict(answer.model_dump(mode="json"))
@@ -403,6 +441,7 @@ def evaluate(
         str | None, typer.Option("--tenant", "-t", help="Run an exported feedback set against this tenant's data")
     ] = None,
     min_ndcg: Annotated[float | None, typer.Option(help="Exit 1 when nDCG@10 is below this (a CI gate)")] = None,
+    knowledge_base: KnowledgeBaseOption = None,
 ) -> None:
     """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency: a BEIR dataset in a throwaway tenant,
     or with --tenant a feedback export replayed against that tenant's knowledge base."""
@@ -411,7 +450,8 @@ def evaluate(
 
     async def work(state: Any) -> dict[str, Any]:
         if tenant is not None:
-            return await evaluate_tenant(state.answers.pipeline.search, folder, _tenant(tenant), split)
+            kb = await _knowledge_base(state, _tenant(tenant), knowledge_base)
+            return await evaluate_tenant(state.answers.pipeline.search, folder, _tenant(tenant), split, kb)
         with _progress() as progress:
             task = progress.add_task("ingesting corpus", total=None)
             return await run_eval(
@@ -443,6 +483,75 @@ def feedback_export(
     exported = _run(lambda state: export(state.db, tenant_id))
     write_beir(folder, exported)
     typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))
+
+
+@kb_app.command("list")
+def knowledge_bases_list(tenant: TenantOption) -> None:
+    """The tenant's knowledge bases, as JSON lines."""
+    from ragapi.tenants.service import operator_context
+
+    tenant_id = _tenant(tenant)
+
+    async def work(state: Any) -> list[Any]:
+        return list(await state.knowledge_bases.visible(await operator_context(state.db, state.settings, tenant_id)))
+
+    for kb in _run(work):
+        typer.echo(json.dumps(_kb_json(kb)))
+
+
+@kb_app.command("create")
+def knowledge_bases_create(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Argument(help="Unique among the tenant's")],
+    description: Annotated[str, typer.Option(help="What it holds")] = "",
+    settings: Annotated[str, typer.Option(help='Its own settings as JSON, e.g. {"top_k": 8}')] = "{}",
+) -> None:
+    """Create a knowledge base."""
+    from ragapi.retrieval.knowledge_bases import KnowledgeBaseSettings
+    from ragapi.tenants.service import operator_context
+
+    tenant_id = _tenant(tenant)
+    try:
+        own = KnowledgeBaseSettings.parse(json.loads(settings))
+    except (ValueError, RagApiError) as exc:
+        raise typer.BadParameter(f"--settings: {getattr(exc, 'detail', exc)}") from exc
+
+    async def work(state: Any) -> Any:
+        operator = await operator_context(state.db, state.settings, tenant_id)
+        return await state.knowledge_bases.create(operator, _checked(name, "name"), description, own)
+
+    typer.echo(json.dumps(_kb_json(_run(work))))
+
+
+@kb_app.command("delete")
+def knowledge_bases_delete(
+    tenant: TenantOption, knowledge_base: Annotated[str, typer.Argument(help="Its id or name")]
+) -> None:
+    """Delete a knowledge base with its documents, chunks, vectors and cached answers; waits until done."""
+    from ragapi.tenants.service import operator_context
+
+    tenant_id = _tenant(tenant)
+
+    async def work(state: Any) -> Any:
+        kb = await state.knowledge_bases.delete(
+            await operator_context(state.db, state.settings, tenant_id), knowledge_base
+        )
+        await state.knowledge_bases.drain()
+        return kb
+
+    kb = _run(work)
+    typer.echo(json.dumps({"id": str(kb.id), "name": kb.name, "deleted": True}))
+
+
+def _kb_json(kb: Any) -> dict[str, Any]:
+    return {
+        "id": str(kb.id),
+        "name": kb.name,
+        "default": kb.is_default,
+        "status": kb.status,
+        "chunks": kb.chunk_count,
+        "settings": kb.settings.stored(),
+    }
 
 
 if __name__ == "__main__":

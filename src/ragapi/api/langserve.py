@@ -31,6 +31,7 @@ from ragapi.api.dependencies import enforce_limits, get_state, principal_limits,
 from ragapi.api.schemas import Body
 from ragapi.core.errors import InvalidInput, Unauthenticated
 from ragapi.core.settings import Settings
+from ragapi.retrieval.knowledge_bases import MAX_REFS
 from ragapi.tenants.context import Scope, TenantContext
 
 TENANT = "tenant"  # the one `configurable` entry: the request's TenantContext
@@ -42,6 +43,7 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
         "RagInput",
         __base__=Body,
         query=(str, Field(min_length=1, max_length=settings.max_query_chars)),
+        knowledge_bases=(list[str] | None, Field(default=None, min_length=1, max_length=MAX_REFS)),
         top_k=(int | None, Field(default=None, ge=1, le=settings.max_top_k)),
         filters=(dict[str, Any] | None, None),
         cache=(bool, Field(default=True, description="false skips the answer cache for this request")),
@@ -79,7 +81,14 @@ def questions_of(body: Any, batch: bool, model: type[BaseModel], settings: Setti
 
 def question_of(value: Any, settings: Settings) -> Question:
     data = value.model_dump() if isinstance(value, BaseModel) else value
-    return Question.parse(data["query"], data.get("top_k"), data.get("filters"), data.get("cache", True), settings)
+    return Question.parse(
+        data["query"],
+        data.get("top_k"),
+        data.get("filters"),
+        data.get("cache", True),
+        settings,
+        data.get("knowledge_bases"),
+    )
 
 
 async def _json(request: Request) -> Any:
@@ -102,7 +111,7 @@ def gate(answers: AnswerService, model: type[BaseModel]) -> Callable[[Request], 
         body = await _json(request)  # Starlette keeps it: LangServe reads the same request's body again
         questions = questions_of(body, endpoint == "batch", model, answers.settings)
         await enforce_limits(request, principal_limits(state, tenant.principal, cost=len(questions)))
-        await answers.charge(tenant, len(questions))
+        await answers.charge(tenant, questions)
 
     return authenticate
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ragapi.answering.answer import Answer
 from ragapi.core import inputs
+from ragapi.retrieval.knowledge_bases import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REFS, KnowledgeBaseSettings
 
 
 class Body(BaseModel):
@@ -31,9 +33,32 @@ class Body(BaseModel):
         return value
 
 
+KnowledgeBaseQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_NAME_CHARS,
+        description="The knowledge base (id or name); none: the tenant's default, or the key's only one",
+    ),
+]
+KnowledgeBaseFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=MAX_NAME_CHARS, description="Only this knowledge base (id or name)"),
+]
+
+
 class QueryRequest(Body):
     query: str = Field(min_length=1, description="The question; limited by MAX_QUERY_CHARS")
-    top_k: int | None = Field(default=None, ge=1, description="Sources to cite; limited by MAX_TOP_K")
+    knowledge_bases: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REFS,
+        description="Knowledge bases to search (ids or names), fused into one ranking; none: the tenant's default",
+        examples=[["handbook", "wiki"]],
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, description="Sources to cite; the knowledge base's own default, else DEFAULT_TOP_K"
+    )
     filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
     stream: bool = False
     cache: bool = Field(default=True, description="false skips the answer cache for this request")
@@ -116,6 +141,7 @@ class JobPage(BaseModel):
 
 class DocumentOut(BaseModel):
     document_id: uuid.UUID
+    knowledge_base_id: uuid.UUID
     external_id: str | None
     title: str
     source: str | None
@@ -208,6 +234,12 @@ class UserUpdate(Body):
 class ApiKeyCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[KeyScope] = Field(min_length=1, max_length=4)
+    knowledge_bases: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REFS,
+        description="Restrict the key to these knowledge bases (ids or names); none: all of the tenant's",
+    )
     expires_at: datetime | None = Field(default=None, description="Timezone-aware; the key stops working then")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
@@ -217,6 +249,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str = Field(description="Identifies the key in logs; not usable as a credential")
     scopes: list[str]
+    knowledge_base_ids: list[uuid.UUID] | None = Field(description="The knowledge bases it may use; null: all")
     rate_limit_per_minute: int | None
     created_at: datetime | None
     expires_at: datetime | None
@@ -309,3 +342,44 @@ class FeedbackOut(BaseModel):
 class FeedbackExport(BaseModel):
     queries: list[dict[str, Any]]
     qrels: list[dict[str, Any]]
+
+
+class KnowledgeBaseCreate(Body):
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME_CHARS, description="Unique among the tenant's; not shaped like an id"
+    )
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+    settings: KnowledgeBaseSettings = Field(
+        default_factory=KnowledgeBaseSettings, description="Its own retrieval settings; unset: the service's"
+    )
+
+
+class KnowledgeBasePatch(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
+    settings: KnowledgeBaseSettings | None = Field(
+        default=None,
+        description="The settings given replace the current ones; a setting set to null follows the service's again",
+    )
+
+
+class DeletionProgress(BaseModel):
+    documents_total: int = Field(description="Documents it had when the deletion began")
+    documents_deleted: int
+    requested_at: datetime | None
+
+
+class KnowledgeBaseOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    default: bool = Field(description="The tenant's default: used when a request names none")
+    status: Literal["active", "deleting"]
+    settings: dict[str, Any] = Field(description="Its own settings; those not listed follow the service's")
+    embedding_model: str
+    embedding_dim: int
+    vector_backend: str
+    chunks: int
+    version: int = Field(description="Grows with every change to its documents or settings")
+    created_at: datetime | None
+    deletion: DeletionProgress | None = Field(default=None, description="While it is being deleted")

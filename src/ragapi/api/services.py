@@ -20,6 +20,7 @@ from ragapi.api.dependencies import BearerDoc, KeyDoc, authorize, get_state
 from ragapi.api.readiness import Readiness
 from ragapi.core.database import Database
 from ragapi.core.settings import Settings
+from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
 from ragapi.ingestion.models import Document
 from ragapi.ingestion.service import IngestionService, JobView
 from ragapi.tenants.context import Scope
@@ -32,6 +33,10 @@ async def _answers(request: Request) -> AnswerService:
 
 async def _ingestion(request: Request) -> IngestionService:
     return get_state(request).ingestion
+
+
+async def _knowledge_bases(request: Request) -> KnowledgeBaseService:
+    return get_state(request).knowledge_bases
 
 
 async def _settings(request: Request) -> Settings:
@@ -56,6 +61,7 @@ async def _readiness(request: Request) -> Readiness:
 
 AnswerServiceDep = Annotated[AnswerService, Depends(_answers)]
 IngestionDep = Annotated[IngestionService, Depends(_ingestion)]
+KnowledgeBasesDep = Annotated[KnowledgeBaseService, Depends(_knowledge_bases)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 TokensDep = Annotated[TokenCodec, Depends(_tokens)]
@@ -68,7 +74,7 @@ def _document(scope: Scope) -> Callable[..., Coroutine[Any, Any, Document]]:
         document_id: uuid.UUID, request: Request, ingestion: IngestionDep, _key: KeyDoc, _bearer: BearerDoc
     ) -> Document:
         tenant = await authorize(request, scope)
-        return await ingestion.document(tenant.tenant_id, document_id)
+        return await ingestion.document(tenant, document_id)
 
     return found
 
@@ -78,7 +84,7 @@ def _job(scope: Scope, files: bool) -> Callable[..., Coroutine[Any, Any, JobView
         job_id: uuid.UUID, request: Request, ingestion: IngestionDep, _key: KeyDoc, _bearer: BearerDoc
     ) -> JobView:
         tenant = await authorize(request, scope)
-        return await ingestion.job(tenant.tenant_id, job_id, files=files)
+        return await ingestion.job(tenant, job_id, files=files)
 
     return found
 

@@ -26,9 +26,10 @@ from ragapi.core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, Re
 from ragapi.core.settings import Settings
 from ragapi.core.tasks import cancel_and_wait
 from ragapi.embedding import build_embeddings, embedding_identity, ingestion_embeddings
-from ragapi.generation.answerers import build_answerer
+from ragapi.generation.answerers import build_answerer, build_extractive
 from ragapi.ingestion import monitor
 from ragapi.ingestion.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher
+from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
 from ragapi.ingestion.pipeline import IngestPipeline
 from ragapi.ingestion.service import IngestionService
 from ragapi.ingestion.uploads import UploadStore, build_upload_store
@@ -60,6 +61,7 @@ class AppState:
     pipeline: IngestPipeline
     answers: AnswerService
     ingestion: IngestionService
+    knowledge_bases: KnowledgeBaseService
     indexes: dict[str, VectorIndex]
     tokens: TokenCodec
     limiter: Limiter
@@ -140,6 +142,7 @@ class AppState:
             indexes=indexes,
             answers=answers,
             ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
+            knowledge_bases=KnowledgeBaseService(db, embeddings, indexes, settings),
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
@@ -149,6 +152,7 @@ class AppState:
             state.query_log.start()
         if serve:
             state.start_monitor()
+            await state.knowledge_bases.resume_deletions()
         state.start_worker()
         state.ready = True
         return state
@@ -161,6 +165,7 @@ class AppState:
             await self.readiness.close()
         if self.query_log is not None:
             await self.query_log.stop()
+        await self.knowledge_bases.drain()
         await self.answers.cache.close()
         await self.limiter.close()
         await self.db.dispose()
@@ -179,6 +184,7 @@ def build_answer_service(
         build_answerer(settings, embeddings),
         embeddings,
         settings,
+        extractive=build_extractive(settings, embeddings) if settings.openai_api_key is not None else None,
     )
     exact: ExactCache = (
         RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)

@@ -697,6 +697,9 @@ class LimitsSettings(BaseModel):
         default=100, ge=2, description="Compression ratio of a DOCX part beyond which it is a zip bomb"
     )
     page_size_max: int = Field(default=100, ge=1, description="Items per page of a list (documents, jobs)")
+    max_knowledge_bases: int = Field(
+        default=100, ge=1, le=100_000, description="Knowledge bases of one tenant (its default included)"
+    )
 
 
 class Settings(

@@ -13,7 +13,7 @@ import csv
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput
 from ragapi.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
-from ragapi.retrieval.chunks import Hit, get_knowledge_base
+from ragapi.retrieval import knowledge_bases
+from ragapi.retrieval.chunks import Hit
 from ragapi.retrieval.hybrid import HybridSearch
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.tenants.service import create_tenant
 
 BEIR_ID = "beir_id"
@@ -105,13 +107,15 @@ async def run_queries(
     data: BeirSet,
     depth: int = 100,
     key: Callable[[Hit], str] = beir_id,
+    kbs: Sequence[KnowledgeBase] | None = None,
 ) -> dict[str, Any]:
-    """Every query through the service's hybrid search (whose settings may vary fusion for comparisons)."""
+    """Every query through the service's hybrid search (whose settings may vary fusion for comparisons),
+    over `kbs` (None: the tenant's default knowledge base)."""
     ndcg, recall, mrr, latency = [], [], [], []
     k = max(depth * 2, search.settings.retrieval_candidates)
     for qid, query in data.queries.items():
         started = time.perf_counter()
-        hits = (await search.search(tenant_id, query, k, {})).hits
+        hits = (await search.search(tenant_id, query, k, {}, kbs)).hits
         latency.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
         for hit in hits:
@@ -149,7 +153,7 @@ async def evaluate(
         result = await run_queries(search, tenant.tenant_id, data)
     finally:
         async with db.tenant_session(tenant.tenant_id) as session:
-            kb = await get_knowledge_base(session, tenant.tenant_id)
+            kb = await knowledge_bases.get(session, tenant.tenant_id)
         if kb is not None and kb.vector_backend in search.indexes:
             await search.indexes[kb.vector_backend].drop_tenant(tenant.tenant_id)
         async with db.admin_session() as session:
@@ -165,14 +169,15 @@ async def evaluate(
 
 
 async def evaluate_tenant(
-    search: HybridSearch, folder: Path, tenant_id: uuid.UUID, split: str = "test"
+    search: HybridSearch, folder: Path, tenant_id: uuid.UUID, split: str = "test", kb: KnowledgeBase | None = None
 ) -> dict[str, Any]:
-    """Replay an exported feedback set against the tenant's own knowledge base."""
+    """Replay an exported feedback set against one of the tenant's knowledge bases (None: its default)."""
     data = load_beir(folder, split, with_corpus=False)
     if not data.queries:
         raise InvalidInput("the set has no queries with relevance judgements")
-    result = await run_queries(search, tenant_id, data, key=document_id)
-    return {"dataset": folder.name, "split": split, "tenant_id": str(tenant_id), **result}
+    result = await run_queries(search, tenant_id, data, key=document_id, kbs=[kb] if kb is not None else None)
+    named = {"knowledge_base": kb.name} if kb is not None else {}
+    return {"dataset": folder.name, "split": split, "tenant_id": str(tenant_id), **named, **result}
 
 
 def write_beir(folder: Path, exported: dict[str, list[dict[str, Any]]], split: str = "test") -> None:

@@ -226,6 +226,11 @@ def build_answerer(settings: Settings, embeddings: Embeddings) -> Answerer:
     service's own embedder, the one that embeds questions)."""
     if settings.openai_api_key is not None:
         return OpenAIAnswerer(settings)
+    return build_extractive(settings, embeddings)
+
+
+def build_extractive(settings: Settings, embeddings: Embeddings) -> ExtractiveAnswerer:
+    """Quoted sentences: the answerer without an LLM, and for knowledge bases whose answer mode is it."""
     return ExtractiveAnswerer(
         embeddings, settings.extractive_sentences, settings.extractive_margin, settings.extractive_candidates
     )

@@ -1,10 +1,9 @@
-"""The write side of the chunk store: a document's chunks with their vectors and BM25 weights, the tenant's
-document frequencies and its knowledge-base row (counts and version), all in the ingesting transaction.
+"""The write side of the chunk store: a document's chunks with their vectors and BM25 weights, the knowledge
+base's document frequencies and its row (counts and version), all in the ingesting transaction.
 
-Every write takes the tenant's knowledge-base row first (`lock_knowledge_base`), so a tenant's writers
-serialise and the BM25 statistics cannot deadlock; every write bumps the knowledge base's version, which
-partitions the answer cache, so no cached answer outlives the chunks it cites. The read side is
-`ragapi.retrieval.chunks`.
+Every write takes the knowledge base's row first (`lock_knowledge_base`), so its writers serialise and the
+BM25 statistics cannot deadlock; every write bumps the knowledge base's version, which partitions the
+answer cache, so no cached answer outlives the chunks it cites. The read side is `ragapi.retrieval.chunks`.
 """
 
 from __future__ import annotations
@@ -19,10 +18,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ragapi.core.errors import NotFound
+from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.bm25 import parse_sparsevec, to_sparsevec
-from ragapi.retrieval.chunks import KB_COLUMNS, KnowledgeBase, vector_literal
+from ragapi.retrieval.chunks import vector_literal
+from ragapi.retrieval.knowledge_bases import DEFAULT_NAME, KnowledgeBase, KnowledgeBaseSettings
 
-_KB_SELECT = f"SELECT {', '.join(KB_COLUMNS)} FROM knowledge_bases WHERE tenant_id = :t"
+GONE = "knowledge base not found (it was deleted)"
 
 
 @dataclass(slots=True)
@@ -38,37 +40,35 @@ class ChunkRow:
 
 
 async def lock_knowledge_base(
-    session: AsyncSession, tenant_id: uuid.UUID, model: str, dim: int, backend: str = "pgvector"
+    session: AsyncSession, tenant_id: uuid.UUID, kb_id: uuid.UUID, model: str, dim: int, backend: str = "pgvector"
 ) -> KnowledgeBase:
-    """Create or lock the tenant's knowledge-base row: writers of one tenant serialise here."""
-    await session.execute(
-        text(
-            "INSERT INTO knowledge_bases (tenant_id, embedding_model, embedding_dim, vector_backend) "
-            "VALUES (:t, :m, :d, :b) ON CONFLICT (tenant_id) DO NOTHING"
-        ),
-        {"t": tenant_id, "m": model, "d": dim, "b": backend},
-    )
-    row = (
-        await session.execute(
-            text(f"{_KB_SELECT} FOR UPDATE"),
-            {"t": tenant_id},
+    """Lock a live knowledge base: its writers serialise here. The tenant's default (id = tenant id) is
+    created with `model`, `dim` and `backend` when it does not exist yet; any other must exist (NotFound)."""
+    if kb_id == tenant_id:
+        await knowledge_bases.insert(
+            session, tenant_id, kb_id, DEFAULT_NAME, model, dim, backend, KnowledgeBaseSettings()
         )
-    ).one()
-    return KnowledgeBase(*row)
+    kb = await knowledge_bases.get(session, kb_id, lock=True)
+    if kb is None or kb.status != "active":
+        raise NotFound(GONE)
+    return kb
 
 
-async def lock_tenant_index(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Take the tenant's writer lock (same order as ingestion: knowledge base first, then terms)."""
-    await session.execute(text("SELECT 1 FROM knowledge_bases WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id})
+async def lock_index(session: AsyncSession, kb_id: uuid.UUID) -> KnowledgeBase:
+    """Take a knowledge base's writer lock (the same order as ingestion: the knowledge base, then terms)."""
+    kb = await knowledge_bases.get(session, kb_id, lock=True)
+    if kb is None:
+        raise NotFound(GONE)
+    return kb
 
 
-async def _bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID, chunks: int, tokens: int) -> None:
+async def _bump_knowledge_base(session: AsyncSession, kb_id: uuid.UUID, chunks: int, tokens: int) -> None:
     await session.execute(
         text(
             "UPDATE knowledge_bases SET chunk_count = chunk_count + :c, token_count = token_count + :n, "
-            "version = version + 1, updated_at = now() WHERE tenant_id = :t"
+            "version = version + 1, updated_at = now() WHERE id = :k"
         ),
-        {"t": tenant_id, "c": chunks, "n": tokens},
+        {"k": kb_id, "c": chunks, "n": tokens},
     )
 
 
@@ -89,27 +89,27 @@ async def chunk_metadata(
     return [(r.ord, dict(r.metadata), parse_sparsevec(r.sparse)) for r in rows]
 
 
-async def bump_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """A new knowledge-base version without new chunks (a document's metadata changed), so cached answers
-    are not served with stale filters."""
-    await _bump_knowledge_base(session, tenant_id, 0, 0)
+async def bump_knowledge_base(session: AsyncSession, kb_id: uuid.UUID) -> None:
+    """A new knowledge-base version without new chunks (a document's metadata or the knowledge base's
+    settings changed), so cached answers are not served with stale filters or settings."""
+    await _bump_knowledge_base(session, kb_id, 0, 0)
 
 
-async def _adjust_df(session: AsyncSession, tenant_id: uuid.UUID, df: Counter[int], sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) chunks' terms from the tenant's document frequencies.
+async def _adjust_df(session: AsyncSession, kb: KnowledgeBase, df: Counter[int], sign: int) -> None:
+    """Add (sign=+1) or remove (sign=-1) chunks' terms from the knowledge base's document frequencies.
 
-    Callers hold the tenant's knowledge-base lock, so a tenant's writers never interleave here.
+    Callers hold the knowledge base's lock, so its writers never interleave here.
     """
     if not df:
         return
     terms = sorted(df)
-    params = {"t": tenant_id, "terms": terms, "dfs": [df[t] for t in terms]}
+    params = {"t": kb.tenant_id, "k": kb.id, "terms": terms, "dfs": [df[t] for t in terms]}
     if sign > 0:
         await session.execute(
             text(
-                "INSERT INTO sparse_terms (tenant_id, term, df) "
-                "SELECT :t, unnest(CAST(:terms AS int[])), unnest(CAST(:dfs AS int[])) "
-                "ON CONFLICT (tenant_id, term) DO UPDATE SET df = sparse_terms.df + EXCLUDED.df"
+                "INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df) "
+                "SELECT :t, :k, unnest(CAST(:terms AS int[])), unnest(CAST(:dfs AS int[])) "
+                "ON CONFLICT (knowledge_base_id, term) DO UPDATE SET df = sparse_terms.df + EXCLUDED.df"
             ),
             params,
         )
@@ -118,11 +118,11 @@ async def _adjust_df(session: AsyncSession, tenant_id: uuid.UUID, df: Counter[in
         text(
             "UPDATE sparse_terms s SET df = greatest(s.df - d.n, 0) "
             "FROM unnest(CAST(:terms AS int[]), CAST(:dfs AS int[])) AS d(term, n) "
-            "WHERE s.tenant_id = :t AND s.term = d.term"
+            "WHERE s.knowledge_base_id = :k AND s.term = d.term"
         ),
         params,
     )
-    await session.execute(text("DELETE FROM sparse_terms WHERE tenant_id = :t AND df = 0"), {"t": tenant_id})
+    await session.execute(text("DELETE FROM sparse_terms WHERE knowledge_base_id = :k AND df = 0"), {"k": kb.id})
 
 
 async def add_chunks(
@@ -136,14 +136,16 @@ async def add_chunks(
         return
     await session.execute(
         text(
-            "INSERT INTO chunks (id, tenant_id, document_id, ord, text, title, metadata, embedding_model, "
-            "embedding_dim, embedding, sparse, token_count) VALUES (:id, :t, :d, :ord, :text, :title, "
-            "CAST(:metadata AS jsonb), :model, :dim, CAST(:embedding AS vector), CAST(:sparse AS sparsevec), :tokens)"
+            "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, metadata, "
+            "embedding_model, embedding_dim, embedding, sparse, token_count) VALUES (:id, :t, :kb, :d, :ord, :text, "
+            ":title, CAST(:metadata AS jsonb), :model, :dim, CAST(:embedding AS vector), CAST(:sparse AS sparsevec), "
+            ":tokens)"
         ),
         [
             {
                 "id": c.id,
                 "t": tenant_id,
+                "kb": kb.id,
                 "d": document_id,
                 "ord": c.ord,
                 "text": c.text,
@@ -162,11 +164,13 @@ async def add_chunks(
     df: Counter[int] = Counter()
     for c in chunks:
         df.update(c.weights.keys())
-    await _adjust_df(session, tenant_id, df, +1)
-    await _bump_knowledge_base(session, tenant_id, len(chunks), sum(c.token_count for c in chunks))
+    await _adjust_df(session, kb, df, +1)
+    await _bump_knowledge_base(session, kb.id, len(chunks), sum(c.token_count for c in chunks))
 
 
-async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> int:
+async def remove_document_chunks(
+    session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, document_id: uuid.UUID
+) -> int:
     """Delete a document's chunks and take them out of the BM25 statistics. Returns chunks removed
     (their vector-record ids are `record_ids(document_id, n)`)."""
     rows = (
@@ -183,6 +187,6 @@ async def remove_document_chunks(session: AsyncSession, tenant_id: uuid.UUID, do
     df: Counter[int] = Counter()
     for r in rows:
         df.update(parse_sparsevec(r.sparse).keys())
-    await _adjust_df(session, tenant_id, df, -1)
-    await _bump_knowledge_base(session, tenant_id, -len(rows), -sum(r.token_count for r in rows))
+    await _adjust_df(session, kb, df, -1)
+    await _bump_knowledge_base(session, kb.id, -len(rows), -sum(r.token_count for r in rows))
     return len(rows)

@@ -1,12 +1,14 @@
 """A tenant's documents once indexed: read, list, change their metadata, delete them.
 
 Every statement names the tenant and runs in its scope (row-level security backs the explicit
-predicate). A document another tenant owns is as absent as one that never existed.
+predicate). A document another tenant owns is as absent as one that never existed; so is one in a
+knowledge base the caller's key is not allowed (`allowed`: the knowledge bases it may use, None: all).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,32 +19,47 @@ from ragapi.core.pagination import page_query, split_page
 from ragapi.ingestion.chunk_store import (
     bump_knowledge_base,
     chunk_metadata,
-    lock_tenant_index,
+    lock_index,
     remove_document_chunks,
 )
 from ragapi.ingestion.models import Document
-from ragapi.retrieval.chunks import get_knowledge_base, record_id, record_ids
+from ragapi.retrieval.chunks import record_id, record_ids
 from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for, record_metadata
 from ragapi.retrieval.vectors.pgvector import PgVectorIndex
 
+Allowed = Collection[uuid.UUID] | None
 
-async def find_document(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
+
+async def find_document(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID, allowed: Allowed = None
+) -> Document | None:
     statement = select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.id) == document_id)
+    if allowed is not None:
+        statement = statement.where(col(Document.knowledge_base_id).in_(list(allowed)))
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def get_document(db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
+async def get_document(
+    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, allowed: Allowed = None
+) -> Document | None:
     async with db.tenant_session(tenant_id) as session:
-        return await find_document(session, tenant_id, document_id)
+        return await find_document(session, tenant_id, document_id, allowed)
 
 
 async def list_documents(
-    db: Database, tenant_id: uuid.UUID, cursor: str | None, limit: int, max_limit: int
+    db: Database,
+    tenant_id: uuid.UUID,
+    knowledge_bases: Collection[uuid.UUID] | None,
+    cursor: str | None,
+    limit: int,
+    max_limit: int,
 ) -> tuple[list[Document], str | None]:
-    """A page of the tenant's documents, newest first, and the cursor of the next page (None: the last)."""
-    statement = page_query(
-        select(Document).where(col(Document.tenant_id) == tenant_id), Document, cursor, limit, max_limit
-    )
+    """A page of the tenant's documents (in `knowledge_bases`, None: all of them), newest first, and the
+    cursor of the next page (None: the last)."""
+    selected = select(Document).where(col(Document.tenant_id) == tenant_id)
+    if knowledge_bases is not None:
+        selected = selected.where(col(Document.knowledge_base_id).in_(list(knowledge_bases)))
+    statement = page_query(selected, Document, cursor, limit, max_limit)
     async with db.tenant_session(tenant_id) as session:
         return split_page(list((await session.execute(statement)).scalars()), limit)
 
@@ -53,6 +70,7 @@ async def update_metadata(
     tenant_id: uuid.UUID,
     document_id: uuid.UUID,
     metadata: dict[str, Any],
+    allowed: Allowed = None,
 ) -> Document | None:
     """Replace a document's metadata (one row: its chunks do not copy it) and bump the knowledge-base
     version so cached answers are not served with stale filters; no embedding.
@@ -61,21 +79,20 @@ async def update_metadata(
     commit, as ingestion does, so a failure there leaves the old metadata in both places. None when the
     tenant has no such document."""
     async with db.tenant_session(tenant_id) as session:
-        document = await find_document(session, tenant_id, document_id)
+        document = await find_document(session, tenant_id, document_id, allowed)
         if document is None:
             return None
-        await lock_tenant_index(session, tenant_id)
+        kb = await lock_index(session, document.knowledge_base_id)
         document.metadata_ = metadata
         session.add(document)
-        await bump_knowledge_base(session, tenant_id)
-        kb = await get_knowledge_base(session, tenant_id)
-        if kb is not None and kb.vector_backend != "pgvector":
+        await bump_knowledge_base(session, kb.id)
+        if kb.vector_backend != "pgvector":
             records = [
                 VectorRecord(
                     record_id(document_id, ord_),
                     [],
                     sparse,
-                    record_metadata(metadata, own, document.source, document_id),
+                    record_metadata(metadata, own, document.source, document_id, kb.id),
                 )
                 for ord_, own, sparse in await chunk_metadata(session, tenant_id, document_id)
             ]
@@ -86,18 +103,21 @@ async def update_metadata(
 
 
 async def delete_document(
-    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, indexes: dict[str, VectorIndex] | None = None
+    db: Database,
+    tenant_id: uuid.UUID,
+    document_id: uuid.UUID,
+    indexes: dict[str, VectorIndex] | None = None,
+    allowed: Allowed = None,
 ) -> bool:
     """Delete a document, its chunks and its vectors; False when the tenant has no such document."""
     async with db.tenant_session(tenant_id) as session:
-        document = await find_document(session, tenant_id, document_id)
+        document = await find_document(session, tenant_id, document_id, allowed)
         if document is None:
             return False
-        await lock_tenant_index(session, tenant_id)
-        kb = await get_knowledge_base(session, tenant_id)
-        removed = await remove_document_chunks(session, tenant_id, document_id)
+        kb = await lock_index(session, document.knowledge_base_id)
+        removed = await remove_document_chunks(session, tenant_id, kb, document_id)
         await session.delete(document)
-    if kb is not None and removed:
+    if removed:
         await index_for(indexes or {"pgvector": PgVectorIndex(db, 0)}, kb).delete(
             tenant_id, record_ids(document_id, removed)
         )

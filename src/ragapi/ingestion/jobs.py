@@ -70,16 +70,27 @@ class Progress:
 
 
 async def submit(
-    db: Database, store: UploadStore, tenant_id: uuid.UUID, items: Sequence[IngestItem], plan: TenantPlan | None = None
+    db: Database,
+    store: UploadStore,
+    tenant_id: uuid.UUID,
+    items: Sequence[IngestItem],
+    plan: TenantPlan | None = None,
+    kb_id: uuid.UUID | None = None,
 ) -> IngestJob:
     """Store the uploads, then record the job and its files and charge the tenant's monthly ingest budget
     in one transaction (uploads removed if that fails), so a job the API has acknowledged always has its
     bytes, and bytes are charged only for a job that was recorded (QuotaExceeded records nothing).
 
     Charged, when a `plan` is given: the documents within its size limit (larger ones fail in the job,
-    with the reason, without holding up the rest); URL documents when a worker has fetched them."""
+    with the reason, without holding up the rest); URL documents when a worker has fetched them.
+    The documents go into knowledge base `kb_id` (None: the tenant's default)."""
     job = IngestJob(
-        id=uuid.uuid4(), tenant_id=tenant_id, status="queued", files_total=len(items), trace_context=carrier() or None
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        knowledge_base_id=kb_id or tenant_id,
+        status="queued",
+        files_total=len(items),
+        trace_context=carrier() or None,
     )
     keys = [upload_key(tenant_id, job.id, n) if item.data else None for n, item in enumerate(items)]
 
@@ -121,6 +132,13 @@ async def submit(
 async def find_job(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> IngestJob | None:
     statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant_id, col(IngestJob.id) == job_id)
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def knowledge_base_of(db: Database, tenant_id: uuid.UUID, job_id: uuid.UUID) -> uuid.UUID:
+    """Where a job's documents go."""
+    async with db.tenant_session(tenant_id, durable=False) as session:
+        job = await find_job(session, tenant_id, job_id)
+    return job.knowledge_base_id if job is not None else tenant_id
 
 
 async def claim(

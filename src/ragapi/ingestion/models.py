@@ -16,6 +16,7 @@ class Document(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant_id: uuid.UUID
+    knowledge_base_id: uuid.UUID
     external_id: str | None = None
     title: str
     source: str | None = None
@@ -32,6 +33,7 @@ class IngestJob(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant_id: uuid.UUID
+    knowledge_base_id: uuid.UUID  # where its documents go
     status: str = "queued"
     files_total: int = 0
     error: str | None = None

@@ -24,13 +24,21 @@ from typing import Any
 
 import httpx
 from langchain_core.embeddings import Embeddings
+from langchain_text_splitters import RecursiveCharacterTextSplitter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from ragapi.core import tracing
 from ragapi.core.database import Database
-from ragapi.core.errors import InvalidInput, PayloadTooLarge, RagApiError, ServiceUnavailable, UpstreamError
+from ragapi.core.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RagApiError,
+    ServiceUnavailable,
+    UpstreamError,
+)
 from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.core.settings import Settings
 from ragapi.embedding import embedder_for, embedding_identity
@@ -44,8 +52,10 @@ from ragapi.ingestion.chunking import TextChunk, chunk_document, make_splitter
 from ragapi.ingestion.fetch import fetch_url, parse_networks
 from ragapi.ingestion.models import Document
 from ragapi.ingestion.parsers import ParsedDocument, ParseLimits, parse, url_file_name
+from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.bm25 import BM25Params, document_weights, term_counts
-from ragapi.retrieval.chunks import KnowledgeBase, get_knowledge_base, record_id, record_ids
+from ragapi.retrieval.chunks import record_id, record_ids
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for, record_metadata
 from ragapi.retrieval.vectors.pgvector import PgVectorIndex
 
@@ -211,7 +221,9 @@ class IngestPipeline:
         self.embeddings = embeddings
         self.settings = settings
         self.indexes = indexes or {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
-        self.splitter = make_splitter(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
+        self._splitters: dict[
+            tuple[int, int], RecursiveCharacterTextSplitter
+        ] = {}  # by (size, overlap): a knowledge base's own
         self.bm25 = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
         self.limits = ParseLimits(settings.max_pdf_pages, settings.max_archive_bytes, settings.max_archive_ratio)
         self.allowed_networks = parse_networks(settings.url_fetch_allowed_networks)
@@ -222,9 +234,10 @@ class IngestPipeline:
         items: Sequence[IngestItem],
         progress: Callable[[int], None] | None = None,
         fetch_max_bytes: int | None = None,
+        kb_id: uuid.UUID | None = None,
     ) -> JobReport:
         """Ingest in this process and wait (the CLI, evaluation); the API goes through durable jobs."""
-        results = await self.process(tenant_id, items, progress=progress, fetch_max_bytes=fetch_max_bytes)
+        results = await self.process(tenant_id, items, progress=progress, fetch_max_bytes=fetch_max_bytes, kb_id=kb_id)
         ordered = [results[i] for i in sorted(results)]
         return JobReport(job_id=uuid.uuid4(), status=job_status(ordered), results=ordered)
 
@@ -235,21 +248,32 @@ class IngestPipeline:
         progress: Callable[[int], None] | None = None,
         fetch_max_bytes: int | None = None,
         on_written: OnWritten | None = None,
+        kb_id: uuid.UUID | None = None,
     ) -> dict[int, ItemResult]:
-        """Every item's result by its index. `on_written` runs inside each document's transaction, so
+        """Every item's result by its index, ingested into knowledge base `kb_id` (None: the tenant's
+        default, created on first use). `on_written` runs inside each document's transaction, so
         whatever it records commits (or rolls back) together with the document."""
+        kb_id = kb_id or tenant_id
         results: dict[int, ItemResult] = {}
         prepared: list[_Prepared] = []
         await self._fetch_urls(items, results, fetch_max_bytes or self.settings.max_upload_bytes)
+        kb = await self._knowledge_base(tenant_id, kb_id)
+        if kb is None and kb_id != tenant_id:  # deleted since the job was accepted
+            gone = NotFound("knowledge base not found (it was deleted)")
+            results.update(
+                {n: _failure(n, item, gone, "ingesting") for n, item in enumerate(items) if n not in results}
+            )
+            return results
+        splitter = self._splitter(kb)
         for index, item in enumerate(items):
             if index in results:
                 continue
             try:
-                prepared.append(await asyncio.to_thread(self._prepare, index, item))
+                prepared.append(await asyncio.to_thread(self._prepare, index, item, splitter))
             except Exception as exc:  # the document's own failure, whatever it is
                 results[index] = _failure(index, item, exc, "parsing")
 
-        prepared, kb = await self._skip_known(tenant_id, prepared, results)
+        prepared = await self._skip_known(tenant_id, kb_id, prepared, results)
         # A knowledge base not yet re-embedded after a model change keeps growing with its own model.
         embedder = embedder_for(kb.embedding_model, self.embeddings, self.settings) if kb else self.embeddings
         if embedder is None:
@@ -260,8 +284,23 @@ class IngestPipeline:
             results.update({p.index: _failure(p.index, p.item, refused, "embedding") for p in prepared})
         else:
             prepared = await self._embed_all(prepared, results, embedder)
-            await self._write_all(tenant_id, prepared, results, progress, on_written, embedder)
+            await self._write_all(tenant_id, kb_id, prepared, results, progress, on_written, embedder)
         return results
+
+    async def _knowledge_base(self, tenant_id: uuid.UUID, kb_id: uuid.UUID) -> KnowledgeBase | None:
+        async with self.db.tenant_session(tenant_id) as session:
+            kb = await knowledge_bases.get(session, kb_id)
+        return kb if kb is not None and kb.status == "active" else None
+
+    def _splitter(self, kb: KnowledgeBase | None) -> RecursiveCharacterTextSplitter:
+        """The knowledge base's chunking (its own settings, else the service's)."""
+        own = kb.settings if kb is not None else None
+        size = (own and own.chunk_size_tokens) or self.settings.chunk_size_tokens
+        overlap = own.chunk_overlap_tokens if own and own.chunk_overlap_tokens is not None else None
+        overlap = min(overlap if overlap is not None else self.settings.chunk_overlap_tokens, size - 1)
+        if (size, overlap) not in self._splitters:
+            self._splitters[(size, overlap)] = make_splitter(size, overlap)
+        return self._splitters[(size, overlap)]
 
     async def _fetch_urls(self, items: Sequence[IngestItem], results: dict[int, ItemResult], max_bytes: int) -> None:
         """Download URL documents, a few at a time; a URL that fails fails its document only."""
@@ -283,7 +322,7 @@ class IngestPipeline:
 
         await asyncio.gather(*(one(i, item) for i, item in enumerate(items) if item.url and not item.data))
 
-    def _prepare(self, index: int, item: IngestItem) -> _Prepared:
+    def _prepare(self, index: int, item: IngestItem, splitter: RecursiveCharacterTextSplitter) -> _Prepared:
         parsed = parse(item.data, item.filename, item.content_type, self.limits)
         if parsed.char_count > self.settings.max_document_chars:
             raise PayloadTooLarge(
@@ -295,23 +334,22 @@ class IngestPipeline:
             index=index,
             item=item,
             parsed=parsed,
-            chunks=chunk_document(parsed, self.splitter),
+            chunks=chunk_document(parsed, splitter),
             digest=hashlib.sha256(item.data).hexdigest(),
         )
 
     async def _skip_known(
-        self, tenant_id: uuid.UUID, prepared: list[_Prepared], results: dict[int, ItemResult]
-    ) -> tuple[list[_Prepared], KnowledgeBase | None]:
-        """Drop documents whose bytes are already indexed before spending time embedding them; the
-        knowledge base as it is now."""
+        self, tenant_id: uuid.UUID, kb_id: uuid.UUID, prepared: list[_Prepared], results: dict[int, ItemResult]
+    ) -> list[_Prepared]:
+        """Drop documents whose bytes are already in the knowledge base before spending time embedding them."""
+        if not prepared:
+            return prepared
         async with self.db.tenant_session(tenant_id) as session:
-            kb = await get_knowledge_base(session, tenant_id)
-            if not prepared:
-                return prepared, kb
             rows = (
                 await session.execute(
                     select(Document.content_hash, Document.id, Document.chunk_count, Document.external_id).where(
                         col(Document.tenant_id) == tenant_id,
+                        col(Document.knowledge_base_id) == kb_id,
                         col(Document.content_hash).in_([p.digest for p in prepared]),
                     )
                 )
@@ -327,7 +365,7 @@ class IngestPipeline:
             results[p.index] = ItemResult(
                 p.index, p.item.filename, status, row.id, row.chunk_count, removed_characters=p.removed
             )
-        return keep, kb
+        return keep
 
     async def _embed_all(
         self, prepared: list[_Prepared], results: dict[int, ItemResult], embedder: Embeddings
@@ -367,6 +405,7 @@ class IngestPipeline:
     async def _write_all(
         self,
         tenant_id: uuid.UUID,
+        kb_id: uuid.UUID,
         prepared: list[_Prepared],
         results: dict[int, ItemResult],
         progress: Callable[[int], None] | None,
@@ -380,7 +419,13 @@ class IngestPipeline:
         model, dim = embedding_identity(embedder)
         stale: list[str] = []  # vector records of replaced versions, deleted once the swap is committed
         async with self.db.tenant_session(tenant_id) as session:
-            kb = await lock_knowledge_base(session, tenant_id, model, dim, self.settings.vector_backend.value)
+            try:
+                kb = await lock_knowledge_base(
+                    session, tenant_id, kb_id, model, dim, self.settings.vector_backend.value
+                )
+            except NotFound as gone:  # deleted while the batch was being embedded
+                results.update({p.index: _failure(p.index, p.item, gone, "writing") for p in prepared})
+                return
             index = index_for(self.indexes, kb)
             mismatch = (kb.embedding_model, kb.embedding_dim) != (model, dim)
             for p in prepared:
@@ -393,7 +438,7 @@ class IngestPipeline:
                             f"embedded with {model}; ingest it again"
                         )
                     async with session.begin_nested():  # a failure rolls back this document only
-                        results[p.index] = await self._write(session, tenant_id, index, p, written, replaced)
+                        results[p.index] = await self._write(session, kb, index, p, written, replaced)
                         if on_written is not None:
                             await on_written(session, results[p.index])
                     stale.extend(replaced)
@@ -420,16 +465,16 @@ class IngestPipeline:
     async def _write(
         self,
         session: AsyncSession,
-        tenant_id: uuid.UUID,
+        kb: KnowledgeBase,
         index: VectorIndex,
         p: _Prepared,
         written: list[str],
         stale: list[str],
     ) -> ItemResult:
-        item = p.item
+        item, tenant_id = p.item, kb.tenant_id
         same_bytes = (
             await session.execute(
-                select(Document).where(col(Document.tenant_id) == tenant_id, col(Document.content_hash) == p.digest)
+                select(Document).where(col(Document.knowledge_base_id) == kb.id, col(Document.content_hash) == p.digest)
             )
         ).scalar_one_or_none()
         if same_bytes is not None:
@@ -443,12 +488,12 @@ class IngestPipeline:
             previous = (
                 await session.execute(
                     select(Document).where(
-                        col(Document.tenant_id) == tenant_id, col(Document.external_id) == item.external_id
+                        col(Document.knowledge_base_id) == kb.id, col(Document.external_id) == item.external_id
                     )
                 )
             ).scalar_one_or_none()
             if previous is not None:
-                removed = await remove_document_chunks(session, tenant_id, previous.id)
+                removed = await remove_document_chunks(session, tenant_id, kb, previous.id)
                 stale.extend(record_ids(previous.id, removed))
                 await session.delete(previous)
                 await session.flush()
@@ -456,6 +501,7 @@ class IngestPipeline:
 
         document = Document(
             tenant_id=tenant_id,
+            knowledge_base_id=kb.id,
             external_id=item.external_id,
             title=p.parsed.title,
             source=item.filename,
@@ -467,8 +513,7 @@ class IngestPipeline:
         )
         session.add(document)
         await session.flush()
-        kb = await get_knowledge_base(session, tenant_id)
-        assert kb is not None  # noqa: S101 - locked by _write_all
+        kb = await knowledge_bases.get(session, kb.id) or kb  # its counts now (a replaced version left them)
         rows = self._rows(p, kb)
         await add_chunks(session, tenant_id, document.id, kb, rows)
         records = [
@@ -476,7 +521,7 @@ class IngestPipeline:
                 id=record_id(document.id, r.ord),
                 dense=r.embedding,
                 sparse=r.weights,
-                metadata=record_metadata(item.metadata, r.metadata, item.filename, document.id),
+                metadata=record_metadata(item.metadata, r.metadata, item.filename, document.id, kb.id),
             )
             for r in rows
         ]

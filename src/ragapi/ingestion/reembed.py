@@ -22,8 +22,9 @@ from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput, NotFound, UpstreamError
 from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.embedding import embedding_identity
-from ragapi.ingestion.chunk_store import lock_tenant_index
-from ragapi.retrieval.chunks import ensure_dense_index, get_knowledge_base, vector_literal
+from ragapi.ingestion.chunk_store import lock_index
+from ragapi.retrieval import knowledge_bases
+from ragapi.retrieval.chunks import ensure_dense_index, vector_literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class ReembedReport:
 
 
 _PENDING = (
-    "SELECT id, title, text FROM chunks WHERE tenant_id = :t "
+    "SELECT id, title, text FROM chunks WHERE tenant_id = :t AND knowledge_base_id = :k "
     "AND (embedding_next IS NULL OR embedding_next_model IS DISTINCT FROM :m) ORDER BY id LIMIT :n"
 )
 
@@ -46,14 +47,17 @@ async def reembed(
     tenant_id: uuid.UUID,
     batch: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    kb_id: uuid.UUID | None = None,
 ) -> ReembedReport:
-    """Re-embed with `embeddings`; `progress(done, total)` after each batch (total grows if documents
-    arrive meanwhile). Idempotent: an interrupted run resumes from the chunks it has not embedded."""
+    """Re-embed knowledge base `kb_id` (None: the tenant's default) with `embeddings`; `progress(done,
+    total)` after each batch (total grows if documents arrive meanwhile). Idempotent: an interrupted run
+    resumes from the chunks it has not embedded."""
     model, dim = await asyncio.to_thread(embedding_identity, embeddings)
+    kb_id = kb_id or tenant_id
     async with db.tenant_session(tenant_id) as session:
-        kb = await get_knowledge_base(session, tenant_id)
-        if kb is None:
-            raise NotFound("this tenant has no knowledge base yet")
+        kb = await knowledge_bases.get(session, kb_id)
+        if kb is None or kb.status != "active":
+            raise NotFound("no such knowledge base")
         if kb.vector_backend != "pgvector":
             raise InvalidInput(
                 f"re-embedding runs on pgvector; move this knowledge base first (ragapi vectors migrate "
@@ -63,7 +67,7 @@ async def reembed(
         if (kb.embedding_model, kb.embedding_dim) == (model, dim):
             return ReembedReport(previous, model, dim, 0)
         await session.execute(
-            text("UPDATE knowledge_bases SET reembedding_to = :m WHERE tenant_id = :t"), {"m": model, "t": tenant_id}
+            text("UPDATE knowledge_bases SET reembedding_to = :m WHERE id = :k"), {"m": model, "k": kb_id}
         )
     async with db.admin_session() as session:
         await ensure_dense_index(session, dim)
@@ -71,29 +75,29 @@ async def reembed(
     done = 0
     while True:  # passes without the lock: queries and ingestion go on
         async with db.tenant_session(tenant_id) as session:
-            embedded = await _embed_pending(session, embeddings, tenant_id, model, batch)
+            embedded = await _embed_pending(session, embeddings, tenant_id, kb_id, model, batch)
         done += embedded
         if progress:
-            progress(done, done + await _pending_count(db, tenant_id, model))
+            progress(done, done + await _pending_count(db, tenant_id, kb_id, model))
         if embedded == 0:
             break
     async with db.tenant_session(tenant_id) as session:  # the last pass and the swap, under the lock
-        await lock_tenant_index(session, tenant_id)
-        while embedded := await _embed_pending(session, embeddings, tenant_id, model, batch):
+        await lock_index(session, kb_id)
+        while embedded := await _embed_pending(session, embeddings, tenant_id, kb_id, model, batch):
             done += embedded
         await session.execute(
             text(
                 "UPDATE chunks SET embedding = embedding_next, embedding_model = :m, embedding_dim = :d, "
-                "embedding_next = NULL, embedding_next_model = NULL WHERE tenant_id = :t"
+                "embedding_next = NULL, embedding_next_model = NULL WHERE tenant_id = :t AND knowledge_base_id = :k"
             ),
-            {"m": model, "d": dim, "t": tenant_id},
+            {"m": model, "d": dim, "t": tenant_id, "k": kb_id},
         )
         await session.execute(
             text(
                 "UPDATE knowledge_bases SET embedding_model = :m, embedding_dim = :d, reembedding_to = NULL, "
-                "version = version + 1, updated_at = now() WHERE tenant_id = :t"
+                "version = version + 1, updated_at = now() WHERE id = :k"
             ),
-            {"m": model, "d": dim, "t": tenant_id},
+            {"m": model, "d": dim, "k": kb_id},
         )
     if progress:
         progress(done, done)
@@ -101,9 +105,9 @@ async def reembed(
 
 
 async def _embed_pending(
-    session: AsyncSession, embeddings: Embeddings, tenant_id: uuid.UUID, model: str, batch: int
+    session: AsyncSession, embeddings: Embeddings, tenant_id: uuid.UUID, kb_id: uuid.UUID, model: str, batch: int
 ) -> int:
-    rows = (await session.execute(text(_PENDING), {"t": tenant_id, "m": model, "n": batch})).all()
+    rows = (await session.execute(text(_PENDING), {"t": tenant_id, "k": kb_id, "m": model, "n": batch})).all()
     if not rows:
         return 0
     texts = [f"{r.title}\n\n{r.text}" for r in rows]  # what the pipeline embeds
@@ -122,16 +126,16 @@ async def _embed_pending(
     return len(rows)
 
 
-async def _pending_count(db: Database, tenant_id: uuid.UUID, model: str) -> int:
+async def _pending_count(db: Database, tenant_id: uuid.UUID, kb_id: uuid.UUID, model: str) -> int:
     async with db.tenant_session(tenant_id) as session:
         return int(
             (
                 await session.execute(
                     text(
-                        "SELECT count(*) FROM chunks WHERE tenant_id = :t "
+                        "SELECT count(*) FROM chunks WHERE tenant_id = :t AND knowledge_base_id = :k "
                         "AND (embedding_next IS NULL OR embedding_next_model IS DISTINCT FROM :m)"
                     ),
-                    {"t": tenant_id, "m": model},
+                    {"t": tenant_id, "k": kb_id, "m": model},
                 )
             ).scalar_one()
         )

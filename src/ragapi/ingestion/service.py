@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,11 @@ class IngestionService:
 
     # --- jobs ---
 
-    async def submit(self, tenant: TenantContext, items: Sequence[IngestItem]) -> IngestJob:
+    async def submit(self, tenant: TenantContext, items: Sequence[IngestItem], kb_id: uuid.UUID) -> IngestJob:
         """Record the job (its uploads stored, the tenant's ingest quota charged) and hand it to the
-        workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable)."""
-        job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan)
+        workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable). The
+        documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`)."""
+        job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan, kb_id=kb_id)
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             file_ids = await jobs.file_ids(session, job.id)
         try:
@@ -68,21 +69,26 @@ class IngestionService:
             raise
         return job
 
-    async def job(self, tenant_id: uuid.UUID, job_id: uuid.UUID, files: bool = False) -> JobView:
-        """NotFound when the tenant has no such job."""
+    async def job(self, tenant: TenantContext, job_id: uuid.UUID, files: bool = False) -> JobView:
+        """NotFound when the tenant has no such job (or it ingests into a knowledge base the caller's key
+        may not use)."""
+        tenant_id = tenant.tenant_id
         async with self.db.tenant_session(tenant_id, durable=False) as session:
             job = await jobs.find_job(session, tenant_id, job_id)
-            if job is None:
+            if job is None or not tenant.may_use(job.knowledge_base_id):
                 raise NotFound("no such ingest job")
             progress = (await jobs.progress_of(session, [job_id]))[job_id]
             listed = await jobs.files_of(session, job_id) if files else []
         return JobView(job, progress, listed)
 
     async def jobs(
-        self, tenant_id: uuid.UUID, status: str | None, cursor: str | None, limit: int
+        self, tenant: TenantContext, status: str | None, cursor: str | None, limit: int
     ) -> tuple[list[JobView], str | None]:
         """A page of the tenant's jobs, newest first (optionally of one status), and the next cursor."""
+        tenant_id = tenant.tenant_id
         statement = select(IngestJob).where(col(IngestJob.tenant_id) == tenant_id)
+        if tenant.knowledge_base_ids is not None:
+            statement = statement.where(col(IngestJob.knowledge_base_id).in_(list(tenant.knowledge_base_ids)))
         if status:
             statement = statement.where(col(IngestJob.status) == status)
         statement = page_query(statement, IngestJob, cursor, limit, self.settings.page_size_max)
@@ -91,45 +97,58 @@ class IngestionService:
             progress = await jobs.progress_of(session, [job.id for job in page])
         return [JobView(job, progress[job.id], []) for job in page], next_cursor
 
-    async def wait(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
+    async def wait(self, tenant: TenantContext, job_id: uuid.UUID) -> JobView:
         """The job with its files once it has finished, or as it is after INGEST_WAIT_MAX_S."""
         deadline = time.monotonic() + self.settings.ingest_wait_max_s
         pause = 0.02
         while True:
-            view = await self.job(tenant_id, job_id)
+            view = await self.job(tenant, job_id)
             if view.finished or time.monotonic() >= deadline:
-                return await self.job(tenant_id, job_id, files=True)
+                return await self.job(tenant, job_id, files=True)
             await asyncio.sleep(pause)
             pause = min(pause * 2, self.settings.ingest_poll_s)
 
-    async def cancel(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
+    async def cancel(self, tenant: TenantContext, job_id: uuid.UUID) -> JobView:
         """Files not yet indexed are cancelled; documents already indexed stay. NotFound: no such job;
         Conflict: it has finished."""
-        if await jobs.cancel(self.db, self.uploads, tenant_id, job_id) is None:
+        await self.job(tenant, job_id)  # the caller's to see
+        if await jobs.cancel(self.db, self.uploads, tenant.tenant_id, job_id) is None:
             raise NotFound("no such ingest job")
-        return await self.job(tenant_id, job_id, files=True)
+        return await self.job(tenant, job_id, files=True)
 
     # --- documents ---
 
-    async def document(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> Document:
-        """NotFound when the tenant has no such document (another tenant's included)."""
-        document = await documents.get_document(self.db, tenant_id, document_id)
-        if document is None:
+    async def document(self, tenant: TenantContext, document_id: uuid.UUID) -> Document:
+        """NotFound when the tenant has no such document (another tenant's included, and one in a
+        knowledge base the caller's key may not use)."""
+        found = await documents.get_document(self.db, tenant.tenant_id, document_id, tenant.knowledge_base_ids)
+        if found is None:
             raise NotFound("no such document")
-        return document
+        return found
 
     async def documents(
-        self, tenant_id: uuid.UUID, cursor: str | None, limit: int
+        self, tenant: TenantContext, kb_ids: Collection[uuid.UUID] | None, cursor: str | None, limit: int
     ) -> tuple[list[Document], str | None]:
-        return await documents.list_documents(self.db, tenant_id, cursor, limit, self.settings.page_size_max)
+        """A page of documents in `kb_ids` (None: every knowledge base the caller may use)."""
+        scope = kb_ids if kb_ids is not None else tenant.knowledge_base_ids
+        return await documents.list_documents(
+            self.db, tenant.tenant_id, scope, cursor, limit, self.settings.page_size_max
+        )
 
-    async def update_metadata(self, tenant_id: uuid.UUID, document_id: uuid.UUID, metadata: dict[str, Any]) -> Document:
+    async def update_metadata(
+        self, tenant: TenantContext, document_id: uuid.UUID, metadata: dict[str, Any]
+    ) -> Document:
         """Replace a document's metadata (what filters match) without re-embedding it."""
-        document = await documents.update_metadata(self.db, self.indexes, tenant_id, document_id, metadata)
-        if document is None:
+        found = await documents.update_metadata(
+            self.db, self.indexes, tenant.tenant_id, document_id, metadata, tenant.knowledge_base_ids
+        )
+        if found is None:
             raise NotFound("no such document")
-        return document
+        return found
 
-    async def delete(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        if not await documents.delete_document(self.db, tenant_id, document_id, self.indexes):
+    async def delete(self, tenant: TenantContext, document_id: uuid.UUID) -> None:
+        deleted = await documents.delete_document(
+            self.db, tenant.tenant_id, document_id, self.indexes, tenant.knowledge_base_ids
+        )
+        if not deleted:
             raise NotFound("no such document")

@@ -15,35 +15,41 @@ from sqlalchemy import text
 
 from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput, NotFound
-from ragapi.ingestion.chunk_store import lock_tenant_index
+from ragapi.ingestion.chunk_store import lock_index
 from ragapi.retrieval.bm25 import parse_sparsevec
-from ragapi.retrieval.chunks import get_knowledge_base, record_id
-from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for
+from ragapi.retrieval.chunks import record_id
+from ragapi.retrieval.vectors.base import VectorIndex, VectorRecord, index_for, record_metadata
 
 
-async def migrate_vectors(db: Database, indexes: dict[str, VectorIndex], tenant_id: uuid.UUID, target: str) -> int:
-    """Copy every chunk vector of the tenant to `target` and switch the knowledge base to it.
+async def migrate_vectors(
+    db: Database, indexes: dict[str, VectorIndex], tenant_id: uuid.UUID, target: str, kb_id: uuid.UUID | None = None
+) -> int:
+    """Copy every chunk vector of knowledge base `kb_id` (None: the tenant's default) to `target` and
+    switch the knowledge base to it.
 
-    Returns the number of chunks moved (0 when the tenant is already there).
+    Returns the number of chunks moved (0 when the knowledge base is already there).
     """
     if target not in indexes:
         raise InvalidInput(f"vector backend {target!r} is not configured")
     destination = indexes[target]
+    kb_id = kb_id or tenant_id
     async with db.tenant_session(tenant_id) as session:
-        await lock_tenant_index(session, tenant_id)
-        kb = await get_knowledge_base(session, tenant_id)
-        if kb is None:
-            raise NotFound("this tenant has no knowledge base yet")
+        try:
+            kb = await lock_index(session, kb_id)
+        except NotFound:
+            raise NotFound("no such knowledge base") from None
         if kb.vector_backend == target:
             return 0
         source = index_for(indexes, kb)
         rows = (
             await session.execute(
                 text(
-                    "SELECT document_id, ord, embedding::text AS embedding, sparse::text AS sparse, metadata "
-                    "FROM chunks WHERE tenant_id = :t ORDER BY document_id, ord"
+                    "SELECT c.document_id, c.ord, c.embedding::text AS embedding, c.sparse::text AS sparse, "
+                    "c.metadata, d.metadata AS document_metadata, d.source FROM chunks c "
+                    "JOIN documents d ON d.id = c.document_id "
+                    "WHERE c.tenant_id = :t AND c.knowledge_base_id = :k ORDER BY c.document_id, c.ord"
                 ),
-                {"t": tenant_id},
+                {"t": tenant_id, "k": kb_id},
             )
         ).all()
         ids = [record_id(uuid.UUID(bytes=r.document_id.bytes), r.ord) for r in rows]
@@ -63,22 +69,27 @@ async def migrate_vectors(db: Database, indexes: dict[str, VectorIndex], tenant_
                 ],
             )
         else:
-            await destination.upsert(tenant_id, [_record(r, rid) for r, rid in zip(rows, ids, strict=True)])
-            await session.execute(text("UPDATE chunks SET embedding = NULL WHERE tenant_id = :t"), {"t": tenant_id})
+            await destination.upsert(tenant_id, [_record(r, rid, kb_id) for r, rid in zip(rows, ids, strict=True)])
+            await session.execute(
+                text("UPDATE chunks SET embedding = NULL WHERE tenant_id = :t AND knowledge_base_id = :k"),
+                {"t": tenant_id, "k": kb_id},
+            )
         await session.execute(
-            text("UPDATE knowledge_bases SET vector_backend = :b, version = version + 1 WHERE tenant_id = :t"),
-            {"b": target, "t": tenant_id},
+            text("UPDATE knowledge_bases SET vector_backend = :b, version = version + 1 WHERE id = :k"),
+            {"b": target, "k": kb_id},
         )
-    await source.drop_tenant(tenant_id)
+    await source.delete(tenant_id, ids)  # the tenant's other knowledge bases may stay where they were
     return len(rows)
 
 
-def _record(row: Any, rid: str) -> VectorRecord:
+def _record(row: Any, rid: str, kb_id: uuid.UUID) -> VectorRecord:
     if row.embedding is None:
         raise InvalidInput(f"chunk {rid} has no dense vector in PostgreSQL")
+    document_id = uuid.UUID(bytes=row.document_id.bytes)
     return VectorRecord(
         id=rid,
         dense=json.loads(row.embedding),
         sparse=parse_sparsevec(row.sparse),
-        metadata={**row.metadata, "document_id": str(row.document_id)},
+        # what filters see, as ingestion writes it: the document's metadata, the chunk's own, the file name
+        metadata=record_metadata(row.document_metadata, row.metadata, row.source, document_id, kb_id),
     )

@@ -163,6 +163,7 @@ class IngestWorker:
             [item for _, item in present],
             fetch_max_bytes=plan.max_document_bytes,
             on_written=_reindexed(on_written, [n for n, _ in present]),
+            kb_id=await jobs.knowledge_base_of(self.db, tenant_id, files[0].job_id),
         )
         fetched = sum(len(item.data) for _, item in present) - sent
         if fetched:  # URL documents are charged once their size is known

@@ -1,9 +1,9 @@
-"""The chunk index in PostgreSQL: dense vectors (pgvector HNSW) and BM25 sparse vectors, per tenant.
+"""The chunk index in PostgreSQL: dense vectors (pgvector HNSW) and BM25 sparse vectors, per knowledge base.
 
 Every statement runs inside a tenant session (row-level security) *and* names the tenant explicitly.
 Dense search uses one partial HNSW index per embedding dimension, with pgvector 0.8's iterative scan
-so a selective tenant or metadata filter still yields k results. Sparse search is an exact scan of
-the tenant's chunks, which measured both faster and more accurate than an HNSW index on sparsevec.
+so a selective knowledge-base or metadata filter still yields k results. Sparse search is an exact scan
+of the knowledge base's chunks, which measured both faster and more accurate than an HNSW index on sparsevec.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragapi.retrieval.bm25 import query_weights, to_sparsevec
 from ragapi.retrieval.filters import Scalar, filter_sql
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +43,6 @@ class Candidate:
 
     key: CandidateKey
     score: float
-
-
-@dataclass(frozen=True, slots=True)
-class KnowledgeBase:
-    embedding_model: str
-    embedding_dim: int
-    chunk_count: int
-    token_count: int
-    version: int
-    vector_backend: str = "pgvector"
-
-    @property
-    def avgdl(self) -> float:
-        return self.token_count / self.chunk_count if self.chunk_count else 0.0
 
 
 def vector_literal(values: Sequence[float]) -> str:
@@ -91,20 +78,6 @@ async def ensure_dense_index(session: AsyncSession, dim: int) -> None:
     )
 
 
-KB_COLUMNS = ("embedding_model", "embedding_dim", "chunk_count", "token_count", "version", "vector_backend")
-_KB_SELECT = f"SELECT {', '.join(KB_COLUMNS)} FROM knowledge_bases WHERE tenant_id = :t"
-
-
-async def get_knowledge_base(session: AsyncSession, tenant_id: uuid.UUID) -> KnowledgeBase | None:
-    row = (
-        await session.execute(
-            text(_KB_SELECT),
-            {"t": tenant_id},
-        )
-    ).first()
-    return KnowledgeBase(*row) if row else None
-
-
 # A hit's metadata as filters see it: its document's, its own (page, heading), and the file name.
 _SELECT = (
     "SELECT c.id, c.document_id, c.text, c.title, d.metadata || c.metadata || "
@@ -136,10 +109,18 @@ async def dense_search(
         await session.execute(
             text(
                 f"SELECT c.id, 1 - ({distance}) AS score FROM chunks c "
-                f"WHERE c.tenant_id = :t AND c.embedding_dim = {dim} AND c.embedding_model = :m{where} "
+                f"WHERE c.tenant_id = :t AND c.knowledge_base_id = :kb AND c.embedding_dim = {dim} "
+                f"AND c.embedding_model = :m{where} "
                 f"ORDER BY {distance} LIMIT :k"
             ),
-            {"t": tenant_id, "m": kb.embedding_model, "q": vector_literal(query_vector), "k": k, **params},
+            {
+                "t": tenant_id,
+                "kb": kb.id,
+                "m": kb.embedding_model,
+                "q": vector_literal(query_vector),
+                "k": k,
+                **params,
+            },
         )
     ).all()
     # relaxed_order may return neighbours slightly out of order
@@ -162,9 +143,10 @@ async def sparse_search(
         await session.execute(
             text(
                 "SELECT c.id, -(c.sparse <#> CAST(:q AS sparsevec)) AS score FROM chunks c "
-                f"WHERE c.tenant_id = :t{where} ORDER BY c.sparse <#> CAST(:q AS sparsevec) LIMIT :k"
+                f"WHERE c.tenant_id = :t AND c.knowledge_base_id = :kb{where} "
+                "ORDER BY c.sparse <#> CAST(:q AS sparsevec) LIMIT :k"
             ),
-            {"t": tenant_id, "q": to_sparsevec(weights), "k": k, **params},
+            {"t": tenant_id, "kb": kb.id, "q": to_sparsevec(weights), "k": k, **params},
         )
     ).all()
     return [Candidate(r.id, float(r.score)) for r in rows if r.score > 0]
@@ -197,13 +179,16 @@ async def read_hits(
 async def sparse_query_weights(
     session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, query_terms: Counter[int]
 ) -> dict[int, float]:
-    """BM25 query side: IDF from the tenant's document frequencies (always kept in PostgreSQL)."""
+    """BM25 query side: IDF from the knowledge base's document frequencies (always kept in PostgreSQL)."""
     if not query_terms or not kb.chunk_count:
         return {}
     df_rows = (
         await session.execute(
-            text("SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND term = ANY(CAST(:terms AS int[]))"),
-            {"t": tenant_id, "terms": sorted(query_terms)},
+            text(
+                "SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND knowledge_base_id = :kb "
+                "AND term = ANY(CAST(:terms AS int[]))"
+            ),
+            {"t": tenant_id, "kb": kb.id, "terms": sorted(query_terms)},
         )
     ).all()
     return query_weights(query_terms, {r.term: r.df for r in df_rows}, kb.chunk_count)

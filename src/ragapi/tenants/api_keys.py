@@ -38,8 +38,11 @@ async def create_api_key(
     created_by: uuid.UUID | None = None,
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    knowledge_base_ids: frozenset[uuid.UUID] | None = None,
+    creator_knowledge_bases: frozenset[uuid.UUID] | None = None,
 ) -> CreatedKey:
-    """Create a key in the caller's tenant; it can hold no scope its creator lacks."""
+    """Create a key in the caller's tenant; it can hold no scope its creator lacks, nor reach a knowledge
+    base its creator cannot (`knowledge_base_ids`: ids of the tenant's, checked by the caller)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("key name must be 1 to 200 characters")
@@ -47,6 +50,10 @@ async def create_api_key(
         raise InvalidInput("a key needs at least one scope")
     if granted_by is not None and not expand(frozenset(scopes)) <= expand(granted_by):
         raise Forbidden("a key cannot hold a scope its creator lacks")
+    if creator_knowledge_bases is not None and (
+        knowledge_base_ids is None or not knowledge_base_ids <= creator_knowledge_bases
+    ):
+        raise Forbidden("a key cannot reach a knowledge base its creator cannot")
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at must be in the future")
     new = generate_key()
@@ -58,6 +65,7 @@ async def create_api_key(
         scopes=sorted({s.value for s in scopes}),
         expires_at=expires_at,
         rate_limit_per_minute=rate_limit_per_minute,
+        knowledge_base_ids=sorted(knowledge_base_ids) if knowledge_base_ids is not None else None,
         created_by=created_by,
     )
     async with db.tenant_session(tenant_id) as session:
@@ -93,7 +101,7 @@ async def revoke_api_key(db: Database, tenant_id: uuid.UUID, key_id: uuid.UUID) 
 # (`Database.fetch_row`), since every API-key request runs it.
 _KEY_LOOKUP = f"""
 SELECT k.id, k.tenant_id, k.scopes, k.rate_limit_per_minute AS key_rate_limit, k.expires_at, k.revoked_at,
-       k.last_used_at, t.status, {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
+       k.last_used_at, k.knowledge_base_ids, t.status, {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
 FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 WHERE k.key_hash = $1
 """  # noqa: S608 - fixed column names, no input
@@ -121,4 +129,5 @@ async def principal_for_api_key(db: Database, settings: Settings, raw_key: str) 
         scopes=frozenset(Scope(s) for s in row["scopes"]),
         plan=plan_from_row(row, settings),
         rate_limit_per_minute=row["key_rate_limit"],
+        knowledge_base_ids=frozenset(row["knowledge_base_ids"]) if row["knowledge_base_ids"] is not None else None,
     )

@@ -71,6 +71,7 @@ class Principal:
     plan: TenantPlan | None = None  # None only for superadmins
     rate_limit_per_minute: int | None = None  # the key's own limit, if it has one
     session_id: uuid.UUID | None = None  # users: the login session (logout ends it)
+    knowledge_base_ids: frozenset[uuid.UUID] | None = None  # a key restricted to these; None: all
 
     @property
     def is_superadmin(self) -> bool:
@@ -94,3 +95,12 @@ class TenantContext:
 
     def allows(self, scope: Scope) -> bool:
         return self.principal.allows(scope)
+
+    @property
+    def knowledge_base_ids(self) -> frozenset[uuid.UUID] | None:
+        """The knowledge bases this caller may use (None: all of the tenant's)."""
+        return self.principal.knowledge_base_ids
+
+    def may_use(self, kb_id: uuid.UUID) -> bool:
+        allowed = self.principal.knowledge_base_ids
+        return allowed is None or kb_id in allowed

@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import ARRAY, BigInteger, Column, DateTime, Text
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlmodel import Field, SQLModel
 
 
@@ -38,6 +39,8 @@ class ApiKey(SQLModel, table=True):
     key_hash: str
     scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     rate_limit_per_minute: int | None = None
+    # the knowledge bases it may use; None: all of its tenant's
+    knowledge_base_ids: list[uuid.UUID] | None = Field(default=None, sa_column=Column(ARRAY(PgUUID(as_uuid=True))))
     created_by: uuid.UUID | None = None
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
     expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

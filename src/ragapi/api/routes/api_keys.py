@@ -8,8 +8,9 @@ from fastapi import APIRouter, Response
 
 from ragapi.api.dependencies import AdminTenant
 from ragapi.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from ragapi.api.services import DatabaseDep
+from ragapi.api.services import DatabaseDep, KnowledgeBasesDep
 from ragapi.core.errors import InvalidInput
+from ragapi.retrieval.knowledge_bases import parse_refs
 from ragapi.tenants.api_keys import create_api_key, list_api_keys, revoke_api_key
 from ragapi.tenants.context import Scope
 from ragapi.tenants.models import ApiKey
@@ -23,6 +24,7 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         name=key.name,
         prefix=key.prefix,
         scopes=key.scopes,
+        knowledge_base_ids=key.knowledge_base_ids,
         rate_limit_per_minute=key.rate_limit_per_minute,
         created_at=key.created_at,
         expires_at=key.expires_at,
@@ -32,9 +34,13 @@ def key_out(key: ApiKey) -> ApiKeyOut:
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=201)
-async def create_key(body: ApiKeyCreate, db: DatabaseDep, tenant: AdminTenant) -> ApiKeyCreated:
+async def create_key(
+    body: ApiKeyCreate, db: DatabaseDep, knowledge_bases: KnowledgeBasesDep, tenant: AdminTenant
+) -> ApiKeyCreated:
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise InvalidInput("expires_at needs a timezone, e.g. 2027-01-01T00:00:00Z")
+    refs = parse_refs(body.knowledge_bases)
+    restricted = await knowledge_bases.ids(tenant, refs) if refs is not None else None
     created = await create_api_key(
         db,
         tenant.tenant_id,
@@ -44,6 +50,8 @@ async def create_key(body: ApiKeyCreate, db: DatabaseDep, tenant: AdminTenant) -
         created_by=tenant.principal.id,
         expires_at=body.expires_at,
         rate_limit_per_minute=body.rate_limit_per_minute,
+        knowledge_base_ids=restricted,
+        creator_knowledge_bases=tenant.knowledge_base_ids,
     )
     return ApiKeyCreated(**key_out(created.key).model_dump(), api_key=created.plaintext)
 

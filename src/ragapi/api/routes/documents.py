@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ragapi.api.dependencies import IngestTenant, QueryTenant
-from ragapi.api.schemas import DocumentOut, DocumentPage, DocumentPatch
-from ragapi.api.services import IngestionDep, ReadableDocument, SettingsDep
+from ragapi.api.schemas import DocumentOut, DocumentPage, DocumentPatch, KnowledgeBaseFilter
+from ragapi.api.services import IngestionDep, KnowledgeBasesDep, ReadableDocument, SettingsDep
 from ragapi.ingestion.metadata import check_metadata
 from ragapi.ingestion.models import Document
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 def _out(d: Document) -> DocumentOut:
     return DocumentOut(
         document_id=d.id,
+        knowledge_base_id=d.knowledge_base_id,
         external_id=d.external_id,
         title=d.title,
         source=d.source,
@@ -34,11 +35,15 @@ def _out(d: Document) -> DocumentOut:
 @router.get("", response_model=DocumentPage)
 async def list_documents(
     ingestion: IngestionDep,
+    knowledge_bases: KnowledgeBasesDep,
     tenant: QueryTenant,
     limit: Annotated[int, Query(ge=1, description="Page size, at most PAGE_SIZE_MAX")] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    knowledge_base: KnowledgeBaseFilter = None,
 ) -> DocumentPage:
-    page, next_cursor = await ingestion.documents(tenant.tenant_id, cursor, limit)
+    """Newest first; of one knowledge base, or of every one the caller may use."""
+    kb_ids = await knowledge_bases.ids(tenant, (knowledge_base,)) if knowledge_base is not None else None
+    page, next_cursor = await ingestion.documents(tenant, kb_ids, cursor, limit)
     return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
 
 
@@ -53,10 +58,10 @@ async def patch_document(
 ) -> DocumentOut:
     """Change metadata (what filters match) without re-embedding; cached answers are invalidated."""
     metadata = check_metadata(body.metadata, "metadata", settings)
-    return _out(await ingestion.update_metadata(tenant.tenant_id, document_id, metadata))
+    return _out(await ingestion.update_metadata(tenant, document_id, metadata))
 
 
 @router.delete("/{document_id}", status_code=204)
 async def remove_document(document_id: uuid.UUID, ingestion: IngestionDep, tenant: IngestTenant) -> Response:
-    await ingestion.delete(tenant.tenant_id, document_id)
+    await ingestion.delete(tenant, document_id)
     return Response(status_code=204)

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 
 from ragapi.analytics import feedback
 from ragapi.api.dependencies import AdminTenant, FeedbackTenant
-from ragapi.api.schemas import FeedbackExport, FeedbackIn, FeedbackOut
-from ragapi.api.services import DatabaseDep, QueryLogDep
+from ragapi.api.schemas import FeedbackExport, FeedbackIn, FeedbackOut, KnowledgeBaseFilter
+from ragapi.api.services import DatabaseDep, KnowledgeBasesDep, QueryLogDep
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
@@ -33,5 +33,9 @@ async def give_feedback(
     response_model=FeedbackExport,
     summary="Positively rated answers as BEIR queries and qrels (for `ragapi eval --tenant`)",
 )
-async def export_feedback(db: DatabaseDep, tenant: AdminTenant) -> FeedbackExport:
-    return FeedbackExport(**await feedback.export(db, tenant.tenant_id))
+async def export_feedback(
+    db: DatabaseDep, knowledge_bases: KnowledgeBasesDep, tenant: AdminTenant, knowledge_base: KnowledgeBaseFilter = None
+) -> FeedbackExport:
+    """Of one knowledge base (a key restricted to some: one of its own), or of the whole tenant."""
+    kb = await knowledge_bases.scope_of(tenant, knowledge_base)
+    return FeedbackExport(**await feedback.export(db, tenant.tenant_id, kb))

@@ -20,8 +20,16 @@ from starlette.exceptions import HTTPException
 from ragapi.api.dependencies import IngestTenant, QueryTenant
 from ragapi.api.drain import DRAIN, shutdown_event
 from ragapi.api.problems import problem, problem_response
-from ragapi.api.schemas import IngestJson, JobFile, JobOut, JobPage, JobProgress, JobSummary
-from ragapi.api.services import FollowedJob, IngestionDep, ReadableJob, SettingsDep
+from ragapi.api.schemas import (
+    IngestJson,
+    JobFile,
+    JobOut,
+    JobPage,
+    JobProgress,
+    JobSummary,
+    KnowledgeBaseQuery,
+)
+from ragapi.api.services import FollowedJob, IngestionDep, KnowledgeBasesDep, ReadableJob, SettingsDep
 from ragapi.core import inputs
 from ragapi.core.errors import InvalidInput, UnsupportedMediaType
 from ragapi.core.settings import Settings
@@ -195,7 +203,9 @@ async def ingest(
     ingestion: IngestionDep,
     settings: SettingsDep,
     tenant: IngestTenant,
+    knowledge_bases: KnowledgeBasesDep,
     wait: Annotated[bool, Query(description="Answer when the job has finished (up to INGEST_WAIT_MAX_S)")] = False,
+    knowledge_base: KnowledgeBaseQuery = None,
 ) -> JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
@@ -204,12 +214,12 @@ async def ingest(
         items = await _items_from_json(request, settings)
     else:
         raise UnsupportedMediaType("send multipart/form-data with 'files' parts, or application/json")
-    job = await ingestion.submit(tenant, items)
+    job = await ingestion.submit(tenant, items, await knowledge_bases.target(tenant, knowledge_base))
     if wait:
-        done = await ingestion.wait(tenant.tenant_id, job.id)
+        done = await ingestion.wait(tenant, job.id)
         if done.finished:
             return _finished_response(_job_out(done))
-    summary = _summary(await ingestion.job(tenant.tenant_id, job.id))
+    summary = _summary(await ingestion.job(tenant, job.id))
     return JSONResponse(summary.model_dump(mode="json"), status_code=202, headers={"Location": summary.links["self"]})
 
 
@@ -221,7 +231,7 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[str | None, Query(pattern=JOB_STATUS_PATTERN)] = None,
 ) -> JobPage:
-    page, next_cursor = await ingestion.jobs(tenant.tenant_id, status, cursor, limit)
+    page, next_cursor = await ingestion.jobs(tenant, status, cursor, limit)
     return JobPage(items=[_summary(view) for view in page], next_cursor=next_cursor)
 
 
@@ -233,11 +243,13 @@ async def get_job(job: ReadableJob) -> JobOut:
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
 async def cancel_job(job_id: uuid.UUID, ingestion: IngestionDep, tenant: IngestTenant) -> JobOut:
     """Files not yet indexed are cancelled; documents already indexed stay (delete them if unwanted)."""
-    return _job_out(await ingestion.cancel(tenant.tenant_id, job_id))
+    return _job_out(await ingestion.cancel(tenant, job_id))
 
 
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
-async def job_events(job: FollowedJob, ingestion: IngestionDep, settings: SettingsDep) -> EventSourceResponse:
+async def job_events(
+    job: FollowedJob, ingestion: IngestionDep, settings: SettingsDep, tenant: QueryTenant
+) -> EventSourceResponse:
     """Server-sent events: `progress` whenever the job moves, then one `done` with the final state.
 
     A server shutting down ends the stream at once with an `error` event (503): the job goes on, and the
@@ -259,6 +271,6 @@ async def job_events(job: FollowedJob, ingestion: IngestionDep, settings: Settin
                 last = body
             with suppress(TimeoutError):
                 await asyncio.wait_for(DRAIN.wait_started(), settings.ingest_poll_s)
-            view = await ingestion.job(view.job.tenant_id, view.job.id)
+            view = await ingestion.job(tenant, view.job.id)
 
     return EventSourceResponse(events(), ping=15)

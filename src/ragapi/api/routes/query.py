@@ -79,7 +79,7 @@ async def query(
     request: Request, body: QueryRequest, answers: AnswerServiceDep, settings: SettingsDep, tenant: QueryTenant
 ) -> Any:
     streaming = wants_stream(request, body)
-    question = Question.parse(body.query, body.top_k, body.filters, body.cache, settings)
+    question = Question.parse(body.query, body.top_k, body.filters, body.cache, settings, body.knowledge_bases)
     asked = AnswerRequest(tenant, Surface.SSE if streaming else Surface.REST, question)
     events = answers.answer(await answers.admit(asked))
     if not streaming:

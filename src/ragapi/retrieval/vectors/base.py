@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ragapi.core.errors import UpstreamError
-from ragapi.retrieval.chunks import (
-    Candidate,
-    Hit,
-    KnowledgeBase,
-)
+from ragapi.retrieval.chunks import Candidate, Hit
 from ragapi.retrieval.filters import Scalar
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +31,18 @@ class VectorRecord:
 
 
 def record_metadata(
-    document: dict[str, Any], chunk: dict[str, Any], source: str | None, document_id: uuid.UUID
+    document: dict[str, Any], chunk: dict[str, Any], source: str | None, document_id: uuid.UUID, kb_id: uuid.UUID
 ) -> dict[str, Any]:
-    """What an external index filters on for one chunk: the same view as `chains.filters` has in
-    PostgreSQL (its document's metadata, its own, the file name), and the owning document."""
-    return {**document, **chunk, **({"source": source} if source else {}), "document_id": str(document_id)}
+    """What an external index filters on for one chunk: the same view as `retrieval.filters` has in
+    PostgreSQL (its document's metadata, its own, the file name), the owning document and its knowledge
+    base (last, so no metadata key can claim another)."""
+    return {
+        **document,
+        **chunk,
+        **({"source": source} if source else {}),
+        "document_id": str(document_id),
+        "knowledge_base_id": str(kb_id),
+    }
 
 
 class VectorIndex(Protocol):

@@ -11,13 +11,13 @@ from ragapi.core.database import Database
 from ragapi.retrieval.chunks import (
     Candidate,
     Hit,
-    KnowledgeBase,
     dense_search,
     dense_search_settings,
     read_hits,
     sparse_search,
 )
 from ragapi.retrieval.filters import Scalar
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.retrieval.vectors.base import VectorRecord
 
 

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 from ragapi.core.database import Database
 from ragapi.core.errors import UpstreamError
 from ragapi.core.metrics import PROVIDER_ERRORS
-from ragapi.retrieval.chunks import Candidate, Hit, KnowledgeBase, read_record_hits, sparse_query_weights
+from ragapi.retrieval.chunks import Candidate, Hit, read_record_hits, sparse_query_weights
 from ragapi.retrieval.filters import Scalar
+from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.retrieval.vectors.base import VectorRecord
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,16 @@ def pinecone_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def pinecone_filter(filters: dict[str, Scalar | list[Scalar]]) -> dict[str, Any] | None:
-    """Our filter language (validated) in Pinecone's: equality → $eq, lists → $in, all ANDed."""
-    clauses = [
+def pinecone_filter(filters: dict[str, Scalar | list[Scalar]], kb: KnowledgeBase) -> dict[str, Any]:
+    """Our filter language (validated) in Pinecone's: equality → $eq, lists → $in, all ANDed, within the
+    knowledge base. Records written before tenants had several knowledge bases carry no knowledge-base id:
+    they can only be the default's."""
+    own: dict[str, Any] = {"knowledge_base_id": {"$eq": str(kb.id)}}
+    if kb.is_default:
+        own = {"$or": [own, {"knowledge_base_id": {"$exists": False}}]}
+    clauses = [own] + [
         {key: {"$in": list(value)} if isinstance(value, list) else {"$eq": value}} for key, value in filters.items()
     ]
-    if not clauses:
-        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
@@ -150,7 +154,7 @@ class PineconeIndex:
     async def dense_candidates(
         self,
         tenant_id: uuid.UUID,
-        kb: KnowledgeBase,  # noqa: ARG002 - part of the VectorIndex interface
+        kb: KnowledgeBase,
         vector: Sequence[float],
         k: int,
         filters: dict[str, Scalar | list[Scalar]],
@@ -158,7 +162,7 @@ class PineconeIndex:
         response = await self._run(
             "query",
             lambda: self.dense.query(
-                vector=list(vector), top_k=k, namespace=str(tenant_id), filter=pinecone_filter(filters)
+                vector=list(vector), top_k=k, namespace=str(tenant_id), filter=pinecone_filter(filters, kb)
             ),
         )
         return [Candidate(m.id, float(m.score)) for m in response.matches]
@@ -182,7 +186,7 @@ class PineconeIndex:
                 sparse_vector={"indices": indices, "values": [weights[i] for i in indices]},
                 top_k=k,
                 namespace=str(tenant_id),
-                filter=pinecone_filter(filters),
+                filter=pinecone_filter(filters, kb),
             ),
         )
         return [Candidate(m.id, float(m.score)) for m in response.matches if m.score > 0]
