@@ -11,8 +11,10 @@ from functools import cached_property
 from langchain_core.embeddings import Embeddings
 
 from ragapi.analytics.query_log import QueryLogWriter
+from ragapi.analytics.query_log import purge as purge_query_log
 from ragapi.answering.admission import AdmissionStore
 from ragapi.answering.cache import AnswerCache
+from ragapi.answering.conversations.store import purge as purge_conversations
 from ragapi.answering.exact_cache import ExactCache, InProcessCache, RedisCache
 from ragapi.answering.pipeline import RagPipeline
 from ragapi.answering.semantic_cache import SemanticCache
@@ -23,6 +25,7 @@ from ragapi.core.database import Database
 from ragapi.core.metrics import configure_tenant_labels
 from ragapi.core.migrate import require_head, upgrade
 from ragapi.core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
+from ragapi.core.retention import Purge, Retention
 from ragapi.core.settings import Settings
 from ragapi.core.tasks import cancel_and_wait
 from ragapi.embedding import build_embeddings, embedding_identity, ingestion_embeddings
@@ -68,6 +71,7 @@ class AppState:
     dispatcher: Dispatcher
     worker: IngestWorker | None = None  # the in-process ingestion worker (embedded mode)
     query_log: QueryLogWriter | None = None
+    retention: Retention | None = None  # the hourly purges (processes that serve the API)
     ready: bool = False
     worker_task: asyncio.Task[None] | None = None
     monitor_task: asyncio.Task[None] | None = None  # ingestion queue gauges (processes that serve the API)
@@ -149,6 +153,8 @@ class AppState:
             state.query_log.start()
         if serve:
             state.start_monitor()
+            state.retention = Retention(retention_purges(settings, db))
+            state.retention.start()
         state.start_worker()
         state.ready = True
         return state
@@ -159,11 +165,28 @@ class AppState:
         await cancel_and_wait(self.monitor_task)
         if "readiness" in self.__dict__:
             await self.readiness.close()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.query_log is not None:
             await self.query_log.stop()
         await self.answers.cache.close()
         await self.limiter.close()
         await self.db.dispose()
+
+
+def retention_purges(settings: Settings, db: Database) -> dict[str, Purge]:
+    """What is deleted hourly once past its age: the query log (while it is kept) and conversations."""
+
+    async def conversations() -> int:
+        return await purge_conversations(db, settings.conversation_retention_days)
+
+    async def queries() -> int:
+        return await purge_query_log(db, settings.query_log_retention_days)
+
+    purges: dict[str, Purge] = {"conversations": conversations}
+    if settings.query_log_enabled:
+        purges["query_log"] = queries
+    return purges
 
 
 def build_answer_service(

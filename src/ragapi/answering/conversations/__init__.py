@@ -1,0 +1,5 @@
+"""Conversations: multi-turn questions, each made standalone from the earlier ones before retrieval.
+
+models.py    the tables, and `Owner` (the principal a conversation belongs to)
+store.py     `ConversationStore`: the owner's conversations and messages in PostgreSQL; `purge`
+"""
