@@ -20,7 +20,19 @@ from ragapi.api.middleware import (
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
 )
-from ragapi.api.routes import analytics, api_keys, auth, documents, feedback, health, ingest, query, tenants, users
+from ragapi.api.routes import (
+    analytics,
+    api_keys,
+    auth,
+    conversations,
+    documents,
+    feedback,
+    health,
+    ingest,
+    query,
+    tenants,
+    users,
+)
 from ragapi.api.state import AppState
 from ragapi.core import sentry, tracing
 from ragapi.core.errors import Unauthenticated
@@ -69,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    routers = (health, auth, tenants, users, api_keys, ingest, documents, query, feedback, analytics)
+    routers = (health, auth, tenants, users, api_keys, ingest, documents, query, conversations, feedback, analytics)
     for router in (module.router for module in routers):
         app.include_router(router)
 

@@ -14,6 +14,8 @@ from ragapi.analytics.query_log import QueryLogWriter
 from ragapi.analytics.query_log import purge as purge_query_log
 from ragapi.answering.admission import AdmissionStore
 from ragapi.answering.cache import AnswerCache
+from ragapi.answering.conversations.service import ConversationService
+from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.conversations.store import purge as purge_conversations
 from ragapi.answering.exact_cache import ExactCache, InProcessCache, RedisCache
 from ragapi.answering.pipeline import RagPipeline
@@ -62,6 +64,7 @@ class AppState:
     embeddings: Embeddings
     pipeline: IngestPipeline
     answers: AnswerService
+    conversations: ConversationService
     ingestion: IngestionService
     indexes: dict[str, VectorIndex]
     tokens: TokenCodec
@@ -143,6 +146,7 @@ class AppState:
             worker=worker,
             indexes=indexes,
             answers=answers,
+            conversations=ConversationService(ConversationStore(db), answers, settings),
             ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
             limiter=build_limiter(settings),

@@ -2,4 +2,5 @@
 
 models.py    the tables, and `Owner` (the principal a conversation belongs to)
 store.py     `ConversationStore`: the owner's conversations and messages in PostgreSQL; `purge`
+service.py   `ConversationService`: the use case (`ask`, and `follow_up`, where a follow-up is rewritten)
 """
