@@ -18,8 +18,8 @@ What runs
   (`\\ud800` escapes, `NaN` literals), form fields and multipart parts; every other field holds a valid value,
   so the hostile one is what the server has to deal with.
 - `test_input_policy`: hypothesis draws JSON values with hostile leaves for the free-form fields (REST and
-  SSE query filters, LangServe filters, a conversation's question's filters, document and ingest
-  metadata): a value `core.inputs` refuses must get a 422, any other must not get a 5xx.
+  SSE query filters, LangServe filters and chat_history, a conversation's question's filters, document and
+  ingest metadata): a value `core.inputs` refuses must get a 422, any other must not get a 5xx.
 
 What is checked
 - No 5xx, and no `error` event with a 5xx status inside a 200 event stream (REST SSE and LangServe).
@@ -748,6 +748,11 @@ TARGETS: dict[str, tuple[str, str, Any]] = {
         "POST",
         "/v1/rag/stream",
         lambda v: {"input": {"query": QUESTION, "filters": {"fuzz": v}, "cache": False}},
+    ),
+    "LangServe chat_history": (
+        "POST",
+        "/v1/rag/invoke",
+        lambda v: {"input": {"query": QUESTION, "cache": False, "chat_history": [{"type": "human", "content": v}]}},
     ),
     "conversation filters": (
         "POST",

@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await AppState.start(settings, serve=True)
-        langserve.mount(app, app.state.services.answers)  # routes over the service built just now
+        services = app.state.services
+        langserve.mount(app, services.answers, services.conversations)  # routes over the services built just now
         # What is alive now (modules, the model, pools) lives as long as the process: keep it out of the
         # collector's full passes, each of which would otherwise scan all of it on the event loop.
         gc.collect()
