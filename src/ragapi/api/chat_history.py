@@ -38,6 +38,34 @@ OTHERS = frozenset(
 ROLES = "human, user, ai, assistant, system, developer, tool or function"
 
 
+def json_schema(settings: Settings) -> dict[str, Any]:
+    """What `chat_history` accepts, for the input schema (and clients and fuzzers that read it); `human_turns`
+    is what enforces it, with messages that name the place."""
+    roles = sorted(HUMAN | OTHERS)
+    block = {"type": "object", "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}
+    content = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"anyOf": [{"type": "string"}, block]}}]}
+    message = {
+        "anyOf": [
+            {"type": "string", "maxLength": settings.max_query_chars, "title": "a human turn"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2, "title": "[role, content]"},
+            {
+                "type": "object",
+                "properties": {"type": {"type": "string", "enum": roles}, "content": content},
+                "required": ["type", "content"],
+                "title": "a LangChain message, as RemoteRunnable sends it",
+            },
+            {
+                "type": "object",
+                "properties": {"role": {"type": "string", "enum": roles}, "content": content},
+                "required": ["role", "content"],
+                "title": "{role, content}",
+            },
+        ]
+    }
+    messages = {"type": "array", "items": message, "maxItems": settings.conversation_max_messages}
+    return {"anyOf": [messages, {"type": "null"}]}
+
+
 def human_turns(raw: Any, settings: Settings) -> list[str]:
     """The human turns of `raw` (None: no history), oldest first, stripped, empty ones left out."""
     if raw is None:

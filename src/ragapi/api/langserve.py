@@ -18,19 +18,19 @@ only because LangServe's batch endpoint drops every other key after the modifier
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
 from langchain_core.runnables.utils import AddableDict
 from langserve import add_routes
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, create_model
 
 from ragapi.answering.answer import Answer, AnswerEvent, Sources, Token
 from ragapi.answering.conversations.service import ConversationService
 from ragapi.answering.question import Question, Surface
 from ragapi.answering.service import AnswerService
-from ragapi.api.chat_history import human_turns
+from ragapi.api import chat_history
 from ragapi.api.dependencies import enforce_limits, get_state, principal_limits, tenant_for
 from ragapi.api.schemas import Body
 from ragapi.core.errors import InvalidInput, Unauthenticated
@@ -50,7 +50,7 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
         filters=(dict[str, Any] | None, None),
         cache=(bool, Field(default=True, description="false skips the answer cache for this request")),
         chat_history=(
-            list[Any] | None,
+            Annotated[list[Any] | None, WithJsonSchema(chat_history.json_schema(settings))],
             Field(
                 default=None,
                 description="Earlier turns of a conversation the client keeps: LangChain messages (HumanMessage, "
@@ -111,7 +111,7 @@ def question_of(value: Any, settings: Settings) -> Question:
 def history_of(value: Any, settings: Settings) -> list[str] | None:
     """The earlier questions of the input's `chat_history`, oldest first; None when it has none."""
     raw = _data(value).get("chat_history")
-    return None if raw is None else human_turns(raw, settings)
+    return None if raw is None else chat_history.human_turns(raw, settings)
 
 
 async def _json(request: Request) -> Any:
