@@ -62,4 +62,5 @@ def test_chat_over_standard_input(cli_env: CliRunner, tmp_path: Path, db: Databa
     someone_elses = cli_env.invoke(app, ["chat", "-t", tenant_id, "-c", str(uuid.uuid4())], input="hello\n")
     assert someone_elses.exit_code == 1 and "no such conversation" in someone_elses.output
     assert cli_env.invoke(app, ["chat", "-t", tenant_id, "-c", "nope"]).exit_code == 2
+    assert cli_env.invoke(app, ["chat", "-t", tenant_id, "--title", "x" * 201]).exit_code == 2
     assert run(cli_env, "chat", "-t", tenant_id, stdin="").startswith("conversation: ")  # nothing asked

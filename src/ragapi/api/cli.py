@@ -414,6 +414,7 @@ def chat(
     is kept like the API's (as the operator's); ends at the end of input or `/exit`."""
     import sys
 
+    from ragapi.answering.conversations.models import MAX_TITLE_CHARS
     from ragapi.answering.question import Question, Surface
     from ragapi.answering.service import final
     from ragapi.tenants.service import operator_context
@@ -421,8 +422,9 @@ def chat(
     tenant_id = _tenant(tenant)
     earlier = _uuid(conversation, "conversation") if conversation is not None else None
     if title is not None:
-        _checked(title, "title")
-        title = title.strip() or None
+        title = _checked(title, "title").strip() or None
+        if title is not None and len(title) > MAX_TITLE_CHARS:
+            raise typer.BadParameter(f"title is longer than {MAX_TITLE_CHARS} characters")
 
     async def work(state: Any) -> None:
         context = await operator_context(state.db, state.settings, tenant_id)

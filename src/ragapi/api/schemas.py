@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 
 from ragapi.answering.answer import Answer, Citation, Usage
+from ragapi.answering.conversations.models import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
 from ragapi.core import inputs
 
 
@@ -313,16 +314,19 @@ class FeedbackExport(BaseModel):
 
 # --- conversations ----------------------------------------------------------------------------------------
 
-MAX_CONVERSATION_KNOWLEDGE_BASES = 20  # also a check in core/migrations/versions/0017_conversations.py
-KnowledgeBaseName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_CHARS)]
+KnowledgeBaseName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_KNOWLEDGE_BASE_CHARS)
+]
 
 
 class ConversationCreate(Body):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    title: Title | None = None
     knowledge_bases: list[KnowledgeBaseName] = Field(
         default_factory=list,
-        max_length=MAX_CONVERSATION_KNOWLEDGE_BASES,
-        description="Knowledge-base names, stored and returned as given (at most 20, each 1 to 100 characters)",
+        max_length=MAX_KNOWLEDGE_BASES,
+        description=f"Knowledge-base names, stored and returned as given (at most {MAX_KNOWLEDGE_BASES}, each 1 to "
+        f"{MAX_KNOWLEDGE_BASE_CHARS} characters, distinct)",
     )
 
     @field_validator("knowledge_bases")

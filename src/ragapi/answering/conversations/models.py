@@ -13,6 +13,11 @@ from sqlmodel import Field, SQLModel
 
 from ragapi.tenants.context import TenantContext
 
+# What a conversation may be given (the migration checks them too)
+MAX_TITLE_CHARS = 200
+MAX_KNOWLEDGE_BASES = 20
+MAX_KNOWLEDGE_BASE_CHARS = 100
+
 
 @dataclass(frozen=True, slots=True)
 class Owner:

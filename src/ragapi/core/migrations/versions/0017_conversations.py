@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-MAX_KNOWLEDGE_BASES = 20  # api/schemas.py: ConversationCreate
+MAX_KNOWLEDGE_BASES = 20  # answering/conversations/models.py
 MAX_TITLE_CHARS = 200
 
 
