@@ -365,7 +365,7 @@ async def test_a_cache_hit_is_one_runnable_run_of_one_chunk(
             self.names.append(str(kwargs.get("name")))
 
     await ingest_texts(client, tenant, "The bike shed is next to gate B.")
-    rag = runnable(app_state.answers)
+    rag = runnable(app_state.answers, app_state.conversations)
     question = {"query": "Where is the bike shed?"}
     scope = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
     config = {"configurable": {TENANT: scope}}

@@ -9,8 +9,8 @@ What runs
   Two requests in three carry the credential the operation is meant for (tenant A's admin API key; a
   superadmin's access token for /v1/tenants; a tenant A admin user's token for /v1/auth), the third in
   turn tenant A's key, tenant B's key, the superadmin's token, the user's token or none. Path ids are
-  random UUIDs, or (one request in two) real ones: tenant A's document, job, spare API key and spare user,
-  a spare tenant, and LangServe's config hash of `{}`.
+  random UUIDs, or (one request in two) real ones: tenant A's document, job, conversation, spare API key and
+  spare user, a spare tenant, and LangServe's config hash of `{}`.
 - `test_hostile_values_are_refused`: walks the request schema of every operation (and of the two bodies
   the schema leaves out: JSON and multipart ingest) and sends, one at a time, a NUL character and a lone
   surrogate in every string, NaN, Infinity, 1e400 and 2**64 in every number, and hostile keys, values and
@@ -18,8 +18,8 @@ What runs
   (`\\ud800` escapes, `NaN` literals), form fields and multipart parts; every other field holds a valid value,
   so the hostile one is what the server has to deal with.
 - `test_input_policy`: hypothesis draws JSON values with hostile leaves for the free-form fields (REST and
-  SSE query filters, LangServe filters, document and ingest metadata): a value `core.inputs` refuses must
-  get a 422, any other must not get a 5xx.
+  SSE query filters, LangServe filters and chat_history, a conversation's question's filters, document and
+  ingest metadata): a value `core.inputs` refuses must get a 422, any other must not get a 5xx.
 
 What is checked
 - No 5xx, and no `error` event with a 5xx status inside a 200 event stream (REST SSE and LangServe).
@@ -150,8 +150,10 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
     ingest = await client.post("/v1/ingest?wait=true", headers=key_a, json={"documents": [{"text": text}]})
     answer = await client.post("/v1/query", headers=key_a, json={"query": "What does a fuzzer look for?"})
     kb = await client.post("/v1/knowledge-bases", headers=key_a, json={"name": f"fuzz-kb-{tag}"})
+    conversation = await client.post("/v1/conversations", headers=key_a, json={"title": "fuzzed"})
     assert key.status_code == 201 and ingest.status_code == 200 and answer.status_code == 200, answer.text
     assert kb.status_code == 201, kb.text
+    assert conversation.status_code == 201, conversation.text
     known = {
         "ref": kb.json()["id"],  # a knowledge base of tenant A (the valid DELETE removes it)
         "knowledge_base": "default",  # where ingest, documents, analytics and the export look
@@ -163,6 +165,7 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
         "document_id": ingest.json()["documents"][0]["document_id"],
         "job_id": ingest.json()["job_id"],
         "query_id": answer.json()["query_id"],
+        "conversation_id": conversation.json()["id"],
         "chunk_ids": answer.json()["citations"][0]["chunk_id"],
         "config_hash": LZString.compressToEncodedURIComponent("{}"),  # type: ignore[no-untyped-call]
         "username": principals[2].email,  # sign-in: an account that exists
@@ -751,6 +754,16 @@ TARGETS: dict[str, tuple[str, str, Any]] = {
         "POST",
         "/v1/rag/stream",
         lambda v: {"input": {"query": QUESTION, "filters": {"fuzz": v}, "cache": False}},
+    ),
+    "LangServe chat_history": (
+        "POST",
+        "/v1/rag/invoke",
+        lambda v: {"input": {"query": QUESTION, "cache": False, "chat_history": [{"type": "human", "content": v}]}},
+    ),
+    "conversation filters": (
+        "POST",
+        "/v1/conversations/{conversation_id}/messages",
+        lambda v: {"content": QUESTION, "filters": {"fuzz": v}, "cache": False},
     ),
     "document metadata": ("PATCH", "/v1/documents/{document_id}", lambda v: {"metadata": {"fuzz": v}}),
     "ingest metadata": (

@@ -108,4 +108,4 @@ async def test_langserve_input_is_validated(client: httpx.AsyncClient, tenant: T
     bad_filter = {"input": {"query": "x", "filters": {"bad key!": 1}}}
     assert_problem(await client.post("/v1/rag/invoke", headers=tenant.headers, json=bad_filter), 422)
     schema = (await client.get("/v1/rag/input_schema", headers=tenant.headers)).json()
-    assert set(schema["properties"]) == {"query", "knowledge_bases", "top_k", "filters", "cache"}
+    assert set(schema["properties"]) == {"query", "knowledge_bases", "top_k", "filters", "cache", "chat_history"}

@@ -55,6 +55,7 @@ def test_quick_start_flow(server: Server) -> None:
 
 
 def test_remote_runnable_client(server: Server) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
     from langserve import RemoteRunnable
 
     tenant = json.loads(server.cli("tenants", "create", "Remote Co", "--json"))
@@ -69,6 +70,10 @@ def test_remote_runnable_client(server: Server) -> None:
     assert "vpn.example.com" in result["answer"]
     pieces = list(remote.stream({"query": "What is the VPN endpoint?"}))
     assert "citations" in pieces[0] and any("vpn.example.com" in p.get("answer", "") for p in pieces)
+    history = [HumanMessage("What is the VPN endpoint?"), AIMessage("vpn.example.com [1]")]
+    followed = remote.invoke({"query": "And what is its port?", "chat_history": history})
+    assert followed["standalone_question"] == "And what is its port? (VPN endpoint)"
+    assert "vpn.example.com" in followed["answer"]
 
 
 def test_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_limit(server: Server) -> None:

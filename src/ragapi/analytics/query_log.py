@@ -4,7 +4,8 @@ LangServe, CLI) and whether the cache answered it, as `ragapi.answering` records
 A background writer inserts records in batches, so logging adds no database round trip to a request.
 The queue is bounded: when the database cannot keep up, records are dropped and counted
 (`rag_query_log_dropped_total`) rather than growing memory without limit. Retention: rows older than
-QUERY_LOG_RETENTION_DAYS are deleted hourly, except those with feedback (they are evaluation data).
+QUERY_LOG_RETENTION_DAYS are deleted hourly (`purge`, run by `ragapi.core.retention` with the other
+purges), except those with feedback (they are evaluation data).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,6 @@ from ragapi.core.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 DROPPED = Counter("rag_query_log_dropped_total", "Query-log records dropped because the write queue was full")
-PURGE_EVERY_S = 3600.0
 
 
 class QueryLogWriter:
@@ -41,7 +40,6 @@ class QueryLogWriter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._next_purge = 0.0
 
     def submit(self, record: dict[str, Any]) -> None:
         if len(self._buffer) >= self.settings.query_log_queue_max:
@@ -92,12 +90,6 @@ class QueryLogWriter:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
             await self.flush()
-            if time.monotonic() >= self._next_purge:
-                self._next_purge = time.monotonic() + PURGE_EVERY_S
-                try:
-                    await purge(self.db, self.settings.query_log_retention_days)
-                except Exception:
-                    log.warning("query-log retention purge failed", exc_info=True)
 
     def start(self) -> None:
         if self._task is None:

@@ -42,15 +42,16 @@ class Question:
         use_cache: bool,
         limits: Settings,
         knowledge_bases: Any = None,
+        field: str = "query",
     ) -> Question:
-        """The one validation of a question: InvalidInput naming the field (its message starts with it)
-        and the limit a value breaks."""
-        inputs.check(text, "query")
+        """The one validation of a question: InvalidInput naming the field (its message starts with it;
+        `field` is what the surface calls the text) and the limit a value breaks."""
+        inputs.check(text, field)
         text = text.strip()
         if not text:
-            raise InvalidInput("query must not be empty")
+            raise InvalidInput(f"{field} must not be empty")
         if len(text) > limits.max_query_chars:
-            raise InvalidInput(f"query is longer than {limits.max_query_chars} characters (MAX_QUERY_CHARS)")
+            raise InvalidInput(f"{field} is longer than {limits.max_query_chars} characters (MAX_QUERY_CHARS)")
         if top_k is not None and (
             isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limits.max_top_k
         ):

@@ -24,6 +24,7 @@ from ragapi.api.routes import (
     analytics,
     api_keys,
     auth,
+    conversations,
     documents,
     feedback,
     health,
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await AppState.start(settings, serve=True)
-        langserve.mount(app, app.state.services.answers)  # routes over the service built just now
+        services = app.state.services
+        langserve.mount(app, services.answers, services.conversations)  # routes over the services built just now
         # What is alive now (modules, the model, pools) lives as long as the process: keep it out of the
         # collector's full passes, each of which would otherwise scan all of it on the event loop.
         gc.collect()
@@ -81,7 +83,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    routers = (health, auth, tenants, users, api_keys, knowledge_bases, ingest, documents, query, feedback, analytics)
+    routers = (
+        health,
+        auth,
+        tenants,
+        users,
+        api_keys,
+        knowledge_bases,
+        ingest,
+        documents,
+        query,
+        conversations,
+        feedback,
+        analytics,
+    )
     for router in (module.router for module in routers):
         app.include_router(router)
 

@@ -61,10 +61,14 @@ def _run(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _tenant(value: str) -> uuid.UUID:
+    return _uuid(value, "tenant")
+
+
+def _uuid(value: str, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError as exc:
-        raise typer.BadParameter("tenant must be a UUID") from exc
+        raise typer.BadParameter(f"{name} must be a UUID") from exc
 
 
 def _checked(value: str, name: str) -> str:
@@ -431,6 +435,69 @@ def query(
     typer.echo(result["answer"])
     for c in result["citations"]:
         typer.echo(f"  [{c['n']}] {c['title']}  (document {c['document_id']})")
+
+
+@app.command()
+def chat(
+    tenant: TenantOption,
+    conversation: Annotated[
+        str | None,
+        typer.Option("--conversation", "-c", help="Go on with an earlier `ragapi chat` conversation (its id)"),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title of a new conversation")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Sources to cite")] = None,
+    knowledge_bases: Annotated[
+        list[str] | None,
+        typer.Option("--knowledge-base", "-k", help="Bind a new conversation to a knowledge base; repeat"),
+    ] = None,
+) -> None:
+    """Talk with a tenant's documents: a question per line of standard input, each answered with its
+    citations and the question that was searched (made standalone from the earlier ones). The conversation
+    is kept like the API's (as the operator's); ends at the end of input or `/exit`."""
+    import sys
+
+    from ragapi.answering.conversations.models import MAX_TITLE_CHARS
+    from ragapi.answering.question import Question, Surface
+    from ragapi.answering.service import final
+    from ragapi.tenants.service import operator_context
+
+    tenant_id = _tenant(tenant)
+    earlier = _uuid(conversation, "conversation") if conversation is not None else None
+    if title is not None:
+        title = _checked(title, "title").strip() or None
+        if title is not None and len(title) > MAX_TITLE_CHARS:
+            raise typer.BadParameter(f"title is longer than {MAX_TITLE_CHARS} characters")
+
+    async def work(state: Any) -> None:
+        context = await operator_context(state.db, state.settings, tenant_id)
+        if earlier is not None:
+            conversation_id = (await state.conversations.read(context, earlier)).conversation.id  # the operator's
+        else:
+            conversation_id = (await state.conversations.create(context, title, knowledge_bases or [])).id
+        typer.echo(f"conversation: {conversation_id}")
+        prompt = sys.stdin.isatty()
+        while True:
+            if prompt:
+                console.print("> ", end="")
+            line = await asyncio.to_thread(sys.stdin.readline)
+            text = line.strip()
+            if not line or text == "/exit":
+                return
+            if not text:
+                continue
+            try:
+                question = Question.parse(text, top_k, None, True, state.settings)
+                turn = await state.conversations.ask(context, conversation_id, question, Surface.CLI)
+                answer = await final(turn.events)
+            except RagApiError as exc:  # this question only: the conversation goes on
+                console.print(f"[red]error:[/red] {exc.detail}")
+                continue
+            typer.echo(answer.answer)
+            for c in answer.citations:
+                typer.echo(f"  [{c.n}] {c.title}  (document {c.document_id})")
+            typer.echo(f"  searched: {turn.standalone.text}\n")
+
+    _run(work)
 
 
 @app.command("eval")

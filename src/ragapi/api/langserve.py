@@ -6,8 +6,10 @@ rate limits). For the endpoints that run the chain it then reads the body (authe
 input must be valid, at most MAX_BATCH_INPUTS, and the request spends one request from the rate limits
 and one query from the quota per input, before anything runs (a batch is charged whole or not at all).
 
-The runnable is a thin adapter: each input becomes an `AnswerRequest`, admitted without a further charge,
-and the service's answer events become the chunks of its stream. `configurable` carries only the tenant
+The runnable is a thin adapter: each input becomes an `AnswerRequest` (through the conversation use case's
+`follow_up`, which rewrites the question from the human turns of the input's `chat_history`, if any:
+`ragapi.api.chat_history`), admitted without a further charge, and the service's answer events become
+the chunks of its stream. `configurable` carries only the tenant
 scope of the request, which `per_req_config_modifier` sets from the verified credential after anything
 the client sent, so a RemoteRunnable cannot reach another tenant. (`configurable` stays in config_keys
 only because LangServe's batch endpoint drops every other key after the modifier has run.)
@@ -16,17 +18,19 @@ only because LangServe's batch endpoint drops every other key after the modifier
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
 from langchain_core.runnables.utils import AddableDict
 from langserve import add_routes
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, create_model
 
 from ragapi.answering.answer import Answer, AnswerEvent, Sources, Token
-from ragapi.answering.question import AnswerRequest, Question, Surface
+from ragapi.answering.conversations.service import ConversationService
+from ragapi.answering.question import Question, Surface
 from ragapi.answering.service import AnswerService
+from ragapi.api import chat_history
 from ragapi.api.dependencies import enforce_limits, get_state, principal_limits, tenant_for
 from ragapi.api.schemas import Body
 from ragapi.core.errors import InvalidInput, Unauthenticated
@@ -47,6 +51,23 @@ def rag_input_model(settings: Settings) -> type[BaseModel]:
         top_k=(int | None, Field(default=None, ge=1, le=settings.max_top_k)),
         filters=(dict[str, Any] | None, None),
         cache=(bool, Field(default=True, description="false skips the answer cache for this request")),
+        chat_history=(
+            Annotated[list[Any] | None, WithJsonSchema(chat_history.json_schema(settings))],
+            Field(
+                default=None,
+                description="Earlier turns of a conversation the client keeps: LangChain messages (HumanMessage, "
+                "AIMessage, ...) or [role, content] pairs, at most CONVERSATION_MAX_MESSAGES; the question is "
+                "rewritten from the human turns before retrieval",
+            ),
+        ),
+    )
+
+
+class RagAnswer(Answer):
+    """The runnable's output: the answer, and with a `chat_history` the question that was searched."""
+
+    standalone_question: str | None = Field(
+        default=None, description="With chat_history: the question made standalone from its human turns, as searched"
     )
 
 
@@ -70,6 +91,7 @@ def questions_of(body: Any, batch: bool, model: type[BaseModel], settings: Setti
         try:
             value = model.model_validate(item)
             questions.append(question_of(value, settings))
+            history_of(value, settings)
         except ValidationError as exc:
             first = exc.errors()[0]
             inner = ".".join(str(p) for p in first["loc"])
@@ -79,8 +101,12 @@ def questions_of(body: Any, batch: bool, model: type[BaseModel], settings: Setti
     return questions
 
 
+def _data(value: Any) -> dict[str, Any]:
+    return value.model_dump() if isinstance(value, BaseModel) else dict(value)
+
+
 def question_of(value: Any, settings: Settings) -> Question:
-    data = value.model_dump() if isinstance(value, BaseModel) else value
+    data = _data(value)
     return Question.parse(
         data["query"],
         data.get("top_k"),
@@ -89,6 +115,12 @@ def question_of(value: Any, settings: Settings) -> Question:
         settings,
         data.get("knowledge_bases"),
     )
+
+
+def history_of(value: Any, settings: Settings) -> list[str] | None:
+    """The earlier questions of the input's `chat_history`, oldest first; None when it has none."""
+    raw = _data(value).get("chat_history")
+    return None if raw is None else chat_history.human_turns(raw, settings)
 
 
 async def _json(request: Request) -> Any:
@@ -121,41 +153,48 @@ async def scope_to_tenant(config: dict[str, Any], request: Request) -> dict[str,
     return {**config, "configurable": {TENANT: request.state.tenant}}  # set by the gate, which ran first
 
 
-def runnable(answers: AnswerService) -> Runnable[Any, Any]:
-    """The answering service as one `rag` runnable: each input admitted (its request was charged by the
-    gate) and answered, the events as chunks that add up to the `Answer`."""
+def runnable(answers: AnswerService, conversations: ConversationService) -> Runnable[Any, Any]:
+    """The answering service as one `rag` runnable: each input made standalone from its `chat_history`,
+    admitted (its request was charged by the gate) and answered, the events as chunks that add up to the
+    `RagAnswer`."""
 
     async def stream(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
         tenant = (config.get("configurable") or {}).get(TENANT)
         if not isinstance(tenant, TenantContext):
             raise Unauthenticated("the answering runnable runs only for a verified credential")
+        settings = answers.settings
         async for value in inputs:
-            asked = AnswerRequest(tenant, Surface.LANGSERVE, question_of(value, answers.settings))
+            history = history_of(value, settings)
+            follow_up = await conversations.follow_up(
+                tenant, Surface.LANGSERVE, question_of(value, settings), history or []
+            )
+            more = {"standalone_question": follow_up.standalone.text} if history is not None else {}
             first = True
-            async for event in answers.answer(await answers.admit(asked, queries=0)):
-                yield chunk(event, first)
+            async for event in answers.answer(await answers.admit(follow_up.request, queries=0)):
+                yield chunk(event, first, more)
                 first = False
 
     # RunnableGenerator passes `config` to functions that accept it; its type hints do not say so
     return RunnableGenerator(stream, name="rag")  # type: ignore[arg-type]
 
 
-def chunk(event: AnswerEvent, first: bool) -> AddableDict:
-    """An event as the runnable's chunk: a miss's chunks add up to its answer, a hit is one chunk."""
+def chunk(event: AnswerEvent, first: bool, more: dict[str, Any] | None = None) -> AddableDict:
+    """An event as the runnable's chunk: a miss's chunks add up to its answer, a hit is one chunk. `more`
+    goes into the first chunk only (chunks add up field by field)."""
     if isinstance(event, Sources):
         citations = [c.model_dump(mode="json") for c in event.citations]
         sources = {"query_id": str(event.query_id), "citations": citations, "mode": event.mode, "model": event.model}
-        return AddableDict(**sources, answer="")
+        return AddableDict(**sources, **(more or {}), answer="")
     if isinstance(event, Token):
         return AddableDict(answer=event.text)
     if first:
-        return AddableDict(event.answer.model_dump(mode="json"))
+        return AddableDict({**event.answer.model_dump(mode="json"), **(more or {})})
     return AddableDict(event.answer.model_dump(mode="json", include={"cached", "timings_ms", "usage"}))
 
 
-def mount(app: FastAPI, answers: AnswerService) -> None:
+def mount(app: FastAPI, answers: AnswerService, conversations: ConversationService) -> None:
     model = rag_input_model(answers.settings)
-    chain = runnable(answers).with_types(input_type=model, output_type=Answer)
+    chain = runnable(answers, conversations).with_types(input_type=model, output_type=RagAnswer)
     add_routes(
         app,
         chain,

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ragapi.answering.answer import Answer
+from ragapi.answering.answer import Answer, Citation, Usage
+from ragapi.answering.conversations.models import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
 from ragapi.core import inputs
 from ragapi.retrieval.knowledge_bases import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REFS, KnowledgeBaseSettings
 
@@ -383,3 +384,83 @@ class KnowledgeBaseOut(BaseModel):
     version: int = Field(description="Grows with every change to its documents or settings")
     created_at: datetime | None
     deletion: DeletionProgress | None = Field(default=None, description="While it is being deleted")
+
+
+# --- conversations ----------------------------------------------------------------------------------------
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_CHARS)]
+KnowledgeBaseName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_KNOWLEDGE_BASE_CHARS)
+]
+
+
+class ConversationCreate(Body):
+    title: Title | None = None
+    knowledge_bases: list[KnowledgeBaseName] = Field(
+        default_factory=list,
+        max_length=MAX_KNOWLEDGE_BASES,
+        description=f"Knowledge-base names, stored and returned as given (at most {MAX_KNOWLEDGE_BASES}, each 1 to "
+        f"{MAX_KNOWLEDGE_BASE_CHARS} characters, distinct)",
+    )
+
+    @field_validator("knowledge_bases")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("names a knowledge base twice")
+        return names
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    title: str | None
+    knowledge_bases: list[str]
+    message_count: int = Field(description="Messages so far, questions and answers (CONVERSATION_MAX_MESSAGES at most)")
+    created_at: datetime | None
+    updated_at: datetime | None = Field(description="The last message (or the creation): retention counts from it")
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    ord: int = Field(description="The message's place in the conversation, from 0")
+    role: Literal["user", "assistant"]
+    content: str = Field(description="The question as asked, or the answer")
+    standalone_question: str | None = Field(
+        default=None, description="User messages: the question that was searched, made standalone from earlier ones"
+    )
+    rewrite: str | None = Field(
+        default=None,
+        description="User messages: how the standalone question was made: `none` (searched as asked) or `offline` "
+        "(terms of the earlier questions carried over)",
+    )
+    query_id: uuid.UUID | None = Field(
+        default=None, description="Assistant messages: the answer's id in the query log, for POST /v1/feedback"
+    )
+    citations: list[Citation] = Field(default_factory=list, description="Assistant messages: the answer's sources")
+    mode: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    created_at: datetime | None
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut] = Field(description="Oldest first")
+
+
+class ConversationMessageIn(Body):
+    content: str = Field(min_length=1, description="The question; limited by MAX_QUERY_CHARS")
+    top_k: int | None = Field(default=None, ge=1, description="Sources to cite; limited by MAX_TOP_K")
+    filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
+    stream: bool = False
+    cache: bool = Field(default=True, description="false skips the answer cache for this request")
+
+
+class ConversationAnswer(Answer):
+    """The answer as POST /v1/query gives it, and where it belongs."""
+
+    conversation_id: uuid.UUID
+    standalone_question: str = Field(description="What was searched: the question made standalone from earlier ones")

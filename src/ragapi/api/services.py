@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from ragapi.analytics.query_log import QueryLogWriter
+from ragapi.answering.conversations.service import ConversationService, ConversationView
 from ragapi.answering.service import AnswerService
 from ragapi.api.dependencies import BearerDoc, KeyDoc, authorize, get_state
 from ragapi.api.readiness import Readiness
@@ -29,6 +30,10 @@ from ragapi.tenants.tokens import TokenCodec
 
 async def _answers(request: Request) -> AnswerService:
     return get_state(request).answers
+
+
+async def _conversations(request: Request) -> ConversationService:
+    return get_state(request).conversations
 
 
 async def _ingestion(request: Request) -> IngestionService:
@@ -60,6 +65,7 @@ async def _readiness(request: Request) -> Readiness:
 
 
 AnswerServiceDep = Annotated[AnswerService, Depends(_answers)]
+ConversationsDep = Annotated[ConversationService, Depends(_conversations)]
 IngestionDep = Annotated[IngestionService, Depends(_ingestion)]
 KnowledgeBasesDep = Annotated[KnowledgeBaseService, Depends(_knowledge_bases)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -89,6 +95,15 @@ def _job(scope: Scope, files: bool) -> Callable[..., Coroutine[Any, Any, JobView
     return found
 
 
+async def _own_conversation(
+    conversation_id: uuid.UUID, request: Request, conversations: ConversationsDep, _key: KeyDoc, _bearer: BearerDoc
+) -> ConversationView:
+    """The caller's own conversation: another key's or user's, in this tenant or another, is a 404."""
+    tenant = await authorize(request, Scope.QUERY)
+    return await conversations.read(tenant, conversation_id)
+
+
 ReadableDocument = Annotated[Document, Depends(_document(Scope.QUERY))]
 ReadableJob = Annotated[JobView, Depends(_job(Scope.QUERY, files=True))]
 FollowedJob = Annotated[JobView, Depends(_job(Scope.QUERY, files=False))]  # its progress, without its files
+OwnConversation = Annotated[ConversationView, Depends(_own_conversation)]  # with its messages

@@ -11,8 +11,12 @@ from functools import cached_property
 from langchain_core.embeddings import Embeddings
 
 from ragapi.analytics.query_log import QueryLogWriter
+from ragapi.analytics.query_log import purge as purge_query_log
 from ragapi.answering.admission import AdmissionStore
 from ragapi.answering.cache import AnswerCache
+from ragapi.answering.conversations.service import ConversationService
+from ragapi.answering.conversations.store import ConversationStore
+from ragapi.answering.conversations.store import purge as purge_conversations
 from ragapi.answering.exact_cache import ExactCache, InProcessCache, RedisCache
 from ragapi.answering.pipeline import RagPipeline
 from ragapi.answering.semantic_cache import SemanticCache
@@ -23,6 +27,7 @@ from ragapi.core.database import Database
 from ragapi.core.metrics import configure_tenant_labels
 from ragapi.core.migrate import require_head, upgrade
 from ragapi.core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
+from ragapi.core.retention import Purge, Retention
 from ragapi.core.settings import Settings
 from ragapi.core.tasks import cancel_and_wait
 from ragapi.embedding import build_embeddings, embedding_identity, ingestion_embeddings
@@ -60,6 +65,7 @@ class AppState:
     embeddings: Embeddings
     pipeline: IngestPipeline
     answers: AnswerService
+    conversations: ConversationService
     ingestion: IngestionService
     knowledge_bases: KnowledgeBaseService
     indexes: dict[str, VectorIndex]
@@ -70,6 +76,7 @@ class AppState:
     dispatcher: Dispatcher
     worker: IngestWorker | None = None  # the in-process ingestion worker (embedded mode)
     query_log: QueryLogWriter | None = None
+    retention: Retention | None = None  # the hourly purges (processes that serve the API)
     ready: bool = False
     worker_task: asyncio.Task[None] | None = None
     monitor_task: asyncio.Task[None] | None = None  # ingestion queue gauges (processes that serve the API)
@@ -131,6 +138,7 @@ class AppState:
             if serve and settings.ingest_worker_enabled:
                 worker = IngestWorker(db, pipeline, uploads, settings)
             dispatcher = LocalDispatcher(worker)
+        knowledge_bases = KnowledgeBaseService(db, embeddings, indexes, settings)
         state = cls(
             settings=settings,
             db=db,
@@ -141,8 +149,9 @@ class AppState:
             worker=worker,
             indexes=indexes,
             answers=answers,
+            conversations=ConversationService(ConversationStore(db), answers, knowledge_bases, settings),
             ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
-            knowledge_bases=KnowledgeBaseService(db, embeddings, indexes, settings),
+            knowledge_bases=knowledge_bases,
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
@@ -153,6 +162,8 @@ class AppState:
         if serve:
             state.start_monitor()
             await state.knowledge_bases.resume_deletions()
+            state.retention = Retention(retention_purges(settings, db))
+            state.retention.start()
         state.start_worker()
         state.ready = True
         return state
@@ -163,12 +174,29 @@ class AppState:
         await cancel_and_wait(self.monitor_task)
         if "readiness" in self.__dict__:
             await self.readiness.close()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.query_log is not None:
             await self.query_log.stop()
         await self.knowledge_bases.drain()
         await self.answers.cache.close()
         await self.limiter.close()
         await self.db.dispose()
+
+
+def retention_purges(settings: Settings, db: Database) -> dict[str, Purge]:
+    """What is deleted hourly once past its age: the query log (while it is kept) and conversations."""
+
+    async def conversations() -> int:
+        return await purge_conversations(db, settings.conversation_retention_days)
+
+    async def queries() -> int:
+        return await purge_query_log(db, settings.query_log_retention_days)
+
+    purges: dict[str, Purge] = {"conversations": conversations}
+    if settings.query_log_enabled:
+        purges["query_log"] = queries
+    return purges
 
 
 def build_answer_service(

@@ -14,6 +14,7 @@ settings are grouped by concern, one class per group, and `Settings` inherits ev
      ├── RerankingSettings          none, Cohere or a fastembed cross-encoder
      ├── GenerationSettings         OpenAI-compatible LLM, or extractive answers
      ├── AnswerCacheSettings        exact and semantic answer cache
+     ├── ConversationSettings       multi-turn conversations: size, history the rewrite sees, retention
      ├── RedisSettings              shared state of the replicas (exact cache, rate-limit buckets)
      ├── AuthenticationSettings     JWTs, token lifetimes, passwords
      ├── RateLimitSettings          rate limits, monthly quotas, trusted proxies
@@ -396,6 +397,37 @@ class AnswerCacheSettings(BaseModel):
     )
 
 
+class ConversationSettings(BaseModel):
+    """Conversations (`/v1/conversations`, LangServe's `chat_history`, `ragapi chat`): how many messages
+    one holds, how much of it a follow-up's rewrite into a standalone question sees, and how long an
+    untouched one is kept."""
+
+    model_config = ConfigDict(title="Conversations")
+
+    conversation_max_messages: int = Field(
+        default=100,
+        ge=2,
+        le=10_000,
+        description="Messages (questions and answers) one conversation holds: a question that would not fit "
+        "with its answer is refused with 409 (start a new conversation); also the most messages a LangServe "
+        "`chat_history` may carry",
+    )
+    conversation_history_turns: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="Earlier questions (the newest ones) the rewrite of a follow-up into a standalone question "
+        "for retrieval sees; 0: every question is searched as asked",
+    )
+    conversation_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Conversations untouched (no message, no change) this long are deleted with their messages, "
+        "hourly; the query log keeps its own retention",
+    )
+
+
 class RedisSettings(BaseModel):
     """Redis, optional: the exact answer cache and the rate-limit buckets shared by every API replica.
     Without it both live in each process; when it fails, requests are still answered."""
@@ -714,6 +746,7 @@ class Settings(
     RerankingSettings,
     GenerationSettings,
     AnswerCacheSettings,
+    ConversationSettings,
     RedisSettings,
     AuthenticationSettings,
     RateLimitSettings,

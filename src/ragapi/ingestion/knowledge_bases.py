@@ -85,9 +85,10 @@ class KnowledgeBaseService:
         kb = await self.resolve(tenant, ref)
         return kb.id if kb is not None else tenant.tenant_id
 
-    async def ids(self, tenant: TenantContext, refs: tuple[str, ...]) -> frozenset[uuid.UUID]:
-        """The ids of the knowledge bases `refs` name (each `resolve`d)."""
-        return frozenset([(await self.resolve(tenant, ref) or _absent()).id for ref in refs])
+    async def ids(self, tenant: TenantContext, refs: tuple[str, ...]) -> tuple[uuid.UUID, ...]:
+        """The ids of the knowledge bases `refs` name (each `resolve`d), in their order, each once."""
+        found = [(await self.resolve(tenant, ref) or _absent()).id for ref in refs]
+        return tuple(dict.fromkeys(found))
 
     # --- managing them ---
 

@@ -40,7 +40,7 @@ async def create_key(
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise InvalidInput("expires_at needs a timezone, e.g. 2027-01-01T00:00:00Z")
     refs = parse_refs(body.knowledge_bases)
-    restricted = await knowledge_bases.ids(tenant, refs) if refs is not None else None
+    restricted = frozenset(await knowledge_bases.ids(tenant, refs)) if refs is not None else None
     created = await create_api_key(
         db,
         tenant.tenant_id,

@@ -1,0 +1,57 @@
+"""The conversation use case: the rewrite sees the last CONVERSATION_HISTORY_TURNS questions, and a stream
+abandoned before its answer finished keeps the question only."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragapi.answering.answer import Sources
+from ragapi.answering.conversations.service import AS_ASKED, OFFLINE, ConversationService
+from ragapi.answering.question import Question, Surface
+from ragapi.api.state import AppState
+from ragapi.tenants.service import operator_context
+from tests.conftest import TenantHandle
+
+
+def asked(text: str, app_state: AppState) -> Question:
+    return Question.parse(text, None, None, True, app_state.settings)
+
+
+async def test_the_rewrite_sees_the_last_history_turns(
+    app_state: AppState, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service: ConversationService = app_state.conversations
+    context = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
+    history = ["What is the Falcon printer?", "What does the Orion coffee machine make?"]
+    question = asked("Where is it?", app_state)
+    follow_up = await service.follow_up(context, Surface.CLI, question, history)
+    assert follow_up.standalone.text == "Where is it? (Orion coffee machine make Falcon printer)"
+    assert follow_up.standalone.rewrite == OFFLINE
+    assert follow_up.request.question.text == follow_up.standalone.text  # what the cache and retrieval see
+    assert follow_up.request.question.top_k == question.top_k and follow_up.request.tenant == context
+    monkeypatch.setattr(app_state.settings, "conversation_history_turns", 1)
+    assert (await service.follow_up(context, Surface.CLI, question, history)).standalone.text == (
+        "Where is it? (Orion coffee machine make)"
+    )
+    monkeypatch.setattr(app_state.settings, "conversation_history_turns", 0)
+    unchanged = await service.follow_up(context, Surface.CLI, question, history)
+    assert (unchanged.standalone.text, unchanged.standalone.rewrite) == ("Where is it?", AS_ASKED)
+    standalone = asked("How many pages does the Falcon printer print per minute?", app_state)
+    assert (await service.follow_up(context, Surface.CLI, standalone, history)).standalone.rewrite == AS_ASKED
+
+
+async def test_an_abandoned_answer_keeps_the_question_only(app_state: AppState, tenant: TenantHandle) -> None:
+    service: ConversationService = app_state.conversations
+    context = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
+    conversation = await service.create(context, None, [])
+    turn = await service.ask(context, conversation.id, asked("Is anything indexed?", app_state), Surface.CLI)
+    assert isinstance(await anext(turn.events), Sources)
+    await turn.events.aclose()  # the client went away before the answer finished
+    view = await service.read(context, conversation.id)
+    assert [(m.ord, m.role, m.content) for m in view.messages] == [(0, "user", "Is anything indexed?")]
+    assert view.conversation.message_count == 1
+    again = await service.ask(context, conversation.id, asked("Anything now?", app_state), Surface.CLI)
+    async for _ in again.events:
+        pass
+    view = await service.read(context, conversation.id)
+    assert [(m.ord, m.role) for m in view.messages] == [(0, "user"), (1, "user"), (2, "assistant")]
