@@ -1,15 +1,19 @@
 """Multi-turn retrieval: do follow-up questions find their page once the conversation is taken into account?
 
-    uv run python bench/multiturn_bench.py [--docs DIR] [--rewrite MODULE:FUNCTION] [--check]
+    uv run python bench/multiturn_bench.py [--docs DIR] [--set tuning|held-out] [--rewrite MODULE:FUNCTION] [--check]
 
 The corpus is the Python 3.11 Library Reference as Debian's `python3-doc` installs it: every module page
 that chapters 6–19 of the library index link to (Text Processing Services through Internet Data
 Handling), one document per page, its id the path under the HTML root (`library/shutil.html`). The
 pages are read from the installed package, never copied into the repository.
 
-The conversations (`bench/multiturn/conversations.jsonl`, written for this benchmark) have 2 or 3 turns;
-every later turn is elliptical ("and how do I remove one?") and names the pages that answer it, with a
-quote from each page that `--check` finds in the text the pipeline indexes.
+Two sets of conversations, written for this benchmark, of 2 or 3 turns each: `tuning`
+(`bench/multiturn/conversations.jsonl`), the set the rewrite may be tuned on, and `held-out`
+(`bench/multiturn/heldout.jsonl`), written before the rewrite was tuned and only ever reported. Every later
+turn names the pages that answer it, with a quote from each page that `--check` finds in the text the
+pipeline indexes. Later turns are elliptical ("and how do I remove one?"), except those marked `shift`: a
+self-contained question on a new subject, as real chats have (held-out only); hit@5 is reported for all
+later turns and, where there are shifts, for each kind.
 
 The pages are ingested once through the real pipeline (HTML parser, chunking, bundled embeddings) into a
 throwaway embedded PostgreSQL, then every later turn is retrieved with the service's `HybridSearch`
@@ -56,6 +60,8 @@ from ragapi.tenants.service import create_tenant
 
 HERE = Path(__file__).resolve().parent
 CONVERSATIONS = HERE / "multiturn" / "conversations.jsonl"
+HELDOUT = HERE / "multiturn" / "heldout.jsonl"
+SETS = {"tuning": CONVERSATIONS, "held-out": HELDOUT}
 RESULTS = HERE / "results" / "multiturn.json"
 
 PACKAGE = "python3-doc"
@@ -107,6 +113,7 @@ class FollowUp:
     history: list[str]  # the earlier user turns, oldest first
     question: str
     pages: frozenset[str]
+    shift: bool = False  # a self-contained question on a new subject, not an elliptical one
 
 
 # ---------------------------------------------------------------------------------------------- corpus
@@ -208,6 +215,7 @@ def follow_ups(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
             history=[t["text"] for t in conv["turns"][:n]],
             question=conv["turns"][n]["text"],
             pages=frozenset(conv["turns"][n]["pages"]),
+            shift=bool(conv["turns"][n].get("shift", False)),
         )
         for conv in conversations
         for n in range(1, len(conv["turns"]))
@@ -242,6 +250,8 @@ def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> lis
             where = f"{conv['id']} turn {n + 1}"
             if not turn.get("text", "").strip():
                 problems.append(f"{where}: no text")
+            if "shift" in turn and (n == 0 or not isinstance(turn["shift"], bool)):
+                problems.append(f"{where}: `shift` is a true or false on a later turn")
             if n == 0 and "pages" not in turn:
                 continue
             if not turn.get("pages"):
@@ -341,41 +351,49 @@ async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> list
 async def run_strategy(
     search: HybridSearch, tenant_id: Any, items: Sequence[FollowUp], strategy: Rewrite
 ) -> dict[str, Any]:
-    hits, reciprocal, rewrite_ms, per_turn = 0, 0.0, [], []
+    rewrite_ms, per_turn = [], []
     for item in items:
         started = time.perf_counter()
         query = await apply(strategy, item.history, item.question)
         rewrite_ms.append((time.perf_counter() - started) * 1000)
         ranked = await ranked_pages(search, tenant_id, query)
         rank = next((n for n, page in enumerate(ranked, start=1) if page in item.pages), None)
-        hits += rank is not None
-        reciprocal += 1 / rank if rank else 0.0
-        per_turn.append({"conversation": item.conversation, "query": query, "rank": rank, "top": ranked})
-    n = len(items) or 1
+        per_turn.append(
+            {"conversation": item.conversation, "shift": item.shift, "query": query, "rank": rank, "top": ranked}
+        )
+    row = scores([t["rank"] for t in per_turn])
+    if any(item.shift for item in items):
+        row["elliptical"] = scores([t["rank"] for t in per_turn if not t["shift"]])
+        row["shift"] = scores([t["rank"] for t in per_turn if t["shift"]])
+    return row | {"rewrite_ms_mean": round(sum(rewrite_ms) / (len(items) or 1), 2), "turns": per_turn}
+
+
+def scores(ranks: Sequence[int | None]) -> dict[str, Any]:
+    """hit@5 and MRR@5 of the turns whose answering pages ranked so (None: not in the top 5)."""
+    n = len(ranks) or 1
+    hits = sum(rank is not None for rank in ranks)
     return {
         "hit@5": round(hits / n, 4),
-        "mrr@5": round(reciprocal / n, 4),
+        "mrr@5": round(sum(1 / rank for rank in ranks if rank) / n, 4),
         "hits": hits,
-        "rewrite_ms_mean": round(sum(rewrite_ms) / n, 2),
-        "turns": per_turn,
+        "n": len(ranks),
     }
 
 
-async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]:
+async def run(root: Path, rewrite: tuple[str, Rewrite | None], sets: Sequence[str]) -> dict[str, Any]:
     started_all = time.perf_counter()
     pages = load_corpus(root)
-    conversations = load_conversations(CONVERSATIONS)
-    problems = check(conversations, pages)
-    if problems:
-        raise SystemExit("the conversations do not match the pages:\n  " + "\n  ".join(problems))
-    items = follow_ups(conversations)
+    conversations = {name: load_conversations(SETS[name]) for name in sets}
+    for name, convs in conversations.items():
+        problems = check(convs, pages)
+        if problems:
+            raise SystemExit(f"the {name} conversations do not match the pages:\n  " + "\n  ".join(problems))
     strategies: list[tuple[str, str, Rewrite | None]] = [
         ("last turn alone", "the follow-up as asked", last_turn),
         ("turns concatenated", "every user turn so far, joined", concatenated),
         ("rewrite", rewrite[0], rewrite[1]),
         ("rewrite, LLM condensing", "not in the service yet", None),  # see the module's docstring
     ]
-    openers = first_turns(conversations)
     with tempfile.TemporaryDirectory(prefix="ragapi-multiturn-") as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
         state = await AppState.start(settings)
@@ -385,18 +403,34 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]
             chunks = await ingest(state.pipeline, tenant.tenant_id, pages)
             ingest_s = time.perf_counter() - started
             search = HybridSearch(state.db, state.embeddings, settings, state.indexes)
-            rows = []
-            for name, source, strategy in strategies:
-                row: dict[str, Any] = {"strategy": name, "source": source}
-                if strategy is None:
-                    row["status"] = "pending"
-                else:
-                    started = time.perf_counter()
-                    row |= await run_strategy(search, tenant.tenant_id, items, strategy)
-                    row["seconds"] = round(time.perf_counter() - started, 1)
-                rows.append(row)
-            reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
-            reference |= await run_strategy(search, tenant.tenant_id, openers, last_turn)
+            reports = []
+            for name, convs in conversations.items():
+                items = follow_ups(convs)
+                rows = []
+                for strategy_name, source, strategy in strategies:
+                    row: dict[str, Any] = {"strategy": strategy_name, "source": source}
+                    if strategy is None:
+                        row["status"] = "pending"
+                    else:
+                        started = time.perf_counter()
+                        row |= await run_strategy(search, tenant.tenant_id, items, strategy)
+                        row["seconds"] = round(time.perf_counter() - started, 1)
+                    rows.append(row)
+                openers = first_turns(convs)
+                reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
+                reference |= await run_strategy(search, tenant.tenant_id, openers, last_turn)
+                reports.append(
+                    {
+                        "set": name,
+                        "file": str(SETS[name].relative_to(HERE.parent)),
+                        "conversations": len(convs),
+                        "later_turns": len(items),
+                        "shift_turns": sum(item.shift for item in items),
+                        "first_turns": len(openers),
+                        "results": rows,
+                        "reference": reference,
+                    }
+                )
         finally:
             await state.stop()
     return {
@@ -409,60 +443,69 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]
             "chunk_size_tokens": settings.chunk_size_tokens,
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         },
-        "conversations": len(conversations),
-        "later_turns": len(items),
-        "first_turns": len(openers),
         "k": K,
         "fusion": settings.fusion.value,
         "fusion_dense_weight": settings.fusion_dense_weight,
         "ingest_seconds": round(ingest_s, 1),
         "total_seconds": round(time.perf_counter() - started_all, 1),
-        "results": rows,
-        "reference": reference,
+        "sets": reports,
     }
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [
-        f"{report['corpus']['pages']} pages ({report['corpus']['chunks']} chunks), "
-        f"{report['conversations']} conversations, {report['later_turns']} later turns",
-        "",
-        "| strategy | hit@5 | MRR@5 |",
-        "|---|---|---|",
-    ]
-    for row in report["results"]:
-        if "hit@5" in row:
-            lines.append(f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |")
-        else:
-            lines.append(f"| {row['strategy']} ({row['source']}) | {row['status']} | |")
-    ref = report["reference"]
-    lines.append(
-        f"\nFor reference, the {report['first_turns']} opening questions (self-contained): "
-        f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
-    )
+    corpus = report["corpus"]
+    lines = [f"{corpus['pages']} pages ({corpus['chunks']} chunks)"]
+    for part in report["sets"]:
+        shifts = part["shift_turns"]
+        lines += [
+            "",
+            f"{part['set']} ({part['file']}): {part['conversations']} conversations, {part['later_turns']} later turns"
+            + (f", {shifts} of them a change of subject" if shifts else ""),
+            "",
+            "| strategy | hit@5 | MRR@5 |" + (" hit@5 elliptical | hit@5 new subject |" if shifts else ""),
+            "|---|---|---|" + ("---|---|" if shifts else ""),
+        ]
+        kinds = ("elliptical", "shift") if shifts else ()
+        for row in part["results"]:
+            if "hit@5" not in row:
+                lines.append(f"| {row['strategy']} ({row['source']}) | {row['status']} | |" + " |" * len(kinds))
+                continue
+            line = f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |"
+            line += "".join(f" {row[kind]['hit@5']:.3f} ({row[kind]['hits']}) |" for kind in kinds)
+            lines.append(line)
+        ref = part["reference"]
+        lines.append(
+            f"\nFor reference, the {part['first_turns']} opening questions (self-contained): "
+            f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--docs", type=Path, help="the HTML root of the Python documentation")
+    parser.add_argument("--set", choices=list(SETS), action="append", help="a set of conversations (default: both)")
     parser.add_argument("--rewrite", help="MODULE:FUNCTION for the rewrite strategy (default: the service's)")
     parser.add_argument("--check", action="store_true", help="only check the conversations against the pages")
     args = parser.parse_args()
     root = find_docs(args.docs)
+    sets = args.set or list(SETS)
     if args.check:
         pages = load_corpus(root)
-        conversations = load_conversations(CONVERSATIONS)
-        problems = check(conversations, pages)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        print(
-            f"{len(pages)} pages, {len(conversations)} conversations, {len(follow_ups(conversations))} later "
-            f"turns: {len(problems)} problems"
-        )
-        raise SystemExit(1 if problems else 0)
+        failed = False
+        for name in sets:
+            conversations = load_conversations(SETS[name])
+            problems = check(conversations, pages)
+            for problem in problems:
+                print(f"{name}: {problem}", file=sys.stderr)
+            print(
+                f"{name}: {len(pages)} pages, {len(conversations)} conversations, "
+                f"{len(follow_ups(conversations))} later turns: {len(problems)} problems"
+            )
+            failed = failed or bool(problems)
+        raise SystemExit(1 if failed else 0)
     rewrite = named_rewrite(args.rewrite) if args.rewrite else service_rewrite()
-    report = asyncio.run(run(root, rewrite))
+    report = asyncio.run(run(root, rewrite, sets))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
