@@ -16,14 +16,18 @@ self-contained question on a new subject, as real chats have (held-out only); hi
 later turns and, where there are shifts, for each kind.
 
 The pages are ingested once through the real pipeline (HTML parser, chunking, bundled embeddings) into a
-throwaway embedded PostgreSQL, then every later turn is retrieved with the service's `HybridSearch`
-(chunk hits folded into pages, best chunk wins) for each query strategy:
+throwaway embedded PostgreSQL. Each conversation is then replayed turn by turn, as the service would see
+it, with the service's `HybridSearch` (chunk hits folded into pages, best chunk wins): the opening
+question is searched as asked, every later turn with the query of the strategy, which is given the
+earlier turns (`ragapi.generation.condense.Turn`) with the titles their answers would cite: those of the
+top CITED chunk hits of each earlier turn's own query, never the labels. The strategies:
 
 - `last turn`: the follow-up alone, as a retriever without history sees it;
 - `concatenated`: every user turn so far joined with spaces;
-- `rewrite`: a callable `rewrite(history, question) -> str` (or an awaitable of it): the service's
-  offline rewrite, `ragapi.answering.rewrite.standalone_question`, or any `MODULE:FUNCTION` given with
-  `--rewrite`; reported as pending when the checkout has none.
+- `rewrite`: the service's offline rewrite, `ragapi.answering.rewrite.standalone_question`, or any
+  `MODULE:FUNCTION(history, question) -> str` (or an awaitable of it) given with `--rewrite`;
+- `rewrite + cited title`: an experiment the service does not use: the rewrite, then the title most of
+  the previous answer's citations share.
 
 The LLM's condensing prompt is reported as pending: the service does not have it yet. When it does, it
 belongs here as one more strategy, run against the latency model (`bench/llm_server.py`).
@@ -44,6 +48,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +56,10 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
+from ragapi.answering.rewrite import standalone_question
 from ragapi.api.state import AppState
 from ragapi.core.settings import Settings
+from ragapi.generation.condense import Turn
 from ragapi.ingestion.parsers import parse_html
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.retrieval.hybrid import HybridSearch
@@ -87,7 +94,9 @@ PAGE_ID = "page_id"  # document metadata: the page's path under the HTML root
 K = 5
 SEARCH_K = 50  # chunk hits read per query, folded into pages
 
-Rewrite = Callable[[list[str], str], "str | Awaitable[str]"]
+CITED = 5  # the sources an answer is given (DEFAULT_TOP_K chunk hits): their titles are the turn's citations
+
+Rewrite = Callable[[list[Turn], str], "str | Awaitable[str]"]  # (earlier turns, follow-up) -> query
 
 
 class MissingDocs(SystemExit):
@@ -105,15 +114,6 @@ class Page:
     chapter: str
     title: str
     html: bytes  # what is ingested: the page's main text, without Sphinx's navigation
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUp:
-    conversation: str
-    history: list[str]  # the earlier user turns, oldest first
-    question: str
-    pages: frozenset[str]
-    shift: bool = False  # a self-contained question on a new subject, not an elliptical one
 
 
 # ---------------------------------------------------------------------------------------------- corpus
@@ -208,30 +208,9 @@ def load_conversations(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def follow_ups(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
-    return [
-        FollowUp(
-            conversation=conv["id"],
-            history=[t["text"] for t in conv["turns"][:n]],
-            question=conv["turns"][n]["text"],
-            pages=frozenset(conv["turns"][n]["pages"]),
-            shift=bool(conv["turns"][n].get("shift", False)),
-        )
-        for conv in conversations
-        for n in range(1, len(conv["turns"]))
-    ]
-
-
-def first_turns(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
-    """The opening questions that carry labels: self-contained, so they show what retrieval finds when
-    nothing is left implicit (a reference for the later turns, not part of their score)."""
-    return [
-        FollowUp(
-            conversation=c["id"], history=[], question=c["turns"][0]["text"], pages=frozenset(c["turns"][0]["pages"])
-        )
-        for c in conversations
-        if c["turns"][0].get("pages")
-    ]
+def later_turns(conversations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns that are scored: all but each conversation's first."""
+    return [turn for conv in conversations for turn in conv["turns"][1:]]
 
 
 def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> list[str]:
@@ -275,38 +254,38 @@ def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> lis
 # ------------------------------------------------------------------------------------------ strategies
 
 
-def last_turn(_history: list[str], question: str) -> str:
+def last_turn(_history: list[Turn], question: str) -> str:
     return question
 
 
-def concatenated(history: list[str], question: str) -> str:
-    return " ".join([*history, question])
+def concatenated(history: list[Turn], question: str) -> str:
+    return " ".join([*(turn.question for turn in history), question])
 
 
-def service_rewrite() -> tuple[str, Rewrite | None]:
-    """The service's standalone-question rewrite, if the checkout has one."""
-    try:
-        module = importlib.import_module("ragapi.answering.rewrite")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ragapi.answering.rewrite", "ragapi.answering"):
-            raise
-        return "ragapi.answering.rewrite", None
-    for name in ("standalone_question", "rewrite_question", "rewrite"):
-        function = getattr(module, name, None)
-        if callable(function):
-            return f"ragapi.answering.rewrite:{name}", function
-    return "ragapi.answering.rewrite", None
+def offline_rewrite(history: list[Turn], question: str) -> str:
+    """The service's offline rewrite: it reads the earlier questions only."""
+    return standalone_question([turn.question for turn in history], question)
+
+
+def with_cited_title(history: list[Turn], question: str) -> str:
+    """An experiment, not the service: the offline rewrite, then the title that most of the previous
+    answer's citations share (at least 3 of its 5), when there is one."""
+    query = offline_rewrite(history, question)
+    if not history or not history[-1].sources:
+        return query
+    title, count = Counter(history[-1].sources).most_common(1)[0]
+    return f"{query} {title}" if count >= 3 else query
 
 
 def named_rewrite(spec: str) -> tuple[str, Rewrite]:
     module_name, _, name = spec.partition(":")
-    function = getattr(importlib.import_module(module_name), name or "standalone_question")
+    function = getattr(importlib.import_module(module_name), name)
     if not callable(function):
         raise SystemExit(f"{spec} is not callable")
     return spec, function
 
 
-async def apply(strategy: Rewrite, history: list[str], question: str) -> str:
+async def apply(strategy: Rewrite, history: list[Turn], question: str) -> str:
     query = strategy(list(history), question)
     if inspect.isawaitable(query):
         query = await query
@@ -338,34 +317,56 @@ async def ingest(pipeline: IngestPipeline, tenant_id: Any, pages: Sequence[Page]
     return chunks
 
 
-async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    pages: list[str]  # the top K pages, best first
+    titles: tuple[str, ...]  # the titles of the CITED best chunks, best first: what the answer would cite
+
+
+async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> Ranked:
     hits = (await search.search(tenant_id, query, SEARCH_K, {})).hits
     ranked: list[str] = []
     for hit in hits:
         page = str(hit.metadata.get(PAGE_ID))
         if page not in ranked:
             ranked.append(page)
-    return ranked[:K]
+    return Ranked(ranked[:K], tuple(hit.title for hit in hits[:CITED]))
 
 
 async def run_strategy(
-    search: HybridSearch, tenant_id: Any, items: Sequence[FollowUp], strategy: Rewrite
-) -> dict[str, Any]:
-    rewrite_ms, per_turn = [], []
-    for item in items:
-        started = time.perf_counter()
-        query = await apply(strategy, item.history, item.question)
-        rewrite_ms.append((time.perf_counter() - started) * 1000)
-        ranked = await ranked_pages(search, tenant_id, query)
-        rank = next((n for n, page in enumerate(ranked, start=1) if page in item.pages), None)
-        per_turn.append(
-            {"conversation": item.conversation, "shift": item.shift, "query": query, "rank": rank, "top": ranked}
-        )
+    search: HybridSearch, tenant_id: Any, conversations: Sequence[dict[str, Any]], strategy: Rewrite
+) -> tuple[dict[str, Any], list[int | None]]:
+    """Replays each conversation turn by turn as the service would: every later turn is searched with the
+    strategy's query, given the earlier turns with the titles their answers cited, which are the titles of
+    the best hits of those turns' own queries (the opening question's as asked). Returns the later turns'
+    scores and the ranks of the labelled opening questions."""
+    rewrite_ms, per_turn, openers = [], [], []
+    for conv in conversations:
+        history: list[Turn] = []
+        for n, turn in enumerate(conv["turns"]):
+            question = turn["text"]
+            query = question
+            if n > 0:
+                started = time.perf_counter()
+                query = await apply(strategy, list(history), question)
+                rewrite_ms.append((time.perf_counter() - started) * 1000)
+            ranked = await ranked_pages(search, tenant_id, query)
+            rank = next((r for r, page in enumerate(ranked.pages, start=1) if page in turn.get("pages", ())), None)
+            if n == 0:
+                if turn.get("pages"):
+                    openers.append(rank)
+            else:
+                shift = bool(turn.get("shift", False))
+                per_turn.append(
+                    {"conversation": conv["id"], "shift": shift, "query": query, "rank": rank, "top": ranked.pages}
+                )
+            history.append(Turn(question=question, sources=ranked.titles))
     row = scores([t["rank"] for t in per_turn])
-    if any(item.shift for item in items):
+    if any(t["shift"] for t in per_turn):
         row["elliptical"] = scores([t["rank"] for t in per_turn if not t["shift"]])
         row["shift"] = scores([t["rank"] for t in per_turn if t["shift"]])
-    return row | {"rewrite_ms_mean": round(sum(rewrite_ms) / (len(items) or 1), 2), "turns": per_turn}
+    row |= {"rewrite_ms_mean": round(sum(rewrite_ms) / (len(rewrite_ms) or 1), 3), "turns": per_turn}
+    return row, openers
 
 
 def scores(ranks: Sequence[int | None]) -> dict[str, Any]:
@@ -380,7 +381,7 @@ def scores(ranks: Sequence[int | None]) -> dict[str, Any]:
     }
 
 
-async def run(root: Path, rewrite: tuple[str, Rewrite | None], sets: Sequence[str]) -> dict[str, Any]:
+async def run(root: Path, rewrite: tuple[str, Rewrite], sets: Sequence[str]) -> dict[str, Any]:
     started_all = time.perf_counter()
     pages = load_corpus(root)
     conversations = {name: load_conversations(SETS[name]) for name in sets}
@@ -392,6 +393,7 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None], sets: Sequence[st
         ("last turn alone", "the follow-up as asked", last_turn),
         ("turns concatenated", "every user turn so far, joined", concatenated),
         ("rewrite", rewrite[0], rewrite[1]),
+        ("rewrite + cited title", "experiment: the previous answer's main title appended", with_cited_title),
         ("rewrite, LLM condensing", "not in the service yet", None),  # see the module's docstring
     ]
     with tempfile.TemporaryDirectory(prefix="ragapi-multiturn-") as tmp:
@@ -405,27 +407,27 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None], sets: Sequence[st
             search = HybridSearch(state.db, state.embeddings, settings, state.indexes)
             reports = []
             for name, convs in conversations.items():
-                items = follow_ups(convs)
+                scored_turns = later_turns(convs)
                 rows = []
+                openers: list[int | None] = []
                 for strategy_name, source, strategy in strategies:
                     row: dict[str, Any] = {"strategy": strategy_name, "source": source}
                     if strategy is None:
                         row["status"] = "pending"
                     else:
                         started = time.perf_counter()
-                        row |= await run_strategy(search, tenant.tenant_id, items, strategy)
-                        row["seconds"] = round(time.perf_counter() - started, 1)
+                        scored, openers = await run_strategy(search, tenant.tenant_id, convs, strategy)
+                        row |= scored | {"seconds": round(time.perf_counter() - started, 1)}
                     rows.append(row)
-                openers = first_turns(convs)
                 reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
-                reference |= await run_strategy(search, tenant.tenant_id, openers, last_turn)
+                reference |= scores(openers)
                 reports.append(
                     {
                         "set": name,
                         "file": str(SETS[name].relative_to(HERE.parent)),
                         "conversations": len(convs),
-                        "later_turns": len(items),
-                        "shift_turns": sum(item.shift for item in items),
+                        "later_turns": len(scored_turns),
+                        "shift_turns": sum(bool(turn.get("shift")) for turn in scored_turns),
                         "first_turns": len(openers),
                         "results": rows,
                         "reference": reference,
@@ -485,7 +487,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--docs", type=Path, help="the HTML root of the Python documentation")
     parser.add_argument("--set", choices=list(SETS), action="append", help="a set of conversations (default: both)")
-    parser.add_argument("--rewrite", help="MODULE:FUNCTION for the rewrite strategy (default: the service's)")
+    parser.add_argument(
+        "--rewrite", help="MODULE:FUNCTION(history: list[Turn], question) for the rewrite (default: the service's)"
+    )
     parser.add_argument("--check", action="store_true", help="only check the conversations against the pages")
     args = parser.parse_args()
     root = find_docs(args.docs)
@@ -500,11 +504,11 @@ def main() -> None:
                 print(f"{name}: {problem}", file=sys.stderr)
             print(
                 f"{name}: {len(pages)} pages, {len(conversations)} conversations, "
-                f"{len(follow_ups(conversations))} later turns: {len(problems)} problems"
+                f"{len(later_turns(conversations))} later turns: {len(problems)} problems"
             )
             failed = failed or bool(problems)
         raise SystemExit(1 if failed else 0)
-    rewrite = named_rewrite(args.rewrite) if args.rewrite else service_rewrite()
+    rewrite = named_rewrite(args.rewrite) if args.rewrite else ("ragapi.answering.rewrite", offline_rewrite)
     report = asyncio.run(run(root, rewrite, sets))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ragapi.answering.rewrite import content_terms, leans_on_history, standalone_question
+from ragapi.answering.rewrite import (
+    ANCHOR_TERMS,
+    MAX_CARRIED_TERMS,
+    content_terms,
+    leans_on_history,
+    standalone_question,
+)
 
 
 @pytest.mark.parametrize(
@@ -32,12 +38,28 @@ def test_the_newest_turn_comes_first_and_the_carry_is_bounded() -> None:
     assert rewritten == "how do they differ? (threading locks semaphores barriers)"
 
 
-def test_a_question_that_stands_on_its_own_is_searched_as_it_is() -> None:
-    history = ["How do I add an item to a Python list?"]
+def test_the_subject_reaches_a_later_turn_through_the_turn_between() -> None:
+    # the second turn names no object; the third finds "Python object" in the second's standalone form
+    history = ["How do I save an arbitrary Python object to a file?", "Is it safe if the file came from the internet?"]
+    rewritten = standalone_question(history, "Which version of the format should I use?")
+    assert "Python" in rewritten and "object" in rewritten, rewritten
+
+
+def test_a_question_that_reads_as_self_contained_gets_only_an_anchor() -> None:
+    history = ["How do I read an INI style configuration file with sections and options?"]
     question = "How are Unicode strings encoded to UTF-8 bytes?"
     assert not leans_on_history(question)
-    assert standalone_question(history, question) == question
+    rewritten = standalone_question(history, question)
+    assert rewritten == f"{question} (read INI style configuration file)"
+    assert len(content_terms(rewritten)) - len(content_terms(question)) == ANCHOR_TERMS
+    leaning = standalone_question(history, "and how do I write one?")
+    assert len(content_terms(leaning)) - len(content_terms("and how do I write one?")) <= MAX_CARRIED_TERMS
+    assert "sections" in leaning and "options" in leaning  # more than the anchor's five
+
+
+def test_without_history_or_anything_to_add_the_question_is_unchanged() -> None:
     assert standalone_question([], "and this one?") == "and this one?"
+    assert standalone_question(["How do I sort a list?"], "How do I sort a list?") == "How do I sort a list?"
 
 
 def test_content_terms_keep_identifiers_and_drop_the_rest() -> None:
@@ -46,3 +68,6 @@ def test_content_terms_keep_identifiers_and_drop_the_rest() -> None:
         "maxsplit",
         "argument",
     ]
+    # words any question uses say nothing about its subject
+    assert content_terms("How do I get a value as an integer?") == ["value", "integer"]
+    assert leans_on_history("How do I get a value as an integer?")
