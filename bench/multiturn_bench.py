@@ -29,11 +29,15 @@ top CITED chunk hits of each earlier turn's own query, never the labels. The str
 - `rewrite + cited title`: an experiment the service does not use: the rewrite, then the title most of
   the previous answer's citations share.
 
-The LLM's condensing prompt is reported as pending: the service does not have it yet. When it does, it
-belongs here as one more strategy, run against the latency model (`bench/llm_server.py`).
+The LLM condensing path (`ragapi.generation.condense.ChatCondenser`, as `build_condenser` makes it with
+a key set: CONDENSE_TIMEOUT_S, CONDENSE_MAX_TOKENS, the offline rewrite as its fallback) runs against the
+latency model, `bench/llm_server.py` (LLM_TTFT_S to the first token, LLM_TOKENS_PER_S, LLM_TOKENS a
+reply). Its replies are canned text, so what they would retrieve means nothing: it reports the wire
+instead, the requests the model received, the latency each later turn waited for its standalone
+question (p50, p95), fallbacks by reason, and tokens.
 
-Reports hit@5 (the share of later turns with an answering page in the top 5) and MRR@5 per strategy,
-writes bench/results/multiturn.json and prints a markdown table.
+Reports hit@5 (the share of later turns with an answering page in the top 5) and MRR@5 per strategy and
+set, writes bench/results/multiturn.json and prints markdown tables.
 """
 
 from __future__ import annotations
@@ -44,22 +48,30 @@ import importlib
 import inspect
 import json
 import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from bs4 import BeautifulSoup
+from prometheus_client import REGISTRY
+from run_load import free_port, wait_until
 
+from ragapi.answering.condense import build_condenser
 from ragapi.answering.rewrite import standalone_question
 from ragapi.api.state import AppState
+from ragapi.core.metrics import CONDENSE_FALLBACK_REASONS
 from ragapi.core.settings import Settings
-from ragapi.generation.condense import Turn
+from ragapi.generation.condense import Condenser, Turn
 from ragapi.ingestion.parsers import parse_html
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.retrieval.hybrid import HybridSearch
@@ -94,6 +106,11 @@ PAGE_ID = "page_id"  # document metadata: the page's path under the HTML root
 K = 5
 SEARCH_K = 50  # chunk hits read per query, folded into pages
 
+# The latency model the LLM condensing runs against: its load-test defaults, replies a question long.
+LLM_TTFT_S = 0.8
+LLM_TOKENS_PER_S = 50.0
+LLM_TOKENS = 20
+CONDENSE_CONCURRENCY = 8  # conversations condensed at once: the model's waits are sleeps, not CPU
 CITED = 5  # the sources an answer is given (DEFAULT_TOP_K chunk hits): their titles are the turn's citations
 
 Rewrite = Callable[[list[Turn], str], "str | Awaitable[str]"]  # (earlier turns, follow-up) -> query
@@ -292,6 +309,83 @@ async def apply(strategy: Rewrite, history: list[Turn], question: str) -> str:
     return str(query)
 
 
+# ----------------------------------------------------------------------------------- LLM condensing
+
+
+@contextmanager
+def latency_model() -> Iterator[str]:
+    """bench/llm_server.py in a process of its own; yields its base URL."""
+    port = free_port()
+    model = subprocess.Popen(  # noqa: S603 - our own latency model
+        [sys.executable, "-m", "bench.llm_server", "--port", str(port), "--ttft", str(LLM_TTFT_S)]
+        + ["--tps", str(LLM_TOKENS_PER_S), "--tokens", str(LLM_TOKENS)],
+        cwd=HERE.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(f"http://127.0.0.1:{port}/v1/chat/completions")  # 405 once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        model.terminate()
+        model.wait()
+
+
+def fallbacks_so_far() -> dict[str, float]:
+    return {
+        reason: REGISTRY.get_sample_value("rag_condense_fallbacks_total", {"reason": reason}) or 0.0
+        for reason in CONDENSE_FALLBACK_REASONS
+    }
+
+
+async def condense_on_the_wire(
+    condenser: Condenser, base: str, conversations: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every later turn through `condenser`, conversations CONDENSE_CONCURRENCY at a time, each turn given
+    the earlier questions (the benchmark has no answers). What is measured is the wire: requests the model
+    received, the latency added to each turn, fallbacks, tokens; the model's replies are canned text, so
+    what they would retrieve means nothing."""
+    async with httpx.AsyncClient() as client:
+        requested = (await client.get(base + "/stats")).json()["chat_completions"]
+        fallen = fallbacks_so_far()
+        latencies: list[float] = []
+        methods: Counter[str] = Counter()
+        prompt_tokens = completion_tokens = 0
+        limit = asyncio.Semaphore(CONDENSE_CONCURRENCY)
+
+        async def replay(conv: dict[str, Any]) -> None:
+            nonlocal prompt_tokens, completion_tokens
+            history: list[Turn] = []
+            async with limit:
+                for turn in conv["turns"]:
+                    if history:
+                        started = time.perf_counter()
+                        condensed = await condenser.condense(list(history), turn["text"])
+                        latencies.append((time.perf_counter() - started) * 1000)
+                        methods[condensed.method] += 1
+                        prompt_tokens += condensed.usage.prompt_tokens
+                        completion_tokens += condensed.usage.completion_tokens
+                    history.append(Turn(turn["text"]))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(replay(conv) for conv in conversations))
+        seconds = time.perf_counter() - started
+        requests = (await client.get(base + "/stats")).json()["chat_completions"] - requested
+    percentiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    n = len(latencies) or 1
+    return {
+        "turns": len(latencies),
+        "requests": requests,
+        "latency_ms_p50": round(percentiles[49]),
+        "latency_ms_p95": round(percentiles[94]),
+        "fallbacks": {reason: int(count - fallen[reason]) for reason, count in fallbacks_so_far().items()},
+        "methods": dict(methods),
+        "prompt_tokens_mean": round(prompt_tokens / n, 1),
+        "completion_tokens_mean": round(completion_tokens / n, 1),
+        "seconds": round(seconds, 1),
+    }
+
+
 # --------------------------------------------------------------------------------------------- running
 
 
@@ -389,12 +483,11 @@ async def run(root: Path, rewrite: tuple[str, Rewrite], sets: Sequence[str]) -> 
         problems = check(convs, pages)
         if problems:
             raise SystemExit(f"the {name} conversations do not match the pages:\n  " + "\n  ".join(problems))
-    strategies: list[tuple[str, str, Rewrite | None]] = [
+    strategies: list[tuple[str, str, Rewrite]] = [
         ("last turn alone", "the follow-up as asked", last_turn),
         ("turns concatenated", "every user turn so far, joined", concatenated),
         ("rewrite", rewrite[0], rewrite[1]),
         ("rewrite + cited title", "experiment: the previous answer's main title appended", with_cited_title),
-        ("rewrite, LLM condensing", "not in the service yet", None),  # see the module's docstring
     ]
     with tempfile.TemporaryDirectory(prefix="ragapi-multiturn-") as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
@@ -411,14 +504,10 @@ async def run(root: Path, rewrite: tuple[str, Rewrite], sets: Sequence[str]) -> 
                 rows = []
                 openers: list[int | None] = []
                 for strategy_name, source, strategy in strategies:
-                    row: dict[str, Any] = {"strategy": strategy_name, "source": source}
-                    if strategy is None:
-                        row["status"] = "pending"
-                    else:
-                        started = time.perf_counter()
-                        scored, openers = await run_strategy(search, tenant.tenant_id, convs, strategy)
-                        row |= scored | {"seconds": round(time.perf_counter() - started, 1)}
-                    rows.append(row)
+                    started = time.perf_counter()
+                    scored, openers = await run_strategy(search, tenant.tenant_id, convs, strategy)
+                    seconds = round(time.perf_counter() - started, 1)
+                    rows.append({"strategy": strategy_name, "source": source} | scored | {"seconds": seconds})
                 reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
                 reference |= scores(openers)
                 reports.append(
@@ -435,6 +524,20 @@ async def run(root: Path, rewrite: tuple[str, Rewrite], sets: Sequence[str]) -> 
                 )
         finally:
             await state.stop()
+        with latency_model() as base:
+            llm = Settings(  # type: ignore[call-arg]
+                _env_file=None, data_dir=Path(tmp), openai_api_key="sk-bench", openai_base_url=base + "/v1"
+            )
+            condenser = build_condenser(llm)
+            for part in reports:
+                part["llm_condensing"] = {
+                    "strategy": "rewrite, LLM condensing",
+                    "source": f"{type(condenser).__name__} against bench/llm_server.py (canned replies)",
+                    "model": {"ttft_s": LLM_TTFT_S, "tokens_per_s": LLM_TOKENS_PER_S, "tokens": LLM_TOKENS},
+                    "timeout_s": llm.condense_timeout_s,
+                    "max_tokens": llm.condense_max_tokens,
+                    "concurrency": CONDENSE_CONCURRENCY,
+                } | await condense_on_the_wire(condenser, base, conversations[part["set"]])
     return {
         "corpus": {
             "source": f"Debian {PACKAGE}: {root}",
@@ -469,9 +572,6 @@ def table(report: dict[str, Any]) -> str:
         ]
         kinds = ("elliptical", "shift") if shifts else ()
         for row in part["results"]:
-            if "hit@5" not in row:
-                lines.append(f"| {row['strategy']} ({row['source']}) | {row['status']} | |" + " |" * len(kinds))
-                continue
             line = f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |"
             line += "".join(f" {row[kind]['hit@5']:.3f} ({row[kind]['hits']}) |" for kind in kinds)
             lines.append(line)
@@ -480,6 +580,15 @@ def table(report: dict[str, Any]) -> str:
             f"\nFor reference, the {part['first_turns']} opening questions (self-contained): "
             f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
         )
+        llm = part.get("llm_condensing")
+        if llm:
+            fallen = ", ".join(f"{reason} {n}" for reason, n in llm["fallbacks"].items() if n) or "none"
+            lines.append(
+                f"\nLLM condensing ({llm['source']}; hit@5 not meaningful): {llm['turns']} turns, "
+                f"{llm['requests']} requests, latency added per turn p50 {llm['latency_ms_p50']} ms, "
+                f"p95 {llm['latency_ms_p95']} ms, fallbacks: {fallen}, methods {llm['methods']}, "
+                f"tokens a turn {llm['prompt_tokens_mean']} prompt + {llm['completion_tokens_mean']} completion"
+            )
     return "\n".join(lines)
 
 
