@@ -71,3 +71,21 @@ def test_content_terms_keep_identifiers_and_drop_the_rest() -> None:
     # words any question uses say nothing about its subject
     assert content_terms("How do I get a value as an integer?") == ["value", "integer"]
     assert leans_on_history("How do I get a value as an integer?")
+
+
+def test_a_contraction_counts_as_the_word_it_shortens() -> None:
+    # "doesn't" is "does", not a content word "doesn"; "it's" points back like "it"
+    assert content_terms("Why doesn't the glob pattern match hidden files?") == [
+        "glob",
+        "pattern",
+        "match",
+        "hidden",
+        "files",
+    ]
+    assert content_terms("Python\u2019s str.split() can't split on bytes") == [
+        "Python",
+        "str.split()",
+        "split",
+        "bytes",
+    ]
+    assert leans_on_history("What if it's much larger than memory?")

@@ -13,8 +13,9 @@ offline rewrite appends the salient terms of the conversation so far to the ques
   ("How do I get a value as an integer?" right after a question about INI files), which is lost
   without it. Leaving such questions alone lost 5 of 103 follow-ups of the benchmark's tuning set.
 - A question's content words are its words that are not stop words, question words, pointers back, or
-  words any question uses whatever its subject ("get", "make", "use", "want", ...); identifiers
-  (`str.split`, `os.path`, `__init__`) are kept as written.
+  words any question uses whatever its subject ("get", "make", "use", "want", ...); a contraction counts
+  as the word it shortens ("doesn't" as "does", "it's" as "it"); identifiers (`str.split`, `os.path`,
+  `__init__`) are kept as written.
 
 The titles of the earlier answers' citations are not used: on the benchmark's tuning set (each earlier
 turn's top hits standing for its answer's citations) they ranked the answering page higher but lost
@@ -28,7 +29,9 @@ from collections.abc import Sequence
 
 from ragapi.retrieval.bm25 import STOPWORDS
 
-_WORD = re.compile(r"[A-Za-z_][\w.]*(?:\(\))?|\d[\w.]*")
+# A word, an identifier (`os.path.join`, `str.split()`), a number, and what a contraction hangs on a word
+# ("doesn't", "it's", "we'll", with a straight or a typographic apostrophe).
+_WORD = re.compile(r"([A-Za-z_](?:[\w.]*\w)?(?:\(\))?)(?:['\u2019]([A-Za-z]+))?|\d(?:[\w.]*\w)?")
 # Words that point back to something named earlier, and openings that continue the previous question.
 _ANAPHORA = frozenset(
     {"it", "its", "they", "them", "their", "this", "that", "these", "those", "one", "ones", "there", "such", "same"}
@@ -47,12 +50,24 @@ MAX_CARRIED_TERMS = 8  # terms carried into a question that leans on the history
 ANCHOR_TERMS = 5  # terms carried into a question that reads as self-contained, at most
 
 
+def words(text: str) -> list[tuple[str, str]]:
+    """(word as written, its key) for each word of `text`: the key is lower-cased, a contraction's
+    ending dropped ("it's" -> "it"), a negated one's too ("doesn't" -> "does", "can't" -> "can")."""
+    found = []
+    for match in _WORD.finditer(text):
+        word, ending = match.group(1) or match.group(0), match.group(2)
+        key = word.lower()
+        if ending and ending.lower() == "t" and key.endswith("n"):
+            key = {"won": "will", "can": "can", "shan": "shall"}.get(key, key[:-1])
+        found.append((word, key))
+    return found
+
+
 def content_terms(text: str) -> list[str]:
     """The words that carry a text's topic, in order, each once (see the module's docstring)."""
     seen: set[str] = set()
     terms = []
-    for word in _WORD.findall(text):
-        key = word.lower()
+    for word, key in words(text):
         if len(key) < 2 or key in seen or key in STOPWORDS or key in _ANAPHORA or key in _QUESTION_WORDS:
             continue
         if key in _GENERIC:
@@ -65,10 +80,10 @@ def content_terms(text: str) -> list[str]:
 def leans_on_history(question: str) -> bool:
     """Whether the question reads as needing the turns before it: few content words, a pointer back, or an
     opening that continues the previous question."""
-    words = {w.lower() for w in _WORD.findall(question)}
+    keys = {key for _, key in words(question)}
     return (
         len(content_terms(question)) < SELF_CONTAINED_TERMS
-        or bool(words & _ANAPHORA)
+        or bool(keys & _ANAPHORA)
         or question.lower().strip().startswith(_CONTINUATIONS)
     )
 
