@@ -15,7 +15,8 @@ from ragapi.generation.condense import ChatCondenser, Condensed, Condenser, Turn
 
 
 class OfflineCondenser:
-    """The offline rewrite: the earlier questions' salient terms appended, no model, no tokens."""
+    """The offline rewrite: the earlier questions an elliptical follow-up leans on, or a few of their terms,
+    added to it; no model, no tokens."""
 
     async def condense(self, history: Sequence[Turn], question: str) -> Condensed:
         rewritten = standalone_question([turn.question for turn in history], question)

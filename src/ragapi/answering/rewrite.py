@@ -1,17 +1,22 @@
 """A follow-up question made standalone for retrieval, without a language model.
 
-"And how do I remove one?" finds nothing by itself: what "one" is lives in the turns before it. The
-offline rewrite appends the salient terms of the conversation so far to the question:
+"And how do I remove one?" finds nothing by itself: what "one" is lives in the turns before it. How much
+of the conversation a follow-up gets depends on how it reads:
 
-- The context of a turn is the previous turn *as it was searched*: its own standalone question, which
-  carries the turns before it. A subject named in the first turn reaches the third through the second,
-  and fades as newer turns push it out of the bounded carry.
-- How much is carried depends on how the question reads. One that leans on the history (few content
-  words of its own, a pointer back such as "it" or "that one", an opening such as "and ..." or "what
-  about ...") gets up to MAX_CARRIED_TERMS. One that reads as self-contained gets up to ANCHOR_TERMS: it
-  may open a new subject, which the old one should not swamp, or be an ellipsis that only looks complete
-  ("How do I get a value as an integer?" right after a question about INI files), which is lost
-  without it. Leaving such questions alone lost 5 of 103 follow-ups of the benchmark's tuning set.
+- One that leans on the history (few content words of its own, a pointer back such as "it" or "that
+  one", an opening such as "and ..." or "what about ...") is searched with whole questions: the one that
+  set the subject, as it was searched, then the one just before it (when that is another), then itself.
+  An elliptical turn is about what was just asked, and whole sentences keep what the embedding reads
+  from the relations between words; a bag of the earlier turns' salient terms, which this rewrite used to
+  carry, lost follow-ups that the turns concatenated found. A third turn so gets the first two in full,
+  as concatenation would; the subject's question keeps a long run of elliptical turns bounded (three
+  questions at most).
+- One that reads as self-contained may open a new subject, which the old one should not swamp: it is
+  searched as asked with at most ANCHOR_TERMS terms of the previous turn's search appended, and sets the
+  subject of the turns after it. Concatenating every turn drags a new question back to the old subject;
+  appending nothing loses the follow-ups that only look complete ("What if the fields are separated by
+  semicolons rather than commas?" right after a question about CSV files): on the benchmark's tuning
+  set, 4 of 103.
 - A question's content words are its words that are not stop words, question words, pointers back, or
   words any question uses whatever its subject ("get", "make", "use", "want", ...); a contraction counts
   as the word it shortens ("doesn't" as "does", "it's" as "it"); identifiers (`str.split`, `os.path`,
@@ -36,7 +41,7 @@ _WORD = re.compile(r"([A-Za-z_](?:[\w.]*\w)?(?:\(\))?)(?:['\u2019]([A-Za-z]+))?|
 _ANAPHORA = frozenset(
     {"it", "its", "they", "them", "their", "this", "that", "these", "those", "one", "ones", "there", "such", "same"}
 )
-_CONTINUATIONS = ("and ", "also ", "what about", "how about", "and what", "and how", "or ", "but ", "then ")
+_CONTINUATIONS = ("and ", "also ", "what about", "how about", "or ", "but ", "then ")
 _QUESTION_WORDS = frozenset({"what", "how", "why", "when", "where", "which", "who", "whom", "whose", "does", "do"})
 # Words a question uses whatever its subject: they say nothing about what it is about.
 _GENERIC = frozenset(
@@ -46,7 +51,6 @@ _GENERIC = frozenset(
     just really able sure like""".split()  # noqa: SIM905 - a list of words reads best as words
 )
 SELF_CONTAINED_TERMS = 3  # content words from which a question reads as standing on its own
-MAX_CARRIED_TERMS = 8  # terms carried into a question that leans on the history, at most
 ANCHOR_TERMS = 5  # terms carried into a question that reads as self-contained, at most
 
 
@@ -94,23 +98,24 @@ def carried_terms(question: str, context: str, limit: int) -> list[str]:
     return [t for t in content_terms(context) if t.lower() not in own][:limit]
 
 
-def standalone_question(
-    history: Sequence[str],
-    question: str,
-    max_terms: int = MAX_CARRIED_TERMS,
-    anchor_terms: int = ANCHOR_TERMS,
-) -> str:
-    """`question` made standalone from the earlier user questions in `history`, oldest first: each turn in
-    order takes the terms it lacks from the standalone form of the one before it (see `with_context`)."""
-    context = ""
-    for earlier in history:
-        context = with_context(earlier, context, max_terms, anchor_terms)
-    return with_context(question, context, max_terms, anchor_terms)
-
-
-def with_context(question: str, context: str, max_terms: int, anchor_terms: int) -> str:
-    """`question` followed by the terms it lacks from `context` in parentheses: up to `max_terms` when it
-    leans on the history, `anchor_terms` when it reads as self-contained; as it is when nothing is added."""
-    limit = max_terms if leans_on_history(question) else anchor_terms
-    carried = carried_terms(question, context, limit)
+def anchored(question: str, context: str, anchor_terms: int = ANCHOR_TERMS) -> str:
+    """`question` followed by at most `anchor_terms` terms it lacks from `context`, in parentheses; as it is
+    when nothing is added."""
+    carried = carried_terms(question, context, anchor_terms)
     return f"{question} ({' '.join(carried)})" if carried else question
+
+
+def standalone_question(history: Sequence[str], question: str, anchor_terms: int = ANCHOR_TERMS) -> str:
+    """`question` made standalone from the earlier user questions in `history`, oldest first, as every turn
+    in order is (see the module's docstring)."""
+    subject = ""  # the newest turn that read as self-contained (or the first), as it was searched
+    latest = ""  # the newest turn after it, as asked, if there is one
+    searched = ""  # the turn before, as it was searched
+    for turn in (*history, question):
+        if subject and leans_on_history(turn):
+            searched = " ".join(dict.fromkeys(part for part in (subject, latest, turn) if part))  # each once
+            latest = turn
+        else:
+            searched = subject = anchored(turn, searched, anchor_terms)
+            latest = ""
+    return searched

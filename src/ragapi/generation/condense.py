@@ -6,8 +6,8 @@ answer's citations), and a `Condenser` turns the latest question and those turns
 retriever can search:
 
     Condenser                 condense(history, question) -> Condensed(question, method, usage)
-     ├── OfflineCondenser     no model: the salient terms of the conversation appended
-     │                        (ragapi.answering.condense, over ragapi.answering.rewrite)
+     ├── OfflineCondenser     no model: the earlier questions an elliptical follow-up leans on, or a
+     │                        few of their terms (ragapi.answering.condense, over ragapi.answering.rewrite)
      └── ChatCondenser        a chat model with CONDENSE_PROMPT (this module); any failure or unusable
                               reply hands the question to a fallback condenser, the offline one
 
