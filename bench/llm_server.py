@@ -3,7 +3,8 @@
 It streams `--tokens` tokens after `--ttft` seconds at `--tps` tokens per second (Chat Completions
 streaming format, with the `usage` chunk when `stream_options.include_usage` is set), so end-to-end
 numbers include realistic generation time. Production keeps using the real OpenAI path; only
-OPENAI_BASE_URL points here.
+OPENAI_BASE_URL points here. A request that is not streamed waits `--ttft` plus the time of its tokens,
+then gets them in one reply. `GET /stats` counts the chat completions requested so far.
 
     uv run python -m bench.llm_server --port 9100 --ttft 0.8 --tps 50 --tokens 60
 """
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 def build_app(ttft_s: float, tokens_per_s: float, tokens: int) -> Starlette:
     words = ["The", "answer", "is", "in", "the", "sources", "[1]."]
+    requested = {"chat_completions": 0}
 
     def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:
         body = {
@@ -38,6 +40,7 @@ def build_app(ttft_s: float, tokens_per_s: float, tokens: int) -> Starlette:
         return f"data: {json.dumps(body)}\n\n"
 
     async def completions(request: Request) -> Any:
+        requested["chat_completions"] += 1
         body = await request.json()
         model = body.get("model", "gpt-4o")
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4
@@ -80,7 +83,12 @@ def build_app(ttft_s: float, tokens_per_s: float, tokens: int) -> Starlette:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async def stats(_request: Request) -> JSONResponse:
+        return JSONResponse(requested)
+
+    return Starlette(
+        routes=[Route("/v1/chat/completions", completions, methods=["POST"]), Route("/stats", stats, methods=["GET"])]
+    )
 
 
 def main() -> None:

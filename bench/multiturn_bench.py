@@ -1,31 +1,45 @@
 """Multi-turn retrieval: do follow-up questions find their page once the conversation is taken into account?
 
-    uv run python bench/multiturn_bench.py [--docs DIR] [--rewrite MODULE:FUNCTION] [--check]
+    uv run python bench/multiturn_bench.py [--docs DIR] [--set tuning|held-out|held-out-2] [--rewrite MODULE:FUNCTION]
+                                           [--check]
 
 The corpus is the Python 3.11 Library Reference as Debian's `python3-doc` installs it: every module page
 that chapters 6–19 of the library index link to (Text Processing Services through Internet Data
 Handling), one document per page, its id the path under the HTML root (`library/shutil.html`). The
 pages are read from the installed package, never copied into the repository.
 
-The conversations (`bench/multiturn/conversations.jsonl`, written for this benchmark) have 2 or 3 turns;
-every later turn is elliptical ("and how do I remove one?") and names the pages that answer it, with a
-quote from each page that `--check` finds in the text the pipeline indexes.
+Three sets of conversations, written for this benchmark, of 2 or 3 turns each: `tuning`
+(`bench/multiturn/conversations.jsonl`) and `held-out` (`bench/multiturn/heldout.jsonl`), the sets the
+rewrite was developed on, and `held-out-2` (`bench/multiturn/heldout2.jsonl`), written before the
+rewrite's last change, only ever reported, never tuned on. Every later turn names the pages that answer it,
+with a quote from each page that `--check` finds in the text the pipeline indexes. Later turns are
+elliptical ("and how do I remove one?"), except those marked `shift`: a self-contained question on a new
+subject, as real chats have (held-out sets only); hit@5 is reported for all later turns and, where there
+are shifts, for each kind.
 
 The pages are ingested once through the real pipeline (HTML parser, chunking, bundled embeddings) into a
-throwaway embedded PostgreSQL, then every later turn is retrieved with the service's `HybridSearch`
-(chunk hits folded into pages, best chunk wins) for each query strategy:
+throwaway embedded PostgreSQL. Each conversation is then replayed turn by turn, as the service would see
+it, with the service's `HybridSearch` (chunk hits folded into pages, best chunk wins): the opening
+question is searched as asked, every later turn with the query of the strategy, which is given the
+earlier turns (`ragapi.generation.condense.Turn`) with the titles their answers would cite: those of the
+top CITED chunk hits of each earlier turn's own query, never the labels. The strategies:
 
 - `last turn`: the follow-up alone, as a retriever without history sees it;
 - `concatenated`: every user turn so far joined with spaces;
-- `rewrite`: a callable `rewrite(history, question) -> str` (or an awaitable of it): the service's
-  offline rewrite, `ragapi.answering.rewrite.standalone_question`, or any `MODULE:FUNCTION` given with
-  `--rewrite`; reported as pending when the checkout has none.
+- `rewrite`: the service's offline rewrite, `ragapi.answering.rewrite.standalone_question`, or any
+  `MODULE:FUNCTION(history, question) -> str` (or an awaitable of it) given with `--rewrite`;
+- `rewrite + cited title`: an experiment the service does not use: the rewrite, then the title most of
+  the previous answer's citations share.
 
-The LLM's condensing prompt is reported as pending: the service does not have it yet. When it does, it
-belongs here as one more strategy, run against the latency model (`bench/llm_server.py`).
+The LLM condensing path (`ragapi.generation.condense.ChatCondenser`, as `build_condenser` makes it with
+a key set: CONDENSE_TIMEOUT_S, CONDENSE_MAX_TOKENS, the offline rewrite as its fallback) runs against the
+latency model, `bench/llm_server.py` (LLM_TTFT_S to the first token, LLM_TOKENS_PER_S, LLM_TOKENS a
+reply). Its replies are canned text, so what they would retrieve means nothing: it reports the wire
+instead, the requests the model received, the latency each later turn waited for its standalone
+question (p50, p95), fallbacks by reason, and tokens.
 
-Reports hit@5 (the share of later turns with an answering page in the top 5) and MRR@5 per strategy,
-writes bench/results/multiturn.json and prints a markdown table.
+Reports hit@5 (the share of later turns with an answering page in the top 5) and MRR@5 per strategy and
+set, writes bench/results/multiturn.json and prints markdown tables.
 """
 
 from __future__ import annotations
@@ -36,19 +50,30 @@ import importlib
 import inspect
 import json
 import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from bs4 import BeautifulSoup
+from prometheus_client import REGISTRY
+from run_load import free_port, wait_until
 
+from ragapi.answering.condense import build_condenser
+from ragapi.answering.rewrite import standalone_question
 from ragapi.api.state import AppState
+from ragapi.core.metrics import CONDENSE_FALLBACK_REASONS
 from ragapi.core.settings import Settings
+from ragapi.generation.condense import Condenser, Turn
 from ragapi.ingestion.parsers import parse_html
 from ragapi.ingestion.pipeline import IngestItem, IngestPipeline
 from ragapi.retrieval.hybrid import HybridSearch
@@ -56,6 +81,9 @@ from ragapi.tenants.service import create_tenant
 
 HERE = Path(__file__).resolve().parent
 CONVERSATIONS = HERE / "multiturn" / "conversations.jsonl"
+HELDOUT = HERE / "multiturn" / "heldout.jsonl"
+HELDOUT2 = HERE / "multiturn" / "heldout2.jsonl"
+SETS = {"tuning": CONVERSATIONS, "held-out": HELDOUT, "held-out-2": HELDOUT2}
 RESULTS = HERE / "results" / "multiturn.json"
 
 PACKAGE = "python3-doc"
@@ -81,7 +109,14 @@ PAGE_ID = "page_id"  # document metadata: the page's path under the HTML root
 K = 5
 SEARCH_K = 50  # chunk hits read per query, folded into pages
 
-Rewrite = Callable[[list[str], str], "str | Awaitable[str]"]
+# The latency model the LLM condensing runs against: its load-test defaults, replies a question long.
+LLM_TTFT_S = 0.8
+LLM_TOKENS_PER_S = 50.0
+LLM_TOKENS = 20
+CONDENSE_CONCURRENCY = 8  # conversations condensed at once: the model's waits are sleeps, not CPU
+CITED = 5  # the sources an answer is given (DEFAULT_TOP_K chunk hits): their titles are the turn's citations
+
+Rewrite = Callable[[list[Turn], str], "str | Awaitable[str]"]  # (earlier turns, follow-up) -> query
 
 
 class MissingDocs(SystemExit):
@@ -99,14 +134,6 @@ class Page:
     chapter: str
     title: str
     html: bytes  # what is ingested: the page's main text, without Sphinx's navigation
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUp:
-    conversation: str
-    history: list[str]  # the earlier user turns, oldest first
-    question: str
-    pages: frozenset[str]
 
 
 # ---------------------------------------------------------------------------------------------- corpus
@@ -201,29 +228,9 @@ def load_conversations(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def follow_ups(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
-    return [
-        FollowUp(
-            conversation=conv["id"],
-            history=[t["text"] for t in conv["turns"][:n]],
-            question=conv["turns"][n]["text"],
-            pages=frozenset(conv["turns"][n]["pages"]),
-        )
-        for conv in conversations
-        for n in range(1, len(conv["turns"]))
-    ]
-
-
-def first_turns(conversations: Sequence[dict[str, Any]]) -> list[FollowUp]:
-    """The opening questions that carry labels: self-contained, so they show what retrieval finds when
-    nothing is left implicit (a reference for the later turns, not part of their score)."""
-    return [
-        FollowUp(
-            conversation=c["id"], history=[], question=c["turns"][0]["text"], pages=frozenset(c["turns"][0]["pages"])
-        )
-        for c in conversations
-        if c["turns"][0].get("pages")
-    ]
+def later_turns(conversations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns that are scored: all but each conversation's first."""
+    return [turn for conv in conversations for turn in conv["turns"][1:]]
 
 
 def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> list[str]:
@@ -242,6 +249,8 @@ def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> lis
             where = f"{conv['id']} turn {n + 1}"
             if not turn.get("text", "").strip():
                 problems.append(f"{where}: no text")
+            if "shift" in turn and (n == 0 or not isinstance(turn["shift"], bool)):
+                problems.append(f"{where}: `shift` is a true or false on a later turn")
             if n == 0 and "pages" not in turn:
                 continue
             if not turn.get("pages"):
@@ -265,42 +274,119 @@ def check(conversations: Sequence[dict[str, Any]], pages: Sequence[Page]) -> lis
 # ------------------------------------------------------------------------------------------ strategies
 
 
-def last_turn(_history: list[str], question: str) -> str:
+def last_turn(_history: list[Turn], question: str) -> str:
     return question
 
 
-def concatenated(history: list[str], question: str) -> str:
-    return " ".join([*history, question])
+def concatenated(history: list[Turn], question: str) -> str:
+    return " ".join([*(turn.question for turn in history), question])
 
 
-def service_rewrite() -> tuple[str, Rewrite | None]:
-    """The service's standalone-question rewrite, if the checkout has one."""
-    try:
-        module = importlib.import_module("ragapi.answering.rewrite")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ragapi.answering.rewrite", "ragapi.answering"):
-            raise
-        return "ragapi.answering.rewrite", None
-    for name in ("standalone_question", "rewrite_question", "rewrite"):
-        function = getattr(module, name, None)
-        if callable(function):
-            return f"ragapi.answering.rewrite:{name}", function
-    return "ragapi.answering.rewrite", None
+def offline_rewrite(history: list[Turn], question: str) -> str:
+    """The service's offline rewrite: it reads the earlier questions only."""
+    return standalone_question([turn.question for turn in history], question)
+
+
+def with_cited_title(history: list[Turn], question: str) -> str:
+    """An experiment, not the service: the offline rewrite, then the title that most of the previous
+    answer's citations share (at least 3 of its 5), when there is one."""
+    query = offline_rewrite(history, question)
+    if not history or not history[-1].sources:
+        return query
+    title, count = Counter(history[-1].sources).most_common(1)[0]
+    return f"{query} {title}" if count >= 3 else query
 
 
 def named_rewrite(spec: str) -> tuple[str, Rewrite]:
     module_name, _, name = spec.partition(":")
-    function = getattr(importlib.import_module(module_name), name or "standalone_question")
+    function = getattr(importlib.import_module(module_name), name)
     if not callable(function):
         raise SystemExit(f"{spec} is not callable")
     return spec, function
 
 
-async def apply(strategy: Rewrite, history: list[str], question: str) -> str:
+async def apply(strategy: Rewrite, history: list[Turn], question: str) -> str:
     query = strategy(list(history), question)
     if inspect.isawaitable(query):
         query = await query
     return str(query)
+
+
+# ----------------------------------------------------------------------------------- LLM condensing
+
+
+@contextmanager
+def latency_model() -> Iterator[str]:
+    """bench/llm_server.py in a process of its own; yields its base URL."""
+    port = free_port()
+    model = subprocess.Popen(  # noqa: S603 - our own latency model
+        [sys.executable, "-m", "bench.llm_server", "--port", str(port), "--ttft", str(LLM_TTFT_S)]
+        + ["--tps", str(LLM_TOKENS_PER_S), "--tokens", str(LLM_TOKENS)],
+        cwd=HERE.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(f"http://127.0.0.1:{port}/v1/chat/completions")  # 405 once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        model.terminate()
+        model.wait()
+
+
+def fallbacks_so_far() -> dict[str, float]:
+    return {
+        reason: REGISTRY.get_sample_value("rag_condense_fallbacks_total", {"reason": reason}) or 0.0
+        for reason in CONDENSE_FALLBACK_REASONS
+    }
+
+
+async def condense_on_the_wire(
+    condenser: Condenser, base: str, conversations: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every later turn through `condenser`, conversations CONDENSE_CONCURRENCY at a time, each turn given
+    the earlier questions (the benchmark has no answers). What is measured is the wire: requests the model
+    received, the latency added to each turn, fallbacks, tokens; the model's replies are canned text, so
+    what they would retrieve means nothing."""
+    async with httpx.AsyncClient() as client:
+        requested = (await client.get(base + "/stats")).json()["chat_completions"]
+        fallen = fallbacks_so_far()
+        latencies: list[float] = []
+        methods: Counter[str] = Counter()
+        prompt_tokens = completion_tokens = 0
+        limit = asyncio.Semaphore(CONDENSE_CONCURRENCY)
+
+        async def replay(conv: dict[str, Any]) -> None:
+            nonlocal prompt_tokens, completion_tokens
+            history: list[Turn] = []
+            async with limit:
+                for turn in conv["turns"]:
+                    if history:
+                        started = time.perf_counter()
+                        condensed = await condenser.condense(list(history), turn["text"])
+                        latencies.append((time.perf_counter() - started) * 1000)
+                        methods[condensed.method] += 1
+                        prompt_tokens += condensed.usage.prompt_tokens
+                        completion_tokens += condensed.usage.completion_tokens
+                    history.append(Turn(turn["text"]))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(replay(conv) for conv in conversations))
+        seconds = time.perf_counter() - started
+        requests = (await client.get(base + "/stats")).json()["chat_completions"] - requested
+    percentiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    n = len(latencies) or 1
+    return {
+        "turns": len(latencies),
+        "requests": requests,
+        "latency_ms_p50": round(percentiles[49]),
+        "latency_ms_p95": round(percentiles[94]),
+        "fallbacks": {reason: int(count - fallen[reason]) for reason, count in fallbacks_so_far().items()},
+        "methods": dict(methods),
+        "prompt_tokens_mean": round(prompt_tokens / n, 1),
+        "completion_tokens_mean": round(completion_tokens / n, 1),
+        "seconds": round(seconds, 1),
+    }
 
 
 # --------------------------------------------------------------------------------------------- running
@@ -328,54 +414,84 @@ async def ingest(pipeline: IngestPipeline, tenant_id: Any, pages: Sequence[Page]
     return chunks
 
 
-async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    pages: list[str]  # the top K pages, best first
+    titles: tuple[str, ...]  # the titles of the CITED best chunks, best first: what the answer would cite
+
+
+async def ranked_pages(search: HybridSearch, tenant_id: Any, query: str) -> Ranked:
     hits = (await search.search(tenant_id, query, SEARCH_K, {})).hits
     ranked: list[str] = []
     for hit in hits:
         page = str(hit.metadata.get(PAGE_ID))
         if page not in ranked:
             ranked.append(page)
-    return ranked[:K]
+    return Ranked(ranked[:K], tuple(hit.title for hit in hits[:CITED]))
 
 
 async def run_strategy(
-    search: HybridSearch, tenant_id: Any, items: Sequence[FollowUp], strategy: Rewrite
-) -> dict[str, Any]:
-    hits, reciprocal, rewrite_ms, per_turn = 0, 0.0, [], []
-    for item in items:
-        started = time.perf_counter()
-        query = await apply(strategy, item.history, item.question)
-        rewrite_ms.append((time.perf_counter() - started) * 1000)
-        ranked = await ranked_pages(search, tenant_id, query)
-        rank = next((n for n, page in enumerate(ranked, start=1) if page in item.pages), None)
-        hits += rank is not None
-        reciprocal += 1 / rank if rank else 0.0
-        per_turn.append({"conversation": item.conversation, "query": query, "rank": rank, "top": ranked})
-    n = len(items) or 1
+    search: HybridSearch, tenant_id: Any, conversations: Sequence[dict[str, Any]], strategy: Rewrite
+) -> tuple[dict[str, Any], list[int | None]]:
+    """Replays each conversation turn by turn as the service would: every later turn is searched with the
+    strategy's query, given the earlier turns with the titles their answers cited, which are the titles of
+    the best hits of those turns' own queries (the opening question's as asked). Returns the later turns'
+    scores and the ranks of the labelled opening questions."""
+    rewrite_ms, per_turn, openers = [], [], []
+    for conv in conversations:
+        history: list[Turn] = []
+        for n, turn in enumerate(conv["turns"]):
+            question = turn["text"]
+            query = question
+            if n > 0:
+                started = time.perf_counter()
+                query = await apply(strategy, list(history), question)
+                rewrite_ms.append((time.perf_counter() - started) * 1000)
+            ranked = await ranked_pages(search, tenant_id, query)
+            rank = next((r for r, page in enumerate(ranked.pages, start=1) if page in turn.get("pages", ())), None)
+            if n == 0:
+                if turn.get("pages"):
+                    openers.append(rank)
+            else:
+                shift = bool(turn.get("shift", False))
+                per_turn.append(
+                    {"conversation": conv["id"], "shift": shift, "query": query, "rank": rank, "top": ranked.pages}
+                )
+            history.append(Turn(question=question, sources=ranked.titles))
+    row = scores([t["rank"] for t in per_turn])
+    if any(t["shift"] for t in per_turn):
+        row["elliptical"] = scores([t["rank"] for t in per_turn if not t["shift"]])
+        row["shift"] = scores([t["rank"] for t in per_turn if t["shift"]])
+    row |= {"rewrite_ms_mean": round(sum(rewrite_ms) / (len(rewrite_ms) or 1), 3), "turns": per_turn}
+    return row, openers
+
+
+def scores(ranks: Sequence[int | None]) -> dict[str, Any]:
+    """hit@5 and MRR@5 of the turns whose answering pages ranked so (None: not in the top 5)."""
+    n = len(ranks) or 1
+    hits = sum(rank is not None for rank in ranks)
     return {
         "hit@5": round(hits / n, 4),
-        "mrr@5": round(reciprocal / n, 4),
+        "mrr@5": round(sum(1 / rank for rank in ranks if rank) / n, 4),
         "hits": hits,
-        "rewrite_ms_mean": round(sum(rewrite_ms) / n, 2),
-        "turns": per_turn,
+        "n": len(ranks),
     }
 
 
-async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]:
+async def run(root: Path, rewrite: tuple[str, Rewrite], sets: Sequence[str]) -> dict[str, Any]:
     started_all = time.perf_counter()
     pages = load_corpus(root)
-    conversations = load_conversations(CONVERSATIONS)
-    problems = check(conversations, pages)
-    if problems:
-        raise SystemExit("the conversations do not match the pages:\n  " + "\n  ".join(problems))
-    items = follow_ups(conversations)
-    strategies: list[tuple[str, str, Rewrite | None]] = [
+    conversations = {name: load_conversations(SETS[name]) for name in sets}
+    for name, convs in conversations.items():
+        problems = check(convs, pages)
+        if problems:
+            raise SystemExit(f"the {name} conversations do not match the pages:\n  " + "\n  ".join(problems))
+    strategies: list[tuple[str, str, Rewrite]] = [
         ("last turn alone", "the follow-up as asked", last_turn),
         ("turns concatenated", "every user turn so far, joined", concatenated),
         ("rewrite", rewrite[0], rewrite[1]),
-        ("rewrite, LLM condensing", "not in the service yet", None),  # see the module's docstring
+        ("rewrite + cited title", "experiment: the previous answer's main title appended", with_cited_title),
     ]
-    openers = first_turns(conversations)
     with tempfile.TemporaryDirectory(prefix="ragapi-multiturn-") as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
         state = await AppState.start(settings)
@@ -385,20 +501,46 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]
             chunks = await ingest(state.pipeline, tenant.tenant_id, pages)
             ingest_s = time.perf_counter() - started
             search = HybridSearch(state.db, state.embeddings, settings, state.indexes)
-            rows = []
-            for name, source, strategy in strategies:
-                row: dict[str, Any] = {"strategy": name, "source": source}
-                if strategy is None:
-                    row["status"] = "pending"
-                else:
+            reports = []
+            for name, convs in conversations.items():
+                scored_turns = later_turns(convs)
+                rows = []
+                openers: list[int | None] = []
+                for strategy_name, source, strategy in strategies:
                     started = time.perf_counter()
-                    row |= await run_strategy(search, tenant.tenant_id, items, strategy)
-                    row["seconds"] = round(time.perf_counter() - started, 1)
-                rows.append(row)
-            reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
-            reference |= await run_strategy(search, tenant.tenant_id, openers, last_turn)
+                    scored, openers = await run_strategy(search, tenant.tenant_id, convs, strategy)
+                    seconds = round(time.perf_counter() - started, 1)
+                    rows.append({"strategy": strategy_name, "source": source} | scored | {"seconds": seconds})
+                reference = {"strategy": "first turns (self-contained)", "source": "the opening question as asked"}
+                reference |= scores(openers)
+                reports.append(
+                    {
+                        "set": name,
+                        "file": str(SETS[name].relative_to(HERE.parent)),
+                        "conversations": len(convs),
+                        "later_turns": len(scored_turns),
+                        "shift_turns": sum(bool(turn.get("shift")) for turn in scored_turns),
+                        "first_turns": len(openers),
+                        "results": rows,
+                        "reference": reference,
+                    }
+                )
         finally:
             await state.stop()
+        with latency_model() as base:
+            llm = Settings(  # type: ignore[call-arg]
+                _env_file=None, data_dir=Path(tmp), openai_api_key="sk-bench", openai_base_url=base + "/v1"
+            )
+            condenser = build_condenser(llm)
+            for part in reports:
+                part["llm_condensing"] = {
+                    "strategy": "rewrite, LLM condensing",
+                    "source": f"{type(condenser).__name__} against bench/llm_server.py (canned replies)",
+                    "model": {"ttft_s": LLM_TTFT_S, "tokens_per_s": LLM_TOKENS_PER_S, "tokens": LLM_TOKENS},
+                    "timeout_s": llm.condense_timeout_s,
+                    "max_tokens": llm.condense_max_tokens,
+                    "concurrency": CONDENSE_CONCURRENCY,
+                } | await condense_on_the_wire(condenser, base, conversations[part["set"]])
     return {
         "corpus": {
             "source": f"Debian {PACKAGE}: {root}",
@@ -409,60 +551,77 @@ async def run(root: Path, rewrite: tuple[str, Rewrite | None]) -> dict[str, Any]
             "chunk_size_tokens": settings.chunk_size_tokens,
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         },
-        "conversations": len(conversations),
-        "later_turns": len(items),
-        "first_turns": len(openers),
         "k": K,
         "fusion": settings.fusion.value,
         "fusion_dense_weight": settings.fusion_dense_weight,
         "ingest_seconds": round(ingest_s, 1),
         "total_seconds": round(time.perf_counter() - started_all, 1),
-        "results": rows,
-        "reference": reference,
+        "sets": reports,
     }
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [
-        f"{report['corpus']['pages']} pages ({report['corpus']['chunks']} chunks), "
-        f"{report['conversations']} conversations, {report['later_turns']} later turns",
-        "",
-        "| strategy | hit@5 | MRR@5 |",
-        "|---|---|---|",
-    ]
-    for row in report["results"]:
-        if "hit@5" in row:
-            lines.append(f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |")
-        else:
-            lines.append(f"| {row['strategy']} ({row['source']}) | {row['status']} | |")
-    ref = report["reference"]
-    lines.append(
-        f"\nFor reference, the {report['first_turns']} opening questions (self-contained): "
-        f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
-    )
+    corpus = report["corpus"]
+    lines = [f"{corpus['pages']} pages ({corpus['chunks']} chunks)"]
+    for part in report["sets"]:
+        shifts = part["shift_turns"]
+        lines += [
+            "",
+            f"{part['set']} ({part['file']}): {part['conversations']} conversations, {part['later_turns']} later turns"
+            + (f", {shifts} of them a change of subject" if shifts else ""),
+            "",
+            "| strategy | hit@5 | MRR@5 |" + (" hit@5 elliptical | hit@5 new subject |" if shifts else ""),
+            "|---|---|---|" + ("---|---|" if shifts else ""),
+        ]
+        kinds = ("elliptical", "shift") if shifts else ()
+        for row in part["results"]:
+            line = f"| {row['strategy']} | {row['hit@5']:.3f} ({row['hits']}) | {row['mrr@5']:.3f} |"
+            line += "".join(f" {row[kind]['hit@5']:.3f} ({row[kind]['hits']}) |" for kind in kinds)
+            lines.append(line)
+        ref = part["reference"]
+        lines.append(
+            f"\nFor reference, the {part['first_turns']} opening questions (self-contained): "
+            f"hit@5 {ref['hit@5']:.3f} ({ref['hits']}), MRR@5 {ref['mrr@5']:.3f}"
+        )
+        llm = part.get("llm_condensing")
+        if llm:
+            fallen = ", ".join(f"{reason} {n}" for reason, n in llm["fallbacks"].items() if n) or "none"
+            lines.append(
+                f"\nLLM condensing ({llm['source']}; hit@5 not meaningful): {llm['turns']} turns, "
+                f"{llm['requests']} requests, latency added per turn p50 {llm['latency_ms_p50']} ms, "
+                f"p95 {llm['latency_ms_p95']} ms, fallbacks: {fallen}, methods {llm['methods']}, "
+                f"tokens a turn {llm['prompt_tokens_mean']} prompt + {llm['completion_tokens_mean']} completion"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--docs", type=Path, help="the HTML root of the Python documentation")
-    parser.add_argument("--rewrite", help="MODULE:FUNCTION for the rewrite strategy (default: the service's)")
+    parser.add_argument("--set", choices=list(SETS), action="append", help="a set of conversations (default: all)")
+    parser.add_argument(
+        "--rewrite", help="MODULE:FUNCTION(history: list[Turn], question) for the rewrite (default: the service's)"
+    )
     parser.add_argument("--check", action="store_true", help="only check the conversations against the pages")
     args = parser.parse_args()
     root = find_docs(args.docs)
+    sets = args.set or list(SETS)
     if args.check:
         pages = load_corpus(root)
-        conversations = load_conversations(CONVERSATIONS)
-        problems = check(conversations, pages)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        print(
-            f"{len(pages)} pages, {len(conversations)} conversations, {len(follow_ups(conversations))} later "
-            f"turns: {len(problems)} problems"
-        )
-        raise SystemExit(1 if problems else 0)
-    rewrite = named_rewrite(args.rewrite) if args.rewrite else service_rewrite()
-    report = asyncio.run(run(root, rewrite))
+        failed = False
+        for name in sets:
+            conversations = load_conversations(SETS[name])
+            problems = check(conversations, pages)
+            for problem in problems:
+                print(f"{name}: {problem}", file=sys.stderr)
+            print(
+                f"{name}: {len(pages)} pages, {len(conversations)} conversations, "
+                f"{len(later_turns(conversations))} later turns: {len(problems)} problems"
+            )
+            failed = failed or bool(problems)
+        raise SystemExit(1 if failed else 0)
+    rewrite = named_rewrite(args.rewrite) if args.rewrite else ("ragapi.answering.rewrite", offline_rewrite)
+    report = asyncio.run(run(root, rewrite, sets))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))

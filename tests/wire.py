@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ class Reply:
     status: int = 200
     body: Any = None
     sse: list[str] | None = None  # raw `data:` payloads, streamed one by one
+    delay_s: float = 0.0  # before the response starts: a slow provider
 
 
 @dataclass
@@ -52,6 +54,13 @@ def wire_server(respond: Callable[[Recorded], Reply]) -> Iterator[WireServer]:
             )
             state.requests.append(recorded)
             reply = respond(recorded)
+            time.sleep(reply.delay_s)
+            try:
+                self._send(reply)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                return
+
+        def _send(self, reply: Reply) -> None:
             if reply.sse is not None:
                 self.send_response(reply.status)
                 self.send_header("content-type", "text/event-stream")
@@ -108,3 +117,30 @@ def openai_stream(tokens: list[str], model: str = "gpt-4o", usage: dict[str, int
         *([json.dumps(usage_chunk)] if usage else []),
         "[DONE]",
     ]
+
+
+def openai_completion(
+    content: str | None,
+    model: str = "gpt-4o",
+    finish_reason: str = "stop",
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """A Chat Completions reply as documented (not streamed); `usage` absent when not given, as some
+    OpenAI-compatible servers send none."""
+    body: dict[str, Any] = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = {**usage, "total_tokens": sum(usage.values())}
+    return body

@@ -1,16 +1,21 @@
 """The conversation use case: the rewrite sees the last CONVERSATION_HISTORY_TURNS questions, and a stream
-abandoned before its answer finished keeps the question only."""
+abandoned before its answer finished keeps the question only; with a chat model, its question is searched
+when it can be one."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from ragapi.answering.answer import Sources
-from ragapi.answering.conversations.service import AS_ASKED, OFFLINE, ConversationService
+from ragapi.answering.conversations.service import AS_ASKED, LLM, OFFLINE, ConversationService
+from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.question import Question, Surface
 from ragapi.api.state import AppState
 from ragapi.tenants.service import operator_context
-from tests.conftest import TenantHandle
+from tests.conftest import TenantHandle, make_settings
+from tests.wire import Reply, openai_completion, wire_server
 
 
 def asked(text: str, app_state: AppState) -> Question:
@@ -25,13 +30,14 @@ async def test_the_rewrite_sees_the_last_history_turns(
     history = ["What is the Falcon printer?", "What does the Orion coffee machine make?"]
     question = asked("Where is it?", app_state)
     follow_up = await service.follow_up(context, Surface.CLI, question, history)
-    assert follow_up.standalone.text == "Where is it? (Orion coffee machine make Falcon printer)"
+    # the question that set the subject, as searched, then the follow-up (`ragapi.answering.rewrite`)
+    assert follow_up.standalone.text == "What does the Orion coffee machine make? (Falcon printer) Where is it?"
     assert follow_up.standalone.rewrite == OFFLINE
     assert follow_up.request.question.text == follow_up.standalone.text  # what the cache and retrieval see
     assert follow_up.request.question.top_k == question.top_k and follow_up.request.tenant == context
     monkeypatch.setattr(app_state.settings, "conversation_history_turns", 1)
     assert (await service.follow_up(context, Surface.CLI, question, history)).standalone.text == (
-        "Where is it? (Orion coffee machine make)"
+        "What does the Orion coffee machine make? Where is it?"
     )
     monkeypatch.setattr(app_state.settings, "conversation_history_turns", 0)
     unchanged = await service.follow_up(context, Surface.CLI, question, history)
@@ -55,3 +61,36 @@ async def test_an_abandoned_answer_keeps_the_question_only(app_state: AppState, 
         pass
     view = await service.read(context, conversation.id)
     assert [(m.ord, m.role) for m in view.messages] == [(0, "user"), (1, "user"), (2, "assistant")]
+
+
+async def test_with_an_llm_the_follow_up_is_condensed_and_its_reply_checked(
+    app_state: AppState, tenant: TenantHandle, tmp_path: Path
+) -> None:
+    """The conversation use case with the chat-model condenser (at the HTTP boundary): the model's
+    question is what is searched (`llm`); a reply that could not be a question here (a NUL, which
+    PostgreSQL cannot store) is replaced by the offline rewrite, as a failing model is."""
+    from ragapi.answering.condense import build_condenser
+
+    replies = iter(["Where is the Falcon printer located?", "Where is the \x00 printer?"])
+    with wire_server(lambda _: Reply(body=openai_completion(next(replies)))) as server:
+        settings = make_settings(
+            tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1", openai_model="gpt-4o-mini"
+        )
+        service = ConversationService(
+            ConversationStore(app_state.db),
+            app_state.answers,
+            app_state.knowledge_bases,
+            settings,
+            build_condenser(settings),
+        )
+        context = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
+        history = ["What is the Falcon printer?"]
+        condensed = await service.follow_up(context, Surface.CLI, asked("Where is it?", app_state), history)
+        assert (condensed.standalone.text, condensed.standalone.rewrite) == (
+            "Where is the Falcon printer located?",
+            LLM,
+        )
+        assert condensed.request.question.text == "Where is the Falcon printer located?"
+        refused = await service.follow_up(context, Surface.CLI, asked("Where is it?", app_state), history)
+        assert refused.standalone.rewrite == OFFLINE
+        assert refused.standalone.text == "What is the Falcon printer? Where is it?"

@@ -35,12 +35,13 @@ def test_chat_over_standard_input(cli_env: CliRunner, tmp_path: Path, db: Databa
     conversation_id = re.match(r"conversation: ([0-9a-f-]{36})\n", out).group(1)  # type: ignore[union-attr]
     assert "floor 3" in out and "  [1] printer  (document " in out
     assert "  searched: What is the Falcon printer?\n" in out
-    assert "  searched: Where is it located? (Falcon printer)\n" in out
+    assert "  searched: What is the Falcon printer? Where is it located?\n" in out
     assert "query is longer than 2000 characters" in result.stderr  # that question alone; the chat went on
     assert "Orion" not in out  # after /exit
 
     resumed = run(cli_env, "chat", "-t", tenant_id, "--conversation", conversation_id, stdin="And the coffee machine?")
-    assert "  searched: And the coffee machine? (located Falcon printer)" in resumed  # the earlier turns, newest first
+    # the question that set the subject and the one before, then the follow-up
+    assert "  searched: What is the Falcon printer? Where is it located? And the coffee machine?" in resumed
 
     engine = create_engine(with_driver(db.url, "psycopg"))  # the CLI runs its own event loop: read synchronously
     with engine.connect() as conn:

@@ -66,8 +66,8 @@ async def test_the_same_follow_up_is_searched_within_each_conversation(
 
     about_printer = await ask(client, h, printer, FOLLOW_UP, top_k=1)
     about_coffee = await ask(client, h, coffee, FOLLOW_UP, top_k=1)
-    assert about_printer["standalone_question"] == f"{FOLLOW_UP} (Falcon printer)"
-    assert about_coffee["standalone_question"] == f"{FOLLOW_UP} (Orion coffee machine)"
+    assert about_printer["standalone_question"] == f"What is the Falcon printer? {FOLLOW_UP}"
+    assert about_coffee["standalone_question"] == f"What is the Orion coffee machine? {FOLLOW_UP}"
     assert about_printer["conversation_id"] == printer and about_coffee["conversation_id"] == coffee
     assert [c["document_id"] for c in about_printer["citations"]] == [indexed[FACTS[0]]]
     assert [c["document_id"] for c in about_coffee["citations"]] == [indexed[FACTS[1]]]
@@ -89,7 +89,7 @@ async def test_the_same_follow_up_is_searched_within_each_conversation(
     assert messages[2] == {
         **messages[2],
         "content": FOLLOW_UP,
-        "standalone_question": f"{FOLLOW_UP} (Falcon printer)",
+        "standalone_question": f"What is the Falcon printer? {FOLLOW_UP}",
         "rewrite": "offline",
     }
     answer = messages[3]
@@ -113,7 +113,7 @@ async def test_a_conversation_streams_like_a_query(
         names = [name for name, _ in events]
         assert names[0] == "sources" and names[-1] == "done" and "token" in names  # the second one a cache hit
         sources, done = events[0][1], events[-1][1]
-        standalone = f"{FOLLOW_UP} (Orion coffee machine)"
+        standalone = f"What is the Orion coffee machine? {FOLLOW_UP}"
         assert sources["standalone_question"] == done["standalone_question"] == standalone
         assert sources["conversation_id"] == done["conversation_id"] == conversation
         assert sources["query_id"] == done["query_id"]
@@ -147,9 +147,10 @@ async def test_feedback_on_a_conversations_answer(
                 {"q": answer["query_id"]},
             )
         ).one()
-    assert tuple(logged) == ("How fast does it print? (Falcon printer)", "rest", 1.0)  # what was searched
+    searched = "What is the Falcon printer? How fast does it print?"
+    assert tuple(logged) == (searched, "rest", 1.0)  # what was searched
     exported = (await client.get("/v1/feedback/export", headers=h)).json()
-    assert {"_id": answer["query_id"], "text": "How fast does it print? (Falcon printer)"} in exported["queries"]
+    assert {"_id": answer["query_id"], "text": searched} in exported["queries"]
 
 
 async def test_a_conversation_is_its_owners_alone(

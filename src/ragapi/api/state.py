@@ -14,6 +14,7 @@ from ragapi.analytics.query_log import QueryLogWriter
 from ragapi.analytics.query_log import purge as purge_query_log
 from ragapi.answering.admission import AdmissionStore
 from ragapi.answering.cache import AnswerCache
+from ragapi.answering.condense import build_condenser
 from ragapi.answering.conversations.service import ConversationService
 from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.conversations.store import purge as purge_conversations
@@ -149,7 +150,9 @@ class AppState:
             worker=worker,
             indexes=indexes,
             answers=answers,
-            conversations=ConversationService(ConversationStore(db), answers, knowledge_bases, settings),
+            conversations=ConversationService(
+                ConversationStore(db), answers, knowledge_bases, settings, build_condenser(settings)
+            ),
             ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
             knowledge_bases=knowledge_bases,
             tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),

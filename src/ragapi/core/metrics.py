@@ -90,6 +90,12 @@ COST = Counter("rag_cost_usd_total", "Estimated provider cost of answering queri
 PROVIDER_ERRORS = Counter(
     "rag_provider_errors_total", "Failed calls to a model or vector provider", ["provider"]
 )  # openai|cohere|pinecone|embeddings
+CONDENSE_FALLBACKS = Counter(
+    "rag_condense_fallbacks_total",
+    "Follow-up questions the chat model did not make standalone, left to the offline rewrite, by reason",
+    ["reason"],  # error|timeout|empty|truncated|too_long
+)
+CONDENSE_FALLBACK_REASONS = ("error", "timeout", "empty", "truncated", "too_long")
 INGEST_JOBS = Counter(
     "rag_ingest_jobs_total", "Ingestion jobs that ended, by outcome", ["outcome"]
 )  # succeeded|partially_failed|failed|cancelled
@@ -143,6 +149,8 @@ def _start_at_zero() -> None:
         RATE_LIMIT_REJECTIONS.labels(limit)
     for provider in PROVIDERS:
         PROVIDER_ERRORS.labels(provider)
+    for reason in CONDENSE_FALLBACK_REASONS:
+        CONDENSE_FALLBACKS.labels(reason)
     for outcome in ("succeeded", "partially_failed", "failed", "cancelled"):
         INGEST_JOBS.labels(outcome)
     for outcome in ("indexed", "failed", "retried"):

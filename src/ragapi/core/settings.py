@@ -355,6 +355,24 @@ class GenerationSettings(BaseModel):
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature")
     llm_max_tokens: int = Field(default=800, ge=1, le=32000, description="Longest answer, tokens")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Per LLM request, seconds")
+    condense_with_llm: bool = Field(
+        default=True,
+        description="A conversation's follow-up questions are made standalone for retrieval by the chat model "
+        "when OPENAI_API_KEY is set; false: by the offline rewrite, which adds no latency",
+    )
+    condense_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest wait for the chat model to make a follow-up standalone, seconds (no retries); "
+        "then the offline rewrite does",
+    )
+    condense_max_tokens: int = Field(
+        default=64,
+        ge=16,
+        le=1000,
+        description="Longest standalone question the chat model may write, tokens; a reply cut off there is not used",
+    )
     extractive_sentences: int = Field(
         default=3, ge=1, le=20, description="Most sentences an extractive answer quotes (no LLM configured)"
     )

@@ -22,25 +22,30 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from ragapi.answering.answer import Answer, AnswerEvent, Finished
+from ragapi.answering.condense import OfflineCondenser
 from ragapi.answering.conversations.models import Conversation, ConversationMessage, NewMessage, Owner
 from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.question import AnswerRequest, Question, Surface
-from ragapi.answering.rewrite import standalone_question
 from ragapi.answering.service import AnswerService
+from ragapi.core import inputs
 from ragapi.core.errors import Conflict, NotFound
 from ragapi.core.settings import Settings
+from ragapi.generation.condense import Condenser
+from ragapi.generation.condense import Turn as Exchange
 from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
 from ragapi.retrieval.knowledge_bases import parse_refs
 from ragapi.tenants.context import TenantContext
 
 AS_ASKED = "none"  # the question stood on its own (or there was nothing before it): searched as asked
 OFFLINE = "offline"  # terms of the earlier questions carried over (`ragapi.answering.rewrite`)
+LLM = "llm"  # the chat model condensed it (`ragapi.generation.condense`)
+_REWRITES = {"unchanged": AS_ASKED, "offline": OFFLINE, "llm": LLM}
 
 
 @dataclass(frozen=True, slots=True)
 class Standalone:
     text: str  # what is searched
-    rewrite: str  # how it was made: AS_ASKED or OFFLINE
+    rewrite: str  # how it was made: AS_ASKED, OFFLINE or LLM
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +77,34 @@ class ConversationService:
         answers: AnswerService,
         knowledge_bases: KnowledgeBaseService,
         settings: Settings,
+        condenser: Condenser | None = None,
     ) -> None:
+        """`condenser`: how follow-ups are made standalone (`build_condenser`); default the offline rewrite."""
         self.store = store
         self.answers = answers
         self.knowledge_bases = knowledge_bases
         self.settings = settings
+        self.condenser = condenser or OfflineCondenser()
+        self._offline = OfflineCondenser()
 
     async def follow_up(
         self, tenant: TenantContext, surface: Surface, question: Question, history: Sequence[str]
     ) -> FollowUp:
         """The request that answers `question` after the earlier questions in `history` (oldest first):
-        its text rewritten into a standalone question from the last CONVERSATION_HISTORY_TURNS of them."""
+        its text rewritten into a standalone question from the last CONVERSATION_HISTORY_TURNS of them by
+        the condenser (the chat model when one is configured, else the offline rewrite)."""
         turns = self.settings.conversation_history_turns
-        recent = list(history)[-turns:] if turns > 0 else []
-        text = standalone_question(recent, question.text)
-        standalone = Standalone(text, AS_ASKED if text == question.text else OFFLINE)
+        recent = [Exchange(q) for q in (list(history)[-turns:] if turns > 0 else [])]
+        condensed = await self.condenser.condense(recent, question.text) if recent else None
+        if condensed is not None and not self._usable(condensed.question):  # a model's reply is input too
+            condensed = await self._offline.condense(recent, question.text)
+        text = condensed.question if condensed is not None else question.text
+        standalone = Standalone(text, _REWRITES[condensed.method] if condensed is not None else AS_ASKED)
         return FollowUp(AnswerRequest(tenant, surface, dataclasses.replace(question, text=text)), standalone)
+
+    def _usable(self, text: str) -> bool:
+        """What a question must be (`Question.parse`): storable, not blank, within MAX_QUERY_CHARS."""
+        return bool(text.strip()) and len(text) <= self.settings.max_query_chars and inputs.problem(text) is None
 
     async def create(self, tenant: TenantContext, title: str | None, knowledge_bases: Sequence[str]) -> Conversation:
         """Bound to `knowledge_bases` (ids or names: each must be one the caller may use, else NotFound),
