@@ -72,7 +72,7 @@ def test_remote_runnable_client(server: Server) -> None:
     assert "citations" in pieces[0] and any("vpn.example.com" in p.get("answer", "") for p in pieces)
     history = [HumanMessage("What is the VPN endpoint?"), AIMessage("vpn.example.com [1]")]
     followed = remote.invoke({"query": "And what is its port?", "chat_history": history})
-    assert followed["standalone_question"] == "And what is its port? (VPN endpoint)"
+    assert followed["standalone_question"] == "What is the VPN endpoint? And what is its port?"
     assert "vpn.example.com" in followed["answer"]
 
 
