@@ -16,6 +16,7 @@ from ragapi.answering.conversations.models import ConversationMessage, NewMessag
 from ragapi.answering.conversations.store import ConversationStore, purge
 from ragapi.core.database import Database
 from ragapi.core.errors import Conflict
+from ragapi.generation.condense import Turn as Exchange
 from tests.conftest import MakeTenant, TenantHandle
 
 
@@ -81,7 +82,7 @@ async def test_only_the_owner_reaches_a_conversation(db: Database, tenant: Tenan
     for someone in (owner_of(tenant, "user"), Owner(tenant.tenant_id, "key", owner.id)):  # same id, other kind
         assert await store.get(someone, made.id) is None
         assert await store.with_messages(someone, made.id) is None
-        assert await store.questions(someone, made.id, 5) is None
+        assert await store.exchanges(someone, made.id, 5) is None
         assert await store.delete(someone, made.id) is False
         assert (await store.page(someone, None, 10, 100))[0] == []
     assert (await store.page(owner, None, 10, 100))[0] == [made]
@@ -106,18 +107,22 @@ async def test_messages_are_numbered_in_order_and_held_to_the_limit(db: Database
         await store.append(owner, other.id, question("two"), 2, room_for=1)
     answer = NewMessage(role="assistant", content="an answer", query_id=uuid.uuid4(), citations=[{"n": 1}])
     assert (await store.append(owner, other.id, answer, None)) is not None
-    assert await store.questions(owner, other.id, 5) == (await store.get(owner, other.id), ["one"])
+    assert await store.exchanges(owner, other.id, 5) == (
+        await store.get(owner, other.id),
+        [Exchange("one", "an answer")],
+    )
 
 
-async def test_questions_are_the_last_turns_oldest_first(db: Database, tenant: TenantHandle) -> None:
+async def test_exchanges_are_the_last_turns_oldest_first(db: Database, tenant: TenantHandle) -> None:
     store, owner = ConversationStore(db), owner_of(tenant)
     made = await store.create(owner, None, [])
     for n in range(4):
         await store.append(owner, made.id, question(f"q{n}"), None)
         await store.append(owner, made.id, NewMessage(role="assistant", content=f"a{n}", query_id=uuid.uuid4()), None)
-    found = await store.questions(owner, made.id, 2)
-    assert found is not None and found[1] == ["q2", "q3"]
-    assert (await store.questions(owner, made.id, 0)) == (found[0], [])
+    await store.append(owner, made.id, question("q4"), None)  # not answered yet
+    found = await store.exchanges(owner, made.id, 3)
+    assert found is not None and found[1] == [Exchange("q2", "a2"), Exchange("q3", "a3"), Exchange("q4")]
+    assert (await store.exchanges(owner, made.id, 0)) == (found[0], [])
 
 
 async def test_untouched_conversations_are_purged_with_their_messages(db: Database, tenant: TenantHandle) -> None:

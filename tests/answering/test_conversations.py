@@ -13,6 +13,7 @@ from ragapi.answering.conversations.service import AS_ASKED, LLM, OFFLINE, Conve
 from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.question import Question, Surface
 from ragapi.api.state import AppState
+from ragapi.generation.condense import Turn as Exchange
 from ragapi.tenants.service import operator_context
 from tests.conftest import TenantHandle, make_settings
 from tests.wire import Reply, openai_completion, wire_server
@@ -27,7 +28,7 @@ async def test_the_rewrite_sees_the_last_history_turns(
 ) -> None:
     service: ConversationService = app_state.conversations
     context = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
-    history = ["What is the Falcon printer?", "What does the Orion coffee machine make?"]
+    history = [Exchange("What is the Falcon printer?"), Exchange("What does the Orion coffee machine make?")]
     question = asked("Where is it?", app_state)
     follow_up = await service.follow_up(context, Surface.CLI, question, history)
     # the question that set the subject, as searched, then the follow-up (`ragapi.answering.rewrite`)
@@ -84,13 +85,16 @@ async def test_with_an_llm_the_follow_up_is_condensed_and_its_reply_checked(
             build_condenser(settings),
         )
         context = await operator_context(app_state.db, app_state.settings, tenant.tenant_id)
-        history = ["What is the Falcon printer?"]
+        history = [Exchange("What is the Falcon printer?", "It prints 40 pages a minute in colour. [1]")]
         condensed = await service.follow_up(context, Surface.CLI, asked("Where is it?", app_state), history)
         assert (condensed.standalone.text, condensed.standalone.rewrite) == (
             "Where is the Falcon printer located?",
             LLM,
         )
         assert condensed.request.question.text == "Where is the Falcon printer located?"
+        sent = server.requests[0].body["messages"]  # the chat model sees the earlier answer too
+        assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+        assert sent[2]["content"] == "It prints 40 pages a minute in colour. [1]"
         refused = await service.follow_up(context, Surface.CLI, asked("Where is it?", app_state), history)
         assert refused.standalone.rewrite == OFFLINE
         assert refused.standalone.text == "What is the Falcon printer? Where is it?"

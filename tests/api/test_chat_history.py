@@ -111,3 +111,24 @@ async def test_bad_histories_are_a_422_naming_the_message(
     ] == 0  # refused before the charge
     fine = await client.post("/v1/rag/invoke", headers=h, content=invoke([human, ["ai", "An answer."], "And it?"]))
     assert fine.status_code == 200 and fine.json()["output"]["standalone_question"].endswith(FOLLOW_UP)
+
+
+def test_each_human_turn_keeps_the_ai_turns_after_it(settings) -> None:  # type: ignore[no-untyped-def]
+    """What a chat model condensing the question is shown: each earlier question with its answer (the AI
+    messages after it, joined); system and tool messages, and AI messages before any question, are not."""
+    from ragapi.api.chat_history import exchanges
+    from ragapi.generation.condense import Turn
+
+    history = [
+        {"type": "system", "content": "You answer questions about the office."},
+        ["ai", "Hello!"],
+        {"type": "human", "content": "What is the Falcon printer?"},
+        {"type": "ai", "content": "A colour printer. [1]"},
+        {"role": "assistant", "content": "It is on floor 3. [2]"},
+        {"type": "tool", "content": "lookup done"},
+        "And the coffee machine?",
+    ]
+    assert exchanges(history, settings) == [
+        Turn("What is the Falcon printer?", "A colour printer. [1]\nIt is on floor 3. [2]"),
+        Turn("And the coffee machine?"),
+    ]

@@ -1,11 +1,12 @@
 """The `chat_history` a LangServe client that keeps its own conversation sends with a question, read into
-the earlier questions (its human turns, oldest first) that the question is rewritten from.
+the earlier exchanges (each human turn with the AI turns after it, oldest first) that the question is
+rewritten from.
 
 A message is what LangChain itself accepts as one: a message as RemoteRunnable serialises it
 (`{"type": "human" | "ai" | "system" | ..., "content": ...}`, chunks and `ChatMessage`'s `role` included),
 a `{"role": "user" | "assistant" | ..., "content": ...}` dict, a `[role, content]` pair, or a bare string (a
-human turn). Content is text, or a list of text blocks. Only human turns are read; the rest must still be
-well-formed messages.
+human turn). Content is text, or a list of text blocks. Human and AI turns are read (the offline rewrite
+uses the questions, a chat model sees the answers too); the rest must still be well-formed messages.
 
 Bounded like every input: at most CONVERSATION_MAX_MESSAGES messages, a human turn at most MAX_QUERY_CHARS
 characters, the whole body at most MAX_JSON_BODY_BYTES. Anything else is InvalidInput naming the message
@@ -15,17 +16,17 @@ characters, the whole body at most MAX_JSON_BODY_BYTES. Anything else is Invalid
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ragapi.core.errors import InvalidInput
 from ragapi.core.settings import Settings
+from ragapi.generation.condense import Turn as Exchange
 
 HUMAN = frozenset({"human", "user", "HumanMessageChunk"})
-OTHERS = frozenset(
+AI = frozenset({"ai", "assistant", "AIMessageChunk"})
+OTHERS = AI | frozenset(
     {
-        "ai",
-        "assistant",
-        "AIMessageChunk",
         "system",
         "developer",
         "SystemMessageChunk",
@@ -39,7 +40,7 @@ ROLES = "human, user, ai, assistant, system, developer, tool or function"
 
 
 def json_schema(settings: Settings) -> dict[str, Any]:
-    """What `chat_history` accepts, for the input schema (and clients and fuzzers that read it); `human_turns`
+    """What `chat_history` accepts, for the input schema (and clients and fuzzers that read it); `exchanges`
     is what enforces it, with messages that name the place."""
     roles = sorted(HUMAN | OTHERS)
     block = {"type": "object", "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}
@@ -66,8 +67,9 @@ def json_schema(settings: Settings) -> dict[str, Any]:
     return {"anyOf": [messages, {"type": "null"}]}
 
 
-def human_turns(raw: Any, settings: Settings) -> list[str]:
-    """The human turns of `raw` (None: no history), oldest first, stripped, empty ones left out."""
+def exchanges(raw: Any, settings: Settings) -> list[Exchange]:
+    """The human turns of `raw` (None: no history), oldest first, stripped, empty ones left out, each with
+    the text of the AI turns that follow it."""
     if raw is None:
         return []
     limit = settings.conversation_max_messages
@@ -75,17 +77,20 @@ def human_turns(raw: Any, settings: Settings) -> list[str]:
         raise InvalidInput("chat_history must be a list of messages")
     if len(raw) > limit:
         raise InvalidInput(f"chat_history holds at most {limit} messages (CONVERSATION_MAX_MESSAGES)")
-    turns = []
+    turns: list[Exchange] = []
     for n, item in enumerate(raw):
         where = f"chat_history.{n}"
         role, content = _message(item, where)
+        text = content.strip()
+        if role in AI and turns and text:
+            last = turns[-1]
+            turns[-1] = replace(last, answer=f"{last.answer}\n{text}" if last.answer else text)
         if role not in HUMAN:
             continue
-        text = content.strip()
         if len(text) > settings.max_query_chars:
             raise InvalidInput(f"{where} is longer than {settings.max_query_chars} characters (MAX_QUERY_CHARS)")
         if text:
-            turns.append(text)
+            turns.append(Exchange(text))
     return turns
 
 

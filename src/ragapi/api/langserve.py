@@ -35,6 +35,7 @@ from ragapi.api.dependencies import enforce_limits, get_state, principal_limits,
 from ragapi.api.schemas import Body
 from ragapi.core.errors import InvalidInput, Unauthenticated
 from ragapi.core.settings import Settings
+from ragapi.generation.condense import Turn as Exchange
 from ragapi.retrieval.knowledge_bases import MAX_REFS
 from ragapi.tenants.context import Scope, TenantContext
 
@@ -117,10 +118,10 @@ def question_of(value: Any, settings: Settings) -> Question:
     )
 
 
-def history_of(value: Any, settings: Settings) -> list[str] | None:
-    """The earlier questions of the input's `chat_history`, oldest first; None when it has none."""
+def history_of(value: Any, settings: Settings) -> list[Exchange] | None:
+    """The earlier exchanges of the input's `chat_history`, oldest first; None when it has none."""
     raw = _data(value).get("chat_history")
-    return None if raw is None else chat_history.human_turns(raw, settings)
+    return None if raw is None else chat_history.exchanges(raw, settings)
 
 
 async def _json(request: Request) -> Any:

@@ -88,13 +88,13 @@ class ConversationService:
         self._offline = OfflineCondenser()
 
     async def follow_up(
-        self, tenant: TenantContext, surface: Surface, question: Question, history: Sequence[str]
+        self, tenant: TenantContext, surface: Surface, question: Question, history: Sequence[Exchange]
     ) -> FollowUp:
-        """The request that answers `question` after the earlier questions in `history` (oldest first):
+        """The request that answers `question` after the earlier exchanges in `history` (oldest first):
         its text rewritten into a standalone question from the last CONVERSATION_HISTORY_TURNS of them by
         the condenser (the chat model when one is configured, else the offline rewrite)."""
         turns = self.settings.conversation_history_turns
-        recent = [Exchange(q) for q in (list(history)[-turns:] if turns > 0 else [])]
+        recent = list(history)[-turns:] if turns > 0 else []
         condensed = await self.condenser.condense(recent, question.text) if recent else None
         if condensed is not None and not self._usable(condensed.question):  # a model's reply is input too
             condensed = await self._offline.condense(recent, question.text)
@@ -136,7 +136,7 @@ class ConversationService:
     ) -> Turn:
         """Ask `question` (validated) in the caller's conversation (see the module's docstring)."""
         owner, limit = Owner.of(tenant), self.settings.conversation_max_messages
-        found = await self.store.questions(owner, conversation_id, self.settings.conversation_history_turns)
+        found = await self.store.exchanges(owner, conversation_id, self.settings.conversation_history_turns)
         if found is None:
             raise NotFound("no such conversation")
         conversation, history = found

@@ -21,14 +21,18 @@ from ragapi.answering.conversations.models import Conversation, ConversationMess
 from ragapi.core.database import Database
 from ragapi.core.errors import Conflict
 from ragapi.core.pagination import page_query, split_page
+from ragapi.generation.condense import Turn as Exchange
 
 _NEXT = text(
     "UPDATE conversations SET message_count = message_count + 1, updated_at = now() "
     "WHERE tenant_id = :t AND id = :c AND owner_kind = :k AND owner_id = :o RETURNING message_count"
 )
-_QUESTIONS = text(
-    "SELECT content FROM conversation_messages WHERE tenant_id = :t AND conversation_id = :c AND role = 'user' "
-    "ORDER BY ord DESC LIMIT :n"
+# each question with the answer it got (the message after it), when it got one
+_EXCHANGES = text(
+    "SELECT q.content AS question, coalesce(a.content, '') AS answer FROM conversation_messages q "
+    "LEFT JOIN conversation_messages a ON a.tenant_id = q.tenant_id AND a.conversation_id = q.conversation_id "
+    "AND a.ord = q.ord + 1 AND a.role = 'assistant' "
+    "WHERE q.tenant_id = :t AND q.conversation_id = :c AND q.role = 'user' ORDER BY q.ord DESC LIMIT :n"
 )
 
 
@@ -90,10 +94,11 @@ class ConversationStore:
                 return None
             return conversation, list((await session.execute(messages)).scalars())
 
-    async def questions(
+    async def exchanges(
         self, owner: Owner, conversation_id: uuid.UUID, turns: int
-    ) -> tuple[Conversation, list[str]] | None:
-        """The conversation and its last `turns` questions (the user's messages), oldest first."""
+    ) -> tuple[Conversation, list[Exchange]] | None:
+        """The conversation and its last `turns` questions (the user's messages) with their answers, oldest
+        first."""
         found = select(Conversation).where(*_owned(owner), col(Conversation.id) == conversation_id)
         async with self.db.tenant_session(owner.tenant_id) as session:
             conversation = (await session.execute(found)).scalar_one_or_none()
@@ -102,8 +107,8 @@ class ConversationStore:
             if turns <= 0:
                 return conversation, []
             params = {"t": owner.tenant_id, "c": conversation_id, "n": turns}
-            newest_first = (await session.execute(_QUESTIONS, params)).scalars().all()
-        return conversation, list(reversed(newest_first))
+            newest_first = (await session.execute(_EXCHANGES, params)).all()
+        return conversation, [Exchange(r.question, r.answer) for r in reversed(newest_first)]
 
     async def append(
         self,
