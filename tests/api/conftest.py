@@ -11,7 +11,7 @@ from ragapi.answering.exact_cache import InProcessCache
 from ragapi.answering.pipeline import RagPipeline
 from ragapi.api.state import AppState
 from ragapi.core.settings import Settings, get_settings
-from ragapi.generation.answerers import OpenAIAnswerer
+from ragapi.generation.answerers import OpenAIAnswerer, build_extractive
 from tests.conftest import make_settings
 from tests.wire import Reply, wire_server
 
@@ -39,6 +39,7 @@ def openai_chain(app_state: AppState, tmp_path, monkeypatch: pytest.MonkeyPatch)
             OpenAIAnswerer(settings),
             app_state.embeddings,
             app_state.settings,
+            extractive=build_extractive(app_state.settings, app_state.embeddings),  # as the service composes it
         )
         cache = AnswerCache(InProcessCache(100), None, app_state.embeddings, app_state.settings, pipeline.fingerprint())
         monkeypatch.setattr(answers, "pipeline", pipeline)

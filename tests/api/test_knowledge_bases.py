@@ -336,36 +336,19 @@ async def test_a_deletion_cut_short_by_a_restart_is_resumed(
 
 
 async def test_a_knowledge_bases_answer_mode_picks_the_answerer(
-    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, tmp_path, monkeypatch
+    client: httpx.AsyncClient, tenant: TenantHandle, openai_chain
 ) -> None:  # type: ignore[no-untyped-def]
     """With an LLM configured (OpenAI at the wire level), a knowledge base whose answer mode is
     `extractive` is answered with quoted sentences, and the default one by the model."""
-    from ragapi.answering.cache import AnswerCache
-    from ragapi.answering.exact_cache import InProcessCache
-    from ragapi.answering.pipeline import RagPipeline
-    from ragapi.generation.answerers import OpenAIAnswerer, build_extractive
-    from tests.conftest import make_settings
-    from tests.wire import Reply, openai_stream, wire_server
+    from tests.wire import Reply, openai_stream
 
-    with wire_server(lambda _: Reply(sse=openai_stream(["27 days ", "[1]."]))) as server:
-        llm = make_settings(tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1")
-        answers = app_state.answers
-        pipeline = RagPipeline(
-            answers.pipeline.search,
-            answers.pipeline.reranker,
-            OpenAIAnswerer(llm),
-            app_state.embeddings,
-            app_state.settings,
-            extractive=build_extractive(app_state.settings, app_state.embeddings),
-        )
-        cache = AnswerCache(InProcessCache(100), None, app_state.embeddings, app_state.settings, pipeline.fingerprint())
-        monkeypatch.setattr(answers, "pipeline", pipeline)
-        monkeypatch.setattr(answers, "cache", cache)
-        await create(client, tenant, "quotes", settings={"answer_mode": "extractive"})
-        await ingest(client, tenant, "quotes", *HANDBOOK)
-        await ingest(client, tenant, None, *HANDBOOK)
-        quoted = (await ask(client, tenant.headers, "How many days of leave?", knowledge_bases=["quotes"])).json()
-        written = (await ask(client, tenant.headers, "How many days of leave?")).json()
+    replies, server = openai_chain
+    replies.append(Reply(sse=openai_stream(["27 days ", "[1]."])))
+    await create(client, tenant, "quotes", settings={"answer_mode": "extractive"})
+    await ingest(client, tenant, "quotes", *HANDBOOK)
+    await ingest(client, tenant, None, *HANDBOOK)
+    quoted = (await ask(client, tenant.headers, "How many days of leave?", knowledge_bases=["quotes"])).json()
+    written = (await ask(client, tenant.headers, "How many days of leave?")).json()
     assert quoted["mode"] == "extractive" and "27 days of annual leave" in quoted["answer"]
     assert written["mode"] == "generative" and written["answer"] == "27 days [1]."
     assert len(server.requests) == 1  # the extractive one never reached the model
