@@ -352,3 +352,16 @@ async def test_a_knowledge_bases_answer_mode_picks_the_answerer(
     assert quoted["mode"] == "extractive" and "27 days of annual leave" in quoted["answer"]
     assert written["mode"] == "generative" and written["answer"] == "27 days [1]."
     assert len(server.requests) == 1  # the extractive one never reached the model
+
+
+async def test_a_tenant_has_at_most_max_knowledge_bases(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app_state.settings, "max_knowledge_bases", 2)
+    await ingest(client, tenant, None, HANDBOOK[0])  # the default counts
+    await create(client, tenant, "wiki")
+    refused = await client.post("/v1/knowledge-bases", headers=tenant.headers, json={"name": "third"})
+    assert "MAX_KNOWLEDGE_BASES" in assert_problem(refused, 409)["detail"]
+    assert (await client.delete("/v1/knowledge-bases/wiki", headers=tenant.headers)).status_code == 202
+    await app_state.knowledge_bases.drain()
+    await create(client, tenant, "third")  # room again once one is gone

@@ -22,7 +22,6 @@ from ragapi.core.database import Database
 from ragapi.core.errors import NotFound
 from ragapi.ingestion.knowledge_bases import NOT_FOUND, default_ref
 from ragapi.retrieval.chunks import vector_literal
-from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from ragapi.tenants.context import TenantContext
 from ragapi.tenants.quotas import Usage, current_period, over_an_empty_month, quota_refusal
 
@@ -59,12 +58,13 @@ class AdmissionStore:
             row = await self.db.fetch_row(
                 _ADMIT, tenant.tenant_id, period, plan.monthly_query_quota, *searching, queries, named, allowed
             )
-        if row is not None and row["scope"]["knowledge_bases"]["missing"]:
+        scope = CacheScope.parse(row["scope"]) if row is not None else None
+        if scope is not None and scope.missing:  # the statement charged nothing
             raise NotFound(NOT_FOUND)
-        if row is None or row["queries"] is None:
+        if row is None or scope is None or row["queries"] is None:
             raise quota_refusal(plan, "query")
         usage = Usage(period, int(row["queries"]), int(row["ingest_bytes"]))
-        return Admitted(usage, CacheScope.parse(row["scope"]), row["nearest"])
+        return Admitted(usage, scope, row["nearest"])
 
 
 def default_refs(tenant: TenantContext) -> list[str] | None:
@@ -88,7 +88,3 @@ class Admission:
     scope: CacheScope
     lookup: Lookup | None  # the cache lookup begun before admission, if any
     nearest: list[dict[str, Any]] | None  # what admission's semantic search found for `lookup`
-
-    @property
-    def knowledge_bases(self) -> tuple[KnowledgeBase, ...]:
-        return self.scope.kbs

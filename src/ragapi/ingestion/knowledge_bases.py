@@ -35,6 +35,7 @@ from ragapi.retrieval.knowledge_bases import (
     MAX_DESCRIPTION_CHARS,
     KnowledgeBase,
     KnowledgeBaseSettings,
+    as_id,
     canonical_ref,
     check_name,
 )
@@ -103,8 +104,9 @@ class KnowledgeBaseService:
         named = canonical_ref(ref)
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             kb = await knowledge_bases.find(session, tenant.tenant_id, named)
-            if kb is None and _is_id(named):
-                kb = await knowledge_bases.get(session, uuid.UUID(named))
+            kb_id = as_id(named)
+            if kb is None and kb_id is not None:
+                kb = await knowledge_bases.get(session, kb_id)
         if kb is None or kb.tenant_id != tenant.tenant_id or not tenant.may_use(kb.id):
             raise NotFound(NOT_FOUND)
         return kb
@@ -325,14 +327,6 @@ def _check_description(description: str) -> str:
     if len(description) > MAX_DESCRIPTION_CHARS:
         raise InvalidInput(f"description is longer than {MAX_DESCRIPTION_CHARS} characters")
     return description
-
-
-def _is_id(ref: str) -> bool:
-    try:
-        uuid.UUID(ref)
-    except ValueError:
-        return False
-    return True
 
 
 def _absent() -> NoReturn:

@@ -138,10 +138,12 @@ def parse_refs(refs: Sequence[Any] | None, field_name: str = "knowledge_bases") 
 def canonical_ref(ref: str, field_name: str = "knowledge_base") -> str:
     inputs.check(ref, field_name)
     ref = ref.strip()
-    if len(ref) > MAX_NAME_CHARS and not _as_uuid(ref):
+    kb_id = as_id(ref)
+    if kb_id is not None:
+        return str(kb_id)
+    if len(ref) > MAX_NAME_CHARS:
         raise InvalidInput(f"{field_name}: no knowledge base is named with more than {MAX_NAME_CHARS} characters")
-    as_id = _as_uuid(ref)
-    return str(as_id) if as_id is not None else ref
+    return ref
 
 
 def check_name(name: str) -> str:
@@ -149,12 +151,13 @@ def check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME_CHARS:
         raise InvalidInput(f"name must have 1 to {MAX_NAME_CHARS} characters")
-    if _as_uuid(name) is not None:
+    if as_id(name) is not None:
         raise InvalidInput("name must not look like a knowledge-base id")
     return name
 
 
-def _as_uuid(value: str) -> uuid.UUID | None:
+def as_id(value: str) -> uuid.UUID | None:
+    """`value` as a knowledge-base id, if it is one (names never look like ids)."""
     try:
         return uuid.UUID(value)
     except ValueError:
