@@ -16,3 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO systemctl disable --now redis-server rabbitmq-server prometheus nginx >/dev/null 2>&1 || true
   $SUDO /usr/sbin/nginx -s quit >/dev/null 2>&1 || true
 fi
+# The OpenID Connect provider of the single sign-on tests (tests/oidc: node-oidc-provider on Node 20+), from its
+# lock file; the tests also install it on first use.
+oidc="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$oidc/node_modules/oidc-provider" ]; then
+  (cd "$oidc" && npm ci --no-audit --no-fund --silent)
+fi

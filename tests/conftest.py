@@ -37,6 +37,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "ip_rate_limit_per_minute": 1_000_000,
         "login_rate_limit_per_minute": 1_000_000,
         "password_min_length": 12,
+        "oidc_allow_http_loopback": True,  # the test identity provider (tests/oidc) serves http on loopback
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -235,3 +235,60 @@ class LlmServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class OidcProvider:
+    """tests/oidc/provider.mjs: a real OpenID Connect provider (panva/node-oidc-provider on Node) on a
+    loopback port. Its packages are installed from the committed lock file on first use (`npm ci`)."""
+
+    DIR = Path(__file__).resolve().parent / "oidc"
+
+    def __init__(self, workdir: Path) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is not installed (Node 20 or later runs tests/oidc/provider.mjs)")
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self._command = [node, str(self.DIR / "provider.mjs"), str(self.port)]
+        self._log = workdir / "oidc-provider.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def install(cls) -> None:
+        if not (cls.DIR / "node_modules" / "oidc-provider").is_dir():
+            npm = shutil.which("npm") or "npm"
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=cls.DIR, check=True, timeout=300)  # noqa: S603
+
+    def start(self) -> None:
+        self.install()
+        self._process = subprocess.Popen(  # noqa: S603 - our own script
+            self._command, cwd=self.DIR, stdout=subprocess.DEVNULL, stderr=self._log.open("wb")
+        )
+        try:
+            wait_for_http(self.issuer + "/.well-known/openid-configuration", "oidc-provider", 30, need_ok=True)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def register(self, redirect_uri: str, auth_method: str = "client_secret_basic") -> tuple[str, str]:
+        """A client of its own (RFC 7591 dynamic registration): (client_id, client_secret)."""
+        metadata = {"redirect_uris": [redirect_uri], "token_endpoint_auth_method": auth_method}
+        response = httpx.post(self.issuer + "/reg", json=metadata, timeout=10)
+        response.raise_for_status()
+        client = response.json()
+        return client["client_id"], client["client_secret"]
+
+    def rotate(self) -> str:
+        """A new signing key (the previous one stays published); its kid."""
+        kid: str = httpx.post(self.issuer + "/__test/rotate", timeout=10).json()["kid"]
+        return kid
+
+    def tamper(self, **changes: object) -> None:
+        """Re-sign the token endpoint's next ID tokens with these changes (see provider.mjs); none: stop."""
+        httpx.post(self.issuer + "/__test/tamper", json=changes, timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None

@@ -31,6 +31,7 @@ from ragapi.api.routes import (
     ingest,
     knowledge_bases,
     query,
+    sso,
     tenants,
     users,
 )
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         health,
         auth,
+        sso,
         tenants,
         users,
         api_keys,

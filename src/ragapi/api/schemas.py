@@ -232,6 +232,46 @@ class UserUpdate(Body):
     is_active: bool | None = None
 
 
+class IdentityProviderIn(Body):
+    """A tenant's OpenID Connect identity provider (PUT replaces it whole, except an omitted secret)."""
+
+    issuer: str = Field(
+        min_length=8, max_length=2000, description="The provider's issuer URL, exactly as its discovery document says"
+    )
+    client_id: str = Field(min_length=1, max_length=500, description="This API's client id at the provider")
+    client_secret: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Stored, never shown; omitted or null: keep the stored one; empty: none (a public client)",
+    )
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="E-mail domains that may sign in (exact match); empty: any address the provider verified",
+    )
+    groups_claim: str | None = Field(
+        default=None, max_length=100, description="The ID token claim listing the user's groups (e.g. `groups`)"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"], max_length=100)
+    default_role: Literal["member", "readonly"] = Field(
+        default="readonly", description="Role of a user created at their first sign-in"
+    )
+
+
+class IdentityProviderOut(BaseModel):
+    tenant_id: uuid.UUID
+    issuer: str
+    client_id: str
+    client_secret_set: bool = Field(description="Whether a client secret is stored (it is never shown)")
+    allowed_domains: list[str]
+    groups_claim: str | None
+    scopes: list[str]
+    default_role: str
+    redirect_uri: str = Field(description="The redirect URI to register at the provider for this tenant")
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
 class ApiKeyCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[KeyScope] = Field(min_length=1, max_length=4)

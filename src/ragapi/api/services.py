@@ -25,6 +25,7 @@ from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
 from ragapi.ingestion.models import Document
 from ragapi.ingestion.service import IngestionService, JobView
 from ragapi.tenants.context import Scope
+from ragapi.tenants.sso import SingleSignOn
 from ragapi.tenants.tokens import TokenCodec
 
 
@@ -56,6 +57,10 @@ async def _tokens(request: Request) -> TokenCodec:
     return get_state(request).tokens
 
 
+async def _sso(request: Request) -> SingleSignOn:
+    return get_state(request).sso
+
+
 async def _query_log(request: Request) -> QueryLogWriter | None:
     return get_state(request).query_log
 
@@ -71,6 +76,7 @@ KnowledgeBasesDep = Annotated[KnowledgeBaseService, Depends(_knowledge_bases)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 TokensDep = Annotated[TokenCodec, Depends(_tokens)]
+SsoDep = Annotated[SingleSignOn, Depends(_sso)]
 QueryLogDep = Annotated[QueryLogWriter | None, Depends(_query_log)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 

@@ -45,6 +45,8 @@ from ragapi.retrieval.hybrid import HybridSearch
 from ragapi.retrieval.rerank import build_reranker
 from ragapi.retrieval.vectors.base import VectorIndex
 from ragapi.retrieval.vectors.registry import build_vector_indexes
+from ragapi.tenants.oidc import OidcClient
+from ragapi.tenants.sso import SingleSignOn
 from ragapi.tenants.tokens import TokenCodec, signing_key
 
 # After a Redis failure, shared state (limits, exact cache) is skipped for this long before a retry.
@@ -71,6 +73,7 @@ class AppState:
     knowledge_bases: KnowledgeBaseService
     indexes: dict[str, VectorIndex]
     tokens: TokenCodec
+    sso: SingleSignOn
     limiter: Limiter
     trusted_proxies: tuple[Network, ...]
     uploads: UploadStore
@@ -140,6 +143,7 @@ class AppState:
                 worker = IngestWorker(db, pipeline, uploads, settings)
             dispatcher = LocalDispatcher(worker)
         knowledge_bases = KnowledgeBaseService(db, embeddings, indexes, settings)
+        tokens = TokenCodec(settings, await asyncio.to_thread(signing_key, settings))
         state = cls(
             settings=settings,
             db=db,
@@ -155,7 +159,8 @@ class AppState:
             ),
             ingestion=IngestionService(db, uploads, dispatcher, indexes, settings),
             knowledge_bases=knowledge_bases,
-            tokens=TokenCodec(settings, await asyncio.to_thread(signing_key, settings)),
+            tokens=tokens,
+            sso=SingleSignOn(db, settings, tokens, OidcClient(settings)),
             limiter=build_limiter(settings),
             trusted_proxies=parse_networks(settings.trusted_proxies),
             query_log=query_log,
@@ -184,6 +189,7 @@ class AppState:
         await self.knowledge_bases.drain()
         await self.answers.cache.close()
         await self.limiter.close()
+        await self.sso.client.close()
         await self.db.dispose()
 
 

@@ -17,6 +17,7 @@ settings are grouped by concern, one class per group, and `Settings` inherits ev
      ├── ConversationSettings       multi-turn conversations: size, history the rewrite sees, retention
      ├── RedisSettings              shared state of the replicas (exact cache, rate-limit buckets)
      ├── AuthenticationSettings     JWTs, token lifetimes, passwords
+ ├── SingleSignOnSettings       OpenID Connect sign-in: issuers, caches, clock skew, groups claim
      ├── RateLimitSettings          rate limits, monthly quotas, trusted proxies
      ├── QueryLogSettings           query log, analytics, prices
      ├── ObservabilitySettings      logs, metrics, readiness, Sentry
@@ -507,6 +508,51 @@ class AuthenticationSettings(BaseModel):
         return v
 
 
+class SingleSignOnSettings(BaseModel):
+    """Sign-in through a tenant's OpenID Connect identity provider (authorization code flow with PKCE): what
+    an issuer may be, how long the provider's metadata and keys are kept, how long a sign-in may take, the
+    clock skew tolerated on ID tokens, and the bounds of the groups claim."""
+
+    model_config = ConfigDict(title="Single sign-on (OpenID Connect)")
+
+    oidc_allow_http_loopback: bool = Field(
+        default=False,
+        description="Accept an `http://` issuer on a loopback address (127.0.0.0/8, ::1, localhost), for "
+        "development and tests; otherwise every issuer and endpoint must be `https://`",
+    )
+    oidc_redirect_base_url: str | None = Field(
+        default=None,
+        description="Public base URL of the API (e.g. `https://rag.example.com`) for the redirect URI "
+        "registered at the provider, `<base>/v1/auth/oidc/<tenant id>/callback`; unset: the request's own",
+    )
+    oidc_http_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Per request to an identity provider (discovery, keys, token)"
+    )
+    oidc_max_response_bytes: int = Field(
+        default=1024 * 1024, ge=4096, description="Largest discovery document, key set or token response, bytes"
+    )
+    oidc_metadata_ttl_s: int = Field(
+        default=3600,
+        ge=0,
+        le=86_400,
+        description="How long a provider's discovery document and keys are kept, seconds; an ID token signed "
+        "with an unknown key fetches the keys again at once (key rotation)",
+    )
+    oidc_state_ttl_s: int = Field(
+        default=600, ge=30, le=3600, description="Time from starting a sign-in to its callback, seconds"
+    )
+    oidc_leeway_s: int = Field(
+        default=60, ge=0, le=300, description="Clock skew tolerated on an ID token's `exp` and `iat`, seconds"
+    )
+    oidc_max_groups: int = Field(
+        default=200, ge=1, le=10_000, description="Names the groups claim may carry; more refuses the sign-in"
+    )
+    oidc_max_group_chars: int = Field(default=200, ge=1, le=1000, description="Longest group name, characters")
+    oidc_max_allowed_domains: int = Field(
+        default=100, ge=1, le=10_000, description="E-mail domains an identity provider's settings may list"
+    )
+
+
 class RateLimitSettings(BaseModel):
     """Rate limits (token buckets per tenant, principal, client address and account), the proxies whose
     client address is believed, and the monthly quotas of tenants whose plan sets none."""
@@ -767,6 +813,7 @@ class Settings(
     ConversationSettings,
     RedisSettings,
     AuthenticationSettings,
+    SingleSignOnSettings,
     RateLimitSettings,
     QueryLogSettings,
     ObservabilitySettings,

@@ -54,7 +54,7 @@ class User(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant_id: uuid.UUID | None = None
     email: str
-    password_hash: str
+    password_hash: str | None = None  # None: signs in only through the tenant's identity provider
     role: str
     is_active: bool = True
     token_version: int = 0
@@ -62,6 +62,8 @@ class User(SQLModel, table=True):
     password_changed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), server_default="now()")
     )
+    oidc_issuer: str | None = None  # with oidc_subject: the identity provider's account this user is
+    oidc_subject: str | None = None
 
 
 class AuthSession(SQLModel, table=True):

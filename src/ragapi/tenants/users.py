@@ -98,12 +98,65 @@ async def login(db: Database, codec: TokenCodec, email: str, password: str) -> T
         raise Unauthenticated("wrong e-mail or password")
     if not user.is_active or (user.tenant_id is not None and tenant_status != "active"):
         raise Unauthenticated("wrong e-mail or password")
+    return await start_session(db, codec, user)
+
+
+async def start_session(db: Database, codec: TokenCodec, user: User) -> TokenPair:
+    """A login session for a user who has proven who they are (a password, or the identity provider)."""
     auth_session = AuthSession(
         user_id=user.id, refresh_jti=uuid.uuid4(), expires_at=datetime.now(UTC) + codec.ttl[TokenType.REFRESH]
     )
     async with db.admin_session() as session:
         session.add(auth_session)
     return await _issue_pair(codec, user, auth_session)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAccount:
+    """An account the tenant's identity provider vouches for: its issuer and subject, and its verified
+    e-mail address."""
+
+    tenant_id: uuid.UUID
+    issuer: str
+    subject: str
+    email: str
+    role: Role  # for a user made at the first sign-in
+
+
+async def external_user(session: AsyncSession, account: ExternalAccount) -> User:
+    """The user an identity provider's account signs in as: the one linked to it; else the tenant's user
+    with its e-mail address, linked now (the provider verified the address, and the tenant's admin chose
+    the provider); else a new user with the provider's default role and no password."""
+    email = normalise_email(account.email)
+    linked = (
+        await session.execute(
+            select(User).where(
+                col(User.tenant_id) == account.tenant_id,
+                col(User.oidc_issuer) == account.issuer,
+                col(User.oidc_subject) == account.subject,
+            )
+        )
+    ).scalar_one_or_none()
+    user = linked
+    if user is None:
+        user = (
+            await session.execute(select(User).where(col(User.email) == email).with_for_update())
+        ).scalar_one_or_none()
+        if user is not None and user.tenant_id != account.tenant_id:
+            raise Conflict("this e-mail address belongs to an account outside this tenant")
+        if user is not None and user.oidc_subject is not None:
+            raise Conflict("this e-mail address is linked to another account of the identity provider")
+        if user is None:
+            user = User(tenant_id=account.tenant_id, email=email, password_hash=None, role=account.role.value)
+        user.oidc_issuer, user.oidc_subject = account.issuer, account.subject
+        session.add(user)
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # a concurrent first sign-in of the same account or address
+            raise Conflict("this account is being signed in elsewhere at the same moment; try again") from exc
+    if not user.is_active:
+        raise Forbidden("this account is deactivated")
+    return user
 
 
 async def refresh(db: Database, codec: TokenCodec, refresh_token: str) -> TokenPair:
@@ -177,8 +230,8 @@ async def reset_token(db: Database, codec: TokenCodec, email: str) -> tuple[str,
         return None
     async with db.admin_session() as session:
         user = (await session.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
-    if user is None or not user.is_active:
-        return None
+    if user is None or not user.is_active or user.password_hash is None:
+        return None  # a user of the identity provider alone does not get a password behind its back
     token, claims = codec.issue(TokenType.RESET, user.id, user.token_version)
     return token, claims.expires_at
 

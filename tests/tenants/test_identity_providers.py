@@ -1,0 +1,102 @@
+"""An identity provider's settings as checked before they are stored, and the groups claim of an ID token."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ragapi.core.errors import InvalidInput
+from ragapi.tenants.identity_providers import (
+    GroupsClaimError,
+    ProviderChange,
+    check_change,
+    claimed_groups,
+)
+from ragapi.tenants.oidc import pkce_challenge
+from tests.conftest import make_settings
+
+
+def change(**fields: object) -> ProviderChange:
+    values: dict[str, object] = {
+        "issuer": "https://idp.example.com/realms/acme",
+        "client_id": "ragapi",
+        "client_secret": "s3cret",
+        "allowed_domains": ["Example.com"],
+        "groups_claim": "groups",
+        "scopes": ["openid", "email"],
+        "default_role": "member",
+    }
+    values.update(fields)
+    return ProviderChange(**values)  # type: ignore[arg-type]
+
+
+def test_groups_claim_is_a_bounded_list_of_names() -> None:
+    claims = {"groups": [" hr ", "board", "hr", "", "Finance/EU"]}
+    assert claimed_groups(claims, "groups", 10, 20) == ["hr", "board", "Finance/EU"]
+    assert claimed_groups({"roles": "admins"}, "roles", 10, 20) == ["admins"]  # one value sent as a string
+    assert claimed_groups({}, "groups", 10, 20) == []  # the provider sent none
+    assert claimed_groups(claims, None, 10, 20) == []  # no claim configured
+    assert claimed_groups({"https://acme/groups": ["a"]}, "https://acme/groups", 10, 20) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"groups": [1, 2]}, "not a list of strings"),
+        ({"groups": {"a": 1}}, "not a list of strings"),
+        ({"groups": ["a", None]}, "not a list of strings"),
+        ({"groups": [f"g{n}" for n in range(4)]}, "lists 4 groups, over 3"),
+        ({"groups": ["x" * 21]}, "over 20 characters"),
+        ({"_claim_names": {"groups": "src1"}, "_claim_sources": {}}, "overage"),
+    ],
+)
+def test_a_groups_claim_that_is_not_a_bounded_list_refuses_the_sign_in(claims: dict[str, object], reason: str) -> None:
+    # Cut short, it would silently drop memberships at the next sync: refused instead.
+    with pytest.raises(GroupsClaimError, match=reason):
+        claimed_groups(claims, "groups", 3, 20)
+
+
+def test_settings_are_checked_and_each_error_names_its_field(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, oidc_allow_http_loopback=False)
+    tenant = uuid.uuid4()
+    provider = check_change(
+        tenant, change(allowed_domains=["Example.com", "example.com", "b.example.org"]), None, settings
+    )
+    assert provider.allowed_domains == ("example.com", "b.example.org") and provider.client_secret == "s3cret"
+    assert provider.allows_email("ann@example.com") and not provider.allows_email("ann@evil-example.com")
+    assert check_change(tenant, change(client_secret=None), "kept", settings).client_secret == "kept"
+    assert check_change(tenant, change(client_secret=""), "kept", settings).client_secret is None
+    bad = {
+        "issuer": [
+            "http://idp.example.com",
+            "ftp://idp.example.com",
+            "https://",
+            "https://u:p@idp.example.com",
+            "https://idp.example.com?x=1",
+            "http://127.0.0.1:8080",
+        ],
+        "client_id": ["", " " * 3, "x" * 501],
+        "allowed_domains": [["not a domain"], ["example"], ["@example.com"]],
+        "groups_claim": ["has space", "x" * 101],
+        "scopes": [["email"], ["openid", "a b"], ["openid", 'q"uote']],
+        "default_role": ["admin", "superadmin", "owner"],
+    }
+    for field, values in bad.items():
+        for value in values:
+            with pytest.raises(InvalidInput) as refused:
+                check_change(tenant, change(**{field: value}), None, settings)
+            assert refused.value.detail.startswith(field), (field, value, refused.value.detail)
+    loopback = make_settings(tmp_path, oidc_allow_http_loopback=True)
+    assert (
+        check_change(tenant, change(issuer="http://127.0.0.1:8080"), None, loopback).issuer == "http://127.0.0.1:8080"
+    )
+    with pytest.raises(InvalidInput, match="issuer: must be an https URL"):
+        check_change(tenant, change(issuer="http://10.0.0.1"), None, loopback)  # loopback only
+
+
+def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:
+    assert (
+        pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
