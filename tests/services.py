@@ -283,6 +283,11 @@ class OidcProvider:
         kid: str = httpx.post(self.issuer + "/__test/rotate", timeout=10).json()["kid"]
         return kid
 
+    def last_token_auth(self) -> str:
+        """How the last token request authenticated its client: client_secret_basic, client_secret_post, none."""
+        method: str = httpx.get(self.issuer + "/__test/last-token-auth", timeout=10).json()["method"]
+        return method
+
     def tamper(self, **changes: object) -> None:
         """Re-sign the token endpoint's next ID tokens with these changes (see provider.mjs); none: stop."""
         httpx.post(self.issuer + "/__test/tamper", json=changes, timeout=10).raise_for_status()

@@ -83,7 +83,8 @@ async def use_idp(
 ) -> dict[str, object]:
     """A client of the provider for this tenant, and the tenant's settings naming it."""
     redirect = f"{API}/v1/auth/oidc/{tenant.tenant_id}/callback"
-    client_id, secret = await asyncio.to_thread(idp.register, redirect)
+    method = str(fields.get("token_auth_method") or "client_secret_basic")
+    client_id, secret = await asyncio.to_thread(idp.register, redirect, method)
     body = {
         "issuer": idp.issuer,
         "client_id": client_id,
@@ -150,6 +151,17 @@ async def test_first_sign_in_creates_the_user_with_the_default_role_and_the_next
     # No password: the password sign-in and a reset do not open this account.
     password = await client.post("/v1/auth/login", data={"username": ann, "password": "x" * 12})
     assert_problem(password, 401)
+
+
+async def test_the_client_authenticates_as_configured_or_as_discovery_announces(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    body = await use_idp(client, tenant, idp, token_auth_method="client_secret_post")
+    assert (await browser.sign_in(tenant, person("post"))).status_code == 200
+    assert await asyncio.to_thread(idp.last_token_auth) == "client_secret_post"
+    await client.put("/v1/identity-provider", headers=tenant.headers, json={**body, "token_auth_method": None})
+    assert (await browser.sign_in(tenant, person("basic"))).status_code == 200
+    assert await asyncio.to_thread(idp.last_token_auth) == "client_secret_basic"  # announced: basic first
 
 
 async def test_an_existing_user_of_the_tenant_is_linked_and_another_tenants_address_is_refused(

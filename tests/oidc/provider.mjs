@@ -9,6 +9,7 @@
 //
 // Test controls, on this loopback server only (the provider itself is not changed):
 //   POST /__test/rotate   a new signing key: it signs from now on, the previous one stays published (rotation)
+//   GET /__test/last-token-auth   how the last token request authenticated its client (basic, post, none)
 //   POST /__test/tamper   JSON {"aud": str, "shift_s": int, "foreign_key": bool}: the token endpoint's next
 //                         ID tokens are re-signed with the provider's current key (or, foreign_key, with an
 //                         unpublished key under the current kid) after changing `aud` or moving `iat`/`exp`
@@ -29,6 +30,7 @@ function newKey() {
 
 let keys = [newKey()];
 let tamper = {};
+let lastTokenAuth = null; // how the last token request authenticated its client
 
 // One store for every provider instance (the package's memory adapter keeps one per instance), so
 // clients, sessions and grants outlive a key rotation, which builds a new instance.
@@ -102,6 +104,10 @@ function makeProvider() {
   });
   provider.use(async (ctx, next) => {
     await next();
+    if (ctx.path === '/token') {
+      const basic = ctx.headers.authorization?.toLowerCase().startsWith('basic ');
+      lastTokenAuth = basic ? 'client_secret_basic' : (ctx.oidc?.body?.client_secret ? 'client_secret_post' : 'none');
+    }
     if (ctx.path === '/token' && ctx.status === 200 && ctx.body?.id_token && Object.keys(tamper).length) {
       ctx.body = { ...ctx.body, id_token: await resign(ctx.body.id_token) };
     }
@@ -122,6 +128,10 @@ createServer(async (req, res) => {
     keys = [newKey(), keys[0]];
     provider = makeProvider();
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kid: keys[0].kid }));
+    return;
+  }
+  if (req.method === 'GET' && req.url === '/__test/last-token-auth') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: lastTokenAuth }));
     return;
   }
   if (req.method === 'POST' && req.url === '/__test/tamper') {

@@ -256,6 +256,11 @@ class IdentityProviderIn(Body):
     default_role: Literal["member", "readonly"] = Field(
         default="readonly", description="Role of a user created at their first sign-in"
     )
+    token_auth_method: Literal["client_secret_basic", "client_secret_post"] | None = Field(
+        default=None,
+        description="How the client authenticates at the token endpoint; null: client_secret_basic when the "
+        "provider announces it, else client_secret_post",
+    )
 
 
 class IdentityProviderOut(BaseModel):
@@ -267,6 +272,7 @@ class IdentityProviderOut(BaseModel):
     groups_claim: str | None
     scopes: list[str]
     default_role: str
+    token_auth_method: str | None
     redirect_uri: str = Field(description="The redirect URI to register at the provider for this tenant")
     created_at: datetime | None
     updated_at: datetime | None

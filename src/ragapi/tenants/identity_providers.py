@@ -30,6 +30,7 @@ MAX_SCOPE_CHARS = 100
 MAX_CLAIM_CHARS = 100
 SIGN_IN_ROLES = (Role.MEMBER, Role.READONLY)  # an admin is made by an admin, never by a provider
 DEFAULT_SCOPES = ("openid", "email", "profile")
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 section 3.3 scope-token
@@ -46,6 +47,7 @@ class IdentityProvider:
     groups_claim: str | None
     scopes: tuple[str, ...]
     default_role: Role
+    token_auth_method: str | None = None  # None: as discovery announces (basic first)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -69,6 +71,7 @@ class ProviderChange:
     groups_claim: str | None
     scopes: list[str]
     default_role: str
+    token_auth_method: str | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -154,6 +157,8 @@ def check_change(
     if role not in SIGN_IN_ROLES:
         raise InvalidInput("default_role: must be 'member' or 'readonly'")
     assert role is not None  # noqa: S101 - narrowed by the check above
+    if change.token_auth_method is not None and change.token_auth_method not in TOKEN_AUTH_METHODS:
+        raise InvalidInput(f"token_auth_method: must be one of {', '.join(TOKEN_AUTH_METHODS)}, or null")
     return IdentityProvider(
         tenant_id=tenant_id,
         issuer=_check_issuer(change.issuer, settings),
@@ -163,6 +168,7 @@ def check_change(
         groups_claim=claim or None,
         scopes=_check_scopes(change.scopes),
         default_role=role,
+        token_auth_method=change.token_auth_method,
     )
 
 
@@ -201,7 +207,7 @@ def claimed_groups(claims: dict[str, Any], claim_name: str | None, max_groups: i
 
 _COLUMNS = (
     "tenant_id, issuer, client_id, client_secret, allowed_domains, groups_claim, scopes, default_role, "
-    "created_at, updated_at"
+    "token_auth_method, created_at, updated_at"
 )
 
 
@@ -215,6 +221,7 @@ def _from_row(row: Any) -> IdentityProvider:
         groups_claim=row["groups_claim"],
         scopes=tuple(row["scopes"]),
         default_role=Role(row["default_role"]),
+        token_auth_method=row["token_auth_method"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -263,11 +270,12 @@ async def put(db: Database, settings: Settings, tenant_id: uuid.UUID, change: Pr
                     text(
                         f"""
                     INSERT INTO identity_providers ({_COLUMNS})
-                    VALUES (:t, :issuer, :client_id, :secret, :domains, :claim, :scopes, :role, now(), now())
+                    VALUES (:t, :issuer, :client_id, :secret, :domains, :claim, :scopes, :role, :method, now(), now())
                     ON CONFLICT (tenant_id) DO UPDATE SET issuer = excluded.issuer, client_id = excluded.client_id,
                         client_secret = excluded.client_secret, allowed_domains = excluded.allowed_domains,
                         groups_claim = excluded.groups_claim, scopes = excluded.scopes,
-                        default_role = excluded.default_role, updated_at = now()
+                        default_role = excluded.default_role, token_auth_method = excluded.token_auth_method,
+                        updated_at = now()
                     RETURNING {_COLUMNS}
                     """
                     ),
@@ -280,6 +288,7 @@ async def put(db: Database, settings: Settings, tenant_id: uuid.UUID, change: Pr
                         "claim": provider.groups_claim,
                         "scopes": list(provider.scopes),
                         "role": provider.default_role.value,
+                        "method": provider.token_auth_method,
                     },
                 )
             )

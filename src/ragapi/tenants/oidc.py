@@ -182,9 +182,10 @@ class OidcClient:
             "code_verifier": verifier,
         }
         auth: httpx.BasicAuth | None = None
+        method = token_auth_method(provider, meta)
         if provider.client_secret is None:
             form["client_id"] = provider.client_id  # a public client: PKCE is its proof
-        elif "client_secret_basic" in meta.token_auth_methods or "client_secret_post" not in meta.token_auth_methods:
+        elif method == "client_secret_basic":
             # RFC 6749 section 2.3.1: both halves form-urlencoded before Basic encodes them
             auth = httpx.BasicAuth(_form_escape(provider.client_id), _form_escape(provider.client_secret))
         else:
@@ -238,6 +239,17 @@ class OidcClient:
         if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:
             raise TokenRejected("the ID token's sub is not a string of 1 to 255 characters")
         return claims
+
+
+def token_auth_method(provider: IdentityProvider, meta: Metadata) -> str:
+    """The provider's setting; else client_secret_basic when discovery announces it or announces neither
+    (its default, Discovery section 3), else client_secret_post."""
+    if provider.token_auth_method is not None:
+        return provider.token_auth_method
+    announced = meta.token_auth_methods
+    if "client_secret_basic" in announced or "client_secret_post" not in announced:
+        return "client_secret_basic"
+    return "client_secret_post"
 
 
 def _form_escape(value: str) -> str:

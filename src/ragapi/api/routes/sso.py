@@ -46,6 +46,7 @@ def provider_out(provider: IdentityProvider, request: Request, settings: Setting
         groups_claim=provider.groups_claim,
         scopes=list(provider.scopes),
         default_role=provider.default_role.value,
+        token_auth_method=provider.token_auth_method,
         redirect_uri=redirect_uri(request, settings, provider.tenant_id),
         created_at=provider.created_at,
         updated_at=provider.updated_at,
@@ -61,6 +62,7 @@ def _change(body: IdentityProviderIn) -> ProviderChange:
         groups_claim=body.groups_claim,
         scopes=body.scopes,
         default_role=body.default_role,
+        token_auth_method=body.token_auth_method,
     )
 
 

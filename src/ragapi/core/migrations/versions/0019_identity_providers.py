@@ -1,7 +1,8 @@
 """Single sign-on: a tenant's OpenID Connect identity provider, sign-ins in progress, and users from it.
 
-`identity_providers` holds at most one provider per tenant (issuer, client, the e-mail domains it may sign
-in, the claim carrying groups, scopes, the role of users it creates); row-level security as on every
+`identity_providers` holds at most one provider per tenant (issuer, client and how it authenticates at the
+token endpoint, the e-mail domains it may sign in, the claim carrying groups, scopes, the role of users it
+creates); row-level security as on every
 tenant table. `oidc_logins` holds sign-ins started and not yet finished: the hashes of the `state` sent to
 the provider and of the browser-binding cookie, the nonce and the PKCE verifier; a callback deletes its
 row, so a state works once. Like `auth_sessions` it is reached only by the authentication code (owner
@@ -43,6 +44,7 @@ def upgrade() -> None:
             issuer text NOT NULL CHECK (length(issuer) BETWEEN 8 AND 2000),
             client_id text NOT NULL CHECK (length(client_id) BETWEEN 1 AND 500),
             client_secret text CHECK (length(client_secret) BETWEEN 1 AND 2000),
+            token_auth_method text CHECK (token_auth_method IN ('client_secret_basic', 'client_secret_post')),
             allowed_domains text[] NOT NULL DEFAULT '{{}}',
             groups_claim text CHECK (length(groups_claim) BETWEEN 1 AND 100),
             scopes text[] NOT NULL DEFAULT '{{openid,email,profile}}',
