@@ -94,6 +94,8 @@ PUBLIC = {
     "/v1/auth/refresh",  # limited per client address
     "/v1/auth/forgot-password",
     "/v1/auth/reset-password",
+    "/v1/auth/oidc/{tenant_id}/login",  # single sign-on: limited per client address, the state checks the callback
+    "/v1/auth/oidc/{tenant_id}/callback",
 }
 
 
