@@ -271,12 +271,12 @@ class OidcProvider:
             raise
 
     def register(self, redirect_uri: str, auth_method: str = "client_secret_basic") -> tuple[str, str]:
-        """A client of its own (RFC 7591 dynamic registration): (client_id, client_secret)."""
+        """A client of its own (RFC 7591 dynamic registration): (client_id, client_secret, "" for a public one)."""
         metadata = {"redirect_uris": [redirect_uri], "token_endpoint_auth_method": auth_method}
         response = httpx.post(self.issuer + "/reg", json=metadata, timeout=10)
         response.raise_for_status()
         client = response.json()
-        return client["client_id"], client["client_secret"]
+        return client["client_id"], client.get("client_secret", "")
 
     def rotate(self) -> str:
         """A new signing key (the previous one stays published); its kid."""

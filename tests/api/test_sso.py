@@ -83,7 +83,7 @@ async def use_idp(
 ) -> dict[str, object]:
     """A client of the provider for this tenant, and the tenant's settings naming it."""
     redirect = f"{API}/v1/auth/oidc/{tenant.tenant_id}/callback"
-    method = str(fields.get("token_auth_method") or "client_secret_basic")
+    method = str(fields.pop("registered_as", None) or fields.get("token_auth_method") or "client_secret_basic")
     client_id, secret = await asyncio.to_thread(idp.register, redirect, method)
     body = {
         "issuer": idp.issuer,
@@ -162,6 +162,28 @@ async def test_the_client_authenticates_as_configured_or_as_discovery_announces(
     await client.put("/v1/identity-provider", headers=tenant.headers, json={**body, "token_auth_method": None})
     assert (await browser.sign_in(tenant, person("basic"))).status_code == 200
     assert await asyncio.to_thread(idp.last_token_auth) == "client_secret_basic"  # announced: basic first
+
+
+async def test_a_public_client_signs_in_with_pkce_alone(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    body = await use_idp(client, tenant, idp, registered_as="none")
+    assert body["client_secret"] == ""
+    shown = (await client.get("/v1/identity-provider", headers=tenant.headers)).json()
+    assert shown["client_secret_set"] is False
+    assert (await browser.sign_in(tenant, person("public"))).status_code == 200
+    assert await asyncio.to_thread(idp.last_token_auth) == "none"
+
+
+async def test_a_groups_claim_that_is_not_a_list_of_names_refuses_the_sign_in(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    await use_idp(client, tenant, idp, groups_claim="groups")
+    assert (await browser.sign_in(tenant, person("grouped"))).status_code == 200  # ["staff", "domain:acme.test"]
+    await use_idp(client, tenant, idp, groups_claim="email_verified")  # a boolean, as a misconfigured claim would be
+    refused = assert_problem(await browser.sign_in(tenant, person("grouped")), 502)
+    assert "'email_verified' claim is not a list of strings" in refused["detail"]
+    assert len(await tenant_users(client, tenant)) == 1
 
 
 async def test_an_existing_user_of_the_tenant_is_linked_and_another_tenants_address_is_refused(
