@@ -314,3 +314,14 @@ async def test_a_provider_that_cannot_be_reached_is_a_502(
     assert (await client.put("/v1/identity-provider", headers=tenant.headers, json=body)).status_code == 200
     problem = assert_problem(await browser.start(tenant), 502)
     assert "cannot be reached" in problem["detail"]
+
+
+async def test_a_provider_inside_the_services_network_is_not_contacted(
+    client: httpx.AsyncClient, tenant: TenantHandle, browser: Browser
+) -> None:
+    # A tenant admin names the issuer: the service must not become their way into its own network.
+    for issuer in ("https://10.0.0.1", "https://169.254.169.254", "https://192.168.1.1:8443/realms/x"):
+        body = {"issuer": issuer, "client_id": "ragapi", "client_secret": "s"}
+        assert (await client.put("/v1/identity-provider", headers=tenant.headers, json=body)).status_code == 200
+        problem = assert_problem(await browser.start(tenant), 502)
+        assert "not public (OIDC_ALLOWED_NETWORKS)" in problem["detail"], problem

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from ragapi.api.state import AppState
-from ragapi.ingestion.fetch import BlockedUrl, check_url, parse_networks
+from ragapi.core.netguard import parse_networks
+from ragapi.ingestion.fetch import BlockedUrl, check_url
 from ragapi.ingestion.pipeline import IngestItem
 from tests.api.helpers import assert_problem
 from tests.conftest import TenantHandle

@@ -517,8 +517,14 @@ class SingleSignOnSettings(BaseModel):
 
     oidc_allow_http_loopback: bool = Field(
         default=False,
-        description="Accept an `http://` issuer on a loopback address (127.0.0.0/8, ::1, localhost), for "
-        "development and tests; otherwise every issuer and endpoint must be `https://`",
+        description="Accept an `http://` issuer on a loopback address (127.0.0.0/8, ::1, localhost), and "
+        "connect to loopback, for development and tests; otherwise every issuer and endpoint must be `https://` "
+        "at a public address",
+    )
+    oidc_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of CIDRs an identity provider may be at although not public (an intranet "
+        "Keycloak); everything else non-public is refused, as for URL documents",
     )
     oidc_redirect_base_url: str | None = Field(
         default=None,
@@ -551,6 +557,11 @@ class SingleSignOnSettings(BaseModel):
     oidc_max_allowed_domains: int = Field(
         default=100, ge=1, le=10_000, description="E-mail domains an identity provider's settings may list"
     )
+
+    @field_validator("oidc_allowed_networks")
+    @classmethod
+    def _valid_oidc_networks(cls, v: list[str]) -> list[str]:
+        return _check_networks(v)
 
 
 class RateLimitSettings(BaseModel):

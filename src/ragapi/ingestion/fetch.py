@@ -1,11 +1,10 @@
 """Fetching a document from a URL without becoming an SSRF proxy.
 
-Only http(s). The host is resolved by us, every address it resolves to must be public (not loopback,
-private, link-local, CGNAT, multicast, reserved, unspecified or cloud metadata; IPv4-mapped IPv6 is
-judged by its IPv4), and the connection goes to the address that was checked, so DNS rebinding
-between the check and the connect cannot redirect it. The check runs inside the connection backend,
-so it applies to every hop of a redirect chain too. Bodies are capped in bytes and the whole fetch in
-time. URL_FETCH_ALLOWED_NETWORKS can open specific internal ranges (an intranet wiki) on purpose.
+Only http(s). Every connection goes through `core.netguard.GuardedBackend`: the host is resolved by us,
+every address it resolves to must be public, and the connection goes to the address that was checked
+(DNS rebinding cannot redirect it); the check applies to every hop of a redirect chain too. Bodies are
+capped in bytes and the whole fetch in time. URL_FETCH_ALLOWED_NETWORKS can open specific internal
+ranges (an intranet wiki) on purpose.
 
 `check_url` is the one place a URL is judged and normalised, for the API (refusing a malformed URL
 before a job exists) and for every hop here: anything it cannot make into a fetchable http(s) URL
@@ -18,19 +17,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpcore
 import idna
 
 from ragapi.core.errors import InvalidInput, PayloadTooLarge
+from ragapi.core.netguard import GuardedBackend, Network
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_REDIRECTS = 5
 USER_AGENT = "ragapi-fetch/1"
 
@@ -41,56 +37,6 @@ class BlockedUrl(InvalidInput):
 
 class FetchFailed(InvalidInput):
     title = "URL could not be fetched"
-
-
-def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-def allowed_address(ip: Address, allowed: Sequence[Network] = ()) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if any(ip in net for net in allowed):
-        return True
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_private or ip.is_link_local)
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks, then connects to the checked address (TLS still verifies the host name)."""
-
-    def __init__(self, allowed: Sequence[Network]) -> None:
-        self.allowed = tuple(allowed)
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(  # signature fixed by httpcore
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise BlockedUrl(f"host {host!r} does not resolve") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        if not addresses or not all(allowed_address(a, self.allowed) for a in addresses):
-            raise BlockedUrl(f"host {host!r} resolves to an address that is not public")
-        return await self.inner.connect_tcp(
-            str(addresses[0]), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-
-    async def connect_unix_socket(  # noqa: ASYNC109 - signature fixed by httpcore
-        self,
-        path: str,  # noqa: ARG002
-        timeout: float | None = None,  # noqa: ARG002, ASYNC109
-        socket_options: Iterable[Any] | None = None,  # noqa: ARG002
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedUrl("unix sockets are not fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +115,7 @@ async def fetch_url(url: str, max_bytes: int, timeout_s: float, allowed: Sequenc
 
 async def _fetch(url: str, max_bytes: int, allowed: Sequence[Network]) -> Fetched:
     current = check_url(url)
-    async with httpcore.AsyncConnectionPool(network_backend=GuardedBackend(allowed), retries=0) as pool:
+    async with httpcore.AsyncConnectionPool(network_backend=GuardedBackend(allowed, BlockedUrl), retries=0) as pool:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with pool.stream("GET", current, headers={"User-Agent": USER_AGENT}) as response:

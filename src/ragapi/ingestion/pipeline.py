@@ -40,6 +40,7 @@ from ragapi.core.errors import (
     UpstreamError,
 )
 from ragapi.core.metrics import PROVIDER_ERRORS
+from ragapi.core.netguard import parse_networks
 from ragapi.core.settings import Settings
 from ragapi.embedding import embedder_for, embedding_identity
 from ragapi.ingestion.chunk_store import (
@@ -49,7 +50,7 @@ from ragapi.ingestion.chunk_store import (
     remove_document_chunks,
 )
 from ragapi.ingestion.chunking import TextChunk, chunk_document, make_splitter
-from ragapi.ingestion.fetch import fetch_url, parse_networks
+from ragapi.ingestion.fetch import fetch_url
 from ragapi.ingestion.models import Document
 from ragapi.ingestion.parsers import ParsedDocument, ParseLimits, parse, url_file_name
 from ragapi.retrieval import knowledge_bases

@@ -1,5 +1,9 @@
 """The OpenID Connect relying party: discovery, the provider's keys, the code exchange, ID token checks.
 
+Every connection goes to a public address, or one in OIDC_ALLOWED_NETWORKS (loopback too with
+OIDC_ALLOW_HTTP_LOOPBACK): a tenant admin names the issuer, and must not make the service reach its own
+network (`core.netguard`).
+
 Discovery documents and key sets are kept per issuer for OIDC_METADATA_TTL_S. An ID token whose `kid`
 the kept key set lacks fetches the key set again once (the provider rotated its keys); a key still
 missing then is a bad token. ID tokens are checked as OpenID Connect Core 1.0 section 3.1.3.7 says:
@@ -8,7 +12,8 @@ signature with an asymmetric algorithm the provider announces (never `none` or H
 this sign-in.
 
 Errors (none escapes as anything else):
-  ProviderUnavailable (502)   the provider cannot be reached, or answers with an error or garbage
+  ProviderUnavailable (502)   the provider cannot be reached, is not at a public address, or answers with
+                              an error or garbage
   TokenRejected (502)         the ID token fails a check: who and what is named, never the token
 """
 
@@ -27,6 +32,7 @@ import httpx
 import jwt
 
 from ragapi.core.errors import UpstreamError
+from ragapi.core.netguard import LOOPBACK, GuardedTransport, parse_networks
 from ragapi.core.settings import Settings
 from ragapi.tenants.identity_providers import IdentityProvider, check_endpoint
 
@@ -62,12 +68,19 @@ def pkce_challenge(verifier: str) -> str:
 class OidcClient:
     """One per process: an HTTP client for providers and what it keeps of them."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        allowed = parse_networks(settings.oidc_allowed_networks)
+        if settings.oidc_allow_http_loopback:
+            allowed += LOOPBACK
+
+        def refuse(reason: str) -> ProviderUnavailable:
+            return ProviderUnavailable(f"the identity provider's {reason} (OIDC_ALLOWED_NETWORKS)")
+
         self.http = httpx.AsyncClient(
             timeout=settings.oidc_http_timeout_s,
             follow_redirects=False,
-            transport=transport,
+            transport=GuardedTransport(allowed, refuse),
             headers={"User-Agent": "ragapi-oidc/1", "Accept": "application/json"},
         )
         self._metadata: dict[str, tuple[float, Metadata]] = {}
