@@ -283,6 +283,10 @@ class OidcProvider:
         kid: str = httpx.post(self.issuer + "/__test/rotate", timeout=10).json()["kid"]
         return kid
 
+    def conform(self, conform: bool) -> None:
+        """True: the scopes' claims only at the userinfo endpoint, not in the ID token."""
+        httpx.post(self.issuer + "/__test/conform", json={"conform": conform}, timeout=10).raise_for_status()
+
     def last_token_auth(self) -> str:
         """How the last token request authenticated its client: client_secret_basic, client_secret_post, none."""
         method: str = httpx.get(self.issuer + "/__test/last-token-auth", timeout=10).json()["method"]

@@ -186,6 +186,20 @@ async def test_a_groups_claim_that_is_not_a_list_of_names_refuses_the_sign_in(
     assert len(await tenant_users(client, tenant)) == 1
 
 
+async def test_claims_the_id_token_leaves_out_are_read_from_userinfo(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    await use_idp(client, tenant, idp)
+    await asyncio.to_thread(idp.conform, True)  # ID tokens with `sub` only
+    try:
+        signed_in = await browser.sign_in(tenant, who := person("userinfo"))
+    finally:
+        await asyncio.to_thread(idp.conform, False)
+    assert signed_in.status_code == 200, signed_in.text
+    me = (await client.get("/v1/auth/me", headers=bearer(signed_in.json()["access_token"]))).json()
+    assert me["email"] == who
+
+
 async def test_an_existing_user_of_the_tenant_is_linked_and_another_tenants_address_is_refused(
     client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser, idp: OidcProvider, browser: Browser
 ) -> None:

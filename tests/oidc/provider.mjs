@@ -9,6 +9,8 @@
 //
 // Test controls, on this loopback server only (the provider itself is not changed):
 //   POST /__test/rotate   a new signing key: it signs from now on, the previous one stays published (rotation)
+//   POST /__test/conform  JSON {"conform": bool}: true puts only `sub` in ID tokens (the scopes' claims are at
+//                         the userinfo endpoint), as the specification's default; false (the start) puts them in too
 //   GET /__test/last-token-auth   how the last token request authenticated its client (basic, post, none)
 //   POST /__test/tamper   JSON {"aud": str, "shift_s": int, "foreign_key": bool}: the token endpoint's next
 //                         ID tokens are re-signed with the provider's current key (or, foreign_key, with an
@@ -31,6 +33,7 @@ function newKey() {
 let keys = [newKey()];
 let tamper = {};
 let lastTokenAuth = null; // how the last token request authenticated its client
+let conform = false; // true: ID tokens carry only `sub` and protocol claims, the rest is at userinfo
 
 // One store for every provider instance (the package's memory adapter keeps one per instance), so
 // clients, sessions and grants outlive a key rotation, which builds a new instance.
@@ -83,7 +86,7 @@ function makeProvider() {
     jwks: { keys },
     cookies: { keys: ['test-cookie-key-not-secret'] },
     features: { devInteractions: { enabled: true }, registration: { enabled: true } },
-    conformIdTokenClaims: false, // the scopes' claims in the ID token, as Keycloak, Entra and Okta put them
+    conformIdTokenClaims: conform, // false: the scopes' claims in the ID token too, as Keycloak puts them
     scopes: ['openid', 'email', 'profile', 'groups'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     async findAccount(ctx, sub) {
@@ -128,6 +131,12 @@ createServer(async (req, res) => {
     keys = [newKey(), keys[0]];
     provider = makeProvider();
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kid: keys[0].kid }));
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/__test/conform') {
+    conform = (await readJson(req)).conform === true;
+    provider = makeProvider();
+    res.writeHead(204).end();
     return;
   }
   if (req.method === 'GET' && req.url === '/__test/last-token-auth') {

@@ -56,6 +56,7 @@ class Metadata:
     authorization_endpoint: str
     token_endpoint: str
     jwks_uri: str
+    userinfo_endpoint: str | None
     token_auth_methods: tuple[str, ...]
     algorithms: tuple[str, ...]
 
@@ -134,9 +135,11 @@ class OidcClient:
         if document.get("issuer") != issuer:
             # Discovery section 4.3: the document must name the issuer it was fetched for, exactly.
             raise ProviderUnavailable("the discovery document names another issuer than the one configured")
-        endpoints = {}
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        endpoints: dict[str, str | None] = {"userinfo_endpoint": None}
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
             value = document.get(name)
+            if name == "userinfo_endpoint" and value is None:
+                continue  # optional (Discovery section 3)
             if not isinstance(value, str):
                 raise ProviderUnavailable(f"the discovery document has no {name}")
             try:
@@ -152,9 +155,10 @@ class OidcClient:
             raise ProviderUnavailable("the identity provider does not support PKCE with S256")
         return Metadata(
             issuer=issuer,
-            authorization_endpoint=endpoints["authorization_endpoint"],
-            token_endpoint=endpoints["token_endpoint"],
-            jwks_uri=endpoints["jwks_uri"],
+            authorization_endpoint=str(endpoints["authorization_endpoint"]),
+            token_endpoint=str(endpoints["token_endpoint"]),
+            jwks_uri=str(endpoints["jwks_uri"]),
+            userinfo_endpoint=endpoints["userinfo_endpoint"],
             token_auth_methods=tuple(m for m in methods if isinstance(m, str)) if isinstance(methods, list) else (),
             algorithms=tuple(a for a in algorithms if a in ALGORITHMS) if isinstance(algorithms, list) else (),
         )
@@ -205,6 +209,17 @@ class OidcClient:
             form |= {"client_id": provider.client_id, "client_secret": provider.client_secret}
         request = self.http.stream("POST", meta.token_endpoint, data=form, auth=auth)
         return await self._json(request, "token endpoint")
+
+    async def userinfo(self, meta: Metadata, access_token: Any, subject: str) -> dict[str, Any]:
+        """The UserInfo endpoint's claims (OpenID Connect Core section 5.3), for providers that leave some
+        out of the ID token; none without an endpoint or an access token. Its `sub` must be the ID token's."""
+        if meta.userinfo_endpoint is None or not isinstance(access_token, str):
+            return {}
+        headers = {"Authorization": f"Bearer {access_token}"}
+        claims = await self._json(self.http.stream("GET", meta.userinfo_endpoint, headers=headers), "userinfo")
+        if claims.get("sub") != subject:
+            raise TokenRejected("the userinfo endpoint describes another subject than the ID token")
+        return claims
 
     async def verify_id_token(
         self, provider: IdentityProvider, meta: Metadata, token: Any, nonce: str

@@ -4,9 +4,10 @@
 verifier, its redirect URI) in the database, so any replica can finish it, and returns the provider's
 authorization URL. `finish` takes the callback: the sign-in's row is deleted as it is read (a state works
 once), it must belong to this tenant, be on time and come back to the browser that started it; then the
-code is exchanged, the ID token checked (`tenants.oidc`), the e-mail address must be verified and of an
-allowed domain, and the user is found, linked or created (`tenants.users.external_user`) and signed in
-exactly as a password sign-in is (`tenants.users.start_session`).
+code is exchanged, the ID token checked (`tenants.oidc`; claims it lacks are read from the userinfo
+endpoint), the e-mail address must be verified and of an allowed domain, and the user is found, linked
+or created (`tenants.users.external_user`) and signed in exactly as a password sign-in is
+(`tenants.users.start_session`).
 
 Errors: SignInRejected (400) for a callback that does not finish a sign-in this browser started here;
 Forbidden (403) for an account the tenant does not admit; the 502s of `tenants.oidc` for the provider.
@@ -123,7 +124,7 @@ class SingleSignOn:
         return Started(_with_query(meta.authorization_endpoint, params), browser_secret)
 
     async def finish(self, tenant_id: uuid.UUID, callback: Callback, browser_secret: str | None) -> users.TokenPair:
-        if any(v is not None and len(v) > MAX_PARAM_CHARS for v in vars_of(callback)):
+        if any(v is not None and len(v) > MAX_PARAM_CHARS for v in _params(callback)):
             raise SignInRejected(f"a callback parameter is over {MAX_PARAM_CHARS} characters")
         row = None
         if callback.state:
@@ -146,6 +147,10 @@ class SingleSignOn:
         meta = await self.client.metadata(provider.issuer)
         answer = await self.client.exchange(provider, meta, callback.code, row["code_verifier"], row["redirect_uri"])
         claims = await self.client.verify_id_token(provider, meta, answer.get("id_token"), row["nonce"])
+        wanted = ("email", "email_verified", *([provider.groups_claim] if provider.groups_claim else []))
+        if any(name not in claims for name in wanted):
+            # Some providers put only `sub` in an ID token the token endpoint gives; the signed claims win.
+            claims = {**await self.client.userinfo(meta, answer.get("access_token"), claims["sub"]), **claims}
         email = verified_email(claims, provider)
         try:
             group_names = claimed_groups(
@@ -162,5 +167,5 @@ class SingleSignOn:
         return await users.start_session(self.db, self.codec, user)
 
 
-def vars_of(callback: Callback) -> tuple[str | None, ...]:
+def _params(callback: Callback) -> tuple[str | None, ...]:
     return (callback.state, callback.code, callback.error, callback.iss)
