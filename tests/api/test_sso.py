@@ -151,6 +151,10 @@ async def test_first_sign_in_creates_the_user_with_the_default_role_and_the_next
     # No password: the password sign-in and a reset do not open this account.
     password = await client.post("/v1/auth/login", data={"username": ann, "password": "x" * 12})
     assert_problem(password, 401)
+    # An admin switching the user off ends their sign-ins through the provider too.
+    off = await client.patch(f"/v1/users/{me.json()['id']}", headers=tenant.headers, json={"is_active": False})
+    assert off.status_code == 200, off.text
+    assert "deactivated" in assert_problem(await browser.sign_in(tenant, ann), 403)["detail"]
 
 
 async def test_the_client_authenticates_as_configured_or_as_discovery_announces(
