@@ -4,17 +4,31 @@ analytics, a key made and revoked; then a user of another tenant, who sees none 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from playwright.sync_api import Page, expect
 
 from tests.api.console.conftest import ConsoleServer, Watched, assert_accessible
 
+HANDBOOK = {
+    "vacation.md": "# Vacation policy\n\nEvery employee receives 25 days of paid vacation per year. Unused vacation "
+    "days carry over until the 31st of March of the following year, then they lapse.",
+    "expenses.txt": "Expense reports\n\nExpense reports are due within 30 days of the purchase. Receipts above 50 "
+    "euros must be attached to the report, and the manager approves them.",
+}
 
-def test_a_tenant_admin_works_through_the_console(console_server: ConsoleServer, open_console) -> None:  # type: ignore[no-untyped-def]
+
+def test_a_tenant_admin_works_through_the_console(console_server: ConsoleServer, open_console, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     admin = console_server.new_tenant("journey")
     page, watched = open_console(admin)
-    expect(page).to_have_url(f"{console_server.url}/console/knowledge-bases")
+    expect(page).to_have_url(f"{console_server.url}/console/ask")
 
     _knowledge_base(page, watched)
+    assert_accessible(page)
+    _upload(page, tmp_path)
+    assert_accessible(page)
+    _ask(page)
     assert_accessible(page)
 
     page.get_by_role("button", name="Sign out").click()
@@ -34,3 +48,57 @@ def _knowledge_base(page: Page, watched: Watched) -> None:
     page.get_by_role("button", name="Create").click()
     watched.allow("status of 409")  # the browser logs the refused request; the page says why
     expect(page.locator("[data-errors]")).to_contain_text("Conflict")
+
+
+def _upload(page: Page, tmp_path: Path) -> None:
+    paths = []
+    for name, text in HANDBOOK.items():
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    page.get_by_role("link", name="Upload").click()
+    page.get_by_label("Knowledge base").select_option("handbook")
+    page.get_by_label("Files", exact=True).set_input_files(paths)
+    page.get_by_role("button", name="Upload").click()
+    progress = page.get_by_role("progressbar", name="Files processed")
+    expect(page.locator("#uploads [role=status]")).to_contain_text("succeeded: 2 of 2 files done, 0 failed")
+    expect(progress).to_have_attribute("value", "2")
+    files = page.get_by_role("table", name="Files")
+    for name in HANDBOOK:
+        expect(files.get_by_role("row").filter(has_text=name)).to_contain_text("done")
+    page.get_by_role("link", name="Documents").click()
+    page.wait_for_load_state()  # htmx is listening
+    page.get_by_label("Search titles and sources").fill("vacation")
+    table = page.get_by_role("table", name="Documents")
+    expect(table.get_by_role("row")).to_have_count(2)  # the header and the one match, swapped in by htmx
+    expect(table).to_contain_text("handbook")
+
+
+def _ask(page: Page) -> None:
+    page.get_by_role("link", name="Ask").click()
+    page.get_by_label("Knowledge bases to search").select_option("handbook")
+    page.get_by_label("Question", exact=True).fill("How many days of paid vacation does an employee get?")
+    page.get_by_role("button", name="Ask").click()
+    answer = page.get_by_role("article", name="Answer").first
+    expect(answer).to_have_attribute("aria-busy", "false")
+    expect(answer).to_contain_text("25 days")
+    citation = answer.get_by_role("list", name="Sources").get_by_role("button").first
+    expect(citation).to_contain_text("Vacation policy")
+    citation.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Cited passage")).to_contain_text("carry over until the 31st of March")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"/console/ask\?conversation=[0-9a-f-]{36}$"))
+
+    page.get_by_label("Follow-up question").fill("Until when do the unused ones carry over?")
+    page.get_by_role("button", name="Ask").click()
+    follow_up = page.get_by_role("article", name="Answer").nth(1)
+    expect(follow_up).to_have_attribute("aria-busy", "false")
+    expect(follow_up).to_contain_text("March")
+    follow_up.get_by_role("button", name="Good answer").click()
+    expect(follow_up.get_by_role("status")).to_have_text("Thanks: rating saved.")
+    expect(follow_up.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
+
+    page.reload()  # the conversation as stored: both turns, in the list of conversations
+    expect(page.get_by_role("article", name="Question")).to_have_count(2)
+    expect(page.get_by_role("navigation", name="Conversations")).to_contain_text("How many days of paid vacation")

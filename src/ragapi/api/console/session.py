@@ -99,7 +99,7 @@ def _login_page(request: Request, next_: str, error: str | None = None, status: 
 
 @router.get("", summary="The console's home")
 async def home(principal: ConsoleUser) -> Response:
-    target = "/console/tenants" if principal.is_superadmin else "/console/knowledge-bases"
+    target = "/console/tenants" if principal.is_superadmin else "/console/ask"
     return Response(status_code=303, headers={"Location": target})
 
 

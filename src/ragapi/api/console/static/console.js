@@ -165,3 +165,221 @@ const Console = (() => {
 
   return {api, problemText, sse, el, announce, formJson};
 })();
+
+// --- ask: a conversation, answers streamed from POST /v1/conversations/{id}/messages ---
+(() => {
+  const {api, problemText, sse, el} = Console;
+  const form = document.getElementById("ask-form");
+  const messages = document.getElementById("messages");
+
+  function citationList(citations) {
+    const list = el("ul", {class: "citations", "aria-label": "Sources"});
+    for (const c of citations) {
+      const label = `[${c.n}] ${c.title}${c.page ? `, p. ${c.page}` : ""}`;
+      list.append(el("li", {}, el("button", {type: "button", "data-passage": c.chunk_id, text: label})));
+    }
+    return list;
+  }
+
+  function ratingButtons(queryId) {
+    const group = el("div", {class: "rating", role: "group", "aria-label": "Rate this answer"});
+    group.append(
+      el("button", {type: "button", "data-rate": "1", "data-query": queryId, "aria-pressed": "false", "aria-label": "Good answer", text: "👍"}),
+      el("button", {type: "button", "data-rate": "-1", "data-query": queryId, "aria-pressed": "false", "aria-label": "Bad answer", text: "👎"}),
+      el("span", {class: "muted", role: "status"}),
+    );
+    return group;
+  }
+
+  async function ask(event) {
+    event.preventDefault();
+    const errors = form.querySelector("[data-errors]");
+    const submit = form.querySelector('button[type="submit"]');
+    const question = form.elements.content.value.trim();
+    if (!question) return;
+    errors.textContent = "";
+    submit.disabled = true;
+    try {
+      let id = form.dataset.conversation;
+      if (!id) {
+        const kbs = form.elements.knowledge_bases ? [...form.elements.knowledge_bases.selectedOptions].map((o) => o.value) : [];
+        const made = await api("POST", "/v1/conversations", {title: question.slice(0, 200), knowledge_bases: kbs});
+        if (!made.ok) { errors.textContent = await problemText(made); return; }
+        id = (await made.json()).id;
+        form.dataset.conversation = id;
+        history.replaceState(null, "", `/console/ask?conversation=${id}`);
+      }
+      messages.append(el("article", {class: "message user", "aria-label": "Question"}, el("div", {class: "text", text: question})));
+      const text = el("div", {class: "text"});
+      const answer = el("article", {class: "message assistant", "aria-label": "Answer", "aria-busy": "true"}, text);
+      messages.append(answer);
+      const response = await api("POST", `/v1/conversations/${id}/messages`, {content: question, stream: true},
+        {headers: {Accept: "text/event-stream"}});
+      if (!response.ok) {
+        answer.remove();
+        errors.textContent = await problemText(response);
+        return;
+      }
+      let sources = null;
+      for await (const {event: name, data} of sse(response)) {
+        if (name === "sources") {
+          sources = citationList(data.citations);
+        } else if (name === "token") {
+          text.textContent += data.text;
+        } else if (name === "done") {
+          text.textContent = data.answer;
+          answer.append(citationList(data.citations));
+          if (form.dataset.canRate && data.query_id) answer.append(ratingButtons(data.query_id));
+          sources = null;
+        } else if (name === "error") {
+          errors.textContent = `${data.title}: ${data.detail}`;
+        }
+      }
+      if (sources) answer.append(sources);  // a stream cut before `done`: at least what was cited
+      answer.setAttribute("aria-busy", "false");
+      form.elements.content.value = "";
+      const label = form.querySelector('label[for="question"]');
+      if (label) label.textContent = "Follow-up question";
+      form.querySelectorAll("#ask-kbs, .kb-hint, label[for=ask-kbs]").forEach((n) => n.remove());  // chosen once
+      form.elements.content.focus();
+    } catch (err) {
+      errors.textContent = `The request failed: ${err.message}`;
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  async function rate(button) {
+    const group = button.closest(".rating");
+    const status = group.querySelector('[role="status"]');
+    const response = await api("POST", "/v1/feedback", {query_id: button.dataset.query, rating: Number(button.dataset.rate)});
+    if (!response.ok) { status.textContent = await problemText(response); return; }
+    for (const b of group.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === button));
+    status.textContent = "Thanks: rating saved.";
+  }
+
+  async function openPassage(button) {
+    const dialog = document.getElementById("passage");
+    const body = document.getElementById("passage-body");
+    const response = await api("GET", `/console/passages/${button.dataset.passage}`);
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const found = page.getElementById("passage-content");
+    body.replaceChildren(...(found ? found.childNodes : [el("p", {text: `${response.status} ${response.statusText}`})]));
+    dialog.showModal();
+    body.querySelector(".passage")?.focus();
+  }
+
+  document.addEventListener("click", (event) => {
+    const rateButton = event.target.closest("button[data-rate]");
+    if (rateButton) rate(rateButton);
+    const cited = event.target.closest("button[data-passage]");
+    if (cited) openPassage(cited);
+  });
+  if (form) form.addEventListener("submit", ask);
+})();
+
+// --- upload: files or a folder sent to POST /v1/ingest, each job followed through its event stream ---
+(() => {
+  const {api, problemText, el} = Console;
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  const area = document.getElementById("uploads");
+
+  function batches(files, maxFiles, maxBytes) {
+    const out = [];
+    let current = [], size = 0;
+    for (const f of files) {
+      if (current.length && (current.length >= maxFiles || size + f.size > maxBytes * 0.95)) {
+        out.push(current); current = []; size = 0;
+      }
+      current.push(f); size += f.size;
+    }
+    if (current.length) out.push(current);
+    return out;
+  }
+
+  function fileRows(files) {
+    const body = el("tbody");
+    const rows = files.map((f) => {
+      const status = el("td", {class: "status", text: "uploading"});
+      const row = el("tr", {}, el("td", {text: f.webkitRelativePath || f.name}), status, el("td", {class: "detail"}));
+      body.append(row);
+      return row;
+    });
+    const table = el("table", {class: "files", "aria-label": "Files"},
+      el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "File"}), el("th", {scope: "col", text: "Status"}), el("th", {scope: "col", text: "Detail"}))),
+      body);
+    return {table, rows};
+  }
+
+  async function follow(job, rows, bar, summary) {
+    const show = (view) => {
+      const p = view.progress;
+      bar.max = Math.max(p.files_total, 1);
+      bar.value = p.files_done;
+      summary.textContent = `${view.status}: ${p.files_done} of ${p.files_total} files done, ${p.files_failed} failed, ${p.chunks_done} chunks`;
+    };
+    const files = async () => {
+      const response = await api("GET", job.links.self);
+      if (!response.ok) return;
+      for (const d of (await response.json()).documents) {
+        const row = rows[d.index];
+        if (!row) continue;
+        const status = row.querySelector(".status");
+        const done = !["queued", "running", "failed", "cancelled"].includes(d.status);  // created, updated...
+        status.textContent = done ? `done (${d.status})` : d.status;
+        status.className = `status status-${done ? "done" : d.status}`;
+        row.querySelector(".detail").textContent = d.error ? `${d.error.title}: ${d.error.detail}` : (d.chunks ? `${d.chunks} chunks` : "");
+      }
+    };
+    await new Promise((resolve) => {
+      const events = new EventSource(job.links.events);
+      events.addEventListener("progress", (e) => { show(JSON.parse(e.data)); files(); });
+      events.addEventListener("done", async (e) => { events.close(); show(JSON.parse(e.data)); await files(); resolve(); });
+      events.addEventListener("error", async (e) => {
+        if (e.data) summary.textContent = JSON.parse(e.data).detail;
+        events.close();
+        await files();
+        resolve();
+      });
+    });
+  }
+
+  async function send(batch, kb) {
+    const {table, rows} = fileRows(batch);
+    const bar = el("progress", {max: "1", value: "0", "aria-label": "Files processed"});
+    const summary = el("p", {role: "status", text: "uploading…"});
+    area.append(el("div", {class: "job"}, summary, bar, table));
+    const body = new FormData();
+    for (const f of batch) body.append("files", f, f.webkitRelativePath || f.name);
+    const response = await api("POST", `/v1/ingest?knowledge_base=${encodeURIComponent(kb)}`, body);
+    if (response.status !== 202) {
+      const why = await problemText(response);
+      summary.textContent = why;
+      summary.classList.add("error");
+      for (const row of rows) { row.querySelector(".status").textContent = "failed"; row.querySelector(".detail").textContent = why; }
+      return;
+    }
+    for (const row of rows) row.querySelector(".status").textContent = "queued";
+    await follow(await response.json(), rows, bar, summary);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const errors = form.querySelector("[data-errors]");
+    const files = [...form.elements.files.files, ...form.elements.folder.files];
+    errors.textContent = files.length ? "" : "Choose files or a folder first.";
+    if (!files.length) return;
+    const submit = form.querySelector('button[type="submit"]');
+    submit.disabled = true;
+    try {
+      const kb = form.elements.knowledge_base.value;
+      for (const batch of batches(files, Number(form.dataset.maxFiles), Number(form.dataset.maxBytes))) await send(batch, kb);
+      form.reset();
+    } catch (err) {
+      errors.textContent = `The upload failed: ${err.message}`;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+})();
