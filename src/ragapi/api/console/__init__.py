@@ -14,11 +14,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ragapi.api.console import pages, session
+from ragapi.api.console import admin, pages, session
 from ragapi.api.console.rendering import HERE, STATIC_PATH
 
 
 def install(app: FastAPI) -> None:
     app.include_router(session.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")

@@ -383,3 +383,18 @@ const Console = (() => {
     }
   });
 })();
+
+// --- a secret the API shows once (a new API key, a new tenant's first key) ---
+document.addEventListener("api:done", (event) => {
+  const form = event.target;
+  const field = form.dataset?.showsSecret;
+  if (!field || !event.detail) return;
+  const box = form.parentElement.querySelector(".secret-box");
+  box.querySelector(".secret").textContent = event.detail[field];
+  box.hidden = false;
+  form.hidden = true;
+  box.querySelector(".secret").focus();
+});
+document.addEventListener("click", (event) => {
+  if (event.target.closest("button[data-reload]")) location.reload();
+});
