@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from tests.api.helpers import PASSWORD
-from tests.services import ApiServer
+from tests.services import ApiServer, wait_for_http
 
+STARTUP_S = 240
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/test-services.sh; Playwright downloads none
 os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
 
@@ -66,8 +67,10 @@ class ConsoleServer:
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     env = {f"{name}_RATE_LIMIT_PER_MINUTE": "1000000" for name in ("TENANT", "PRINCIPAL", "IP", "LOGIN")}
     server = ApiServer(tmp_path_factory.mktemp("console"), CHUNK_SIZE_TOKENS="120", INGEST_POLL_S="0.2", **env)
-    server.start()
+    server.launch()
     try:
+        # longer than ApiServer's own wait: the first start migrates a new database and loads the model
+        wait_for_http(server.url + "/readyz", "ragapi serve", STARTUP_S, need_ok=True)
         email = "root@example.com"
         server.env["RAGAPI_PASSWORD"] = PASSWORD
         created = json.loads(server.cli("users", "create", "--email", email, "--superadmin").strip().splitlines()[-1])

@@ -14,7 +14,8 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 360, 180
-LEFT, BOTTOM, TOP, RIGHT = 44, 24, 10, 8
+LEFT, BOTTOM, TOP, RIGHT = 44, 24, 16, 8
+LABELS_W = 76  # the row labels of horizontal bars ("completion", "embedding")
 COLOURS = ("#0b5cad", "#d97706", "#1a7f37", "#b42318", "#6e40c9")
 
 
@@ -90,14 +91,15 @@ def bars_over_time(
 def horizontal_bars(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series], unit: str) -> Markup:
     """One row per label (a stage), one bar per series (p50, p95)."""
     peak = max((v for s in series for v in s.values), default=0.0) or 1.0
-    plot_w, plot_h = WIDTH - LEFT - RIGHT - 30, HEIGHT - TOP - BOTTOM
+    left = LABELS_W
+    plot_w, plot_h = WIDTH - left - RIGHT - 30, HEIGHT - TOP - BOTTOM
     row_h = plot_h / max(len(labels), 1)
     bar_h = row_h * 0.8 / max(len(series), 1)
     parts = []
     for i, label in enumerate(labels):
         y0 = TOP + i * row_h + row_h * 0.1
         parts.append(
-            f'<text x="{LEFT - 4}" y="{y0 + row_h * 0.45:.1f}" text-anchor="end" font-size="10" fill="#1b1f24">'
+            f'<text x="{left - 4}" y="{y0 + row_h * 0.45:.1f}" text-anchor="end" font-size="10" fill="#1b1f24">'
             f"{escape(label)}</text>"
         )
         for j, s in enumerate(series):
@@ -105,11 +107,11 @@ def horizontal_bars(chart_id: str, title: str, labels: Sequence[str], series: Se
             w = plot_w * value / peak
             text = f"{label} {s.name}: {_number(value)} {unit}"
             parts.append(
-                f'<rect class="bar" x="{LEFT}" y="{y0 + j * bar_h:.1f}" width="{w:.1f}" height="{bar_h:.1f}" '
+                f'<rect class="bar" x="{left}" y="{y0 + j * bar_h:.1f}" width="{w:.1f}" height="{bar_h:.1f}" '
                 f'fill="{COLOURS[j % len(COLOURS)]}"><title>{escape(text)}</title></rect>'
             )
             parts.append(
-                f'<text x="{LEFT + w + 3:.1f}" y="{y0 + (j + 0.8) * bar_h:.1f}" font-size="9" fill="#57606a">'
+                f'<text x="{left + w + 3:.1f}" y="{y0 + (j + 0.8) * bar_h:.1f}" font-size="9" fill="#57606a">'
                 f"{escape(_number(value))}</text>"
             )
     summary = "; ".join(

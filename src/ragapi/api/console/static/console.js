@@ -184,8 +184,8 @@ const Console = (() => {
   function ratingButtons(queryId) {
     const group = el("div", {class: "rating", role: "group", "aria-label": "Rate this answer"});
     group.append(
-      el("button", {type: "button", "data-rate": "1", "data-query": queryId, "aria-pressed": "false", "aria-label": "Good answer", text: "👍"}),
-      el("button", {type: "button", "data-rate": "-1", "data-query": queryId, "aria-pressed": "false", "aria-label": "Bad answer", text: "👎"}),
+      el("button", {type: "button", "data-rate": "1", "data-query": queryId, "aria-pressed": "false", text: "Good answer"}),
+      el("button", {type: "button", "data-rate": "-1", "data-query": queryId, "aria-pressed": "false", text: "Bad answer"}),
       el("span", {class: "muted", role: "status"}),
     );
     return group;
