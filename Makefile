@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
+# the console's browser tests drive Debian's chromium (scripts/test-services.sh): Playwright downloads none
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test deps services lint typecheck imports docs validate pytest bench load stages eval clean
 
@@ -14,7 +16,7 @@ run: deps  ## serve the API on http://127.0.0.1:8000 with the embedded default
 
 test: deps services lint typecheck imports docs pytest  ## lint, types, import rules, the docs site, and the tests with the coverage gate
 
-services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus, nginx)
+services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus, nginx) and chromium
 	@scripts/test-services.sh
 
 lint:

@@ -67,3 +67,24 @@ async def test_metadata_patch_moves_the_document_between_filters_at_once(
     assert_problem(bad, 422)
     other = await make_tenant()
     assert_problem(await client.patch(f"/v1/documents/{doc_id}", headers=other.headers, json={"metadata": {}}), 404)
+
+
+async def test_search_finds_documents_by_title_or_source_only(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
+    documents = [
+        {"title": "Vacation policy", "text": "Twenty-five days."},
+        {"title": "Expenses", "text": "Receipts above 50 euros.", "url": None},
+        {"title": "100% remote_work", "text": "Vacation is not mentioned in the title here."},
+    ]
+    response = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": documents})
+    assert response.status_code == 200, response.text
+
+    async def titles(search: str) -> list[str]:
+        page = await client.get("/v1/documents", headers=tenant.headers, params={"search": search})
+        assert page.status_code == 200, page.text
+        return sorted(d["title"] for d in page.json()["items"])
+
+    assert await titles("VACATION") == ["Vacation policy"]  # case-insensitive; the text is not searched
+    assert await titles("100%") == ["100% remote_work"]  # % and _ are characters, not wildcards
+    assert await titles("n_p") == []  # as a wildcard, "_" would match the space of "Vacation policy"
+    assert await titles("%") == ["100% remote_work"]
+    assert_problem(await client.get("/v1/documents", headers=tenant.headers, params={"search": "x" * 201}), 422)

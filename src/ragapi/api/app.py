@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import langserve, openapi, problems
+from ragapi.api import console, langserve, openapi, problems
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (module.router for module in routers):
         app.include_router(router)
+    console.install(app)
 
     openapi.install(app)
     observe(app, settings)

@@ -1,6 +1,7 @@
 """Request dependencies, in the order a request meets them:
 
-credential (X-API-Key, or Authorization: Bearer <API key | access token>) → `Principal` → scope or role
+credential (X-API-Key, or Authorization: Bearer <API key | access token>, or a browser session's cookie
+with its CSRF token on state-changing requests: `ragapi.api.cookies`) → `Principal` → scope or role
 check → `TenantContext` → rate limits (tenant, then key or user) → the route.
 
 Every route declares who may call it through one of the aliases at the bottom (`QueryTenant`,
@@ -19,6 +20,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.types import Scope as StarletteScope
 
 from ragapi.api.client_ip import client_ip
+from ragapi.api.cookies import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_matches
 from ragapi.api.state import AppState
 from ragapi.core import request_context
 from ragapi.core.errors import Forbidden, RateLimited, Unauthenticated
@@ -56,12 +58,19 @@ async def principal_for_request(request: Request) -> Principal:
     if known is not None:
         return known
     state = get_state(request)
-    credential = credential_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
+    x_api_key, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
     with request_context.timed("auth"):
-        if looks_like_key(credential):
-            principal = await principal_for_api_key(state.db, state.settings, credential)
+        if cookie and not x_api_key and not authorization:
+            principal = await principal_for_access_token(state.db, state.settings, state.tokens, cookie)
+            if request.method not in SAFE_METHODS:
+                check_csrf(state, principal, request.headers.get(CSRF_HEADER))
         else:
-            principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+            credential = credential_from_headers(x_api_key, authorization)
+            if looks_like_key(credential):
+                principal = await principal_for_api_key(state.db, state.settings, credential)
+            else:
+                principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
     # For the logs: context variables for records written during the request, request state for the
     # access log written after it.
     who = f"{principal.kind}:{principal.id}"
@@ -72,6 +81,12 @@ async def principal_for_request(request: Request) -> Principal:
         request.state.tenant_id = str(principal.tenant_id)
     request.state.authenticated = principal
     return principal
+
+
+def check_csrf(state: AppState, principal: Principal, presented: str | None) -> None:
+    """A browser session's state-changing request must prove it comes from a page of ours (api.cookies)."""
+    if not csrf_matches(state.tokens.key, principal.session_id, presented):
+        raise Forbidden("a browser session's request needs the page's CSRF token (X-CSRF-Token)")
 
 
 async def authenticate_scope(scope: StarletteScope) -> Principal:

@@ -494,6 +494,11 @@ class AuthenticationSettings(BaseModel):
     password_min_length: int = Field(
         default=12, ge=8, le=128, description="Shortest password accepted (at most 256 characters; Argon2id hashes)"
     )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="The console's session cookies carry `Secure`; unset: always, except over plain http to a "
+        "loopback address (`make run`)",
+    )
     password_reset_webhook_url: str | None = Field(
         default=None,
         description="Receives `POST {email, token, expires_at}` on forgot-password (your mailer); unset: "

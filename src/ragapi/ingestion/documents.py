@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -53,12 +54,18 @@ async def list_documents(
     cursor: str | None,
     limit: int,
     max_limit: int,
+    search: str | None = None,
 ) -> tuple[list[Document], str | None]:
-    """A page of the tenant's documents (in `knowledge_bases`, None: all of them), newest first, and the
-    cursor of the next page (None: the last)."""
+    """A page of the tenant's documents (in `knowledge_bases`, None: all of them; whose title or source
+    contains `search`, case-insensitive), newest first, and the cursor of the next page (None: the last)."""
     selected = select(Document).where(col(Document.tenant_id) == tenant_id)
     if knowledge_bases is not None:
         selected = selected.where(col(Document.knowledge_base_id).in_(list(knowledge_bases)))
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        selected = selected.where(
+            or_(col(Document.title).ilike(pattern, escape="\\"), col(Document.source).ilike(pattern, escape="\\"))
+        )
     statement = page_query(selected, Document, cursor, limit, max_limit)
     async with db.tenant_session(tenant_id) as session:
         return split_page(list((await session.execute(statement)).scalars()), limit)

@@ -21,6 +21,7 @@ from ragapi.ingestion.dispatch import Dispatcher
 from ragapi.ingestion.models import Document, IngestFile, IngestJob
 from ragapi.ingestion.pipeline import IngestItem
 from ragapi.ingestion.uploads import UploadStore
+from ragapi.retrieval.chunks import Candidate, Hit, read_hits
 from ragapi.retrieval.vectors.base import VectorIndex
 from ragapi.tenants.context import TenantContext
 
@@ -127,13 +128,28 @@ class IngestionService:
         return found
 
     async def documents(
-        self, tenant: TenantContext, kb_ids: Collection[uuid.UUID] | None, cursor: str | None, limit: int
+        self,
+        tenant: TenantContext,
+        kb_ids: Collection[uuid.UUID] | None,
+        cursor: str | None,
+        limit: int,
+        search: str | None = None,
     ) -> tuple[list[Document], str | None]:
-        """A page of documents in `kb_ids` (None: every knowledge base the caller may use)."""
+        """A page of documents in `kb_ids` (None: every knowledge base the caller may use), whose title or
+        source contains `search` when given."""
         scope = kb_ids if kb_ids is not None else tenant.knowledge_base_ids
         return await documents.list_documents(
-            self.db, tenant.tenant_id, scope, cursor, limit, self.settings.page_size_max
+            self.db, tenant.tenant_id, scope, cursor, limit, self.settings.page_size_max, search
         )
+
+    async def passage(self, tenant: TenantContext, chunk_id: uuid.UUID) -> Hit:
+        """A cited chunk in full, with its document's title: NotFound as for its document."""
+        async with self.db.tenant_session(tenant.tenant_id) as session:
+            hits = await read_hits(session, tenant.tenant_id, [Candidate(chunk_id, 1.0)], {})
+        if not hits:
+            raise NotFound("no such passage")
+        await self.document(tenant, hits[0].document_id)  # a key kept to some knowledge bases sees only theirs
+        return hits[0]
 
     async def update_metadata(
         self, tenant: TenantContext, document_id: uuid.UUID, metadata: dict[str, Any]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from ragapi.api.dependencies import IngestTenant, QueryTenant
 from ragapi.api.schemas import DocumentOut, DocumentPage, DocumentPatch, KnowledgeBaseFilter
 from ragapi.api.services import IngestionDep, KnowledgeBasesDep, ReadableDocument, SettingsDep
+from ragapi.core import inputs
 from ragapi.ingestion.metadata import check_metadata
 from ragapi.ingestion.models import Document
 
@@ -40,10 +41,13 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, description="Page size, at most PAGE_SIZE_MAX")] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     knowledge_base: KnowledgeBaseFilter = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="Only documents whose title or source contains this")
+    ] = None,
 ) -> DocumentPage:
     """Newest first; of one knowledge base, or of every one the caller may use."""
     kb_ids = await knowledge_bases.ids(tenant, (knowledge_base,)) if knowledge_base is not None else None
-    page, next_cursor = await ingestion.documents(tenant, kb_ids, cursor, limit)
+    page, next_cursor = await ingestion.documents(tenant, kb_ids, cursor, limit, inputs.check(search, "search"))
     return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
 
 

@@ -1,0 +1,25 @@
+"""The web console at /console: pages rendered on the server from the same domain services the JSON API
+uses, and a small script (htmx and console.js, served from static/, no CDN) that calls the JSON API with
+the browser session for everything that changes state or streams. The design is in docs/console.md.
+
+    session.py    sign in and out, the browser session, who a page is for
+    pages.py      a tenant's pages: ask, knowledge bases, upload, documents, passages
+    admin.py      admins' and superadmins' pages: analytics, API keys, users, tenants
+    charts.py     analytics as SVG drawn on the server (no chart script)
+    rendering.py  templates, security headers, errors as pages
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ragapi.api.console import admin, pages, session
+from ragapi.api.console.rendering import HERE, STATIC_PATH
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(session.router)
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
