@@ -20,6 +20,8 @@ from ragapi.api.middleware import (
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
 )
+from ragapi.api.openai_compat import routes as openai_compat
+from ragapi.api.openai_compat.errors import OpenAIErrorsMiddleware
 from ragapi.api.routes import (
     analytics,
     api_keys,
@@ -41,6 +43,8 @@ from ragapi.core.metrics import exposition
 from ragapi.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+OPENAI_PATHS = ("/v1/chat/", "/v1/models")  # the OpenAI-compatible routes: errors in OpenAI's shape
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
     app.add_middleware(RateLimitHeadersMiddleware)
+    # Outside everything that may refuse a request, so that every refusal on these paths is in OpenAI's shape.
+    app.add_middleware(OpenAIErrorsMiddleware, prefixes=OPENAI_PATHS)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations,
         feedback,
         analytics,
+        openai_compat,
     )
     for router in (module.router for module in routers):
         app.include_router(router)
