@@ -196,6 +196,7 @@ def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: A
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
         ({"logprobs": True}, "logprobs"),
         ({"stop": ["\n"]}, "stop"),
+        ({"n": 1, "stop": [], "tools": [], "response_format": {"type": "json_schema"}}, "response_format"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"extra_body": {"frobnicate": True}}, "frobnicate"),
         ({"temperature": 7}, "temperature"),
@@ -206,9 +207,16 @@ def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: A
         error = refused.value.body
         assert isinstance(error, dict) and error["type"] == "invalid_request_error", arguments
         assert error["param"] == param and error["message"], arguments
-    for messages in ([], [{"role": "assistant", "content": "hi"}], [{"role": "wizard", "content": "hi"}]):
-        with pytest.raises(openai.BadRequestError):
+    for messages in (
+        [],
+        [{"role": "assistant", "content": "hi"}],
+        [{"role": "wizard", "content": "hi"}],
+        [{"role": "user", "content": "nul \u0000 in it"}],
+        [{"role": "user", "content": "earlier \u0000"}, {"role": "user", "content": "now"}],
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
             client.chat.completions.create(model="handbook", messages=messages)  # type: ignore[arg-type]
+        assert isinstance(refused.value.body, dict) and refused.value.body["param"].startswith("messages"), messages
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(
             model="handbook", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]

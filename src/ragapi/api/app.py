@@ -20,8 +20,8 @@ from ragapi.api.middleware import (
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
 )
+from ragapi.api.openai_compat import errors as openai_errors
 from ragapi.api.openai_compat import routes as openai_compat
-from ragapi.api.openai_compat.errors import OpenAIErrorsMiddleware
 from ragapi.api.routes import (
     analytics,
     api_keys,
@@ -43,8 +43,6 @@ from ragapi.core.metrics import exposition
 from ragapi.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-OPENAI_PATHS = ("/v1/chat/", "/v1/models")  # the OpenAI-compatible routes: errors in OpenAI's shape
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
     app.add_middleware(RateLimitHeadersMiddleware)
     # Outside everything that may refuse a request, so that every refusal on these paths is in OpenAI's shape.
-    app.add_middleware(OpenAIErrorsMiddleware, prefixes=OPENAI_PATHS)
+    app.add_middleware(openai_errors.OpenAIErrorsMiddleware, prefixes=openai_errors.PATHS)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (

@@ -33,6 +33,26 @@ from ragapi.core import sentry
 
 log = logging.getLogger(__name__)
 
+PATHS = ("/v1/chat/", "/v1/models")  # the OpenAI-compatible routes
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "OpenAIError",
+    "type": "object",
+    "description": "OpenAI's error shape (docs/openai-compatible.md#errors-and-limits)",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "code": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+            "required": ["message", "type", "param", "code"],
+        }
+    },
+    "required": ["error"],
+}
+
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\s*:")
 _TYPES = {401: "invalid_request_error", 403: "permission_error", 429: "requests"}
 _CODES = {401: "invalid_api_key", 404: "model_not_found", 409: "conflict", 413: "request_too_large"}

@@ -74,9 +74,6 @@ async def get_model(
 async def chat_completions(
     body: ChatCompletionRequest, answers: AnswerServiceDep, conversations: ConversationsDep, tenant: QueryTenant
 ) -> Any:
-    refused = body.refused()
-    if refused is not None:
-        raise InvalidInput(f"{refused[0]}: {refused[1]}")
     question, history = read_messages(body, answers.settings)
     follow_up = await conversations.follow_up(tenant, Surface.OPENAI, question, history)
     try:
@@ -96,7 +93,7 @@ async def chat_completions(
 def read_messages(body: ChatCompletionRequest, settings: Settings) -> tuple[Question, list[Exchange]]:
     """The question (the last message, which must be the user's) and the exchanges before it; every
     message must be well-formed, text only."""
-    *earlier, last = body.messages
+    *earlier, last = [m.model_dump(include={"role", "content"}) for m in body.messages]
     where = f"messages.{len(earlier)}"
     role, text = chat_history.message(last, where)
     if role not in chat_history.HUMAN:

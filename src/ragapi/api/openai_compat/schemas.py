@@ -14,9 +14,11 @@ Unknown parameters are refused, as OpenAI refuses them. Our own extensions: `top
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from ragapi.answering.answer import Citation
 from ragapi.api.schemas import Body
@@ -31,6 +33,47 @@ class StreamOptions(BaseModel):
     include_usage: bool = Field(default=False, description="A last chunk with the usage and no choices")
 
 
+class ResponseFormat(BaseModel):
+    type: Literal["text"]
+
+
+class Message(Body):
+    """A message as OpenAI's chat API sends it; its other fields (`name`, ...) are accepted and unused."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    role: Literal["user", "assistant", "system", "developer", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = Field(
+        description="Text, or a list of text parts ({type: text, text}); images and audio are refused"
+    )
+
+
+REFUSED = {
+    "n": "n must be 1: one answer is written per question",
+    "stop": "stop sequences are not supported: answers are quoted or written under the service's own prompt",
+    "logprobs": "logprobs are not supported",
+    "top_logprobs": "logprobs are not supported",
+    "tools": "tools are not supported: the model answers from its knowledge bases only",
+    "functions": "functions are not supported: the model answers from its knowledge bases only",
+    "tool_choice": "tool_choice is not supported: the model calls no tools",
+    "function_call": "function_call is not supported: the model calls no functions",
+    "response_format": "response_format: only text answers are written",
+    "modalities": "modalities: only text answers are written",
+    "audio": "audio is not supported",
+    "prediction": "prediction is not supported",
+    "web_search_options": "web search is not supported: the model answers from its knowledge bases only",
+}
+_ACCEPTED: dict[str, Callable[[Any], bool]] = {
+    "n": lambda v: v == 1 and not isinstance(v, bool),
+    "logprobs": lambda v: v is False,
+    "top_logprobs": lambda v: v == 0 and not isinstance(v, bool),
+    "tool_choice": lambda v: v in ("none", "auto"),
+    "function_call": lambda v: v in ("none", "auto"),
+    "response_format": lambda v: isinstance(v, dict) and v == {"type": "text"},
+    "modalities": lambda v: isinstance(v, list) and all(m == "text" for m in v),
+}
+
+
 class ChatCompletionRequest(Body):
     model: str = Field(
         min_length=1,
@@ -38,14 +81,14 @@ class ChatCompletionRequest(Body):
         description="A knowledge base (name or id, as GET /v1/models lists them), or several joined with '+'",
         examples=["handbook", "handbook+wiki"],
     )
-    messages: list[Any] = Field(
+    messages: list[Message] = Field(
         min_length=1,
         description="The conversation, oldest first; the last message is the user's question. System and "
         "developer messages are accepted and do not change the answer",
     )
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, description="1 only: one answer per question")
+    n: Literal[1] | None = Field(default=None, description="1 only: one answer per question")
 
     # Accepted and ignored: they tune a language model's sampling, not what the sources say.
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -66,19 +109,19 @@ class ChatCompletionRequest(Body):
     prompt_cache_key: str | None = Field(default=None, max_length=256)
     safety_identifier: str | None = Field(default=None, max_length=256)
 
-    # Refused unless they ask for nothing (checked by `refused`).
-    stop: str | list[str] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    tools: list[Any] | None = None
-    tool_choice: Any = None
-    functions: list[Any] | None = None
-    function_call: Any = None
-    response_format: dict[str, Any] | None = None
-    modalities: list[str] | None = None
-    audio: dict[str, Any] | None = None
-    prediction: dict[str, Any] | None = None
-    web_search_options: dict[str, Any] | None = None
+    # Refused (400) unless they ask for nothing: their schema says what is accepted.
+    stop: None = Field(default=None, description="Not supported: null or empty only")
+    logprobs: Literal[False] | None = None
+    top_logprobs: Literal[0] | None = None
+    tools: None = Field(default=None, description="Not supported: null or empty only")
+    tool_choice: Literal["none", "auto"] | None = None
+    functions: None = Field(default=None, description="Not supported: null or empty only")
+    function_call: Literal["none", "auto"] | None = None
+    response_format: ResponseFormat | None = None
+    modalities: list[Literal["text"]] | None = None
+    audio: None = Field(default=None, description="Not supported")
+    prediction: None = Field(default=None, description="Not supported")
+    web_search_options: None = Field(default=None, description="Not supported")
 
     # Extensions, as on POST /v1/query.
     top_k: int | None = Field(default=None, ge=1, description="Sources to cite (extension); MAX_TOP_K at most")
@@ -88,28 +131,14 @@ class ChatCompletionRequest(Body):
         default=True, description="false: the answer's text without the list of the sources it cites (extension)"
     )
 
-    def refused(self) -> tuple[str, str] | None:
-        """The first parameter that asks for what this service cannot do, and why: (param, message)."""
-        if self.n is not None and self.n != 1:
-            return "n", "n must be 1: one answer is written per question"
-        if self.stop:
-            return "stop", "stop sequences are not supported: answers are quoted or written under our own prompt"
-        if self.logprobs or self.top_logprobs:
-            return "logprobs", "logprobs are not supported"
-        if self.tools or self.functions:
-            param = "tools" if self.tools else "functions"
-            return param, f"{param} are not supported: the model answers from its knowledge bases only"
-        for param, value in (("tool_choice", self.tool_choice), ("function_call", self.function_call)):
-            if value not in (None, "none", "auto"):
-                return param, f"{param} is not supported: the model calls no tools"
-        if self.response_format is not None and self.response_format.get("type") != "text":
-            return "response_format", "response_format: only text answers are written"
-        if self.modalities is not None and set(self.modalities) - {"text"}:
-            return "modalities", "modalities: only text answers are written"
-        for param in ("audio", "prediction", "web_search_options"):
-            if getattr(self, param) is not None:
-                return param, f"{param} is not supported"
-        return None
+    @field_validator(*REFUSED, mode="before")
+    @classmethod
+    def _refused(cls, value: Any, info: ValidationInfo) -> Any:
+        """What cannot be honoured is refused with a reason, rather than with what the type allows."""
+        field = str(info.field_name)
+        if value in (None, [], "", {}) or _ACCEPTED.get(field, lambda _: False)(value):
+            return None if value in ([], "", {}) else value
+        raise PydanticCustomError("unsupported_parameter", "{reason}", {"reason": REFUSED[field]})
 
 
 class ChatMessage(BaseModel):
