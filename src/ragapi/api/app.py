@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import langserve, openapi, problems
+from ragapi.api import langserve, mcp_server, openapi, problems
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -55,14 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = await AppState.start(settings, serve=True)
         services = app.state.services
         langserve.mount(app, services.answers, services.conversations)  # routes over the services built just now
-        # What is alive now (modules, the model, pools) lives as long as the process: keep it out of the
-        # collector's full passes, each of which would otherwise scan all of it on the event loop.
-        gc.collect()
-        gc.freeze()
         unhook = hook_signals(settings.shutdown_timeout_s)
-        log.info("ragapi ready")
         try:
-            yield
+            async with mcp_server.mounted(app, services):  # /mcp, and the MCP sessions' task group
+                # What is alive now (modules, the model, pools) lives as long as the process: keep it out of
+                # the collector's full passes, each of which would otherwise scan all of it on the event loop.
+                gc.collect()
+                gc.freeze()
+                log.info("ragapi ready")
+                yield
         finally:
             unhook()
             await app.state.services.stop()
