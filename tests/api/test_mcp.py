@@ -127,3 +127,20 @@ async def test_a_client_without_a_valid_credential_gets_no_session(served: ApiSe
     async with httpx.AsyncClient(base_url=served.url) as http:
         response = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_mcp_requests_spend_the_keys_rate_limit(served: ApiServer, initech: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=served.url, headers={"X-API-Key": initech["api_key"]}) as admin:
+
+        async def key(**fields: Any) -> str:
+            made = await admin.post("/v1/api-keys", json={"name": "mcp", **fields})
+            assert made.status_code == 201, made.text
+            return str(made.json()["api_key"])
+
+        slow = await key(scopes=["query"], rate_limit_per_minute=2)
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(base_url=served.url, headers={"authorization": f"Bearer {slow}", **accept}) as http:
+        statuses = [(await http.post("/mcp", json=listing)) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert "search" in statuses[0].text and int(statuses[2].headers["retry-after"]) >= 1

@@ -41,7 +41,7 @@ def other(served: ApiServer) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(served: ApiServer, acme: dict[str, str]) -> Iterator[openai.OpenAI]:
+def sdk(served: ApiServer, acme: dict[str, str]) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=served.url + "/v1", api_key=acme["api_key"], max_retries=0) as c:
         yield c
 
@@ -52,18 +52,18 @@ def extra(model: Any) -> dict[str, Any]:
 
 
 def test_models_are_the_knowledge_bases_the_key_may_use(
-    client: openai.OpenAI, served: ApiServer, other: dict[str, str]
+    sdk: openai.OpenAI, served: ApiServer, other: dict[str, str]
 ) -> None:
-    ids = {m.id for m in client.models.list()}
+    ids = {m.id for m in sdk.models.list()}
     assert ids == {"default", "handbook", "wiki"}
-    handbook = client.models.retrieve("handbook")
+    handbook = sdk.models.retrieve("handbook")
     assert handbook.id == "handbook" and handbook.object == "model" and handbook.created > 0
     assert uuid.UUID(extra(handbook)["knowledge_base_id"])
-    by_id = client.models.retrieve(extra(handbook)["knowledge_base_id"])
+    by_id = sdk.models.retrieve(extra(handbook)["knowledge_base_id"])
     assert extra(by_id)["knowledge_base_id"] == extra(handbook)["knowledge_base_id"]
-    assert client.models.retrieve("handbook+wiki").id == "handbook+wiki"
+    assert sdk.models.retrieve("handbook+wiki").id == "handbook+wiki"
     with pytest.raises(openai.NotFoundError) as missing:
-        client.models.retrieve("nonexistent")
+        sdk.models.retrieve("nonexistent")
     assert missing.value.code == "model_not_found"
 
     with openai.OpenAI(base_url=served.url + "/v1", api_key=other["api_key"], max_retries=0) as stranger:
@@ -77,12 +77,10 @@ def test_models_are_the_knowledge_bases_the_key_may_use(
             stranger.models.retrieve(extra(handbook)["knowledge_base_id"])
 
 
-def test_a_completion_is_a_cited_answer_with_usage(
-    client: openai.OpenAI, served: ApiServer, acme: dict[str, str]
-) -> None:
+def test_a_completion_is_a_cited_answer_with_usage(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
     headers = {"X-API-Key": acme["api_key"]}
     before = httpx.get(served.url + "/v1/tenant", headers=headers).json()["usage"]["queries"]
-    completion = client.chat.completions.create(
+    completion = sdk.chat.completions.create(
         model="handbook",
         messages=[
             {"role": "system", "content": "You are a helpful assistant."},
@@ -110,12 +108,12 @@ def test_a_completion_is_a_cited_answer_with_usage(
     )
     assert rated.status_code in (200, 201), rated.text
 
-    again = client.chat.completions.create(
+    again = sdk.chat.completions.create(
         model="handbook", messages=[{"role": "user", "content": "When does the cafeteria open?"}]
     )
     assert extra(again)["ragapi"]["cached"] == "exact" and again.usage is not None and again.usage.total_tokens == 0
     assert again.choices[0].message.content == text
-    bare = client.chat.completions.create(
+    bare = sdk.chat.completions.create(
         model="handbook",
         messages=[{"role": "user", "content": "When are expense reports due?"}],
         extra_body={"references": False, "top_k": 2},
@@ -123,19 +121,19 @@ def test_a_completion_is_a_cited_answer_with_usage(
     assert "Sources:" not in (bare.choices[0].message.content or "") and len(extra(bare)["citations"]) <= 2
 
 
-def test_several_knowledge_bases_are_one_model(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_several_knowledge_bases_are_one_model(sdk: openai.OpenAI) -> None:
+    completion = sdk.chat.completions.create(
         model="handbook+wiki", messages=[{"role": "user", "content": "How long are build logs kept?"}]
     )
     assert "30 days" in (completion.choices[0].message.content or "")
-    only_handbook = client.chat.completions.create(
+    only_handbook = sdk.chat.completions.create(
         model="handbook", messages=[{"role": "user", "content": "How long are build logs kept?"}]
     )
     assert all("build" not in c["snippet"] for c in extra(only_handbook)["citations"])
 
 
-def test_messages_are_a_conversation(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_messages_are_a_conversation(sdk: openai.OpenAI) -> None:
+    completion = sdk.chat.completions.create(
         model="handbook",
         messages=[
             {"role": "user", "content": "What is the VPN endpoint?"},
@@ -148,10 +146,10 @@ def test_messages_are_a_conversation(client: openai.OpenAI) -> None:
     assert "4433" in (completion.choices[0].message.content or "")
 
 
-def test_a_stream_is_chunks_then_done(client: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
+def test_a_stream_is_chunks_then_done(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
     question = [{"role": "user", "content": "What is the VPN endpoint?"}]
     chunks = list(
-        client.chat.completions.create(
+        sdk.chat.completions.create(
             model="handbook", messages=question, stream=True, stream_options={"include_usage": True}
         )
     )
@@ -177,19 +175,19 @@ def test_a_stream_is_chunks_then_done(client: openai.OpenAI, served: ApiServer, 
 
 
 async def test_the_async_client_answers_and_streams(served: ApiServer, acme: dict[str, str]) -> None:
-    async with openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=acme["api_key"], max_retries=0) as client:
-        completion = await client.chat.completions.create(
+    async with openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=acme["api_key"], max_retries=0) as aclient:
+        completion = await aclient.chat.completions.create(
             model="wiki", messages=[{"role": "user", "content": "Which host is the build server?"}]
         )
         assert "ci.example.com" in (completion.choices[0].message.content or "")
-        stream = await client.chat.completions.create(
+        stream = await aclient.chat.completions.create(
             model="wiki", messages=[{"role": "user", "content": "Which host is the build server?"}], stream=True
         )
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         assert text == completion.choices[0].message.content  # the second came from the cache, whole
 
 
-def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: ApiServer) -> None:
+def test_bad_requests_raise_the_sdks_exceptions(sdk: openai.OpenAI, served: ApiServer) -> None:
     user = [{"role": "user", "content": "When does the cafeteria open?"}]
     cases: list[tuple[dict[str, Any], str | None]] = [
         ({"n": 2}, "n"),
@@ -203,7 +201,7 @@ def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: A
     ]
     for arguments, param in cases:
         with pytest.raises(openai.BadRequestError) as refused:
-            client.chat.completions.create(model="handbook", messages=user, **arguments)  # type: ignore[call-overload]
+            sdk.chat.completions.create(model="handbook", messages=user, **arguments)  # type: ignore[call-overload]
         error = refused.value.body
         assert isinstance(error, dict) and error["type"] == "invalid_request_error", arguments
         assert error["param"] == param and error["message"], arguments
@@ -215,10 +213,10 @@ def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: A
         [{"role": "user", "content": "earlier \u0000"}, {"role": "user", "content": "now"}],
     ):
         with pytest.raises(openai.BadRequestError) as refused:
-            client.chat.completions.create(model="handbook", messages=messages)  # type: ignore[arg-type]
+            sdk.chat.completions.create(model="handbook", messages=messages)  # type: ignore[arg-type]
         assert isinstance(refused.value.body, dict) and refused.value.body["param"].startswith("messages"), messages
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(
+        sdk.chat.completions.create(
             model="handbook", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
         )
     with openai.OpenAI(base_url=served.url + "/v1", api_key="rk_not_a_key", max_retries=0) as stranger:
@@ -229,7 +227,7 @@ def test_bad_requests_raise_the_sdks_exceptions(client: openai.OpenAI, served: A
             stranger.models.list()
 
 
-def test_rate_limits_send_openais_headers(client: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
+def test_rate_limits_send_openais_headers(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
     made = httpx.post(
         served.url + "/v1/api-keys",
         headers={"X-API-Key": acme["api_key"]},
@@ -259,3 +257,56 @@ def test_langchain_chat_openai_asks_a_knowledge_base(served: ApiServer, acme: di
     history = [HumanMessage("What is the VPN endpoint?"), AIMessage(str(reply.content)), HumanMessage("And its port?")]
     pieces = list(chat.stream(history[:1] + [AIMessage("vpn.example.com [1]"), history[2]]))
     assert "4433" in "".join(str(p.content) for p in pieces)
+
+
+def test_a_restricted_key_asks_only_its_knowledge_bases(
+    sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]
+) -> None:
+    admin = {"X-API-Key": acme["api_key"]}
+
+    def key(**fields: Any) -> str:
+        made = httpx.post(served.url + "/v1/api-keys", headers=admin, json={"name": "scoped", **fields})
+        assert made.status_code == 201, made.text
+        return str(made.json()["api_key"])
+
+    with openai.OpenAI(base_url=served.url + "/v1", api_key=key(scopes=["query"], knowledge_bases=["wiki"])) as wiki:
+        assert [m.id for m in wiki.models.list()] == ["wiki"]
+        with pytest.raises(openai.NotFoundError):
+            wiki.chat.completions.create(model="handbook", messages=[{"role": "user", "content": "VPN endpoint?"}])
+
+
+def test_a_body_over_the_limit_is_refused_in_openais_shape(served: ApiServer, acme: dict[str, str]) -> None:
+    huge = {"model": "wiki", "messages": [{"role": "user", "content": "x" * (1024 * 1024 + 1)}]}
+    response = httpx.post(
+        served.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {acme['api_key']}"}, json=huge
+    )
+    assert response.status_code == 413 and response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "request_too_large" and "MAX_JSON_BODY_BYTES" in response.text
+
+
+async def test_a_spent_quota_and_a_superadmin_are_refused_in_openais_shape(
+    client: httpx.AsyncClient, make_tenant: Any, superadmin: Any
+) -> None:
+    """In-process (a superadmin sets the quota): the quota's 429 is OpenAI's insufficient_quota, and a
+    superadmin (who reads no tenant's data) gets OpenAI's 403, here and on /mcp."""
+    question = {"model": "default", "messages": [{"role": "user", "content": "anything?"}]}
+    forbidden = await client.post("/v1/chat/completions", headers=superadmin.headers, json=question)
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["type"] == "permission_error"
+    assert (await client.get("/v1/models", headers=superadmin.headers)).status_code == 403
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert (await client.post("/mcp", headers=superadmin.headers, json=listing)).status_code == 403
+
+    tenant = await make_tenant()
+    await client.patch(f"/v1/tenants/{tenant.tenant_id}", headers=superadmin.headers, json={"monthly_query_quota": 0})
+    response = await client.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+        json=question,
+    )
+    assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"] == {
+        "message": response.json()["error"]["message"],
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
