@@ -121,3 +121,19 @@ def tasks_started() -> Iterator[list[str]]:
         yield started
     finally:
         loop.set_task_factory(previous)
+
+
+def served_tenant(server: Any, name: str, documents: dict[str, list[str]]) -> dict[str, str]:
+    """A tenant of a served API (`tests.services.ApiServer`) made by its CLI, with `documents` ingested
+    over HTTP into knowledge bases by name (`default`: the tenant's default): {tenant_id, api_key}."""
+    tenant: dict[str, str] = json.loads(server.cli("tenants", "create", name, "--json"))
+    headers = {"X-API-Key": tenant["api_key"]}
+    for kb, texts in documents.items():
+        if kb != "default":
+            made = httpx.post(server.url + "/v1/knowledge-bases", headers=headers, json={"name": kb})
+            assert made.status_code == 201, made.text
+        body = {"documents": [{"text": t} for t in texts]}
+        params = {"wait": "true", **({"knowledge_base": kb} if kb != "default" else {})}
+        ingested = httpx.post(server.url + "/v1/ingest", params=params, headers=headers, json=body)
+        assert ingested.status_code == 200, ingested.text
+    return tenant

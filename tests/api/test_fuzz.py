@@ -85,6 +85,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ragapi.api.openai_compat import errors as openai_errors
 from ragapi.api.schemas import IngestJson
 from ragapi.core import inputs
 from ragapi.core.database import Database
@@ -301,6 +302,9 @@ def stream_error_statuses(response: httpx.Response) -> list[int]:
     statuses = []
     for block in response.text.replace("\r\n", "\n").split("\n\n"):
         lines = block.split("\n")
+        if any(line.startswith('data: {"error"') for line in lines):  # OpenAI's: a server_error is a 5xx
+            statuses.append(500 if '"server_error"' in block else 400)
+            continue
         if "event: error" not in lines and "event:error" not in lines:
             continue
         data = "\n".join(line[5:].strip() for line in lines if line.startswith("data:"))
@@ -312,7 +316,19 @@ def stream_error_statuses(response: httpx.Response) -> list[int]:
     return statuses
 
 
+def openai_error_errors(response: httpx.Response) -> list[str]:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ["4xx not an OpenAI error: the body is not a JSON object"]
+    if not isinstance(error, dict) or {"message", "type", "param", "code"} - error.keys():
+        return ["4xx not an OpenAI error: no error with message, type, param and code"]
+    return []
+
+
 def problem_errors(response: httpx.Response) -> list[str]:
+    if response.request.url.path.startswith(openai_errors.PATHS):  # for OpenAI's SDKs
+        return openai_error_errors(response)
     content_type = response.headers.get("content-type", "")
     if not content_type.startswith("application/problem+json"):
         return [f"4xx not a problem: {response.status_code} with content type {content_type or 'none'}"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -23,9 +24,16 @@ from ragapi.embedding import embedding_identity
 from ragapi.generation.answerers import PROMPT_VERSION, Answerer, estimate_tokens
 from ragapi.generation.answerers import Usage as GenerationUsage
 from ragapi.generation.extractive import EXTRACTIVE_SELECTION
+from ragapi.retrieval.chunks import Hit
 from ragapi.retrieval.hybrid import EmbeddedQuery, HybridSearch
 from ragapi.retrieval.knowledge_bases import KnowledgeBase, KnowledgeBaseSettings
 from ragapi.retrieval.rerank import NoReranker, Reranker
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    hits: list[Hit]  # ranked, the best first
+    timings_ms: dict[str, float]  # embed (when it embedded the question), retrieve, rerank
 
 
 class RagPipeline:
@@ -67,20 +75,18 @@ class RagPipeline:
             "chunking": [s.chunk_size_tokens, s.chunk_overlap_tokens],
         }
 
-    async def run(
+    async def retrieve(
         self,
         tenant_id: uuid.UUID,
         question: Question,
         kbs: Sequence[KnowledgeBase] | None,
         embedded: EmbeddedQuery | None,
-    ) -> AsyncIterator[AnswerEvent]:
-        """`kbs` as admission read them (None: the tenant's default, read now); `embedded`: the question's
-        embedding if the cache lookup made one."""
-        started = time.perf_counter()
+    ) -> Retrieved:
+        """The question's sources, ranked: searched over `kbs` as admission read them (None: the tenant's
+        default, read now) and reranked; `embedded`: the question's embedding if the cache lookup made one."""
         own = kbs[0].settings if kbs else KnowledgeBaseSettings()
         top_k = question.top_k or own.top_k or self.settings.default_top_k
         reranker = NoReranker() if own.rerank is False else self.reranker
-        answerer = self.extractive if own.answer_mode == "extractive" else self.answerer
         reranking = not isinstance(reranker, NoReranker)
         depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
         with stage(
@@ -98,7 +104,21 @@ class RagPipeline:
             hits = await reranker.rerank(question.text, searched.hits, top_k)
             ranking.set(hits=len(hits))
         timings["rerank"] = ranking.ms
+        return Retrieved(hits, timings)
 
+    async def run(
+        self,
+        tenant_id: uuid.UUID,
+        question: Question,
+        kbs: Sequence[KnowledgeBase] | None,
+        embedded: EmbeddedQuery | None,
+    ) -> AsyncIterator[AnswerEvent]:
+        """`retrieve`, then the answer written from the sources (by the first knowledge base's answer mode)."""
+        started = time.perf_counter()
+        own = kbs[0].settings if kbs else KnowledgeBaseSettings()
+        answerer = self.extractive if own.answer_mode == "extractive" else self.answerer
+        retrieved = await self.retrieve(tenant_id, question, kbs, embedded)
+        hits, timings = retrieved.hits, retrieved.timings_ms
         query_id = uuid.uuid4()
         citations = [Citation.of(n, hit) for n, hit in enumerate(hits, start=1)]
         yield Sources(query_id, citations, answerer.mode, answerer.model)

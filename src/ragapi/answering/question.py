@@ -23,6 +23,8 @@ class Surface(StrEnum):
     SSE = "sse"
     LANGSERVE = "langserve"
     CLI = "cli"
+    OPENAI = "openai"  # the OpenAI-compatible chat completions
+    MCP = "mcp"  # the Model Context Protocol server's tools
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
     admit(request)     the cache lookup begun (exact entry, else the question's embedding), then one
                        statement: the knowledge bases named found among the caller's, the quota
                        charged, the cache policy read, the semantic search run    → Admission
+    search(request)    retrieval alone: admitted (knowledge bases, quota), searched, reranked → Passages
     answer(admission)  the cached answer, or retrieval → rerank → generation, streamed as events and
                        stored for next time; the query logged and measured once it ends
                                                                                  → Sources, Token…, Finished
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 
 from ragapi.analytics.query_log import QueryLogWriter
 from ragapi.answering.admission import Admission, AdmissionStore, default_refs
-from ragapi.answering.answer import Answer, AnswerEvent, Finished
+from ragapi.answering.answer import Answer, AnswerEvent, Finished, Passage
 from ragapi.answering.cache import AnswerCache
 from ragapi.answering.log import observe, query_record
 from ragapi.answering.pipeline import RagPipeline
@@ -65,6 +66,16 @@ class AnswerService:
         if any(q.knowledge_bases is None for q in questions):
             named.update(default_refs(tenant) or ())
         await self.admissions.admit(tenant, len(questions), None, knowledge_bases=tuple(sorted(named)))
+
+    async def search(self, request: AnswerRequest) -> list[Passage]:
+        """The question's sources without an answer (for agents that read them themselves): admitted as a
+        question is (the knowledge bases named found among the caller's, one query charged), searched and
+        reranked as for an answer; not cached, not in the query log (there is no answer to log)."""
+        tenant, question = request.tenant, request.question
+        with request_context.timed("admission"):
+            admitted = await self.admissions.admit(tenant, 1, None, question.knowledge_bases)
+        retrieved = await self.pipeline.retrieve(tenant.tenant_id, question, admitted.scope.kbs, None)
+        return [Passage.found(n, hit) for n, hit in enumerate(retrieved.hits, start=1)]
 
     async def ask(self, request: AnswerRequest) -> Answer:
         """Admit and answer at once: the whole answer."""

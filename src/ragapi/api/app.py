@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import console, langserve, openapi, problems
+from ragapi.api import console, langserve, mcp_server, openapi, problems
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -20,6 +20,8 @@ from ragapi.api.middleware import (
     RateLimitHeadersMiddleware,
     RequestIdMiddleware,
 )
+from ragapi.api.openai_compat import errors as openai_errors
+from ragapi.api.openai_compat import routes as openai_compat
 from ragapi.api.routes import (
     analytics,
     api_keys,
@@ -54,14 +56,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = await AppState.start(settings, serve=True)
         services = app.state.services
         langserve.mount(app, services.answers, services.conversations)  # routes over the services built just now
-        # What is alive now (modules, the model, pools) lives as long as the process: keep it out of the
-        # collector's full passes, each of which would otherwise scan all of it on the event loop.
-        gc.collect()
-        gc.freeze()
         unhook = hook_signals(settings.shutdown_timeout_s)
-        log.info("ragapi ready")
         try:
-            yield
+            async with mcp_server.mounted(app, services):  # /mcp, and the MCP sessions' task group
+                # What is alive now (modules, the model, pools) lives as long as the process: keep it out of
+                # the collector's full passes, each of which would otherwise scan all of it on the event loop.
+                gc.collect()
+                gc.freeze()
+                log.info("ragapi ready")
+                yield
         finally:
             unhook()
             await app.state.services.stop()
@@ -82,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
     app.add_middleware(RateLimitHeadersMiddleware)
+    # Outside everything that may refuse a request, so that every refusal on these paths is in OpenAI's shape.
+    app.add_middleware(openai_errors.OpenAIErrorsMiddleware, prefixes=openai_errors.PATHS)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations,
         feedback,
         analytics,
+        openai_compat,
     )
     for router in (module.router for module in routers):
         app.include_router(router)

@@ -67,20 +67,20 @@ def json_schema(settings: Settings) -> dict[str, Any]:
     return {"anyOf": [messages, {"type": "null"}]}
 
 
-def exchanges(raw: Any, settings: Settings) -> list[Exchange]:
+def exchanges(raw: Any, settings: Settings, field: str = "chat_history") -> list[Exchange]:
     """The human turns of `raw` (None: no history), oldest first, stripped, empty ones left out, each with
-    the text of the AI turns that follow it."""
+    the text of the AI turns that follow it. `field`: what the surface calls the list (errors name it)."""
     if raw is None:
         return []
     limit = settings.conversation_max_messages
     if not isinstance(raw, list):
-        raise InvalidInput("chat_history must be a list of messages")
+        raise InvalidInput(f"{field} must be a list of messages")
     if len(raw) > limit:
-        raise InvalidInput(f"chat_history holds at most {limit} messages (CONVERSATION_MAX_MESSAGES)")
+        raise InvalidInput(f"{field} holds at most {limit} messages (CONVERSATION_MAX_MESSAGES)")
     turns: list[Exchange] = []
     for n, item in enumerate(raw):
-        where = f"chat_history.{n}"
-        role, content = _message(item, where)
+        where = f"{field}.{n}"
+        role, content = message(item, where)
         text = content.strip()
         if role in AI and turns and text:
             last = turns[-1]
@@ -94,7 +94,8 @@ def exchanges(raw: Any, settings: Settings) -> list[Exchange]:
     return turns
 
 
-def _message(item: Any, where: str) -> tuple[str, str]:
+def message(item: Any, where: str) -> tuple[str, str]:
+    """One message's role and text; InvalidInput naming `where` when it is not a message."""
     if isinstance(item, str):
         return "human", item
     if isinstance(item, list | tuple) and len(item) == 2:
