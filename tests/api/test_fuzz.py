@@ -85,10 +85,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ragapi.api.schemas import IngestJson
 from ragapi.core import inputs
 from ragapi.core.database import Database
 from ragapi.core.settings import Settings
+from ragapi.schemas import IngestJson
 from ragapi.tenants.context import Role
 from ragapi.tenants.service import create_tenant
 from ragapi.tenants.users import create_user

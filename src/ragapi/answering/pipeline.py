@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -23,9 +24,16 @@ from ragapi.embedding import embedding_identity
 from ragapi.generation.answerers import PROMPT_VERSION, Answerer, estimate_tokens
 from ragapi.generation.answerers import Usage as GenerationUsage
 from ragapi.generation.extractive import EXTRACTIVE_SELECTION
+from ragapi.retrieval.chunks import Hit
 from ragapi.retrieval.hybrid import EmbeddedQuery, HybridSearch
 from ragapi.retrieval.knowledge_bases import KnowledgeBase, KnowledgeBaseSettings
 from ragapi.retrieval.rerank import NoReranker, Reranker
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    hits: list[Hit]
+    timings_ms: dict[str, float]
 
 
 class RagPipeline:
@@ -78,26 +86,9 @@ class RagPipeline:
         embedding if the cache lookup made one."""
         started = time.perf_counter()
         own = kbs[0].settings if kbs else KnowledgeBaseSettings()
-        top_k = question.top_k or own.top_k or self.settings.default_top_k
-        reranker = NoReranker() if own.rerank is False else self.reranker
         answerer = self.extractive if own.answer_mode == "extractive" else self.answerer
-        reranking = not isinstance(reranker, NoReranker)
-        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
-        with stage(
-            "retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(question.filters), kbs=len(kbs or ())
-        ) as retrieval:
-            searched = await self.search.search(
-                tenant_id, question.text, depth, question.filters, kbs, embedded, dense_weight=own.fusion_dense_weight
-            )
-            retrieval.set(hits=len(searched.hits))
-        timings = {"retrieve": retrieval.ms}
-        embed_ms = embedded.ms if embedded is not None else searched.embed_ms
-        if embed_ms is not None:
-            timings["embed"] = embed_ms
-        with stage("rerank", reranker=getattr(reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
-            hits = await reranker.rerank(question.text, searched.hits, top_k)
-            ranking.set(hits=len(hits))
-        timings["rerank"] = ranking.ms
+        retrieved = await self.retrieve(tenant_id, question, kbs, embedded)
+        hits, timings = retrieved.hits, retrieved.timings_ms
 
         query_id = uuid.uuid4()
         citations = [Citation.of(n, hit) for n, hit in enumerate(hits, start=1)]
@@ -127,6 +118,36 @@ class RagPipeline:
                 usage=self.usage(question.text, generated),
             )
         )
+
+    async def retrieve(
+        self,
+        tenant_id: uuid.UUID,
+        question: Question,
+        kbs: Sequence[KnowledgeBase] | None,
+        embedded: EmbeddedQuery | None = None,
+    ) -> Retrieved:
+        """The question's sources: hybrid search over `kbs`, then the reranker (answers and searches alike)."""
+        own = kbs[0].settings if kbs else KnowledgeBaseSettings()
+        top_k = question.top_k or own.top_k or self.settings.default_top_k
+        reranker = NoReranker() if own.rerank is False else self.reranker
+        reranking = not isinstance(reranker, NoReranker)
+        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
+        with stage(
+            "retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(question.filters), kbs=len(kbs or ())
+        ) as retrieval:
+            searched = await self.search.search(
+                tenant_id, question.text, depth, question.filters, kbs, embedded, dense_weight=own.fusion_dense_weight
+            )
+            retrieval.set(hits=len(searched.hits))
+        timings = {"retrieve": retrieval.ms}
+        embed_ms = embedded.ms if embedded is not None else searched.embed_ms
+        if embed_ms is not None:
+            timings["embed"] = embed_ms
+        with stage("rerank", reranker=getattr(reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
+            hits = await reranker.rerank(question.text, searched.hits, top_k)
+            ranking.set(hits=len(hits))
+        timings["rerank"] = ranking.ms
+        return Retrieved(hits, timings)
 
     def usage(self, query: str, generated: GenerationUsage) -> Usage:
         count = getattr(self.embeddings, "count_tokens", None)

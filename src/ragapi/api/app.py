@@ -31,6 +31,7 @@ from ragapi.api.routes import (
     ingest,
     knowledge_bases,
     query,
+    search,
     tenants,
     users,
 )
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingest,
         documents,
         query,
+        search,
         conversations,
         feedback,
         analytics,

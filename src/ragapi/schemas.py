@@ -1,4 +1,5 @@
-"""Request and response bodies of the REST API."""
+"""Request and response bodies of the REST API: pure pydantic models, shared by the server (`ragapi.api`)
+and the Python client (`ragapi.client`), so neither imports the other's stack."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -32,20 +32,6 @@ class Body(BaseModel):
             inner, reason = found
             raise PydanticCustomError("input_policy", "{reason}", {"reason": f"{inner} {reason}".strip()})
         return value
-
-
-KnowledgeBaseQuery = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=MAX_NAME_CHARS,
-        description="The knowledge base (id or name); none: the tenant's default, or the key's only one",
-    ),
-]
-KnowledgeBaseFilter = Annotated[
-    str | None,
-    Query(min_length=1, max_length=MAX_NAME_CHARS, description="Only this knowledge base (id or name)"),
-]
 
 
 class QueryRequest(Body):
@@ -464,3 +450,32 @@ class ConversationAnswer(Answer):
 
     conversation_id: uuid.UUID
     standalone_question: str = Field(description="What was searched: the question made standalone from earlier ones")
+
+
+# --- search -----------------------------------------------------------------------------------------------
+
+
+class SearchRequest(Body):
+    query: str = Field(min_length=1, description="What to search for; limited by MAX_QUERY_CHARS")
+    knowledge_bases: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REFS,
+        description="Knowledge bases to search (ids or names), fused into one ranking; none: the tenant's default",
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, description="Passages to return; the knowledge base's own default, else DEFAULT_TOP_K"
+    )
+    filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
+
+
+class Passage(Citation):
+    """A retrieved chunk: its citation and its whole text, with its document's metadata."""
+
+    text: str = Field(description="The chunk's whole text (the citation's snippet is its start)")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="The document's metadata")
+
+
+class SearchResponse(BaseModel):
+    passages: list[Passage] = Field(description="Best first, after reranking, numbered as an answer would cite them")
+    timings_ms: dict[str, float]
