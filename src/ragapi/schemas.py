@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ragapi.answering.answer import Answer, Citation, Usage
+from ragapi.answering.answer import Answer, Citation, Passage, Usage
 from ragapi.answering.conversations.models import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
 from ragapi.core import inputs
 from ragapi.retrieval.knowledge_bases import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REFS, KnowledgeBaseSettings
@@ -469,13 +469,5 @@ class SearchRequest(Body):
     filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
 
 
-class Passage(Citation):
-    """A retrieved chunk: its citation and its whole text, with its document's metadata."""
-
-    text: str = Field(description="The chunk's whole text (the citation's snippet is its start)")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="The document's metadata")
-
-
 class SearchResponse(BaseModel):
     passages: list[Passage] = Field(description="Best first, after reranking, numbered as an answer would cite them")
-    timings_ms: dict[str, float]

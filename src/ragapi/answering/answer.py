@@ -42,6 +42,16 @@ class Citation(BaseModel):
         )
 
 
+class Passage(Citation):
+    """A source a search found: its citation, and its whole text (a citation's snippet is its start)."""
+
+    text: str
+
+    @classmethod
+    def found(cls, n: int, hit: Hit) -> Passage:
+        return cls(**Citation.of(n, hit).model_dump(), text=hit.text)
+
+
 class Usage(BaseModel):
     """What answering cost in tokens (absent on cache hits: they cost nothing)."""
 

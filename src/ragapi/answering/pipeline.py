@@ -32,8 +32,8 @@ from ragapi.retrieval.rerank import NoReranker, Reranker
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:
-    hits: list[Hit]
-    timings_ms: dict[str, float]
+    hits: list[Hit]  # ranked, the best first
+    timings_ms: dict[str, float]  # embed (when it embedded the question), retrieve, rerank
 
 
 class RagPipeline:
@@ -75,6 +75,37 @@ class RagPipeline:
             "chunking": [s.chunk_size_tokens, s.chunk_overlap_tokens],
         }
 
+    async def retrieve(
+        self,
+        tenant_id: uuid.UUID,
+        question: Question,
+        kbs: Sequence[KnowledgeBase] | None,
+        embedded: EmbeddedQuery | None,
+    ) -> Retrieved:
+        """The question's sources, ranked: searched over `kbs` as admission read them (None: the tenant's
+        default, read now) and reranked; `embedded`: the question's embedding if the cache lookup made one."""
+        own = kbs[0].settings if kbs else KnowledgeBaseSettings()
+        top_k = question.top_k or own.top_k or self.settings.default_top_k
+        reranker = NoReranker() if own.rerank is False else self.reranker
+        reranking = not isinstance(reranker, NoReranker)
+        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
+        with stage(
+            "retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(question.filters), kbs=len(kbs or ())
+        ) as retrieval:
+            searched = await self.search.search(
+                tenant_id, question.text, depth, question.filters, kbs, embedded, dense_weight=own.fusion_dense_weight
+            )
+            retrieval.set(hits=len(searched.hits))
+        timings = {"retrieve": retrieval.ms}
+        embed_ms = embedded.ms if embedded is not None else searched.embed_ms
+        if embed_ms is not None:
+            timings["embed"] = embed_ms
+        with stage("rerank", reranker=getattr(reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
+            hits = await reranker.rerank(question.text, searched.hits, top_k)
+            ranking.set(hits=len(hits))
+        timings["rerank"] = ranking.ms
+        return Retrieved(hits, timings)
+
     async def run(
         self,
         tenant_id: uuid.UUID,
@@ -82,14 +113,12 @@ class RagPipeline:
         kbs: Sequence[KnowledgeBase] | None,
         embedded: EmbeddedQuery | None,
     ) -> AsyncIterator[AnswerEvent]:
-        """`kbs` as admission read them (None: the tenant's default, read now); `embedded`: the question's
-        embedding if the cache lookup made one."""
+        """`retrieve`, then the answer written from the sources (by the first knowledge base's answer mode)."""
         started = time.perf_counter()
         own = kbs[0].settings if kbs else KnowledgeBaseSettings()
         answerer = self.extractive if own.answer_mode == "extractive" else self.answerer
         retrieved = await self.retrieve(tenant_id, question, kbs, embedded)
         hits, timings = retrieved.hits, retrieved.timings_ms
-
         query_id = uuid.uuid4()
         citations = [Citation.of(n, hit) for n, hit in enumerate(hits, start=1)]
         yield Sources(query_id, citations, answerer.mode, answerer.model)
@@ -118,36 +147,6 @@ class RagPipeline:
                 usage=self.usage(question.text, generated),
             )
         )
-
-    async def retrieve(
-        self,
-        tenant_id: uuid.UUID,
-        question: Question,
-        kbs: Sequence[KnowledgeBase] | None,
-        embedded: EmbeddedQuery | None = None,
-    ) -> Retrieved:
-        """The question's sources: hybrid search over `kbs`, then the reranker (answers and searches alike)."""
-        own = kbs[0].settings if kbs else KnowledgeBaseSettings()
-        top_k = question.top_k or own.top_k or self.settings.default_top_k
-        reranker = NoReranker() if own.rerank is False else self.reranker
-        reranking = not isinstance(reranker, NoReranker)
-        depth = max(top_k, self.settings.rerank_candidates) if reranking else top_k
-        with stage(
-            "retrieve", tenant=tenant_id, top_k=top_k, depth=depth, filters=bool(question.filters), kbs=len(kbs or ())
-        ) as retrieval:
-            searched = await self.search.search(
-                tenant_id, question.text, depth, question.filters, kbs, embedded, dense_weight=own.fusion_dense_weight
-            )
-            retrieval.set(hits=len(searched.hits))
-        timings = {"retrieve": retrieval.ms}
-        embed_ms = embedded.ms if embedded is not None else searched.embed_ms
-        if embed_ms is not None:
-            timings["embed"] = embed_ms
-        with stage("rerank", reranker=getattr(reranker, "name", "none"), candidates=len(searched.hits)) as ranking:
-            hits = await reranker.rerank(question.text, searched.hits, top_k)
-            ranking.set(hits=len(hits))
-        timings["rerank"] = ranking.ms
-        return Retrieved(hits, timings)
 
     def usage(self, query: str, generated: GenerationUsage) -> Usage:
         count = getattr(self.embeddings, "count_tokens", None)

@@ -3,8 +3,7 @@
     admit(request)     the cache lookup begun (exact entry, else the question's embedding), then one
                        statement: the knowledge bases named found among the caller's, the quota
                        charged, the cache policy read, the semantic search run    → Admission
-    search(request)    admission as above (no cache), then retrieval → rerank: passages, no answer
-                                                                                 → Retrieved
+    search(request)    retrieval alone: admitted (knowledge bases, quota), searched, reranked → Passages
     answer(admission)  the cached answer, or retrieval → rerank → generation, streamed as events and
                        stored for next time; the query logged and measured once it ends
                                                                                  → Sources, Token…, Finished
@@ -22,10 +21,10 @@ from datetime import UTC, datetime
 
 from ragapi.analytics.query_log import QueryLogWriter
 from ragapi.answering.admission import Admission, AdmissionStore, default_refs
-from ragapi.answering.answer import Answer, AnswerEvent, Finished
+from ragapi.answering.answer import Answer, AnswerEvent, Finished, Passage
 from ragapi.answering.cache import AnswerCache
 from ragapi.answering.log import observe, query_record
-from ragapi.answering.pipeline import RagPipeline, Retrieved
+from ragapi.answering.pipeline import RagPipeline
 from ragapi.answering.question import AnswerRequest, Question
 from ragapi.core import request_context, tracing
 from ragapi.core.settings import Settings
@@ -68,18 +67,19 @@ class AnswerService:
             named.update(default_refs(tenant) or ())
         await self.admissions.admit(tenant, len(questions), None, knowledge_bases=tuple(sorted(named)))
 
+    async def search(self, request: AnswerRequest) -> list[Passage]:
+        """The question's sources without an answer (for agents that read them themselves): admitted as a
+        question is (the knowledge bases named found among the caller's, one query charged), searched and
+        reranked as for an answer; not cached, not in the query log (there is no answer to log)."""
+        tenant, question = request.tenant, request.question
+        with request_context.timed("admission"):
+            admitted = await self.admissions.admit(tenant, 1, None, question.knowledge_bases)
+        retrieved = await self.pipeline.retrieve(tenant.tenant_id, question, admitted.scope.kbs, None)
+        return [Passage.found(n, hit) for n, hit in enumerate(retrieved.hits, start=1)]
+
     async def ask(self, request: AnswerRequest) -> Answer:
         """Admit and answer at once: the whole answer."""
         return await final(self.answer(await self.admit(request)))
-
-    async def search(self, request: AnswerRequest) -> Retrieved:
-        """The passages a question retrieves, through the path an answer's sources take (admission: the
-        knowledge bases named among the caller's, one query charged; then retrieval and reranking), with
-        no answer, no cache and no query-log entry."""
-        tenant = request.tenant
-        with request_context.timed("admission"):
-            admitted = await self.admissions.admit(tenant, 1, None, request.question.knowledge_bases)
-        return await self.pipeline.retrieve(tenant.tenant_id, request.question, admitted.scope.kbs)
 
     async def answer(self, admission: Admission) -> AsyncIterator[AnswerEvent]:
         """The answer's events, inside the query's root span; logged and measured once when they end (a

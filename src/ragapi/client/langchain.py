@@ -15,10 +15,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from ragapi.answering.answer import Passage
 from ragapi.client._async import AsyncClient
 from ragapi.client._base import RetryPolicy
 from ragapi.client._sync import Client
-from ragapi.schemas import Passage
 
 
 def passage_document(passage: Passage) -> Document:
@@ -26,7 +26,6 @@ def passage_document(passage: Passage) -> Document:
         page_content=passage.text,
         id=str(passage.chunk_id),
         metadata={
-            **passage.metadata,
             "n": passage.n,
             "chunk_id": str(passage.chunk_id),
             "document_id": str(passage.document_id),

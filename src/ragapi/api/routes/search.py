@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ragapi.answering.answer import Citation
 from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.api.dependencies import QueryTenant
 from ragapi.api.services import AnswerServiceDep, SettingsDep
-from ragapi.schemas import Passage, SearchRequest, SearchResponse
+from ragapi.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -25,9 +24,4 @@ async def search(
     """Retrieved as an answer's sources are (the knowledge bases' settings, filters, reranking) and charged
     as a query; not cached and not in the query log."""
     question = Question.parse(body.query, body.top_k, body.filters, False, settings, body.knowledge_bases)
-    retrieved = await answers.search(AnswerRequest(tenant, Surface.REST, question))
-    passages = [
-        Passage(**Citation.of(n, hit).model_dump(), text=hit.text, metadata=hit.metadata)
-        for n, hit in enumerate(retrieved.hits, start=1)
-    ]
-    return SearchResponse(passages=passages, timings_ms=retrieved.timings_ms)
+    return SearchResponse(passages=await answers.search(AnswerRequest(tenant, Surface.REST, question)))
