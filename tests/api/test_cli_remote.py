@@ -131,3 +131,21 @@ def test_local_only_commands_and_missing_credentials_say_so(served: Served) -> N
     assert both.returncode == 2
     unreachable = ragapi("documents", "list", key="rag_x", url="http://127.0.0.1:9")
     assert unreachable.returncode == 1 and "error:" in unreachable.stderr
+
+
+def test_a_failed_file_analytics_and_the_feedback_export(served: Served, tenant: TenantHandle, tmp_path: Path) -> None:
+    key, url = tenant.api_key, served.url
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "fine.txt").write_text("Fire drills happen every spring.")
+    failed = ragapi("ingest", str(tmp_path), key=key, url=url)
+    assert failed.returncode == 1
+    assert ": 1 created, 1 failed; 1 chunks\n" in failed.stdout and "  failed: empty.txt: " in failed.stdout
+
+    from ragapi.client import Client
+
+    with Client(url, api_key=key) as rag:
+        rag.feedback(rag.query("When do fire drills happen?").query_id, 1)
+    report = json.loads(ok(ragapi("analytics", "--days", "1", key=key, url=url)))
+    assert report["queries"] >= 1 and report["feedback"]["positive"] >= 1
+    exported = json.loads(ok(ragapi("feedback", "export", str(tmp_path / "beir"), key=key, url=url)))
+    assert exported["queries"] >= 1 and (tmp_path / "beir" / "queries.jsonl").read_text().count("fire drills") >= 1

@@ -12,6 +12,7 @@ import pytest
 from ragapi.client import (
     Client,
     Finished,
+    Forbidden,
     IngestProgress,
     InvalidInput,
     NotFound,
@@ -144,3 +145,21 @@ def test_another_tenant_sees_nothing(served: Served, rag: Client, ingested) -> N
             other.document(mine)
         with pytest.raises(NotFound):
             other.job(result.jobs[0].job_id)
+
+
+def test_a_users_access_token_works_as_a_key_does(served: Served, rag: Client, ingested) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    made = httpx.post(
+        served.url + "/v1/users",
+        headers={"X-API-Key": rag.config.headers["X-API-Key"]},
+        json={"email": "reader@example.com", "password": "a long enough password", "role": "member"},
+    )
+    assert made.status_code == 201, made.text
+    tokens = httpx.post(
+        served.url + "/v1/auth/login", data={"username": "reader@example.com", "password": "a long enough password"}
+    ).json()
+    with Client(served.url, token=tokens["access_token"]) as member:
+        assert "27 vacation days" in member.query("How many vacation days does an employee get?").answer
+        with pytest.raises(Forbidden):
+            member.api_keys()  # a member is no admin

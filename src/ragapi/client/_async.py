@@ -51,6 +51,7 @@ from ragapi.schemas import (
     DocumentOut,
     DocumentPage,
     DocumentPatch,
+    FeedbackExport,
     FeedbackIn,
     FeedbackOut,
     IngestJson,
@@ -268,6 +269,11 @@ class AsyncClient:
             chunk_ids=[uuid.UUID(str(c)) for c in chunk_ids] if chunk_ids is not None else None,
         )
         return await self._model(FeedbackOut, Call("POST", "/v1/feedback", json=body(given)))
+
+    async def export_feedback(self, *, knowledge_base: str | None = None) -> FeedbackExport:
+        """Positively rated answers as BEIR queries and qrels (admin scope), for `ragapi eval --tenant`."""
+        params = {"knowledge_base": knowledge_base}
+        return await self._model(FeedbackExport, Call("GET", "/v1/feedback/export", params))
 
     async def analytics(
         self,

@@ -50,6 +50,7 @@ from ragapi.schemas import (
     DocumentOut,
     DocumentPage,
     DocumentPatch,
+    FeedbackExport,
     FeedbackIn,
     FeedbackOut,
     IngestJson,
@@ -265,6 +266,11 @@ class Client:
             chunk_ids=[uuid.UUID(str(c)) for c in chunk_ids] if chunk_ids is not None else None,
         )
         return self._model(FeedbackOut, Call("POST", "/v1/feedback", json=body(given)))
+
+    def export_feedback(self, *, knowledge_base: str | None = None) -> FeedbackExport:
+        """Positively rated answers as BEIR queries and qrels (admin scope), for `ragapi eval --tenant`."""
+        params = {"knowledge_base": knowledge_base}
+        return self._model(FeedbackExport, Call("GET", "/v1/feedback/export", params))
 
     def analytics(
         self,

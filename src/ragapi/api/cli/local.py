@@ -531,15 +531,23 @@ def evaluate(
 def feedback_export(
     folder: Annotated[Path, typer.Argument(help="Where to write queries.jsonl and qrels/test.tsv")],
     tenant: OptionalTenantOption = None,
-    url: LocalOnlyUrl = None,
+    knowledge_base: KnowledgeBaseOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant`. Local only
-    (remotely: GET /v1/feedback/export)."""
-    local_only(url, "ragapi feedback export")
+    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant` (with --url: an
+    admin key's tenant, through GET /v1/feedback/export)."""
+    where = target(tenant, url, api_key, token)
+    if isinstance(where, Remote):
+        remote.feedback_export(where, folder, knowledge_base)
+        return
+    if knowledge_base is not None:
+        raise typer.BadParameter("--knowledge-base is for --url; the local export is the whole tenant's")
     from ragapi.analytics.feedback import export
     from ragapi.evaluation.beir import write_beir
 
-    tenant_id = required_tenant(tenant)
+    tenant_id = where
     exported = run_local(lambda state: export(state.db, tenant_id))
     write_beir(folder, exported)
     typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))

@@ -144,6 +144,15 @@ def knowledge_bases_delete(where: Remote, ref: str) -> None:
     typer.echo(json.dumps({"id": str(kb.id), "name": kb.name, "deleting": True}))
 
 
+def feedback_export(where: Remote, folder: Path, knowledge_base: str | None) -> None:
+    from ragapi.evaluation.beir import write_beir
+
+    with client(where) as rag:
+        exported = rag.export_feedback(knowledge_base=knowledge_base).model_dump(mode="json")
+    write_beir(folder, exported)
+    typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))
+
+
 def _kb_json(kb: dict[str, Any]) -> dict[str, Any]:
     """The local listing's fields, from the API's."""
     keys = ("id", "name", "default", "status", "chunks", "settings")
@@ -192,6 +201,32 @@ def documents_delete(
     with client(remote(url, api_key, token)) as rag:
         rag.delete_document(document_id)
     typer.echo(json.dumps({"document_id": document_id, "deleted": True}))
+
+
+@app.command()
+def analytics(
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+    days: Annotated[int, typer.Option(help="The last this many days")] = 7,
+    interval: Annotated[str, typer.Option(help="hour or day")] = "day",
+    group_by: Annotated[str | None, typer.Option(help="key, user or knowledge_base")] = None,
+    knowledge_base: Annotated[str | None, typer.Option("--knowledge-base", "-k", help="Only this one")] = None,
+) -> None:
+    """A service's analytics report as JSON (--url, an admin key or token): volume, errors, latency per
+    stage, cache, tokens, cost, feedback, top and poorly answered queries."""
+    from datetime import UTC, datetime, timedelta
+
+    end = datetime.now(UTC)
+    with client(remote(url, api_key, token)) as rag:
+        report_ = rag.analytics(
+            start=end - timedelta(days=days),
+            end=end,
+            interval=interval,
+            group_by=group_by,
+            knowledge_base=knowledge_base,
+        )
+    _echo_json(report_)
 
 
 @keys_app.command("list")
