@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from ragapi.answering.answer import Answer, AnswerEvent, Finished
 from ragapi.client._base import (
+    FINISHED_JOB,
     Call,
     IngestResult,
     IngestTally,
@@ -415,7 +416,7 @@ class AsyncClient:
         while True:
             job = await self.job(job_id)
             tally.update(job)
-            if job.finished_at is not None or job.status in ("succeeded", "failed", "partially_failed", "cancelled"):
+            if job.status in FINISHED_JOB:
                 return job
             await asyncio.sleep(poll_s)
 

@@ -16,10 +16,9 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from ragapi.answering.answer import Answer, AnswerEvent, Citation, Finished, Sources, Token
-from ragapi.client._errors import ApiError, StreamEnded, error_for, error_from_response, retry_after
+from ragapi.client._errors import ApiError, error_for, error_from_response, retry_after
 from ragapi.ingestion.parsers import EXTENSIONS
 from ragapi.schemas import (
-    ConversationAnswer,
     ConversationMessageIn,
     JobFile,
     JobOut,
@@ -218,17 +217,6 @@ def answer_event(name: str, data: str, answer_model: type[Answer] = Answer) -> A
     if name == "error":
         raise error_for(int(payload.get("status") or 500), payload)
     return None
-
-
-def answer_events(events: Iterable[tuple[str, str]], conversation: bool) -> Iterator[AnswerEvent]:
-    model: type[Answer] = ConversationAnswer if conversation else Answer
-    for name, data in events:
-        event = answer_event(name, data, model)
-        if event is not None:
-            yield event
-            if isinstance(event, Finished):
-                return
-    raise StreamEnded("the answer stream ended before its `done` event")
 
 
 def job_event(name: str, data: str) -> JobSummary | None:

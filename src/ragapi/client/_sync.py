@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from ragapi.answering.answer import Answer, AnswerEvent, Finished
 from ragapi.client._base import (
+    FINISHED_JOB,
     Call,
     IngestResult,
     IngestTally,
@@ -410,7 +411,7 @@ class Client:
         while True:
             job = self.job(job_id)
             tally.update(job)
-            if job.finished_at is not None or job.status in ("succeeded", "failed", "partially_failed", "cancelled"):
+            if job.status in FINISHED_JOB:
                 return job
             time.sleep(poll_s)
 

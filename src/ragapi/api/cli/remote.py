@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +24,9 @@ from ragapi.api.cli.base import (
     remote,
 )
 from ragapi.api.cli.output import FileOutcome, report
-from ragapi.client import ApiError, Client, ClientError, Finished, IngestProgress, Sources, Token
+
+if TYPE_CHECKING:  # imported when a remote command runs: the local ones do not pay for the client
+    from ragapi.client import Client, IngestProgress
 
 documents_app = typer.Typer(help="A service's documents (--url)", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
@@ -35,6 +37,8 @@ app.add_typer(keys_app, name="keys")
 @contextmanager
 def client(where: Remote) -> Iterator[Client]:
     """The client, with a refusal or an unreachable service reported as a one-line error (exit 1)."""
+    from ragapi.client import ApiError, Client, ClientError
+
     try:
         with Client(where.url, api_key=where.api_key, token=where.token) as rag:
             yield rag
@@ -94,6 +98,8 @@ def chat(
     knowledge_bases: list[str] | None,
 ) -> None:
     """As the local chat: a question per line of standard input, the answer streamed as it is written."""
+    from ragapi.client import ApiError, Finished, Token
+
     with client(where) as rag:
         if conversation is not None:
             conversation_id = str(rag.conversation(conversation).id)
@@ -119,8 +125,6 @@ def chat(
                         for c in event.answer.citations:
                             typer.echo(f"  [{c.n}] {c.title}  (document {c.document_id})")
                         typer.echo(f"  searched: {getattr(event.answer, 'standalone_question', text)}\n")
-                    elif isinstance(event, Sources):
-                        continue
             except ApiError as exc:  # this question only: the conversation goes on
                 console.print(f"[red]error:[/red] {exc.detail}")
 
