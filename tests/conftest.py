@@ -173,7 +173,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         CHUNK_SIZE_TOKENS="120",
         CHUNK_OVERLAP_TOKENS="20",
         MAX_FILES_PER_REQUEST="5",
-        PAGE_SIZE_MAX="100",
         RAGAPI_PASSWORD="a superadmin password",
     )
     server.start()
