@@ -440,7 +440,7 @@ def chat(
     is kept like the API's (as the operator's, or with --url the key's); ends at the end of input or `/exit`."""
     import sys
 
-    from ragapi.answering.conversations.models import MAX_TITLE_CHARS
+    from ragapi.answering.conversations.limits import MAX_TITLE_CHARS
     from ragapi.answering.question import Question, Surface
     from ragapi.answering.service import final
     from ragapi.tenants.service import operator_context
