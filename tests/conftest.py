@@ -16,7 +16,7 @@ from ragapi.api.state import AppState
 from ragapi.core.database import Database
 from ragapi.core.settings import Settings
 from ragapi.tenants.service import create_tenant
-from tests.services import RedisServer
+from tests.services import ApiServer, RedisServer
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -141,3 +141,50 @@ def make_user(db: Database, settings: Settings, client: httpx.AsyncClient) -> Ma
 @pytest.fixture
 async def superadmin(make_user: MakeUser) -> UserHandle:
     return await make_user(None, "superadmin")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A `ragapi serve` process on a loopback port, and a superadmin's token to make tenants over HTTP."""
+
+    server: ApiServer
+    superadmin_token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def tenant(self, name: str = "") -> TenantHandle:
+        response = httpx.post(
+            self.url + "/v1/tenants",
+            headers={"Authorization": f"Bearer {self.superadmin_token}"},
+            json={"name": name or f"tenant-{uuid.uuid4().hex[:8]}"},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return TenantHandle(uuid.UUID(body["id"]), body["api_key"])
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One real server for the tests of HTTP clients (the Python client, the remote CLI), started once."""
+    server = ApiServer(
+        tmp_path_factory.mktemp("served"),
+        CHUNK_SIZE_TOKENS="120",
+        CHUNK_OVERLAP_TOKENS="20",
+        MAX_FILES_PER_REQUEST="5",
+        RAGAPI_PASSWORD="a superadmin password",
+    )
+    server.start()
+    try:
+        server.cli("users", "create", "--email", "root@example.com", "--superadmin")
+        tokens = httpx.post(
+            server.url + "/v1/auth/login",
+            data={"username": "root@example.com", "password": "a superadmin password"},
+            timeout=30,
+        ).json()
+        yield Served(server, tokens["access_token"])
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()

@@ -27,8 +27,14 @@ def test_tenant_ingest_query_round_trip(cli_env: CliRunner, tmp_path: Path, db: 
     (folder / "a.md").write_text("# Security\n\nRotate database passwords every 90 days.")
     (folder / "sub" / "b.txt").write_text("The coffee machine is on floor 2.")
     (folder / "ignored.bin").write_bytes(b"\x00")
-    ingested = json.loads(run(cli_env, "ingest", str(folder), "--tenant", created["tenant_id"]))
+    ingested = json.loads(run(cli_env, "ingest", str(folder), "--tenant", created["tenant_id"], "--json"))
     assert sorted(d["status"] for d in ingested["documents"]) == ["created", "created"]
+    assert ingested["files"] == 2 and ingested["counts"] == {"created": 2} and ingested["chunks"] == 2
+    again = run(cli_env, "ingest", str(folder), "--tenant", created["tenant_id"])  # one line, not the JSON
+    assert again.count("\n") == 1 and again.startswith("2 files into the default knowledge base in ")
+    assert again.endswith(": 2 duplicate; 2 chunks\n")
+    table = run(cli_env, "ingest", str(folder / "a.md"), "--tenant", created["tenant_id"], "--verbose")
+    assert "a.md" in table and "duplicate" in table and "1 file into the default knowledge base" in table
     answer = run(cli_env, "query", "How often are database passwords rotated?", "--tenant", created["tenant_id"])
     assert "90 days" in answer and "[1]" in answer
     full = json.loads(run(cli_env, "query", "coffee machine", "--tenant", created["tenant_id"], "--json"))

@@ -18,7 +18,7 @@ What runs
   (`\\ud800` escapes, `NaN` literals), form fields and multipart parts; every other field holds a valid value,
   so the hostile one is what the server has to deal with.
 - `test_input_policy`: hypothesis draws JSON values with hostile leaves for the free-form fields (REST and
-  SSE query filters, LangServe filters and chat_history, a conversation's question's filters, document and
+  SSE query filters, search filters, LangServe filters and chat_history, a conversation's question's filters, document and
   ingest metadata): a value `core.inputs` refuses must get a 422, any other must not get a 5xx.
 
 What is checked
@@ -86,10 +86,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ragapi.api.openai_compat import errors as openai_errors
-from ragapi.api.schemas import IngestJson
 from ragapi.core import inputs
 from ragapi.core.database import Database
 from ragapi.core.settings import Settings
+from ragapi.schemas import IngestJson
 from ragapi.tenants.context import Role
 from ragapi.tenants.service import create_tenant
 from ragapi.tenants.users import create_user
@@ -768,6 +768,7 @@ TARGETS: dict[str, tuple[str, str, Any]] = {
         "/v1/query",
         lambda v: {"query": QUESTION, "filters": {"fuzz": v}, "cache": False, "stream": True},
     ),
+    "search filters": ("POST", "/v1/search", lambda v: {"query": QUESTION, "filters": {"fuzz": v}}),
     "LangServe invoke filters": (
         "POST",
         "/v1/rag/invoke",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from ragapi.retrieval.chunks import Hit
+if TYPE_CHECKING:  # the wire models stay light for the client (ragapi.client), which has no index
+    from ragapi.retrieval.chunks import Hit
 
 SNIPPET_CHARS = 300
 

@@ -32,11 +32,11 @@ from ragapi.answering.question import Question, Surface
 from ragapi.answering.service import AnswerService
 from ragapi.api import chat_history
 from ragapi.api.dependencies import enforce_limits, get_state, principal_limits, tenant_for
-from ragapi.api.schemas import Body
 from ragapi.core.errors import InvalidInput, Unauthenticated
 from ragapi.core.settings import Settings
 from ragapi.generation.condense import Turn as Exchange
 from ragapi.retrieval.knowledge_bases import MAX_REFS
+from ragapi.schemas import Body
 from ragapi.tenants.context import Scope, TenantContext
 
 TENANT = "tenant"  # the one `configurable` entry: the request's TenantContext

@@ -11,13 +11,10 @@ from sqlalchemy import ARRAY, Column, DateTime, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from ragapi.retrieval.knowledge_bases import MAX_NAME_CHARS, MAX_REFS
+from ragapi.answering.conversations.limits import MAX_KNOWLEDGE_BASE_CHARS as MAX_KNOWLEDGE_BASE_CHARS
+from ragapi.answering.conversations.limits import MAX_KNOWLEDGE_BASES as MAX_KNOWLEDGE_BASES
+from ragapi.answering.conversations.limits import MAX_TITLE_CHARS as MAX_TITLE_CHARS
 from ragapi.tenants.context import TenantContext
-
-# What a conversation may be given (the migration checks them too): knowledge bases as a question names them
-MAX_TITLE_CHARS = 200
-MAX_KNOWLEDGE_BASES = MAX_REFS
-MAX_KNOWLEDGE_BASE_CHARS = MAX_NAME_CHARS
 
 
 @dataclass(frozen=True, slots=True)

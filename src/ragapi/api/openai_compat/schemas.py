@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from ragapi.answering.answer import Citation
-from ragapi.api.schemas import Body
 from ragapi.retrieval.knowledge_bases import MAX_NAME_CHARS, MAX_REFS
+from ragapi.schemas import Body
 
 MODEL_CHARS = MAX_REFS * (MAX_NAME_CHARS + 1)
 

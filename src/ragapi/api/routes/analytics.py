@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from ragapi.analytics.report import Window, report
 from ragapi.api.dependencies import authorize, limit_principal, principal_for_request
-from ragapi.api.schemas import KnowledgeBaseFilter
+from ragapi.api.params import KnowledgeBaseFilter
 from ragapi.api.services import DatabaseDep, KnowledgeBasesDep, QueryLogDep, SettingsDep
 from ragapi.core.errors import InvalidInput
 from ragapi.tenants.context import Scope

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, Response
 
 from ragapi.api.dependencies import AdminTenant
-from ragapi.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from ragapi.api.services import DatabaseDep, KnowledgeBasesDep
 from ragapi.core.errors import InvalidInput
 from ragapi.retrieval.knowledge_bases import parse_refs
+from ragapi.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from ragapi.tenants.api_keys import create_api_key, list_api_keys, revoke_api_key
 from ragapi.tenants.context import Scope
 from ragapi.tenants.models import ApiKey

@@ -13,7 +13,9 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 
 from ragapi.api.dependencies import CurrentUser, IpLimited, enforce_limits
-from ragapi.api.schemas import (
+from ragapi.api.services import DatabaseDep, SettingsDep, TokensDep
+from ragapi.core.ratelimit import Limit
+from ragapi.schemas import (
     ForgotPassword,
     LoginForm,
     PasswordChange,
@@ -23,8 +25,6 @@ from ragapi.api.schemas import (
     TokenResponse,
     UserOut,
 )
-from ragapi.api.services import DatabaseDep, SettingsDep, TokensDep
-from ragapi.core.ratelimit import Limit
 from ragapi.tenants import users
 from ragapi.tenants.models import User
 

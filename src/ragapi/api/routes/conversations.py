@@ -17,7 +17,8 @@ from ragapi.answering.question import Question, Surface
 from ragapi.answering.service import final
 from ragapi.api.dependencies import QueryTenant
 from ragapi.api.routes.query import STREAM_HEADERS, sse_events, wants_stream
-from ragapi.api.schemas import (
+from ragapi.api.services import ConversationsDep, OwnConversation, SettingsDep
+from ragapi.schemas import (
     ConversationAnswer,
     ConversationCreate,
     ConversationDetail,
@@ -26,7 +27,6 @@ from ragapi.api.schemas import (
     ConversationPage,
     MessageOut,
 )
-from ragapi.api.services import ConversationsDep, OwnConversation, SettingsDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ragapi.api.dependencies import IngestTenant, QueryTenant
-from ragapi.api.schemas import DocumentOut, DocumentPage, DocumentPatch, KnowledgeBaseFilter
+from ragapi.api.params import KnowledgeBaseFilter
 from ragapi.api.services import IngestionDep, KnowledgeBasesDep, ReadableDocument, SettingsDep
 from ragapi.core import inputs
 from ragapi.ingestion.metadata import check_metadata
 from ragapi.ingestion.models import Document
+from ragapi.schemas import DocumentOut, DocumentPage, DocumentPatch
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 

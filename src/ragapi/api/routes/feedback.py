@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 
 from ragapi.analytics import feedback
 from ragapi.api.dependencies import AdminTenant, FeedbackTenant
-from ragapi.api.schemas import FeedbackExport, FeedbackIn, FeedbackOut, KnowledgeBaseFilter
+from ragapi.api.params import KnowledgeBaseFilter
 from ragapi.api.services import DatabaseDep, KnowledgeBasesDep, QueryLogDep
+from ragapi.schemas import FeedbackExport, FeedbackIn, FeedbackOut
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 

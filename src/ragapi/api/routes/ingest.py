@@ -19,16 +19,8 @@ from starlette.exceptions import HTTPException
 
 from ragapi.api.dependencies import IngestTenant, QueryTenant
 from ragapi.api.drain import DRAIN, shutdown_event
+from ragapi.api.params import KnowledgeBaseQuery
 from ragapi.api.problems import problem, problem_response
-from ragapi.api.schemas import (
-    IngestJson,
-    JobFile,
-    JobOut,
-    JobPage,
-    JobProgress,
-    JobSummary,
-    KnowledgeBaseQuery,
-)
 from ragapi.api.services import FollowedJob, IngestionDep, KnowledgeBasesDep, ReadableJob, SettingsDep
 from ragapi.core import inputs
 from ragapi.core.errors import InvalidInput, UnsupportedMediaType
@@ -38,6 +30,14 @@ from ragapi.ingestion.metadata import check_metadata
 from ragapi.ingestion.models import IngestFile
 from ragapi.ingestion.pipeline import IngestItem
 from ragapi.ingestion.service import JobView
+from ragapi.schemas import (
+    IngestJson,
+    JobFile,
+    JobOut,
+    JobPage,
+    JobProgress,
+    JobSummary,
+)
 
 JOB_STATUS_PATTERN = "^(queued|running|succeeded|failed|partially_failed|cancelled)$"
 

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from ragapi.api.dependencies import AdminTenant, QueryTenant
-from ragapi.api.schemas import DeletionProgress, KnowledgeBaseCreate, KnowledgeBaseOut, KnowledgeBasePatch
 from ragapi.api.services import KnowledgeBasesDep
 from ragapi.ingestion.knowledge_bases import KnowledgeBaseService
 from ragapi.retrieval.knowledge_bases import MAX_NAME_CHARS, KnowledgeBase
+from ragapi.schemas import DeletionProgress, KnowledgeBaseCreate, KnowledgeBaseOut, KnowledgeBasePatch
 
 router = APIRouter(prefix="/v1/knowledge-bases", tags=["knowledge bases"])
 

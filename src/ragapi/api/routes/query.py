@@ -17,9 +17,9 @@ from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.answering.service import final
 from ragapi.api.dependencies import QueryTenant
 from ragapi.api.problems import problem
-from ragapi.api.schemas import QueryRequest, QueryResponse
 from ragapi.api.services import AnswerServiceDep, SettingsDep
 from ragapi.core.errors import RagApiError
+from ragapi.schemas import QueryRequest, QueryResponse
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from ragapi.api.dependencies import AdminTenant, IpLimited, Superadmin
-from ragapi.api.schemas import IdentityProviderIn, IdentityProviderOut, TokenResponse
 from ragapi.api.services import DatabaseDep, SettingsDep, SsoDep
 from ragapi.core.settings import Settings
+from ragapi.schemas import IdentityProviderIn, IdentityProviderOut, TokenResponse
 from ragapi.tenants import identity_providers, service
 from ragapi.tenants.identity_providers import IdentityProvider, ProviderChange
 from ragapi.tenants.sso import Callback

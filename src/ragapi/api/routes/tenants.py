@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ragapi.api.dependencies import QueryTenant, Superadmin
-from ragapi.api.schemas import LimitsOut, MyTenantOut, TenantCreate, TenantCreated, TenantOut, TenantUpdate, UsageOut
 from ragapi.api.services import DatabaseDep
 from ragapi.core import inputs
+from ragapi.schemas import LimitsOut, MyTenantOut, TenantCreate, TenantCreated, TenantOut, TenantUpdate, UsageOut
 from ragapi.tenants import quotas, service
 from ragapi.tenants.models import Tenant
 

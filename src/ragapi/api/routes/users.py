@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from ragapi.api.dependencies import AdminTenant
 from ragapi.api.routes.auth import user_out
-from ragapi.api.schemas import UserCreate, UserOut, UserUpdate
 from ragapi.api.services import DatabaseDep, SettingsDep
+from ragapi.schemas import UserCreate, UserOut, UserUpdate
 from ragapi.tenants import users
 from ragapi.tenants.context import Role
 

@@ -1,8 +1,6 @@
-"""`ragapi`: serve the API, migrate, create tenants, ingest, query and evaluate from the command line.
-
-Commands other than `serve` work in-process against the same database as the server (the embedded one
-is shared between processes), so they need no running API.
-"""
+"""The commands that work in-process against the local database (the embedded one is shared between
+processes, so they need no running API): serving, migrating, tenants, users, re-embedding, vectors,
+evaluation, and the local forms of ingest, query, chat and knowledge bases (`--tenant`)."""
 
 from __future__ import annotations
 
@@ -10,93 +8,41 @@ import asyncio
 import json
 import os
 import tempfile
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ragapi.api.cli import remote
+from ragapi.api.cli.base import (
+    ApiKeyOption,
+    KnowledgeBaseOption,
+    LocalOnlyUrl,
+    OptionalTenantOption,
+    Remote,
+    TokenOption,
+    UrlOption,
+    app,
+    checked_text,
+    console,
+    feedback_app,
+    kb_app,
+    kb_id_of,
+    knowledge_base_of,
+    local_only,
+    parse_uuid,
+    progress_bar,
+    required_tenant,
+    run_local,
+    target,
+    tenant_uuid,
+    tenants_app,
+    users_app,
+    vectors_app,
+)
 from ragapi.core.errors import RagApiError
 from ragapi.core.settings import get_settings
-
-app = typer.Typer(help="Enterprise RAG API", no_args_is_help=True, add_completion=False)
-tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
-app.add_typer(tenants_app, name="tenants")
-users_app = typer.Typer(help="Manage user accounts", no_args_is_help=True)
-app.add_typer(users_app, name="users")
-feedback_app = typer.Typer(help="Feedback as evaluation data", no_args_is_help=True)
-app.add_typer(feedback_app, name="feedback")
-vectors_app = typer.Typer(help="Manage where vectors live", no_args_is_help=True)
-app.add_typer(vectors_app, name="vectors")
-kb_app = typer.Typer(help="Manage a tenant's knowledge bases", no_args_is_help=True)
-app.add_typer(kb_app, name="knowledge-bases")
-console = Console(stderr=True)
-T = TypeVar("T")
-
-TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id (from 'ragapi tenants create')")]
-KnowledgeBaseOption = Annotated[
-    str | None, typer.Option("--knowledge-base", "-k", help="Knowledge base (id or name); default: the tenant's")
-]
-
-
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    """Start the service's components (no HTTP) and run `work(state)`."""
-    from ragapi.api.state import AppState
-
-    async def main() -> T:
-        state = await AppState.start(get_settings())
-        try:
-            return await work(state)
-        finally:
-            await state.stop()
-
-    try:
-        return asyncio.run(main())
-    except RagApiError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(code=1) from exc
-
-
-def _tenant(value: str) -> uuid.UUID:
-    return _uuid(value, "tenant")
-
-
-def _uuid(value: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{name} must be a UUID") from exc
-
-
-def _checked(value: str, name: str) -> str:
-    """A text argument held to the input policy (`core.inputs`), like every value the API takes."""
-    from ragapi.core.inputs import text_problem
-
-    reason = text_problem(value)
-    if reason:
-        raise typer.BadParameter(f"{name} {reason}")
-    return value
-
-
-async def _knowledge_base(state: Any, tenant_id: uuid.UUID, ref: str | None) -> Any:
-    """The knowledge base `ref` names in the tenant (None: its default, None back if it has none yet)."""
-    from ragapi.tenants.service import operator_context
-
-    return await state.knowledge_bases.resolve(await operator_context(state.db, state.settings, tenant_id), ref)
-
-
-async def _kb_id(state: Any, tenant_id: uuid.UUID, ref: str | None) -> uuid.UUID:
-    kb = await _knowledge_base(state, tenant_id, ref)
-    return kb.id if kb is not None else tenant_id
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    )
 
 
 @app.command()
@@ -169,8 +115,10 @@ def migrate(
             "(an init container while a migration job runs)"
         ),
     ] = None,
+    url: LocalOnlyUrl = None,
 ) -> None:
-    """Apply database migrations (also done at start-up unless MIGRATE_ON_START=false)."""
+    """Apply database migrations (also done at start-up unless MIGRATE_ON_START=false). Local only."""
+    local_only(url, "ragapi migrate")
     import time
 
     from sqlalchemy.exc import DBAPIError
@@ -224,12 +172,15 @@ def healthcheck(
 def tenants_create(
     name: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print {tenant_id, api_key} as JSON")] = False,
+    url: LocalOnlyUrl = None,
 ) -> None:
-    """Create a tenant and print its first API key (admin scope). The key is shown only once."""
+    """Create a tenant and print its first API key (admin scope). The key is shown only once. Local only
+    (a superadmin creates tenants remotely with POST /v1/tenants)."""
+    local_only(url, "ragapi tenants create")
     from ragapi.tenants.service import create_tenant
 
-    _checked(name, "name")
-    created = _run(lambda state: create_tenant(state.db, name))
+    checked_text(name, "name")
+    created = run_local(lambda state: create_tenant(state.db, name))
     if as_json:
         typer.echo(json.dumps({"tenant_id": str(created.tenant_id), "api_key": created.api_key}))
     else:
@@ -243,12 +194,14 @@ def tenants_cache(
     threshold: Annotated[
         float | None, typer.Option(help="Semantic threshold (0.8-1.0; the global one is a floor)")
     ] = None,
+    url: LocalOnlyUrl = None,
 ) -> None:
-    """Set a tenant's answer-cache policy."""
+    """Set a tenant's answer-cache policy. Local only."""
+    local_only(url, "ragapi tenants cache")
     from ragapi.tenants.service import set_cache_policy
 
-    tenant_id = _tenant(tenant)
-    _run(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
+    tenant_id = tenant_uuid(tenant)
+    run_local(lambda state: set_cache_policy(state.db, tenant_id, enable, threshold))
     typer.echo("cache policy updated")
 
 
@@ -261,11 +214,14 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
+    url: LocalOnlyUrl = None,
 ) -> None:
     """Create a user. There is no default account: the first superadmin is made here.
 
     The password is read from standard input (--password-stdin), RAGAPI_PASSWORD, or a hidden prompt.
+    Local only (the first superadmin cannot be made over the API).
     """
+    local_only(url, "ragapi users create")
     import os
     import sys
 
@@ -274,7 +230,7 @@ def users_create(
 
     if superadmin == (tenant is not None):
         raise typer.BadParameter("give either --superadmin or --tenant")
-    _checked(email, "email")
+    checked_text(email, "email")
     try:
         chosen = Role.SUPERADMIN if superadmin else Role(role)
     except ValueError as exc:
@@ -287,9 +243,9 @@ def users_create(
         password = os.environ.get("RAGAPI_PASSWORD") or typer.prompt(
             "Password", hide_input=True, confirmation_prompt=True
         )
-    tenant_id = _tenant(tenant) if tenant is not None else None
+    tenant_id = tenant_uuid(tenant) if tenant is not None else None
     settings = get_settings()
-    user = _run(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen))
+    user = run_local(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen))
     typer.echo(json.dumps({"id": str(user.id), "email": user.email, "role": user.role}))
 
 
@@ -300,36 +256,41 @@ def vectors_migrate(
     knowledge_base: Annotated[
         str | None, typer.Option("--knowledge-base", "-k", help="Only this one (id or name); default: all of them")
     ] = None,
+    url: LocalOnlyUrl = None,
 ) -> None:
-    """Copy a tenant's vectors to another backend and switch its knowledge bases to it."""
+    """Copy a tenant's vectors to another backend and switch its knowledge bases to it. Local only."""
+    local_only(url, "ragapi vectors migrate")
     from ragapi.ingestion.vector_migration import migrate_vectors
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
+    tenant_id = tenant_uuid(tenant)
 
     async def work(state: Any) -> int:
         if knowledge_base is not None:
-            kb_ids = [await _kb_id(state, tenant_id, knowledge_base)]
+            kb_ids = [await kb_id_of(state, tenant_id, knowledge_base)]
         else:
             operator = await operator_context(state.db, state.settings, tenant_id)
             kb_ids = [kb.id for kb in await state.knowledge_bases.visible(operator) if kb.status == "active"]
         return sum([await migrate_vectors(state.db, state.indexes, tenant_id, to, kb_id) for kb_id in kb_ids])
 
-    moved = _run(work)
+    moved = run_local(work)
     typer.echo(json.dumps({"tenant_id": str(tenant_id), "backend": to, "chunks_moved": moved}))
 
 
 @app.command()
-def reembed(tenant: TenantOption, knowledge_base: KnowledgeBaseOption = None) -> None:
+def reembed(
+    tenant: OptionalTenantOption = None, knowledge_base: KnowledgeBaseOption = None, url: LocalOnlyUrl = None
+) -> None:
     """Re-embed a knowledge base with the configured embedding model; it keeps answering with its old
-    vectors until the new ones are complete, then switches in one commit."""
+    vectors until the new ones are complete, then switches in one commit. Local only."""
     from ragapi.ingestion.reembed import reembed as run_reembed
 
-    tenant_id = _tenant(tenant)
+    local_only(url, "ragapi reembed")
+    tenant_id = required_tenant(tenant)
 
     async def work(state: Any) -> Any:
-        kb_id = await _kb_id(state, tenant_id, knowledge_base)
-        with _progress() as bar:
+        kb_id = await kb_id_of(state, tenant_id, knowledge_base)
+        with progress_bar() as bar:
             task = bar.add_task("re-embedding", total=None)
             return await run_reembed(
                 state.db,
@@ -339,7 +300,7 @@ def reembed(tenant: TenantOption, knowledge_base: KnowledgeBaseOption = None) ->
                 kb_id=kb_id,
             )
 
-    report = _run(work)
+    report = run_local(work)
     typer.echo(
         json.dumps(
             {
@@ -368,22 +329,36 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
-    tenant: TenantOption,
-    batch: Annotated[int, typer.Option(help="Files per batch")] = 16,
+    tenant: OptionalTenantOption = None,
+    batch: Annotated[int, typer.Option(help="Files per batch (a request each with --url)")] = 16,
     knowledge_base: KnowledgeBaseOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="A table of every file's outcome")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Every file's outcome as JSON")] = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Ingest files into one of a tenant's knowledge bases, with a progress bar."""
+    """Ingest files into a knowledge base with a progress bar, then one line of outcome (exit 1 when a file
+    failed). Locally with --tenant, or through a running service with --url (progress from its job events)."""
+    import time
+
+    from ragapi.api.cli.output import FileOutcome, report
     from ragapi.ingestion.pipeline import IngestItem
 
-    tenant_id = _tenant(tenant)
+    where = target(tenant, url, api_key, token)
     files = list(_files(paths))
     if not files:
         raise typer.BadParameter("no supported files found")
+    if isinstance(where, Remote):
+        remote.ingest(where, files, batch, knowledge_base, verbose, as_json)
+        return
+    tenant_id = where
+    started = time.perf_counter()
 
     async def work(state: Any) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
-        kb_id = await _kb_id(state, tenant_id, knowledge_base)
-        with _progress() as progress:
+        kb_id = await kb_id_of(state, tenant_id, knowledge_base)
+        with progress_bar() as progress:
             task = progress.add_task("ingesting", total=len(files))
             for start in range(0, len(files), batch):
                 group = files[start : start + batch]
@@ -393,31 +368,37 @@ def ingest(
                 progress.advance(task, len(group))
         return results
 
-    results = _run(work)
-    failed = [r for r in results if r["status"] == "failed"]
-    typer.echo(json.dumps({"documents": results}, indent=2))
-    if failed:
-        raise typer.Exit(code=1)
+    results = run_local(work)
+    outcomes = [FileOutcome.of(r) for r in results]
+    where_to = f"knowledge base '{knowledge_base}'" if knowledge_base else "the default knowledge base"
+    report(outcomes, time.perf_counter() - started, where_to, verbose=verbose, as_json=as_json)
 
 
 @app.command()
 def query(
     text: Annotated[str, typer.Argument(help="The question")],
-    tenant: TenantOption,
+    tenant: OptionalTenantOption = None,
     top_k: Annotated[int | None, typer.Option(help="Sources to cite")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON")] = False,
     knowledge_bases: Annotated[
         list[str] | None,
         typer.Option("--knowledge-base", "-k", help="Knowledge base to search (id or name); repeat for several"),
     ] = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Ask a question over a tenant's documents (as the operator: charged to the tenant's quota and logged
-    like any other surface's question)."""
+    """Ask a question over a tenant's documents: locally as the operator (--tenant; charged to the tenant's
+    quota and logged like any other surface's question), or through a running service (--url)."""
     from ragapi.answering.question import AnswerRequest, Question, Surface
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
-    _checked(text, "the question")
+    where = target(tenant, url, api_key, token)
+    checked_text(text, "the question")
+    if isinstance(where, Remote):
+        remote.query(where, text, top_k, knowledge_bases, as_json)
+        return
+    tenant_id = where
 
     async def work(state: Any) -> dict[str, Any]:
         asked = AnswerRequest(
@@ -428,7 +409,7 @@ def query(
         answer = await state.answers.ask(asked)
         return dict(answer.model_dump(mode="json"))
 
-    result = _run(work)
+    result = run_local(work)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -439,7 +420,7 @@ def query(
 
 @app.command()
 def chat(
-    tenant: TenantOption,
+    tenant: OptionalTenantOption = None,
     conversation: Annotated[
         str | None,
         typer.Option("--conversation", "-c", help="Go on with an earlier `ragapi chat` conversation (its id)"),
@@ -450,23 +431,30 @@ def chat(
         list[str] | None,
         typer.Option("--knowledge-base", "-k", help="Bind a new conversation to a knowledge base; repeat"),
     ] = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Talk with a tenant's documents: a question per line of standard input, each answered with its
     citations and the question that was searched (made standalone from the earlier ones). The conversation
-    is kept like the API's (as the operator's); ends at the end of input or `/exit`."""
+    is kept like the API's (as the operator's, or with --url the key's); ends at the end of input or `/exit`."""
     import sys
 
-    from ragapi.answering.conversations.models import MAX_TITLE_CHARS
+    from ragapi.answering.conversations.limits import MAX_TITLE_CHARS
     from ragapi.answering.question import Question, Surface
     from ragapi.answering.service import final
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
-    earlier = _uuid(conversation, "conversation") if conversation is not None else None
+    where = target(tenant, url, api_key, token)
+    earlier = parse_uuid(conversation, "conversation") if conversation is not None else None
     if title is not None:
-        title = _checked(title, "title").strip() or None
+        title = checked_text(title, "title").strip() or None
         if title is not None and len(title) > MAX_TITLE_CHARS:
             raise typer.BadParameter(f"title is longer than {MAX_TITLE_CHARS} characters")
+    if isinstance(where, Remote):
+        remote.chat(where, conversation, title, top_k, knowledge_bases)
+        return
+    tenant_id = where
 
     async def work(state: Any) -> None:
         context = await operator_context(state.db, state.settings, tenant_id)
@@ -497,7 +485,7 @@ def chat(
                 typer.echo(f"  [{c.n}] {c.title}  (document {c.document_id})")
             typer.echo(f"  searched: {turn.standalone.text}\n")
 
-    _run(work)
+    run_local(work)
 
 
 @app.command("eval")
@@ -509,17 +497,19 @@ def evaluate(
     ] = None,
     min_ndcg: Annotated[float | None, typer.Option(help="Exit 1 when nDCG@10 is below this (a CI gate)")] = None,
     knowledge_base: KnowledgeBaseOption = None,
+    url: LocalOnlyUrl = None,
 ) -> None:
     """Retrieval quality (nDCG@10, recall@100, MRR@10) and latency: a BEIR dataset in a throwaway tenant,
-    or with --tenant a feedback export replayed against that tenant's knowledge base."""
+    or with --tenant a feedback export replayed against that tenant's knowledge base. Local only."""
+    local_only(url, "ragapi eval")
     from ragapi.evaluation.beir import evaluate as run_eval
     from ragapi.evaluation.beir import evaluate_tenant
 
     async def work(state: Any) -> dict[str, Any]:
         if tenant is not None:
-            kb = await _knowledge_base(state, _tenant(tenant), knowledge_base)
-            return await evaluate_tenant(state.answers.pipeline.search, folder, _tenant(tenant), split, kb)
-        with _progress() as progress:
+            kb = await knowledge_base_of(state, tenant_uuid(tenant), knowledge_base)
+            return await evaluate_tenant(state.answers.pipeline.search, folder, tenant_uuid(tenant), split, kb)
+        with progress_bar() as progress:
             task = progress.add_task("ingesting corpus", total=None)
             return await run_eval(
                 state.db,
@@ -530,7 +520,7 @@ def evaluate(
                 progress=lambda n: progress.advance(task, n),
             )
 
-    result = _run(work)
+    result = run_local(work)
     typer.echo(json.dumps(result, indent=2))
     if min_ndcg is not None and result["ndcg@10"] < min_ndcg:
         console.print(f"[red]nDCG@10 {result['ndcg@10']} is below the gate {min_ndcg}[/red]")
@@ -539,65 +529,98 @@ def evaluate(
 
 @feedback_app.command("export")
 def feedback_export(
-    tenant: TenantOption,
     folder: Annotated[Path, typer.Argument(help="Where to write queries.jsonl and qrels/test.tsv")],
+    tenant: OptionalTenantOption = None,
+    knowledge_base: KnowledgeBaseOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant`."""
+    """Write the tenant's positively rated answers as a BEIR set for `ragapi eval --tenant` (with --url: an
+    admin key's tenant, through GET /v1/feedback/export)."""
+    where = target(tenant, url, api_key, token)
+    if isinstance(where, Remote):
+        remote.feedback_export(where, folder, knowledge_base)
+        return
+    if knowledge_base is not None:
+        raise typer.BadParameter("--knowledge-base is for --url; the local export is the whole tenant's")
     from ragapi.analytics.feedback import export
     from ragapi.evaluation.beir import write_beir
 
-    tenant_id = _tenant(tenant)
-    exported = _run(lambda state: export(state.db, tenant_id))
+    tenant_id = where
+    exported = run_local(lambda state: export(state.db, tenant_id))
     write_beir(folder, exported)
     typer.echo(json.dumps({"queries": len(exported["queries"]), "qrels": len(exported["qrels"])}))
 
 
 @kb_app.command("list")
-def knowledge_bases_list(tenant: TenantOption) -> None:
-    """The tenant's knowledge bases, as JSON lines."""
+def knowledge_bases_list(
+    tenant: OptionalTenantOption = None, url: UrlOption = None, api_key: ApiKeyOption = None, token: TokenOption = None
+) -> None:
+    """The tenant's knowledge bases (with --url: those the credential may use), as JSON lines."""
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
+    where = target(tenant, url, api_key, token)
+    if isinstance(where, Remote):
+        remote.knowledge_bases_list(where)
+        return
+    tenant_id = where
 
     async def work(state: Any) -> list[Any]:
         return list(await state.knowledge_bases.visible(await operator_context(state.db, state.settings, tenant_id)))
 
-    for kb in _run(work):
+    for kb in run_local(work):
         typer.echo(json.dumps(_kb_json(kb)))
 
 
 @kb_app.command("create")
 def knowledge_bases_create(
-    tenant: TenantOption,
     name: Annotated[str, typer.Argument(help="Unique among the tenant's")],
+    tenant: OptionalTenantOption = None,
     description: Annotated[str, typer.Option(help="What it holds")] = "",
     settings: Annotated[str, typer.Option(help='Its own settings as JSON, e.g. {"top_k": 8}')] = "{}",
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Create a knowledge base."""
     from ragapi.retrieval.knowledge_bases import KnowledgeBaseSettings
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
+    where = target(tenant, url, api_key, token)
     try:
         own = KnowledgeBaseSettings.parse(json.loads(settings))
     except (ValueError, RagApiError) as exc:
         raise typer.BadParameter(f"--settings: {getattr(exc, 'detail', exc)}") from exc
+    if isinstance(where, Remote):
+        remote.knowledge_bases_create(where, name, description, own.stored())
+        return
+    tenant_id = where
 
     async def work(state: Any) -> Any:
         operator = await operator_context(state.db, state.settings, tenant_id)
-        return await state.knowledge_bases.create(operator, _checked(name, "name"), description, own)
+        return await state.knowledge_bases.create(operator, checked_text(name, "name"), description, own)
 
-    typer.echo(json.dumps(_kb_json(_run(work))))
+    typer.echo(json.dumps(_kb_json(run_local(work))))
 
 
 @kb_app.command("delete")
 def knowledge_bases_delete(
-    tenant: TenantOption, knowledge_base: Annotated[str, typer.Argument(help="Its id or name")]
+    knowledge_base: Annotated[str, typer.Argument(help="Its id or name")],
+    tenant: OptionalTenantOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Delete a knowledge base with its documents, chunks, vectors and cached answers; waits until done."""
+    """Delete a knowledge base with its documents, chunks, vectors and cached answers; waits until done
+    (with --url: the service finishes it, its GET shows the progress)."""
     from ragapi.tenants.service import operator_context
 
-    tenant_id = _tenant(tenant)
+    where = target(tenant, url, api_key, token)
+    if isinstance(where, Remote):
+        remote.knowledge_bases_delete(where, knowledge_base)
+        return
+    tenant_id = where
 
     async def work(state: Any) -> Any:
         kb = await state.knowledge_bases.delete(
@@ -606,7 +629,7 @@ def knowledge_bases_delete(
         await state.knowledge_bases.drain()
         return kb
 
-    kb = _run(work)
+    kb = run_local(work)
     typer.echo(json.dumps({"id": str(kb.id), "name": kb.name, "deleted": True}))
 
 
@@ -619,7 +642,3 @@ def _kb_json(kb: Any) -> dict[str, Any]:
         "chunks": kb.chunk_count,
         "settings": kb.settings.stored(),
     }
-
-
-if __name__ == "__main__":
-    app()

@@ -1,4 +1,5 @@
-"""Request and response bodies of the REST API."""
+"""Request and response bodies of the REST API: pure pydantic models, shared by the server (`ragapi.api`)
+and the Python client (`ragapi.client`), so neither imports the other's stack."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ragapi.answering.answer import Answer, Citation, Usage
-from ragapi.answering.conversations.models import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
+from ragapi.answering.answer import Answer, Citation, Passage, Usage
+from ragapi.answering.conversations.limits import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
 from ragapi.core import inputs
 from ragapi.retrieval.knowledge_bases import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REFS, KnowledgeBaseSettings
 
@@ -32,20 +32,6 @@ class Body(BaseModel):
             inner, reason = found
             raise PydanticCustomError("input_policy", "{reason}", {"reason": f"{inner} {reason}".strip()})
         return value
-
-
-KnowledgeBaseQuery = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=MAX_NAME_CHARS,
-        description="The knowledge base (id or name); none: the tenant's default, or the key's only one",
-    ),
-]
-KnowledgeBaseFilter = Annotated[
-    str | None,
-    Query(min_length=1, max_length=MAX_NAME_CHARS, description="Only this knowledge base (id or name)"),
-]
 
 
 class QueryRequest(Body):
@@ -510,3 +496,24 @@ class ConversationAnswer(Answer):
 
     conversation_id: uuid.UUID
     standalone_question: str = Field(description="What was searched: the question made standalone from earlier ones")
+
+
+# --- search -----------------------------------------------------------------------------------------------
+
+
+class SearchRequest(Body):
+    query: str = Field(min_length=1, description="What to search for; limited by MAX_QUERY_CHARS")
+    knowledge_bases: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REFS,
+        description="Knowledge bases to search (ids or names), fused into one ranking; none: the tenant's default",
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, description="Passages to return; the knowledge base's own default, else DEFAULT_TOP_K"
+    )
+    filters: dict[str, Any] | None = Field(default=None, description='Metadata filters, e.g. {"lang": ["en", "de"]}')
+
+
+class SearchResponse(BaseModel):
+    passages: list[Passage] = Field(description="Best first, after reranking, numbered as an answer would cite them")

@@ -1,0 +1,3 @@
+from ragapi.api.cli import app
+
+app()
