@@ -154,6 +154,9 @@ class Served:
     def url(self) -> str:
         return self.server.url
 
+    def cli(self, *args: str) -> str:
+        return self.server.cli(*args)
+
     def tenant(self, name: str = "") -> TenantHandle:
         response = httpx.post(
             self.url + "/v1/tenants",
@@ -168,7 +171,8 @@ class Served:
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One real server for the tests of HTTP clients (the Python client, the remote CLI), started once."""
+    """One real server for the tests of clients that speak only HTTP (the Python client, the remote CLI,
+    OpenAI's SDK, LangChain's ChatOpenAI, the MCP client), started once."""
     server = ApiServer(
         tmp_path_factory.mktemp("served"),
         CHUNK_SIZE_TOKENS="120",

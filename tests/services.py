@@ -146,14 +146,19 @@ class ApiServer:
 
     def start(self) -> None:
         self.launch()
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except TimeoutError:
+            self.stop()
+            raise
 
     def launch(self) -> None:
         command = [sys.executable, "-m", "ragapi.api.cli", "serve", *self.serve_args]
         self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
-    def wait_ready(self) -> None:
-        wait_for_http(self.url + "/readyz", "ragapi serve", 90, need_ok=True)
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        # A fresh database's migrations and the model's first load: slow when the machine is shared.
+        wait_for_http(self.url + "/readyz", "ragapi serve", timeout_s, need_ok=True)
 
     def stop(self) -> int:
         assert self.process is not None

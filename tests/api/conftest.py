@@ -3,8 +3,6 @@ swapped for OpenAIAnswerer pointed at a wire-level OpenAI server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from typer.testing import CliRunner
 
@@ -15,10 +13,7 @@ from ragapi.api.state import AppState
 from ragapi.core.settings import Settings, get_settings
 from ragapi.generation.answerers import OpenAIAnswerer, build_extractive
 from tests.conftest import make_settings
-from tests.services import ApiServer, wait_for_http
 from tests.wire import Reply, wire_server
-
-SERVED_START_S = 300
 
 
 @pytest.fixture
@@ -50,16 +45,3 @@ def openai_chain(app_state: AppState, tmp_path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(answers, "pipeline", pipeline)
         monkeypatch.setattr(answers, "cache", cache)
         yield replies, server
-
-
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """`ragapi serve` in its own process, once per session: for clients that speak only HTTP (OpenAI's
-    SDK, LangChain's ChatOpenAI, the MCP client)."""
-    server = ApiServer(tmp_path_factory.mktemp("served-api"))
-    server.launch()
-    # A fresh database's migrations and the model's first load: slow when the machine is shared.
-    wait_for_http(server.url + "/readyz", "ragapi serve", SERVED_START_S, need_ok=True)
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.stop()

@@ -124,7 +124,7 @@ def tasks_started() -> Iterator[list[str]]:
 
 
 def served_tenant(server: Any, name: str, documents: dict[str, list[str]]) -> dict[str, str]:
-    """A tenant of a served API (`tests.services.ApiServer`) made by its CLI, with `documents` ingested
+    """A tenant of a served API (`tests.conftest.Served`) made by its CLI, with `documents` ingested
     over HTTP into knowledge bases by name (`default`: the tenant's default): {tenant_id, api_key}."""
     tenant: dict[str, str] = json.loads(server.cli("tenants", "create", name, "--json"))
     headers = {"X-API-Key": tenant["api_key"]}

@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from tests.api.helpers import served_tenant
-from tests.services import ApiServer
+from tests.conftest import Served
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +27,12 @@ POLICY = [
 
 
 @pytest.fixture(scope="module")
-def initech(served: ApiServer) -> dict[str, str]:
+def initech(served: Served) -> dict[str, str]:
     return served_tenant(served, "Initech MCP", {"default": POLICY, "security": ["Badges must be worn at all times."]})
 
 
 @pytest.fixture(scope="module")
-def stranger(served: ApiServer) -> dict[str, str]:
+def stranger(served: Served) -> dict[str, str]:
     return served_tenant(served, "Stranger MCP", {"default": ["Stranger Things Inc sells waffles."]})
 
 
@@ -61,7 +61,7 @@ def error_text(result: CallToolResult) -> str:
     return block.text
 
 
-async def test_the_tools_answer_for_the_keys_tenant(served: ApiServer, initech: dict[str, str]) -> None:
+async def test_the_tools_answer_for_the_keys_tenant(served: Served, initech: dict[str, str]) -> None:
     async with session(served.url, authorization=f"Bearer {initech['api_key']}") as mcp:
         tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
         assert set(tools) == {"search", "ask", "list_knowledge_bases", "get_document"}
@@ -87,7 +87,7 @@ async def test_the_tools_answer_for_the_keys_tenant(served: ApiServer, initech: 
     assert usage["queries"] == 3  # two searches and a question, charged as any query
 
 
-async def test_bad_arguments_are_tool_errors(served: ApiServer, initech: dict[str, str]) -> None:
+async def test_bad_arguments_are_tool_errors(served: Served, initech: dict[str, str]) -> None:
     async with session(served.url, authorization=f"Bearer {initech['api_key']}") as mcp:
         assert "top_k" in error_text(await mcp.call_tool("search", {"query": "leave", "top_k": "many"}))
         assert "query" in error_text(await mcp.call_tool("search", {"query": "   "}))
@@ -100,7 +100,7 @@ async def test_bad_arguments_are_tool_errors(served: ApiServer, initech: dict[st
 
 
 async def test_another_tenants_key_sees_nothing_of_it(
-    served: ApiServer, initech: dict[str, str], stranger: dict[str, str]
+    served: Served, initech: dict[str, str], stranger: dict[str, str]
 ) -> None:
     async with session(served.url, authorization=f"Bearer {initech['api_key']}") as mcp:
         found = structured(await mcp.call_tool("search", {"query": "parental leave"}))
@@ -118,7 +118,7 @@ async def test_another_tenants_key_sees_nothing_of_it(
         assert "16 weeks" not in answer["answer"]
 
 
-async def test_a_client_without_a_valid_credential_gets_no_session(served: ApiServer) -> None:
+async def test_a_client_without_a_valid_credential_gets_no_session(served: Served) -> None:
     for headers in ({}, {"authorization": "Bearer rk_not_a_key"}):
         with pytest.raises(Exception) as refused:  # noqa: B017 - the SDK surfaces the 401 as it can
             async with session(served.url, **headers):
@@ -129,7 +129,7 @@ async def test_a_client_without_a_valid_credential_gets_no_session(served: ApiSe
     assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_mcp_requests_spend_the_keys_rate_limit(served: ApiServer, initech: dict[str, str]) -> None:
+async def test_mcp_requests_spend_the_keys_rate_limit(served: Served, initech: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=served.url, headers={"X-API-Key": initech["api_key"]}) as admin:
 
         async def key(**fields: Any) -> str:

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 from tests.api.helpers import served_tenant
-from tests.services import ApiServer
+from tests.conftest import Served
 
 pytestmark = pytest.mark.slow
 
@@ -29,19 +29,19 @@ WIKI = ["The build server is ci.example.com; it keeps build logs for 30 days."]
 
 
 @pytest.fixture(scope="module")
-def acme(served: ApiServer) -> dict[str, str]:
+def acme(served: Served) -> dict[str, str]:
     return served_tenant(
         served, "Acme OpenAI", {"handbook": HANDBOOK, "wiki": WIKI, "default": ["Acme was founded in 1999."]}
     )
 
 
 @pytest.fixture(scope="module")
-def other(served: ApiServer) -> dict[str, str]:
+def other(served: Served) -> dict[str, str]:
     return served_tenant(served, "Other OpenAI", {"default": ["Other Corp sells umbrellas."]})
 
 
 @pytest.fixture
-def sdk(served: ApiServer, acme: dict[str, str]) -> Iterator[openai.OpenAI]:
+def sdk(served: Served, acme: dict[str, str]) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=served.url + "/v1", api_key=acme["api_key"], max_retries=0) as c:
         yield c
 
@@ -52,7 +52,7 @@ def extra(model: Any) -> dict[str, Any]:
 
 
 def test_models_are_the_knowledge_bases_the_key_may_use(
-    sdk: openai.OpenAI, served: ApiServer, other: dict[str, str]
+    sdk: openai.OpenAI, served: Served, other: dict[str, str]
 ) -> None:
     ids = {m.id for m in sdk.models.list()}
     assert ids == {"default", "handbook", "wiki"}
@@ -77,7 +77,7 @@ def test_models_are_the_knowledge_bases_the_key_may_use(
             stranger.models.retrieve(extra(handbook)["knowledge_base_id"])
 
 
-def test_a_completion_is_a_cited_answer_with_usage(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
+def test_a_completion_is_a_cited_answer_with_usage(sdk: openai.OpenAI, served: Served, acme: dict[str, str]) -> None:
     headers = {"X-API-Key": acme["api_key"]}
     before = httpx.get(served.url + "/v1/tenant", headers=headers).json()["usage"]["queries"]
     completion = sdk.chat.completions.create(
@@ -146,7 +146,7 @@ def test_messages_are_a_conversation(sdk: openai.OpenAI) -> None:
     assert "4433" in (completion.choices[0].message.content or "")
 
 
-def test_a_stream_is_chunks_then_done(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
+def test_a_stream_is_chunks_then_done(sdk: openai.OpenAI, served: Served, acme: dict[str, str]) -> None:
     question = [{"role": "user", "content": "What is the VPN endpoint?"}]
     chunks = list(
         sdk.chat.completions.create(
@@ -174,7 +174,7 @@ def test_a_stream_is_chunks_then_done(sdk: openai.OpenAI, served: ApiServer, acm
     assert '"usage"' not in "".join(lines)  # not asked for
 
 
-async def test_the_async_client_answers_and_streams(served: ApiServer, acme: dict[str, str]) -> None:
+async def test_the_async_client_answers_and_streams(served: Served, acme: dict[str, str]) -> None:
     async with openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=acme["api_key"], max_retries=0) as aclient:
         completion = await aclient.chat.completions.create(
             model="wiki", messages=[{"role": "user", "content": "Which host is the build server?"}]
@@ -187,7 +187,7 @@ async def test_the_async_client_answers_and_streams(served: ApiServer, acme: dic
         assert text == completion.choices[0].message.content  # the second came from the cache, whole
 
 
-def test_bad_requests_raise_the_sdks_exceptions(sdk: openai.OpenAI, served: ApiServer) -> None:
+def test_bad_requests_raise_the_sdks_exceptions(sdk: openai.OpenAI, served: Served) -> None:
     user = [{"role": "user", "content": "When does the cafeteria open?"}]
     cases: list[tuple[dict[str, Any], str | None]] = [
         ({"n": 2}, "n"),
@@ -227,7 +227,7 @@ def test_bad_requests_raise_the_sdks_exceptions(sdk: openai.OpenAI, served: ApiS
             stranger.models.list()
 
 
-def test_rate_limits_send_openais_headers(sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]) -> None:
+def test_rate_limits_send_openais_headers(sdk: openai.OpenAI, served: Served, acme: dict[str, str]) -> None:
     made = httpx.post(
         served.url + "/v1/api-keys",
         headers={"X-API-Key": acme["api_key"]},
@@ -247,7 +247,7 @@ def test_rate_limits_send_openais_headers(sdk: openai.OpenAI, served: ApiServer,
     assert limited.value.response.headers["x-ratelimit-remaining-requests"] == "0"
 
 
-def test_langchain_chat_openai_asks_a_knowledge_base(served: ApiServer, acme: dict[str, str]) -> None:
+def test_langchain_chat_openai_asks_a_knowledge_base(served: Served, acme: dict[str, str]) -> None:
     chat = ChatOpenAI(
         base_url=served.url + "/v1", api_key=acme["api_key"], model="handbook", max_retries=0, stream_usage=True
     )  # type: ignore[call-arg]
@@ -260,7 +260,7 @@ def test_langchain_chat_openai_asks_a_knowledge_base(served: ApiServer, acme: di
 
 
 def test_a_restricted_key_asks_only_its_knowledge_bases(
-    sdk: openai.OpenAI, served: ApiServer, acme: dict[str, str]
+    sdk: openai.OpenAI, served: Served, acme: dict[str, str]
 ) -> None:
     admin = {"X-API-Key": acme["api_key"]}
 
@@ -275,7 +275,7 @@ def test_a_restricted_key_asks_only_its_knowledge_bases(
             wiki.chat.completions.create(model="handbook", messages=[{"role": "user", "content": "VPN endpoint?"}])
 
 
-def test_a_body_over_the_limit_is_refused_in_openais_shape(served: ApiServer, acme: dict[str, str]) -> None:
+def test_a_body_over_the_limit_is_refused_in_openais_shape(served: Served, acme: dict[str, str]) -> None:
     huge = {"model": "wiki", "messages": [{"role": "user", "content": "x" * (1024 * 1024 + 1)}]}
     response = httpx.post(
         served.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {acme['api_key']}"}, json=huge
