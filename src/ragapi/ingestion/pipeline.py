@@ -42,6 +42,8 @@ from ragapi.core.errors import (
 from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.core.settings import Settings
 from ragapi.embedding import embedder_for, embedding_identity
+from ragapi.ingestion.access import DocumentAccess
+from ragapi.ingestion.access import stored as stored_access
 from ragapi.ingestion.chunk_store import (
     ChunkRow,
     add_chunks,
@@ -75,6 +77,7 @@ class IngestItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     external_id: str | None = None
     url: str | None = None  # fetched into `data` by the pipeline (SSRF-guarded)
+    access: DocumentAccess | None = None  # who may read it; None: the whole tenant
 
 
 @dataclass(slots=True)
@@ -510,6 +513,7 @@ class IngestPipeline:
             metadata_=item.metadata,
             chunk_count=len(p.chunks),
             size_bytes=len(item.data),
+            **stored_access(item.access),
         )
         session.add(document)
         await session.flush()

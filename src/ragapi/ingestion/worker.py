@@ -28,6 +28,7 @@ from ragapi.core.database import Database
 from ragapi.core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS, INGEST_REMOVED_CHARACTERS
 from ragapi.core.settings import Settings
 from ragapi.ingestion import jobs
+from ragapi.ingestion.access import DocumentAccess
 from ragapi.ingestion.models import IngestFile
 from ragapi.ingestion.pipeline import TRANSIENT_STATUSES, IngestItem, IngestPipeline, ItemResult, OnWritten
 from ragapi.ingestion.uploads import UploadStore
@@ -247,6 +248,7 @@ class IngestWorker:
                     metadata=dict(f.metadata_),
                     external_id=f.external_id,
                     url=f.url,
+                    access=DocumentAccess.from_json(f.access),
                 )
             )
         return items
