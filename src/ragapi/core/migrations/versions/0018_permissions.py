@@ -8,7 +8,7 @@ A document is readable by the whole tenant (`readers` NULL, as before) or by the
 that one predicate, `ragapi_can_read(readers)`, decides for documents, chunks and the query log alike.
 It compares them with the transaction's `app.readers`: the request's principal ids (its own, its groups',
 or those of the end user a delegating key acts for), or `*` for a view of everything (admins, workers).
-An unset `app.readers` reads tenant-wide rows only. The predicate is a restrictive SELECT policy next to
+An unset or empty `app.readers` reads tenant-wide rows only. The predicate is a restrictive SELECT policy next to
 the tenant's, for the application role only: no statement of the application can read past it.
 
 A query-log row cites chunks: it is readable by those who can read all of its restricted ones (the
@@ -57,7 +57,7 @@ CREATE FUNCTION ragapi_can_read(p_readers uuid[]) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT p_readers IS NULL
         OR current_setting('app.readers', true) = '*'
-        OR p_readers && NULLIF(current_setting('app.readers', true), '*')::uuid[]
+        OR p_readers && NULLIF(NULLIF(current_setting('app.readers', true), '*'), '')::uuid[]
 $$;
 """
 
