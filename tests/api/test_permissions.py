@@ -8,7 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from ragapi.api.state import AppState
+from ragapi.core.access import EVERYTHING, ReaderView
 from ragapi.core.database import Database
 from tests.api.helpers import assert_problem, sse_events
 from tests.conftest import MakeTenant, MakeUser, TenantHandle
@@ -90,6 +93,25 @@ async def test_a_restricted_document_is_invisible_to_others_everywhere(
     assert r.status_code == 200 and secret not in r.text and "eleven million" not in r.text
     r = await client.post("/v1/rag/invoke", headers=alice.headers, json={"input": {"query": question}})
     assert secret in r.text
+
+    # conversations answer through the same view
+    conversation = (await client.post("/v1/conversations", headers=bob.headers, json={})).json()["id"]
+    r = await client.post(
+        f"/v1/conversations/{conversation}/messages", headers=bob.headers, json={"content": question, "cache": False}
+    )
+    assert r.status_code == 200, r.text
+    assert secret not in r.text and "eleven million" not in r.text
+    # a job's results name a document only to those who may read it
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=bob.headers,
+        json={"documents": [{"text": "Bob's zephyr note for alice only.", "access": {"users": [str(alice.user_id)]}}]},
+    )
+    assert r.status_code == 200, r.text
+    made = r.json()["documents"][0]
+    assert made["status"] == "created" and made["document_id"] is None
+    job = (await client.get(f"/v1/ingest/jobs/{r.json()['job_id']}", headers=alice.headers)).json()
+    assert job["documents"][0]["document_id"] is not None
 
     # membership changes take effect on the next request
     await client.delete(f"/v1/groups/{gid}/members/{alice.user_id}", headers=tenant.headers)
@@ -243,3 +265,25 @@ async def test_sync_memberships(db: Database, tenant: TenantHandle, make_user: M
     assert all(alice.user_id not in g.member_ids for g in await groups.list_groups(db, tenant.tenant_id))
     with pytest.raises(Exception, match="no such user"):
         await groups.sync_memberships(db, tenant.tenant_id, uuid.uuid4(), ["eng"])
+
+
+async def test_the_query_log_of_a_restricted_answer_is_as_restricted(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser, app_state: AppState
+) -> None:
+    """Analytics' top queries and sources and the feedback export read the query log: a question that
+    retrieved a restricted chunk is logged readable only by those who read all of them."""
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    await ingest(client, tenant.headers, SECRET, {"users": [str(alice.user_id)]})
+    question = f"zephyr quasar budget {uuid.uuid4().hex[:6]}"
+    await cited(client, alice.headers, question)
+    assert app_state.query_log is not None
+    await app_state.query_log.flush()
+
+    async def logged(view: ReaderView) -> int:
+        async with app_state.db.tenant_session(tenant.tenant_id, view=view) as session:
+            rows = await session.execute(text("SELECT count(*) FROM query_log WHERE query = :q"), {"q": question})
+            return int(rows.scalar_one())
+
+    assert await logged(ReaderView.of(alice.user_id)) == 1
+    assert await logged(ReaderView.of(bob.user_id)) == 0
+    assert await logged(EVERYTHING) == 1

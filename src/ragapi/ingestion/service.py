@@ -32,6 +32,8 @@ class JobView:
     job: IngestJob
     progress: jobs.Progress
     files: list[IngestFile]
+    # documents its files made that the caller may not read: shown without their id or name
+    hidden: frozenset[uuid.UUID] = frozenset()
 
     @property
     def finished(self) -> bool:
@@ -81,7 +83,9 @@ class IngestionService:
                 raise NotFound("no such ingest job")
             progress = (await jobs.progress_of(session, [job_id]))[job_id]
             listed = await jobs.files_of(session, job_id) if files else []
-        return JobView(job, progress, listed)
+            made = {f.document_id for f in listed if f.document_id is not None}
+            readable = await documents.readable(session, tenant_id, made)
+        return JobView(job, progress, listed, frozenset(made - readable))
 
     async def jobs(
         self, tenant: TenantContext, status: str | None, cursor: str | None, limit: int
