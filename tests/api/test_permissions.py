@@ -287,3 +287,29 @@ async def test_the_query_log_of_a_restricted_answer_is_as_restricted(
     assert await logged(ReaderView.of(alice.user_id)) == 1
     assert await logged(ReaderView.of(bob.user_id)) == 0
     assert await logged(EVERYTHING) == 1
+
+
+async def test_semantic_hits_are_served_only_within_one_view(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser, app_state: AppState
+) -> None:
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    gid = (await client.post("/v1/groups", headers=tenant.headers, json={"name": "leave"})).json()["group_id"]
+    await client.post(f"/v1/groups/{gid}/members", headers=tenant.headers, json={"user_ids": [str(alice.user_id)]})
+    doc = await ingest(client, tenant.headers, "Employees receive 27 days of annual leave per year.", {"groups": [gid]})
+
+    async def ask(who: dict[str, str], question: str) -> dict[str, Any]:
+        r = await client.post("/v1/query", headers=who, json={"query": question})
+        assert r.status_code == 200, r.text
+        await app_state.answers.cache.drain()
+        return dict(r.json())
+
+    first = await ask(alice.headers, "How many days of annual leave do employees get?")
+    assert not first["cached"] and doc in {c["document_id"] for c in first["citations"]}
+    paraphrase = "How many days of annual leave does an employee get?"
+    other = await ask(bob.headers, paraphrase)
+    assert not other["cached"] and doc not in json.dumps(other)
+    assert (await ask(alice.headers, paraphrase))["cached"] == "semantic"
+    # alice leaves the group: her view changed, so the stored answer is not hers any more
+    await client.delete(f"/v1/groups/{gid}/members/{alice.user_id}", headers=tenant.headers)
+    after = await ask(alice.headers, "How many days of annual leave does an employee get ?")
+    assert not after["cached"] and doc not in json.dumps(after)
