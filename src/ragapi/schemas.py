@@ -13,6 +13,8 @@ from pydantic_core import PydanticCustomError
 from ragapi.answering.answer import Answer, Citation, Passage, Usage
 from ragapi.answering.conversations.limits import MAX_KNOWLEDGE_BASE_CHARS, MAX_KNOWLEDGE_BASES, MAX_TITLE_CHARS
 from ragapi.core import inputs
+from ragapi.core.access import MAX_GROUP_NAME_CHARS as GROUP_NAME_CHARS
+from ragapi.core.access import DocumentAccess
 from ragapi.retrieval.knowledge_bases import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REFS, KnowledgeBaseSettings
 
 
@@ -54,6 +56,32 @@ class QueryRequest(Body):
 QueryResponse = Answer  # the one answer model, as every surface returns it
 
 
+class AccessIn(Body):
+    """Who may read a document besides the tenant's admins: users, groups and API keys of the tenant, by
+    id. An access list that names nobody leaves the document to admins."""
+
+    users: list[uuid.UUID] = Field(default_factory=list)
+    groups: list[uuid.UUID] = Field(default_factory=list)
+    api_keys: list[uuid.UUID] = Field(default_factory=list)
+
+    def model(self) -> DocumentAccess:
+        return DocumentAccess.of(self.users, self.groups, self.api_keys)
+
+
+class AccessOut(BaseModel):
+    users: list[uuid.UUID]
+    groups: list[uuid.UUID]
+    api_keys: list[uuid.UUID]
+
+
+class DocumentAccessPut(Body):
+    access: AccessIn | None = Field(description="null: the whole tenant may read it (the default)")
+
+
+class BulkAccessPut(DocumentAccessPut):
+    document_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
 class DocumentIn(Body):
     text: str | None = Field(default=None, min_length=1)
     url: str | None = Field(
@@ -62,6 +90,7 @@ class DocumentIn(Body):
     title: str | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] = Field(default_factory=dict)
     external_id: str | None = Field(default=None, min_length=1, max_length=500)
+    access: AccessIn | None = Field(default=None, description="Who may read it; absent or null: the whole tenant")
 
     @model_validator(mode="after")
     def _one_source(self) -> DocumentIn:
@@ -138,6 +167,11 @@ class DocumentOut(BaseModel):
     chunks: int
     size_bytes: int
     created_at: datetime | None
+    access: AccessOut | None = Field(description="Who may read it besides admins; null: the whole tenant")
+
+
+class DocumentAccessPage(BaseModel):
+    items: list[DocumentOut]
 
 
 class DocumentPatch(Body):
@@ -153,7 +187,7 @@ class DocumentPage(BaseModel):
 # Bodies forbid unknown fields: a tenant id or role smuggled into a request is a 422, never obeyed.
 
 UserRole = Literal["admin", "member", "readonly"]
-KeyScope = Literal["query", "feedback", "ingest", "admin"]
+KeyScope = Literal["query", "feedback", "ingest", "admin", "delegate"]
 
 
 class TokenResponse(BaseModel):
@@ -517,3 +551,22 @@ class SearchRequest(Body):
 
 class SearchResponse(BaseModel):
     passages: list[Passage] = Field(description="Best first, after reranking, numbered as an answer would cite them")
+
+
+class GroupCreate(Body):
+    name: str = Field(min_length=1, max_length=GROUP_NAME_CHARS)
+
+
+class GroupRename(GroupCreate):
+    pass
+
+
+class GroupMembers(Body):
+    user_ids: list[uuid.UUID] = Field(min_length=1, description="The tenant's users, by id")
+
+
+class GroupOut(BaseModel):
+    group_id: uuid.UUID
+    name: str
+    created_at: datetime | None
+    members: list[uuid.UUID] = Field(description="Its users' ids")

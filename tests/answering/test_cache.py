@@ -43,4 +43,4 @@ async def test_the_versions_kept_for_prefetching_are_bounded(app_state, monkeypa
     cache._remember_version(tenants[2], None, scope)  # one more: the process starts afresh
     assert list(cache._versions) == [(tenants[2], None)]
     question = Question.parse("anything?", None, None, True, app_state.settings)
-    assert await cache.prefetch(tenants[0], question) is None  # forgotten: not prefetched
+    assert await cache.prefetch(tenants[0], question, "all") is None  # forgotten: not prefetched

@@ -152,6 +152,9 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
     answer = await client.post("/v1/query", headers=key_a, json={"query": "What does a fuzzer look for?"})
     kb = await client.post("/v1/knowledge-bases", headers=key_a, json={"name": f"fuzz-kb-{tag}"})
     conversation = await client.post("/v1/conversations", headers=key_a, json={"title": "fuzzed"})
+    group = await client.post("/v1/groups", headers=key_a, json={"name": f"fuzz-group-{tag}"})
+    listed = await client.post("/v1/groups", headers=key_a, json={"name": f"fuzz-readers-{tag}"})
+    assert group.status_code == 201 and listed.status_code == 201, group.text
     assert key.status_code == 201 and ingest.status_code == 200 and answer.status_code == 200, answer.text
     assert kb.status_code == 201, kb.text
     assert conversation.status_code == 201, conversation.text
@@ -167,6 +170,13 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
         "job_id": ingest.json()["job_id"],
         "query_id": answer.json()["query_id"],
         "conversation_id": conversation.json()["id"],
+        "group_id": group.json()["group_id"],  # the valid DELETE removes it
+        # access lists and group members: ids of tenant A (an unknown one is a 422, tested elsewhere)
+        "users": str(member.id),
+        "user_ids": str(member.id),
+        "groups": listed.json()["group_id"],
+        "api_keys": key.json()["id"],
+        "document_ids": ingest.json()["documents"][0]["document_id"],
         "chunk_ids": answer.json()["citations"][0]["chunk_id"],
         "config_hash": LZString.compressToEncodedURIComponent("{}"),  # type: ignore[no-untyped-call]
         "username": principals[2].email,  # sign-in: an account that exists

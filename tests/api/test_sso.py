@@ -343,3 +343,35 @@ async def test_a_provider_inside_the_services_network_is_not_contacted(
         assert (await client.put("/v1/identity-provider", headers=tenant.headers, json=body)).status_code == 200
         problem = assert_problem(await browser.start(tenant), 502)
         assert "not public (OIDC_ALLOWED_NETWORKS)" in problem["detail"], problem
+
+
+async def test_the_groups_claim_sets_the_users_groups_and_so_what_they_may_read(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    await use_idp(client, tenant, idp)  # groups_claim "groups": the provider sends ["staff", "domain:acme.test"]
+    auditors = await client.post("/v1/groups", headers=tenant.headers, json={"name": "auditors"})
+    assert auditors.status_code == 201, auditors.text
+    staff = await client.post("/v1/groups", headers=tenant.headers, json={"name": "staff"})
+    body = {
+        "documents": [{"text": "The staff canteen opens at seven.", "access": {"groups": [staff.json()["group_id"]]}}]
+    }
+    ingested = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json=body)
+    assert ingested.status_code == 200, ingested.text
+
+    who = person("grouped")
+    first = await browser.sign_in(tenant, who)
+    assert first.status_code == 200, first.text
+    user_id = (await client.get("/v1/auth/me", headers=bearer(first.json()["access_token"]))).json()["id"]
+    added = await client.post(
+        f"/v1/groups/{auditors.json()['group_id']}/members", headers=tenant.headers, json={"user_ids": [user_id]}
+    )
+    assert added.status_code == 200, added.text
+
+    second = await browser.sign_in(tenant, who)
+    assert second.status_code == 200, second.text
+    groups = {g["name"]: g["members"] for g in (await client.get("/v1/groups", headers=tenant.headers)).json()}
+    assert groups["staff"] == [user_id] and groups["domain:acme.test"] == [user_id]  # made at the first sign-in
+    assert groups["auditors"] == []  # the provider's claim is the membership: a hand-made one goes
+    listed = await client.get("/v1/documents", headers=bearer(second.json()["access_token"]))
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()["items"]) == 1  # readable through the claimed group

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from ragapi.api.state import AppState
+from ragapi.core.access import DocumentAccess, ReaderView, reading_as
 from ragapi.core.errors import UpstreamError
 from ragapi.core.settings import VectorBackend
 from ragapi.ingestion.documents import delete_document, update_metadata
@@ -281,3 +282,24 @@ async def test_knowledge_bases_share_an_index_without_seeing_each_other(backend:
     if backend.dense is not None:
         left = {r["metadata"]["document_id"] for r in backend.dense.namespaces[str(tenant.tenant_id)].values()}
         assert left == {str(mine)}
+
+
+async def test_restricted_documents_are_read_back_through_row_level_security(
+    backend: Backend, tenant: TenantHandle
+) -> None:
+    """An external index knows nothing of access lists: its matches are read back as chunk rows in the
+    request's view, so a hidden document's match is dropped there."""
+    insider = uuid.uuid4()
+    (hidden,) = await backend.ingest(
+        tenant, "Copper mine output rose sharply.", access=DocumentAccess.of(users=[insider])
+    )
+    (shown,) = await backend.ingest(tenant, "Copper prices fell in the spring.")
+    question = "copper mine output prices"
+    with reading_as(ReaderView.of(uuid.uuid4(), version=1)):
+        stranger = await backend.retriever(tenant, k=5).ainvoke(question)
+    with reading_as(ReaderView.of(insider, version=1)):
+        reader = await backend.retriever(tenant, k=5).ainvoke(question)
+    assert {d.metadata["document_id"] for d in stranger} == {str(shown)}
+    assert {d.metadata["document_id"] for d in reader} == {str(shown), str(hidden)}
+    if backend.stored(tenant) is not None:
+        assert len(backend.stored(tenant) or ()) == 2  # the index holds both: the database decides

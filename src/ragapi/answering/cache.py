@@ -1,7 +1,8 @@
 """The answer cache's policy: which answers may be served again, to whom, and when they are stored.
 
-    partition: tenant, the knowledge bases searched (ids, versions), everything else that changes an answer
-               (`AnswerCache.fingerprint`)
+    partition: tenant, the knowledge bases searched (ids, versions), the asker's reader view (who it is,
+               its groups, the tenant's access version: `ragapi.core.access`), everything else that
+               changes an answer (`AnswerCache.fingerprint`)
     lookup:    the exact entry under the question's key, then the partition's nearest semantic matches
                (REST, SSE and LangServe begin it before admission: `prefetch`, so that admission's one
                statement also runs the semantic search)
@@ -150,12 +151,14 @@ class AnswerCache:
     def serves(self, question: Question) -> bool:
         return self.settings.cache_enabled and question.use_cache
 
-    def keys(self, tenant_id: uuid.UUID, scope: ScopeKey, question: Question) -> tuple[str, str]:
-        parameters = {**self.fingerprint, "top_k": question.top_k, "filters": question.filters}
+    def keys(self, tenant_id: uuid.UUID, scope: ScopeKey, question: Question, view: str) -> tuple[str, str]:
+        """`view`: the asker's reader view (`ReaderView.fingerprint`): an answer is served only to those
+        who read the same documents."""
+        parameters = {**self.fingerprint, "top_k": question.top_k, "filters": question.filters, "view": view}
         partition = partition_key(tenant_id, scope, parameters)
         return partition, exact_key(partition, question.text)
 
-    async def prefetch(self, tenant_id: uuid.UUID, question: Question) -> Lookup | None:
+    async def prefetch(self, tenant_id: uuid.UUID, question: Question, view: str) -> Lookup | None:
         """Look up the exact entry and, without one, embed the question, before admission. None when the
         question skips the cache, or before this process has seen the versions of what it names."""
         seen = self._versions.get((tenant_id, question.knowledge_bases))
@@ -163,7 +166,7 @@ class AnswerCache:
             return None
         scope, kb_version = seen
         started = time.perf_counter()
-        partition, key = self.keys(tenant_id, scope, question)
+        partition, key = self.keys(tenant_id, scope, question, view)
         exact = await self.exact.get(key)
         embedded = await embed_query(self.embeddings, question.text) if exact is None and self.semantic else None
         return Lookup(key, partition, scope, kb_version, exact, embedded, (time.perf_counter() - started) * 1000)
@@ -176,6 +179,7 @@ class AnswerCache:
         lookup: Lookup | None,
         nearest: list[dict[str, Any]] | None,
         started: float,
+        view: str,
     ) -> Found:
         """The lookup's second half, under the versions admission read: `lookup` counts if it was made
         with those, and `nearest` are the semantic matches admission's statement found for it."""
@@ -183,7 +187,7 @@ class AnswerCache:
         self._remember_version(tenant_id, question.knowledge_bases, scope)
         embedded = lookup.embedded if lookup is not None else None  # the question's; any version
         ready = lookup if lookup is not None and lookup.scope == scope.key else None  # else it moved
-        partition, key = (ready.partition, ready.key) if ready else self.keys(tenant_id, scope.key, question)
+        partition, key = (ready.partition, ready.key) if ready else self.keys(tenant_id, scope.key, question, view)
         kind, semantic = "exact", self.semantic
         with stage("cache", tenant=tenant_id, kb_version=kb_version) as cache:
             entry = ready.exact if ready is not None else await self.exact.get(key)

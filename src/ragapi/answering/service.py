@@ -52,7 +52,7 @@ class AnswerService:
         """Charge `queries` (0 for one input of a batch that was charged as a whole) or raise
         QuotaExceeded, charging nothing."""
         tenant = request.tenant
-        lookup = await self.cache.prefetch(tenant.tenant_id, request.question)
+        lookup = await self.cache.prefetch(tenant.tenant_id, request.question, tenant.view.fingerprint)
         with request_context.timed("admission"):
             search = lookup.search() if lookup is not None else None
             admitted = await self.admissions.admit(tenant, queries, search, request.question.knowledge_bases)
@@ -126,7 +126,13 @@ class AnswerService:
                 yield event
             return
         found = await self.cache.find(
-            tenant_id, question, scope, admission.lookup, admission.nearest, time.perf_counter()
+            tenant_id,
+            question,
+            scope,
+            admission.lookup,
+            admission.nearest,
+            time.perf_counter(),
+            request.tenant.view.fingerprint,
         )
         if found.answer is not None:
             yield Finished(found.answer)

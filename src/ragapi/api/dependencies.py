@@ -2,7 +2,8 @@
 
 credential (X-API-Key, or Authorization: Bearer <API key | access token>, or a browser session's cookie
 with its CSRF token on state-changing requests: `ragapi.api.cookies`) → `Principal` → scope or role
-check → `TenantContext` → rate limits (tenant, then key or user) → the route.
+check → `TenantContext` (with the end user a delegating key acts for, and the reader view every database
+session of the request then has) → rate limits (tenant, then key or user) → the route.
 
 Every route declares who may call it through one of the aliases at the bottom (`QueryTenant`,
 `IngestTenant`, `AdminTenant`, `CurrentUser`, `Superadmin`) or, for the public sign-in routes, `IpLimited`;
@@ -22,12 +23,13 @@ from starlette.types import Scope as StarletteScope
 from ragapi.api.client_ip import client_ip
 from ragapi.api.cookies import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_matches
 from ragapi.api.state import AppState
-from ragapi.core import request_context
+from ragapi.core import access, request_context
 from ragapi.core.errors import Forbidden, RateLimited, Unauthenticated
 from ragapi.core.metrics import RATE_LIMIT_REJECTIONS
 from ragapi.core.ratelimit import Limit
 from ragapi.tenants.api_keys import principal_for_api_key
 from ragapi.tenants.context import Principal, Scope, TenantContext
+from ragapi.tenants.delegation import delegated_view, parse_groups
 from ragapi.tenants.keys import looks_like_key
 from ragapi.tenants.users import principal_for_access_token
 
@@ -133,7 +135,18 @@ async def tenant_for(request: Request, scope: Scope) -> TenantContext:
         raise Forbidden("superadmins manage tenants and read no tenant's data; use a tenant account or key")
     if not principal.allows(scope):
         raise Forbidden(f"this credential lacks the '{scope.value}' scope")
-    return TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan)
+    known: TenantContext | None = getattr(request.state, "tenant", None)
+    if known is not None:
+        return known
+    state = get_state(request)
+    groups = parse_groups(request.headers.get("x-on-behalf-of-groups"), state.settings.max_delegated_groups)
+    delegated = await delegated_view(state.db, principal, request.headers.get("x-on-behalf-of"), groups)
+    tenant = TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan, delegated=delegated)
+    # Every database session of this request reads as this view (row-level security): set here, where
+    # the credential is checked, and nowhere else.
+    access.current.set(tenant.view)
+    request.state.tenant = tenant
+    return tenant
 
 
 async def authorize(request: Request, scope: Scope) -> TenantContext:

@@ -3,7 +3,8 @@
 * `admin_session()` runs as the owner role: migrations, tenant provisioning.
 * `tenant_session(tenant_id)` runs every statement as the application role, which owns no tables and has
   no BYPASSRLS, with the tenant pinned by `SET LOCAL` for the transaction. Row-level security therefore
-  confines it to one tenant even if a query forgets its own tenant predicate.
+  confines it to one tenant even if a query forgets its own tenant predicate, and, with the request's
+  reader view pinned the same way (`ragapi.core.access`), to the documents that view may read.
 * `fetch_row` / `fetch`: one statement as the owner role, outside a transaction, on the driver: the
   credential lookups (which happen before any tenant is known) and the database functions that enter a
   tenant's scope themselves (admission, the semantic cache).
@@ -31,6 +32,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
+from ragapi.core import access
 from ragapi.core.settings import Settings
 from ragapi.core.tracing import instrument_engine, sql_span
 
@@ -68,7 +70,7 @@ def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 def _scope_statement(extra: int) -> TextClause:
     return text(
         "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tid, true), "
-        "set_config('synchronous_commit', :sync, true)"
+        "set_config('app.readers', :readers, true), set_config('synchronous_commit', :sync, true)"
         + "".join(f", set_config(:n{n}, :v{n}, true)" for n in range(extra))
     )
 
@@ -148,13 +150,23 @@ class Database:
 
     @asynccontextmanager
     async def tenant_session(
-        self, tenant_id: uuid.UUID, durable: bool = True, local: Mapping[str, str] | None = None
+        self,
+        tenant_id: uuid.UUID,
+        durable: bool = True,
+        local: Mapping[str, str] | None = None,
+        view: access.ReaderView | None = None,
     ) -> AsyncIterator[AsyncSession]:
         """`durable=False` commits without waiting for the WAL flush (counters and logs, not records);
-        `local`: more settings for this transaction only (e.g. `hnsw.ef_search`), set with the scope."""
+        `local`: more settings for this transaction only (e.g. `hnsw.ef_search`), set with the scope;
+        `view`: the restricted documents it may read (default: the request's, `ragapi.core.access`)."""
         async with self.sessions() as session, session.begin():
             # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
-            params = {"role": self.app_role, "tid": str(tenant_id), "sync": "on" if durable else "off"}
+            params = {
+                "role": self.app_role,
+                "tid": str(tenant_id),
+                "readers": (view or access.current.get()).setting,
+                "sync": "on" if durable else "off",
+            }
             for n, (name, value) in enumerate((local or {}).items()):
                 params |= {f"n{n}": name, f"v{n}": value}
             await session.execute(_scope_statement(len(local or {})), params)

@@ -812,6 +812,19 @@ class LimitsSettings(BaseModel):
     max_knowledge_bases: int = Field(
         default=100, ge=1, le=100_000, description="Knowledge bases of one tenant (its default included)"
     )
+    max_access_entries: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Users, groups and API keys one document's access list names, together; also the members "
+        "one request adds to or removes from a group",
+    )
+    max_delegated_groups: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="Groups a delegating key may name for its end user on one request (X-On-Behalf-Of-Groups)",
+    )
 
 
 class Settings(

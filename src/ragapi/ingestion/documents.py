@@ -40,6 +40,16 @@ async def find_document(
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+async def readable(session: AsyncSession, tenant_id: uuid.UUID, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `ids` the session's view may read (row-level security decides)."""
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(Document.id).where(col(Document.tenant_id) == tenant_id, col(Document.id).in_(list(ids)))
+    )
+    return set(rows.scalars())
+
+
 async def get_document(
     db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, allowed: Allowed = None
 ) -> Document | None:

@@ -115,6 +115,7 @@ async def submit(
                     metadata_=item.metadata,
                     external_id=item.external_id,
                     url=item.url,
+                    access=item.access.as_json() if item.access is not None else None,
                     size_bytes=len(item.data),
                     blob_key=key,
                 )

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import ARRAY, Column, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlmodel import Field, SQLModel
 
 
@@ -25,6 +26,10 @@ class Document(SQLModel, table=True):
     metadata_: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False))
     chunk_count: int
     size_bytes: int
+    access: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True))
+    )  # None: the whole tenant's
+    readers: list[uuid.UUID] | None = Field(default=None, sa_column=Column(ARRAY(PgUUID(as_uuid=True))))
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
 
 
@@ -58,6 +63,9 @@ class IngestFile(SQLModel, table=True):
     metadata_: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False))
     external_id: str | None = None
     url: str | None = None
+    access: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True))
+    )  # the document's to be
     size_bytes: int = 0
     blob_key: str | None = None
     status: str = "queued"

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from ragapi.core import tracing
+from ragapi.core.access import DocumentAccess
 from ragapi.core.database import Database
 from ragapi.core.errors import (
     InvalidInput,
@@ -43,6 +44,7 @@ from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.core.netguard import parse_networks
 from ragapi.core.settings import Settings
 from ragapi.embedding import embedder_for, embedding_identity
+from ragapi.ingestion.access import stored as stored_access
 from ragapi.ingestion.chunk_store import (
     ChunkRow,
     add_chunks,
@@ -76,6 +78,7 @@ class IngestItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     external_id: str | None = None
     url: str | None = None  # fetched into `data` by the pipeline (SSRF-guarded)
+    access: DocumentAccess | None = None  # who may read it; None: the whole tenant
 
 
 @dataclass(slots=True)
@@ -511,6 +514,7 @@ class IngestPipeline:
             metadata_=item.metadata,
             chunk_count=len(p.chunks),
             size_bytes=len(item.data),
+            **stored_access(item.access),
         )
         session.add(document)
         await session.flush()

@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from ragapi.core.access import DocumentAccess
 from ragapi.core.database import Database
 from ragapi.core.errors import NotFound, ServiceUnavailable
 from ragapi.core.pagination import page_query, split_page
 from ragapi.core.settings import Settings
-from ragapi.ingestion import documents, jobs
+from ragapi.ingestion import access, documents, jobs
 from ragapi.ingestion.dispatch import Dispatcher
 from ragapi.ingestion.models import Document, IngestFile, IngestJob
 from ragapi.ingestion.pipeline import IngestItem
@@ -33,6 +34,8 @@ class JobView:
     job: IngestJob
     progress: jobs.Progress
     files: list[IngestFile]
+    # documents its files made that the caller may not read: shown without their id or name
+    hidden: frozenset[uuid.UUID] = frozenset()
 
     @property
     def finished(self) -> bool:
@@ -60,6 +63,8 @@ class IngestionService:
         """Record the job (its uploads stored, the tenant's ingest quota charged) and hand it to the
         workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable). The
         documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`)."""
+        for given in {item.access for item in items}:
+            await access.validate(self.db, tenant.tenant_id, given, self.settings.max_access_entries)
         job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan, kb_id=kb_id)
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             file_ids = await jobs.file_ids(session, job.id)
@@ -80,7 +85,9 @@ class IngestionService:
                 raise NotFound("no such ingest job")
             progress = (await jobs.progress_of(session, [job_id]))[job_id]
             listed = await jobs.files_of(session, job_id) if files else []
-        return JobView(job, progress, listed)
+            made = {f.document_id for f in listed if f.document_id is not None}
+            readable = await documents.readable(session, tenant_id, made)
+        return JobView(job, progress, listed, frozenset(made - readable))
 
     async def jobs(
         self, tenant: TenantContext, status: str | None, cursor: str | None, limit: int
@@ -161,6 +168,15 @@ class IngestionService:
         if found is None:
             raise NotFound("no such document")
         return found
+
+    async def set_access(
+        self, tenant: TenantContext, document_ids: Sequence[uuid.UUID], given: DocumentAccess | None
+    ) -> list[Document]:
+        """Give documents the caller can see this access list (None: the whole tenant)."""
+        allowed = sorted(tenant.knowledge_base_ids) if tenant.knowledge_base_ids is not None else None
+        return await access.set_access(
+            self.db, tenant.tenant_id, document_ids, given, self.settings.max_access_entries, allowed
+        )
 
     async def delete(self, tenant: TenantContext, document_id: uuid.UUID) -> None:
         deleted = await documents.delete_document(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragapi.core import tracing
+from ragapi.core.access import DocumentAccess
 from ragapi.core.database import Database
 from ragapi.core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS, INGEST_REMOVED_CHARACTERS
 from ragapi.core.settings import Settings
@@ -247,6 +248,7 @@ class IngestWorker:
                     metadata=dict(f.metadata_),
                     external_id=f.external_id,
                     url=f.url,
+                    access=DocumentAccess.from_json(f.access),
                 )
             )
         return items

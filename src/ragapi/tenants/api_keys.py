@@ -101,7 +101,7 @@ async def revoke_api_key(db: Database, tenant_id: uuid.UUID, key_id: uuid.UUID) 
 # (`Database.fetch_row`), since every API-key request runs it.
 _KEY_LOOKUP = f"""
 SELECT k.id, k.tenant_id, k.scopes, k.rate_limit_per_minute AS key_rate_limit, k.expires_at, k.revoked_at,
-       k.last_used_at, k.knowledge_base_ids, t.status, {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
+       k.last_used_at, k.knowledge_base_ids, t.status, t.access_version, {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
 FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 WHERE k.key_hash = $1
 """  # noqa: S608 - fixed column names, no input
@@ -130,4 +130,5 @@ async def principal_for_api_key(db: Database, settings: Settings, raw_key: str) 
         plan=plan_from_row(row, settings),
         rate_limit_per_minute=row["key_rate_limit"],
         knowledge_base_ids=frozenset(row["knowledge_base_ids"]) if row["knowledge_base_ids"] is not None else None,
+        access_version=row["access_version"],
     )

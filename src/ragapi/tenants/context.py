@@ -8,12 +8,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
+from ragapi.core.access import ReaderView
+
 
 class Scope(StrEnum):
     QUERY = "query"
     FEEDBACK = "feedback"
     INGEST = "ingest"
     ADMIN = "admin"
+    DELEGATE = "delegate"  # may name, per request, the end user and groups it acts for
 
 
 # What each scope implies: admin can do everything within a tenant; ingest and feedback include reading.
@@ -22,6 +25,7 @@ IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.INGEST: frozenset({Scope.INGEST, Scope.QUERY}),
     Scope.FEEDBACK: frozenset({Scope.FEEDBACK, Scope.QUERY}),
     Scope.QUERY: frozenset({Scope.QUERY}),
+    Scope.DELEGATE: frozenset({Scope.DELEGATE}),
 }
 
 
@@ -72,6 +76,8 @@ class Principal:
     rate_limit_per_minute: int | None = None  # the key's own limit, if it has one
     session_id: uuid.UUID | None = None  # users: the login session (logout ends it)
     knowledge_base_ids: frozenset[uuid.UUID] | None = None  # a key restricted to these; None: all
+    group_ids: frozenset[uuid.UUID] = frozenset()  # users: the groups they belong to
+    access_version: int = 0  # its tenant's, when the credential was checked (`ReaderView.version`)
 
     @property
     def is_superadmin(self) -> bool:
@@ -79,6 +85,14 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return scope in expand(self.scopes)
+
+    @property
+    def view(self) -> ReaderView:
+        """The restricted documents it reads on its own: all of them with the admin scope (admins manage
+        access) and for the operator; else those listed for it or one of its groups."""
+        if self.kind == "operator" or self.allows(Scope.ADMIN):
+            return ReaderView(everything=True, version=self.access_version)
+        return ReaderView(frozenset({self.id}) | self.group_ids, version=self.access_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,12 @@ class TenantContext:
     tenant_id: uuid.UUID
     principal: Principal
     plan: TenantPlan
+    delegated: ReaderView | None = None  # the end user's a delegating key acts for, on this request
+
+    @property
+    def view(self) -> ReaderView:
+        """What this request reads as (`ragapi.core.access`)."""
+        return self.delegated if self.delegated is not None else self.principal.view
 
     @property
     def scopes(self) -> frozenset[Scope]:

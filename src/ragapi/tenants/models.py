@@ -86,3 +86,21 @@ class TenantUsage(SQLModel, table=True):
     period: date = Field(primary_key=True)
     queries: int = 0
     ingest_bytes: int = 0
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "groups"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    tenant_id: uuid.UUID
+    name: str
+    created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_members"
+
+    group_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True)
+    tenant_id: uuid.UUID
+    created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), server_default="now()"))

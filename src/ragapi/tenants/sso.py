@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from ragapi.core.database import Database
 from ragapi.core.errors import Forbidden, InvalidInput, RagApiError
 from ragapi.core.settings import Settings
-from ragapi.tenants import identity_providers, users
+from ragapi.tenants import groups, identity_providers, users
 from ragapi.tenants.identity_providers import GroupsClaimError, IdentityProvider, claimed_groups
 from ragapi.tenants.oidc import OidcClient, TokenRejected, pkce_challenge
 from ragapi.tenants.tokens import TokenCodec
@@ -161,9 +161,11 @@ class SingleSignOn:
         account = users.ExternalAccount(tenant_id, provider.issuer, claims["sub"], email, provider.default_role)
         async with self.db.admin_session() as session:
             user = await users.external_user(session, account)
-            # MERGE(perm): replace the next line with
-            #     await groups.sync_memberships(session, tenant_id, user.id, group_names)
-            log.debug("sign-in through the identity provider", extra={"user": str(user.id), "groups": len(group_names)})
+        if provider.groups_claim:
+            # The provider is the source of truth for membership once it sends groups; without a groups
+            # claim configured, memberships an admin set by hand are left alone.
+            await groups.sync_memberships(self.db, tenant_id, user.id, group_names)
+        log.debug("sign-in through the identity provider", extra={"user": str(user.id), "groups": len(group_names)})
         return await users.start_session(self.db, self.codec, user)
 
 

@@ -252,7 +252,8 @@ async def reset_password(db: Database, settings: Settings, codec: TokenCodec, to
 # on the driver (`Database.fetch_row`): every signed-in request runs it.
 _TOKEN_LOOKUP = f"""
 SELECT u.id, u.tenant_id, u.role, u.is_active, u.token_version, s.revoked_at, s.expires_at,
-       t.status, {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
+       t.status, t.access_version, ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = u.id) AS group_ids,
+       {", ".join(f"t.{c}" for c in PLAN_COLUMNS)}
 FROM users u JOIN auth_sessions s ON s.user_id = u.id LEFT JOIN tenants t ON t.id = u.tenant_id
 WHERE u.id = $1 AND s.id = $2
 """  # noqa: S608 - fixed column names, no input
@@ -279,6 +280,8 @@ async def principal_for_access_token(db: Database, settings: Settings, codec: To
         role=role,
         plan=plan_from_row(row, settings) if row["tenant_id"] is not None else None,
         session_id=claims.session_id,
+        group_ids=frozenset(row["group_ids"]),
+        access_version=row["access_version"] or 0,
     )
 
 

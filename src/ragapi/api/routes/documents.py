@@ -1,4 +1,7 @@
-"""Documents of the caller's tenant: list (cursor pagination), read, change metadata, delete."""
+"""Documents of the caller's tenant: list (cursor pagination), read, change metadata or access, delete.
+
+Only the documents the caller may read are there at all (row-level security, `ragapi.ingestion.access`):
+one it may not read is a 404 like one that does not exist."""
 
 from __future__ import annotations
 
@@ -11,9 +14,18 @@ from ragapi.api.dependencies import IngestTenant, QueryTenant
 from ragapi.api.params import KnowledgeBaseFilter
 from ragapi.api.services import IngestionDep, KnowledgeBasesDep, ReadableDocument, SettingsDep
 from ragapi.core import inputs
+from ragapi.core.access import DocumentAccess
 from ragapi.ingestion.metadata import check_metadata
 from ragapi.ingestion.models import Document
-from ragapi.schemas import DocumentOut, DocumentPage, DocumentPatch
+from ragapi.schemas import (
+    AccessOut,
+    BulkAccessPut,
+    DocumentAccessPage,
+    DocumentAccessPut,
+    DocumentOut,
+    DocumentPage,
+    DocumentPatch,
+)
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -31,7 +43,14 @@ def _out(d: Document) -> DocumentOut:
         chunks=d.chunk_count,
         size_bytes=d.size_bytes,
         created_at=d.created_at,
+        access=_access_out(DocumentAccess.from_json(d.access)),
     )
+
+
+def _access_out(access: DocumentAccess | None) -> AccessOut | None:
+    if access is None:
+        return None
+    return AccessOut(users=list(access.users), groups=list(access.groups), api_keys=list(access.api_keys))
 
 
 @router.get("", response_model=DocumentPage)
@@ -50,6 +69,23 @@ async def list_documents(
     kb_ids = await knowledge_bases.ids(tenant, (knowledge_base,)) if knowledge_base is not None else None
     page, next_cursor = await ingestion.documents(tenant, kb_ids, cursor, limit, inputs.check(search, "search"))
     return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
+
+
+@router.put("/access", response_model=DocumentAccessPage)
+async def put_access_in_bulk(body: BulkAccessPut, ingestion: IngestionDep, tenant: IngestTenant) -> DocumentAccessPage:
+    """One access list for several documents, all or none: 404 naming the first the caller cannot see."""
+    given = body.access.model() if body.access is not None else None
+    return DocumentAccessPage(items=[_out(d) for d in await ingestion.set_access(tenant, body.document_ids, given)])
+
+
+@router.put("/{document_id}/access", response_model=DocumentOut)
+async def put_access(
+    document_id: uuid.UUID, body: DocumentAccessPut, ingestion: IngestionDep, tenant: IngestTenant
+) -> DocumentOut:
+    """Who may read the document besides admins (null: the whole tenant). Takes effect on the next request
+    of every reader, cached answers included; an answer already streaming keeps its sources."""
+    given = body.access.model() if body.access is not None else None
+    return _out((await ingestion.set_access(tenant, [document_id], given))[0])
 
 
 @router.get("/{document_id}", response_model=DocumentOut)

@@ -23,6 +23,7 @@ from ragapi.api.params import KnowledgeBaseQuery
 from ragapi.api.problems import problem, problem_response
 from ragapi.api.services import FollowedJob, IngestionDep, KnowledgeBasesDep, ReadableJob, SettingsDep
 from ragapi.core import inputs
+from ragapi.core.access import DocumentAccess
 from ragapi.core.errors import InvalidInput, UnsupportedMediaType
 from ragapi.core.settings import Settings
 from ragapi.ingestion.fetch import check_url
@@ -31,6 +32,7 @@ from ragapi.ingestion.models import IngestFile
 from ragapi.ingestion.pipeline import IngestItem
 from ragapi.ingestion.service import JobView
 from ragapi.schemas import (
+    AccessIn,
     IngestJson,
     JobFile,
     JobOut,
@@ -76,6 +78,7 @@ async def _items_from_multipart(request: Request, settings: Settings) -> list[In
         raise InvalidInput(f"at most {limit} files per request (MAX_FILES_PER_REQUEST)")
     metadata = check_metadata(_json_field(_text(form.get("metadata")), "metadata", dict), "metadata", settings)
     external_ids = _json_field(_text(form.get("external_ids")), "external_ids", list)
+    access = _access_field(_text(form.get("access")))
     if external_ids and len(external_ids) != len(files):
         raise InvalidInput("external_ids must list one id (or null) per file, in order")
     items = []
@@ -90,9 +93,24 @@ async def _items_from_multipart(request: Request, settings: Settings) -> list[In
                 content_type=inputs.check(upload.content_type, f"files.{n}.content_type"),
                 metadata=dict(metadata),
                 external_id=str(ext_id) if ext_id is not None else None,
+                access=access,
             )
         )
     return items
+
+
+def _access_field(raw: str | None) -> DocumentAccess | None:
+    """Form field `access`: the JSON object the JSON body takes per document, for every file; absent,
+    empty or null: the whole tenant."""
+    if raw is None or raw.strip() in ("", "null"):
+        return None
+    value = _json_field(raw, "access", dict)
+    try:
+        return AccessIn.model_validate(value).model()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in ("access", *first["loc"]))
+        raise InvalidInput(f"{where}: {first['msg']}") from exc
 
 
 def _text(value: Any) -> str | None:
@@ -131,6 +149,7 @@ async def _items_from_json(request: Request, settings: Settings) -> list[IngestI
                 metadata=metadata,
                 external_id=d.external_id,
                 url=url,
+                access=d.access.model() if d.access is not None else None,
             )
         )
     return items
@@ -156,15 +175,17 @@ def _summary(view: JobView) -> JobSummary:
 
 
 def _job_out(view: JobView) -> JobOut:
-    return JobOut(**_summary(view).model_dump(), documents=[_file_out(f) for f in view.files])
+    return JobOut(**_summary(view).model_dump(), documents=[_file_out(f, view.hidden) for f in view.files])
 
 
-def _file_out(f: IngestFile) -> JobFile:
+def _file_out(f: IngestFile, hidden: frozenset[uuid.UUID]) -> JobFile:
+    """A file whose document the caller may not read keeps its outcome, not its name or document."""
+    secret = f.document_id in hidden
     return JobFile(
         index=f.ord,
-        filename=f.filename or f.url,
+        filename=None if secret else f.filename or f.url,
         status=f.status,
-        document_id=f.document_id,
+        document_id=None if secret else f.document_id,
         chunks=f.chunks,
         error=f.error if f.status == "failed" else None,
         removed_characters=f.removed_characters,

@@ -12,14 +12,14 @@ A user may now come from the provider alone: `password_hash` becomes optional, a
 `oidc_subject` name the provider's account (unique per tenant) a user signs in as.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06
 """
 
 from alembic import context, op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
