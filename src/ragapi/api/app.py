@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import langserve, openapi, problems
+from ragapi.api import docs_pages, langserve, openapi, problems
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -70,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant retrieval-augmented generation with database-enforced tenant isolation.",
         lifespan=lifespan,
+        docs_url=None,  # docs_pages serves them with its own assets
+        redoc_url=None,
     )
     problems.install(app)
     app.add_middleware(DrainMiddleware)  # innermost: it sees each stream's own writes
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     openapi.install(app)
+    docs_pages.install(app)
     observe(app, settings)
     return app
 
