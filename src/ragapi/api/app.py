@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import docs_pages, langserve, openapi, problems
+from ragapi.api import docs_pages, langserve, openapi, playground, problems
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -81,7 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
         uploads=[("POST", "/v1/ingest")],
     )
-    app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
+    app.add_middleware(
+        CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS | playground.PUBLIC_PATHS
+    )
+    app.add_middleware(playground.PlaygroundCookieMiddleware)  # before it: the cookie is a credential there
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations,
         feedback,
         analytics,
+        playground,
     )
     for router in (module.router for module in routers):
         app.include_router(router)

@@ -344,7 +344,26 @@ HEALTH_SCHEMA: dict[str, Any] = {
     },
 }
 JSON_SCHEMA: dict[str, Any] = {"type": "object", "title": "JSON Schema", "additionalProperties": True}
-EVENT_STREAM: dict[str, Any] = {"type": "string", "title": "Server-sent events"}
+
+
+def event_stream(*names: str) -> dict[str, Any]:
+    """One event of a server-sent event stream: its name, and its data (JSON text)."""
+    return {
+        "type": "object",
+        "title": "Server-sent event",
+        "description": "Each event of the stream, in order: " + ", ".join(names),
+        "required": ["data"],
+        "properties": {
+            "event": {"enum": list(names)},
+            "data": {"type": "string", "description": "JSON"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
+
+
+ANSWER_EVENTS = event_stream("sources", "token", "done", "error")
+RUNNABLE_EVENTS = event_stream("metadata", "data", "end", "error")
 _RAG_EVENTS = _sse(("metadata", {"run_id": RUN["run_id"]}), ("data", RAG_ANSWER), ("end", None))
 
 # (method, path, status, media type) -> (schema, example), for responses without a component schema.
@@ -365,22 +384,25 @@ RESPONSES: dict[tuple[str, str, str, str], tuple[dict[str, Any], Any]] = {
         },
     ),
     ("get", "/v1/analytics", "200", "application/json"): (ANALYTICS_SCHEMA, ANALYTICS),
-    ("post", "/v1/query", "200", "text/event-stream"): (EVENT_STREAM, ANSWER_STREAM),
-    ("post", "/v1/conversations/{conversation_id}/messages", "200", "text/event-stream"): (EVENT_STREAM, ANSWER_STREAM),
+    ("post", "/v1/query", "200", "text/event-stream"): (ANSWER_EVENTS, ANSWER_STREAM),
+    ("post", "/v1/conversations/{conversation_id}/messages", "200", "text/event-stream"): (
+        ANSWER_EVENTS,
+        ANSWER_STREAM,
+    ),
     ("get", "/v1/ingest/jobs/{job_id}/events", "200", "text/event-stream"): (
-        EVENT_STREAM,
+        event_stream("progress", "done", "error"),
         _sse(
             ("progress", {**JOB_SUMMARY, "status": "running", "started_at": WHEN}),
             ("done", {**JOB, "documents": []}),
         ),
     ),
-    ("post", "/v1/rag/stream", "200", "text/event-stream"): (EVENT_STREAM, _RAG_EVENTS),
+    ("post", "/v1/rag/stream", "200", "text/event-stream"): (RUNNABLE_EVENTS, _RAG_EVENTS),
     ("post", "/v1/rag/stream_log", "200", "text/event-stream"): (
-        EVENT_STREAM,
+        RUNNABLE_EVENTS,
         _sse(("data", {"ops": [{"op": "replace", "path": "", "value": {"final_output": None}}]}), ("end", None)),
     ),
     ("post", "/v1/rag/stream_events", "200", "text/event-stream"): (
-        EVENT_STREAM,
+        RUNNABLE_EVENTS,
         _sse(
             ("data", {"event": "on_chain_stream", "name": "rag", "data": {"chunk": {"answer": "25 days"}}}),
             ("end", None),

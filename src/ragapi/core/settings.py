@@ -498,6 +498,12 @@ class AuthenticationSettings(BaseModel):
         description="Receives `POST {email, token, expires_at}` on forgot-password (your mailer); unset: "
         "nothing is sent",
     )
+    playground_session_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86_400,
+        description="How long the LangServe playground's sign-in lasts (its HttpOnly cookie's Max-Age), seconds",
+    )
 
     @field_validator("jwt_secret")
     @classmethod
