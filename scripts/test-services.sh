@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the servers the test suite starts for itself (Debian packages: redis-server, rabbitmq-server, prometheus,
-# nginx). Idempotent; needs root or sudo.
+# nginx) and the browser its browser tests drive (chromium, through Playwright, which downloads none). Idempotent;
+# needs root or sudo.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing ${need[*]}"

@@ -34,6 +34,11 @@ done
 for file in bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt LICENSE; do
   cp "$work/redoc/$file" "$dest/redoc/"
 done
+# ReDoc's sidebar shows Redocly's logo from their CDN, with no option to turn it off: an empty image
+# instead, so that the page asks nothing of another host.
+logo='https://cdn.redoc.ly/redoc/logo-mini.svg'
+grep -q "$logo" "$dest/redoc/redoc.standalone.js"
+sed -i "s|$logo|data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E|" "$dest/redoc/redoc.standalone.js"
 # The app and the tests read the versions from here.
 printf 'swagger-ui-dist %s\nredoc %s\n' "$SWAGGER_UI_VERSION" "$REDOC_VERSION" >"$dest/VERSIONS"
 echo "vendored swagger-ui-dist $SWAGGER_UI_VERSION and redoc $REDOC_VERSION into ${dest#"$root"/}"

@@ -153,7 +153,18 @@ class ApiServer:
         self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
     def wait_ready(self) -> None:
-        wait_for_http(self.url + "/readyz", "ragapi serve", 90, need_ok=True)
+        """Ready within 180 s (a first start runs initdb and loads the model, on a machine that may be busy),
+        or failed at once if the process has exited."""
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"ragapi serve exited with {self.process.returncode}")
+            try:
+                wait_for_http(self.url + "/readyz", "ragapi serve", 5, need_ok=True)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError("ragapi serve did not start")
 
     def stop(self) -> int:
         assert self.process is not None

@@ -58,11 +58,13 @@ MULTIPART = {
                 },
                 "metadata": {
                     "type": "string",
+                    "default": "{}",
                     "description": 'JSON object given to every file, e.g. {"lang": "en"}',
                 },
                 "external_ids": {
                     "type": "string",
-                    "description": 'JSON list: one id (or null) per file, in order, e.g. ["hr-001", null]',
+                    "default": "[]",
+                    "description": 'JSON list: one id (or null) per file, in order, e.g. ["hr-001", null]; [] for none',
                 },
             },
         },
