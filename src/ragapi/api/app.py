@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import docs_pages, langserve, openapi, playground, problems
+from ragapi.api import docs_pages, langserve, openapi, playground, problem_pages, problems, welcome
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         unhook = hook_signals(settings.shutdown_timeout_s)
-        log.info("ragapi ready")
+        welcome.announce(settings)
         try:
             yield
         finally:
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback,
         analytics,
         playground,
+        problem_pages,
     )
     for router in (module.router for module in routers):
         app.include_router(router)

@@ -67,6 +67,7 @@ class JwtAlgorithm(StrEnum):
 
 
 class LogFormat(StrEnum):
+    AUTO = "auto"
     JSON = "json"
     TEXT = "text"
 
@@ -591,7 +592,10 @@ class ObservabilitySettings(BaseModel):
     model_config = ConfigDict(title="Observability")
 
     log_level: str = Field(default="INFO", description="Level of the service's and uvicorn's logs")
-    log_format: LogFormat = Field(default=LogFormat.JSON, description="`json` lines or `text` (both redacted)")
+    log_format: LogFormat = Field(
+        default=LogFormat.AUTO,
+        description="`json` lines or `text` (both redacted); `auto`: text when stderr is a terminal, else JSON",
+    )
     metrics_tenant_labels: int = Field(
         default=20,
         ge=0,
