@@ -40,8 +40,8 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = ApiServer(tmp_path_factory.mktemp("browser"))
-    server.start()
     try:
+        server.start()
         api_key = json.loads(server.cli("tenants", "create", "Browser Co", "--json"))["api_key"]
         document = {"documents": [{"title": "Leave policy", "text": LEAVE_POLICY}]}
         ingested = httpx.post(
@@ -50,7 +50,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert ingested.status_code == 200, ingested.text
         yield Site(server.url, api_key)
     finally:
-        server.stop()
+        if server.process is not None and server.process.poll() is None:  # a failed start is stopped too
+            server.stop()
 
 
 @pytest.fixture(scope="module")
