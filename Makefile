@@ -2,21 +2,26 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
-# the console's browser tests drive Debian's chromium (scripts/test-services.sh): Playwright downloads none
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1  # the browser tests drive Debian's chromium (make services)
 
-.PHONY: run test deps services lint typecheck imports docs validate pytest bench load stages eval clean
+.PHONY: run test deps services lint typecheck imports docs validate pytest bench load stages eval clean cli demo
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
-run: deps  ## serve the API on http://127.0.0.1:8000 with the embedded default
+run: deps  ## serve the API on http://127.0.0.1:$PORT (8000) with the embedded default; it prints its URL and first steps
 	$(UV) run ragapi serve
+
+cli: deps  ## the `ragapi` command, wherever uv is: make cli ARGS='tenants create "Acme" --json'
+	@$(UV) run ragapi $(ARGS)
+
+demo: deps  ## load the public-domain documents of examples/demo into a tenant "Demo" and ask a first question
+	@$(UV) run python -m ragapi.api.demo examples/demo
 
 test: deps services lint typecheck imports docs pytest  ## lint, types, import rules, the docs site, and the tests with the coverage gate
 
-services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus, nginx) and chromium
+services:  ## Debian servers the tests start themselves (redis-server, rabbitmq-server, prometheus, nginx), and chromium
 	@scripts/test-services.sh
 
 lint:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the servers the test suite starts for itself (Debian packages: redis-server, rabbitmq-server, prometheus,
-# nginx) and the browser the console tests drive (chromium, through Playwright; it never downloads its own).
-# Idempotent; needs root or sudo.
+# nginx) and the browser its browser tests drive (chromium, through Playwright, which downloads none). Idempotent;
+# needs root or sudo.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

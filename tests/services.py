@@ -156,9 +156,19 @@ class ApiServer:
         command = [sys.executable, "-m", "ragapi.api.cli", "serve", *self.serve_args]
         self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
 
-    def wait_ready(self, timeout_s: float = 180) -> None:
-        # A fresh database's migrations and the model's first load: slow when the machine is shared.
-        wait_for_http(self.url + "/readyz", "ragapi serve", timeout_s, need_ok=True)
+    def wait_ready(self) -> None:
+        """Ready within 180 s (a first start runs initdb and loads the model, on a machine that may be busy),
+        or failed at once if the process has exited."""
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"ragapi serve exited with {self.process.returncode}")
+            try:
+                wait_for_http(self.url + "/readyz", "ragapi serve", 5, need_ok=True)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError("ragapi serve did not start")
 
     def stop(self) -> int:
         assert self.process is not None

@@ -51,7 +51,10 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
+    assert body["status"] == status and body["title"] and body["detail"]
+    assert body["type"] == f"{response.request.url.scheme}://{response.request.url.netloc.decode()}/problems/" + (
+        body["title"].lower().replace(" ", "-")
+    )  # a page of the server that answered (api.problem_pages)
     assert body["request_id"] == response.headers["x-request-id"]
     return body
 

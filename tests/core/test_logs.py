@@ -51,3 +51,18 @@ def test_serve_logging_config_is_valid() -> None:
             assert "[redacted]" in formatter.format(record)
     finally:
         root.handlers, root.level = saved[0], saved[1]
+
+
+def test_auto_format_is_text_on_a_terminal_and_json_elsewhere(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import os
+
+    from ragapi.core.logs import resolved_format
+
+    primary, secondary = os.openpty()
+    with os.fdopen(secondary, "w") as terminal, (tmp_path / "log").open("w") as file:
+        assert resolved_format("auto", terminal) == "text"
+        assert resolved_format("auto", file) == "json"  # a file, a pipe, a container's stderr
+        assert resolved_format("auto", io.StringIO()) == "json"
+        assert resolved_format("json", terminal) == "json" and resolved_format("text", file) == "text"
+    os.close(primary)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from ragapi.api import console, langserve, mcp_server, openapi, problems
+from ragapi.api import console, docs_pages, langserve, mcp_server, openapi, playground, problem_pages, problems, welcome
 from ragapi.api.dependencies import authenticate_scope
 from ragapi.api.drain import DrainMiddleware, hook_signals
 from ragapi.api.middleware import (
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = app.state.services
         langserve.mount(app, services.answers, services.conversations)  # routes over the services built just now
         unhook = hook_signals(settings.shutdown_timeout_s)
+        welcome.announce(settings)
         try:
             async with mcp_server.mounted(app, services):  # /mcp, and the MCP sessions' task group
                 # What is alive now (modules, the model, pools) lives as long as the process: keep it out of
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant retrieval-augmented generation with database-enforced tenant isolation.",
         lifespan=lifespan,
+        docs_url=None,  # docs_pages serves them with its own assets
+        redoc_url=None,
     )
     problems.install(app)
     app.add_middleware(DrainMiddleware)  # innermost: it sees each stream's own writes
@@ -85,7 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
         uploads=[("POST", "/v1/ingest")],
     )
-    app.add_middleware(CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS)
+    app.add_middleware(
+        CredentialsFirstMiddleware, authenticate=authenticate_scope, public=auth.PUBLIC_PATHS | playground.PUBLIC_PATHS
+    )
+    app.add_middleware(playground.PlaygroundCookieMiddleware)  # before it: the cookie is a credential there
     app.add_middleware(RateLimitHeadersMiddleware)
     # Outside everything that may refuse a request, so that every refusal on these paths is in OpenAI's shape.
     app.add_middleware(openai_errors.OpenAIErrorsMiddleware, prefixes=openai_errors.PATHS)
@@ -108,12 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback,
         analytics,
         openai_compat,
+        playground,
+        problem_pages,
     )
     for router in (module.router for module in routers):
         app.include_router(router)
     console.install(app)
 
     openapi.install(app)
+    docs_pages.install(app)
     observe(app, settings)
     return app
 

@@ -53,6 +53,13 @@ def credential_from_headers(x_api_key: str | None, authorization: str | None) ->
     raise Unauthenticated("missing credentials: send X-API-Key, or Authorization: Bearer <API key or access token>")
 
 
+async def principal_for_credential(state: AppState, credential: str) -> Principal:
+    """The principal of an API key or a user's access token (Unauthenticated if it is neither, valid)."""
+    if looks_like_key(credential):
+        return await principal_for_api_key(state.db, state.settings, credential)
+    return await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+
+
 async def principal_for_request(request: Request) -> Principal:
     """The request's verified principal (once per request: `CredentialsFirstMiddleware` may have found it
     before the body was read)."""
@@ -68,11 +75,7 @@ async def principal_for_request(request: Request) -> Principal:
             if request.method not in SAFE_METHODS:
                 check_csrf(state, principal, request.headers.get(CSRF_HEADER))
         else:
-            credential = credential_from_headers(x_api_key, authorization)
-            if looks_like_key(credential):
-                principal = await principal_for_api_key(state.db, state.settings, credential)
-            else:
-                principal = await principal_for_access_token(state.db, state.settings, state.tokens, credential)
+            principal = await principal_for_credential(state, credential_from_headers(x_api_key, authorization))
     # For the logs: context variables for records written during the request, request state for the
     # access log written after it.
     who = f"{principal.kind}:{principal.id}"

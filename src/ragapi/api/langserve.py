@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableGenerator
 from langchain_core.runnables.utils import AddableDict
 from langserve import add_routes
-from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 
 from ragapi.answering.answer import Answer, AnswerEvent, Sources, Token
 from ragapi.answering.conversations.service import ConversationService
@@ -43,12 +43,45 @@ TENANT = "tenant"  # the one `configurable` entry: the request's TenantContext
 CHAIN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events"})
 
 
+NULL = {"type": "null"}
+
+
+def plain_optionals(schema: dict[str, Any]) -> None:
+    """An optional field described as its type alone, without a null default: the playground's form
+    renderer (JSON Forms) throws `Unknown type: {"type":"null"}` on `anyOf [..., {"type": "null"}]` and
+    shows nothing. Leaving a field out is how a client leaves it unset (null is still accepted)."""
+    for field in schema.get("properties", {}).values():
+        alternatives = field.get("anyOf", [])
+        if NULL not in alternatives:
+            continue
+        rest = [a for a in alternatives if a != NULL]
+        del field["anyOf"]
+        if len(rest) == 1:
+            field.update(rest[0])
+        else:
+            field["anyOf"] = rest
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
+class RagInputBody(Body):
+    model_config = ConfigDict(json_schema_extra=plain_optionals)
+
+
 def rag_input_model(settings: Settings) -> type[BaseModel]:
     return create_model(
         "RagInput",
-        __base__=Body,
+        __base__=RagInputBody,
         query=(str, Field(min_length=1, max_length=settings.max_query_chars)),
-        knowledge_bases=(list[str] | None, Field(default=None, min_length=1, max_length=MAX_REFS)),
+        knowledge_bases=(
+            list[str] | None,
+            Field(
+                default=None,
+                max_length=MAX_REFS,
+                description="Knowledge bases to search (ids or names); none or an empty list (as the playground's "
+                "form sends): the tenant's default",
+            ),
+        ),
         top_k=(int | None, Field(default=None, ge=1, le=settings.max_top_k)),
         filters=(dict[str, Any] | None, None),
         cache=(bool, Field(default=True, description="false skips the answer cache for this request")),
@@ -114,7 +147,7 @@ def question_of(value: Any, settings: Settings) -> Question:
         data.get("filters"),
         data.get("cache", True),
         settings,
-        data.get("knowledge_bases"),
+        data.get("knowledge_bases") or None,
     )
 
 

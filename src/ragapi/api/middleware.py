@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragapi.api import problems
 from ragapi.core import request_context
 from ragapi.core.errors import RagApiError
 from ragapi.core.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_BYTES, HTTP_REQUESTS, HTTP_RESPONSE_BYTES, HTTP_SECONDS
@@ -84,6 +85,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_context.request_id.set(request_id)
+        problems.origin.set(problems.origin_of(scope))  # for the type of any problem this request answers
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -257,7 +259,7 @@ async def refuse(
     since the unread body would otherwise be taken for the next request."""
     body = json.dumps(
         {
-            "type": "https://ragapi.dev/problems/" + title.lower().replace(" ", "-"),
+            "type": problems.type_uri(title),
             "title": title,
             "status": status,
             "detail": detail,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from ragapi.core import sentry
 from ragapi.core.errors import RagApiError
@@ -19,12 +21,28 @@ from ragapi.core.request_context import current_request_id
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://ragapi.dev/problems/"
+PROBLEMS_PATH = "/problems/"  # each type's page, served by the app (api.problem_pages)
+# This server's own origin for the request being served (set by RequestIdMiddleware): a problem's `type`
+# is a page of the server that answered; outside a request it is the path alone.
+origin: ContextVar[str] = ContextVar("origin", default="")
+
+
+def slug(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def type_uri(title: str) -> str:
+    return origin.get() + PROBLEMS_PATH + slug(title)
+
+
+def origin_of(scope: Scope) -> str:
+    host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}" if host else ""
 
 
 def problem(status: int, title: str, detail: str, request: Request | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": TYPE_BASE + title.lower().replace(" ", "-"),
+        "type": type_uri(title),
         "title": title,
         "status": status,
         "detail": detail,

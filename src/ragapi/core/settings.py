@@ -68,6 +68,7 @@ class JwtAlgorithm(StrEnum):
 
 
 class LogFormat(StrEnum):
+    AUTO = "auto"
     JSON = "json"
     TEXT = "text"
 
@@ -504,6 +505,12 @@ class AuthenticationSettings(BaseModel):
         description="Receives `POST {email, token, expires_at}` on forgot-password (your mailer); unset: "
         "nothing is sent",
     )
+    playground_session_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86_400,
+        description="How long the LangServe playground's sign-in lasts (its HttpOnly cookie's Max-Age), seconds",
+    )
 
     @field_validator("jwt_secret")
     @classmethod
@@ -647,7 +654,10 @@ class ObservabilitySettings(BaseModel):
     model_config = ConfigDict(title="Observability")
 
     log_level: str = Field(default="INFO", description="Level of the service's and uvicorn's logs")
-    log_format: LogFormat = Field(default=LogFormat.JSON, description="`json` lines or `text` (both redacted)")
+    log_format: LogFormat = Field(
+        default=LogFormat.AUTO,
+        description="`json` lines or `text` (both redacted); `auto`: text when stderr is a terminal, else JSON",
+    )
     metrics_tenant_labels: int = Field(
         default=20,
         ge=0,

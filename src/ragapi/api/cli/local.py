@@ -56,15 +56,23 @@ def serve(
 
     from ragapi.core.logs import dict_config
 
+    # The options become the settings of every worker process, so that what the service says at
+    # start-up (its URL) is where it answers.
+    if host is not None:
+        os.environ["HOST"] = host
+    if port is not None:
+        os.environ["PORT"] = str(port)
+    get_settings.cache_clear()
     settings = get_settings()
+    embedded = settings.data_dir if settings.database_url is None else None
     uvicorn.run(
         "ragapi.api.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        log_config=dict_config(settings.log_level, settings.log_format.value),
+        log_config=dict_config(settings.log_level, settings.log_format.value, embedded),
         access_log=False,
         # X-Forwarded-For and -Proto count only from TRUSTED_PROXIES (uvicorn would trust loopback by
         # default and rewrite the client address before the rate limits see it)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     "",
     response_model=FeedbackOut,
     status_code=201,
-    responses={200: {"description": "Your earlier feedback on this query was updated"}},
+    responses={200: {"model": FeedbackOut, "description": "Your earlier feedback on this query was updated"}},
     summary="Rate an answer (and optionally the sources it is about)",
 )
 async def give_feedback(

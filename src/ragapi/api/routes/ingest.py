@@ -44,6 +44,36 @@ from ragapi.schemas import (
 JOB_STATUS_PATTERN = "^(queued|running|succeeded|failed|partially_failed|cancelled)$"
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
+# The body the route reads itself (it takes either kind), as the OpenAPI document describes it: files as
+# binary parts, so that Swagger UI's "Try it out" offers a file picker.
+MULTIPART = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "title": "IngestFiles",
+            "required": ["files"],
+            "properties": {
+                "files": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "binary"},
+                    "description": "The files (PDF, DOCX, HTML, Markdown, text, JSON), at most MAX_FILES_PER_REQUEST",
+                },
+                "metadata": {
+                    "type": "string",
+                    "default": "{}",
+                    "description": 'JSON object given to every file, e.g. {"lang": "en"}',
+                },
+                "external_ids": {
+                    "type": "string",
+                    "default": "[]",
+                    "description": 'JSON list: one id (or null) per file, in order, e.g. ["hr-001", null]; [] for none',
+                },
+            },
+        },
+        "encoding": {"files": {"contentType": "application/octet-stream"}},
+    }
+}
+JSON_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/IngestJson"}}}
 
 
 def _json_field(raw: str | None, name: str, kind: type) -> Any:
@@ -218,6 +248,7 @@ def _finished_response(job: JobOut) -> JSONResponse:
         200: {"model": JobOut, "description": "?wait=true: the job finished; every document's outcome"},
         207: {"model": JobOut, "description": "?wait=true: some documents failed; see each one's status"},
     },
+    openapi_extra={"requestBody": {"required": True, "content": {**MULTIPART, **JSON_BODY}}},
 )
 async def ingest(
     request: Request,
@@ -267,7 +298,11 @@ async def cancel_job(job_id: uuid.UUID, ingestion: IngestionDep, tenant: IngestT
     return _job_out(await ingestion.cancel(tenant, job_id))
 
 
-@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`progress` events, then `done`"}},
+)
 async def job_events(
     job: FollowedJob, ingestion: IngestionDep, settings: SettingsDep, tenant: QueryTenant
 ) -> EventSourceResponse:

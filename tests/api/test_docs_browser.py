@@ -1,0 +1,144 @@
+"""/docs, /redoc and the LangServe playground in a real browser (Debian's Chromium, driven by Playwright)
+against `ragapi serve` started once: each page renders, "Try it out" uploads a file through Swagger UI,
+the playground signs in and answers; on every page no console error, and no request leaves the machine
+(every request to a host other than the server's loopback address is aborted and fails the test)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, Request, Route, sync_playwright
+
+from tests.api.test_openapi import READING_ORDER
+from tests.services import ApiServer
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/test-services.sh; Playwright downloads none
+TIMEOUT_MS = 60_000  # two shared cores: a first render of a 2 MB bundle can take a while
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
+LEAVE_POLICY = "Employees get 25 days of paid leave a year. Unused days carry over until March."
+
+
+@dataclass
+class Site:
+    """The server, a tenant's key and what the browser saw that it must not have."""
+
+    url: str
+    api_key: str
+    console_errors: list[str] = field(default_factory=list)
+    outside_requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    server = ApiServer(tmp_path_factory.mktemp("browser"))
+    try:
+        server.start()
+        api_key = json.loads(server.cli("tenants", "create", "Browser Co", "--json"))["api_key"]
+        document = {"documents": [{"title": "Leave policy", "text": LEAVE_POLICY}]}
+        ingested = httpx.post(
+            server.url + "/v1/ingest?wait=true", headers={"X-API-Key": api_key}, json=document, timeout=60
+        )
+        assert ingested.status_code == 200, ingested.text
+        yield Site(server.url, api_key)
+    finally:
+        if server.process is not None and server.process.poll() is None:  # a failed start is stopped too
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        raise RuntimeError("chromium is not installed: run scripts/test-services.sh (make test does)")
+    playwright: Playwright
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    """A fresh browser context whose page may reach the server only; checked for errors when the test ends."""
+    site.console_errors.clear()
+    site.outside_requests.clear()
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def only_loopback(route: Route, request: Request) -> None:
+        host = urlsplit(request.url).hostname or ""
+        if request.url.startswith(("data:", "blob:")) or host in LOOPBACK or f"[{host}]" in LOOPBACK:
+            route.continue_()
+        else:
+            site.outside_requests.append(request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    opened = context.new_page()
+    opened.on("console", lambda m: site.console_errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: site.console_errors.append(f"uncaught: {e}"))
+    yield opened
+    context.close()
+    assert site.outside_requests == [], "requests left the machine"
+    assert site.console_errors == [], "errors in the browser's console"
+
+
+def test_swagger_ui_renders_every_operation_in_reading_order(page: Page, site: Site) -> None:
+    page.goto(site.url + "/docs")
+    page.locator(".opblock-tag").first.wait_for()
+    tags = page.locator(".opblock-tag").evaluate_all("tags => tags.map(t => t.dataset.tag)")
+    assert tags == READING_ORDER
+    assert page.locator(".opblock").count() >= 60
+    first = page.locator(".opblock-summary-path").first
+    assert first.get_attribute("data-path") == "/v1/ingest"
+
+
+def test_try_it_out_uploads_a_file_to_ingest(page: Page, site: Site, tmp_path: Path) -> None:
+    page.goto(site.url + "/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    dialog = page.locator(".dialog-ux")
+    dialog.get_by_label("Value:").first.fill(site.api_key)  # APIKeyHeader: X-API-Key
+    dialog.get_by_role("button", name="Apply credentials").first.click()
+    dialog.get_by_role("button", name="Close").first.click()
+
+    operation = page.locator("#operations-ingest-ingest_v1_ingest_post")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    picker = operation.locator("input[type=file]")
+    assert picker.count() >= 1  # multipart/form-data is the body offered first: files as binary parts
+    handbook = tmp_path / "travel.md"
+    handbook.write_text("# Travel\n\nEconomy class is required for flights under 6 hours.\n")
+    picker.first.set_input_files(handbook)
+    operation.get_by_role("button", name="Execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "202"
+    assert '"status": "queued"' in operation.locator(".live-responses-table .microlight").first.inner_text()
+
+
+def test_redoc_renders_the_reference(page: Page, site: Site) -> None:
+    page.goto(site.url + "/redoc")
+    page.get_by_role("heading", name="Enterprise RAG API (0.1.0)").wait_for()
+    tags = page.locator("li[data-item-id^='tag/']:not([data-item-id*='/operation/'])")
+    assert tags.evaluate_all("items => items.map(i => i.getAttribute('aria-label'))") == READING_ORDER
+    page.get_by_text("Upload files or JSON documents").first.wait_for()  # the tag's description
+    assert page.locator("li[data-item-id='tag/ingest/operation/ingest_v1_ingest_post']").count() == 1
+
+
+def test_the_playground_signs_in_and_answers(page: Page, site: Site) -> None:
+    page.goto(site.url + "/v1/rag/playground/")
+    assert page.url == site.url + "/v1/rag/sign-in"  # a browser without a credential is sent to sign in
+    page.get_by_label("API key or access token").fill(site.api_key)
+    page.get_by_role("button", name="Open the playground").click()
+    page.wait_for_url(site.url + "/v1/rag/playground/")
+    page.locator("textarea").first.fill("How many days of leave do I get?")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Employees get 25 days of paid leave a year").first.wait_for()
