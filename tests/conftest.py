@@ -37,6 +37,8 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "ip_rate_limit_per_minute": 1_000_000,
         "login_rate_limit_per_minute": 1_000_000,
         "password_min_length": 12,
+        # many embedded servers run at once under the test suite: not a quarter of the machine each
+        "pg_shared_buffers_mb": 256,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragapi.core.errors import NotFound
 from ragapi.retrieval import knowledge_bases
-from ragapi.retrieval.bm25 import parse_sparsevec, to_sparsevec
+from ragapi.retrieval.bm25 import parse_sparsevec, term_keys, to_sparsevec
 from ragapi.retrieval.chunks import vector_literal
 from ragapi.retrieval.knowledge_bases import DEFAULT_NAME, KnowledgeBase, KnowledgeBaseSettings
 
@@ -122,7 +122,11 @@ async def _adjust_df(session: AsyncSession, kb: KnowledgeBase, df: Counter[int],
         ),
         params,
     )
-    await session.execute(text("DELETE FROM sparse_terms WHERE knowledge_base_id = :k AND df = 0"), {"k": kb.id})
+    # only the terms just decremented: a scan of the knowledge base's terms grows with its vocabulary
+    await session.execute(
+        text("DELETE FROM sparse_terms WHERE knowledge_base_id = :k AND term = ANY(CAST(:terms AS int[])) AND df = 0"),
+        {"k": kb.id, "terms": terms},
+    )
 
 
 async def add_chunks(
@@ -137,9 +141,9 @@ async def add_chunks(
     await session.execute(
         text(
             "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, metadata, "
-            "embedding_model, embedding_dim, embedding, sparse, token_count) VALUES (:id, :t, :kb, :d, :ord, :text, "
-            ":title, CAST(:metadata AS jsonb), :model, :dim, CAST(:embedding AS vector), CAST(:sparse AS sparsevec), "
-            ":tokens)"
+            "embedding_model, embedding_dim, embedding, sparse, term_keys, token_count) "
+            "VALUES (:id, :t, :kb, :d, :ord, :text, :title, CAST(:metadata AS jsonb), :model, :dim, "
+            "CAST(:embedding AS vector), CAST(:sparse AS sparsevec), :keys, :tokens)"
         ),
         [
             {
@@ -156,6 +160,7 @@ async def add_chunks(
                 # vectors kept elsewhere (Pinecone) are not duplicated here; sparse stays for BM25 statistics
                 "embedding": vector_literal(c.embedding) if kb.vector_backend == "pgvector" else None,
                 "sparse": to_sparsevec(c.weights),
+                "keys": term_keys(kb.id, sorted(c.weights)),
                 "tokens": c.token_count,
             }
             for c in chunks

@@ -1,0 +1,87 @@
+"""BM25 through an inverted index: each chunk's term keys under GIN, searched by a tenant-pinned function.
+
+`chunks.term_keys` holds one bigint per distinct term of the chunk, scoped to its knowledge base:
+the high 32 bits are the first 31 bits of the knowledge base's id, the low 32 the term id
+(`ragapi.retrieval.bm25.term_keys`), so a posting list holds one knowledge base's chunks (two knowledge
+bases whose ids share 31 bits share posting lists; the rows are still checked, it only costs time).
+A GIN index over them finds the chunks that contain a query's rarest terms without reading the
+knowledge base; the candidates are then scored exactly with the sparse vectors.
+
+Row-level security keeps the planner from using that index: `&&` is not leakproof, so it may not run
+before the policy's predicate and the GIN index cannot serve it. `bm25_candidates` is SECURITY DEFINER
+so it can, and enforces the visibility of the row-level security policy itself, from the transaction's
+own `app.tenant_id` (as `tenant_session` sets it): without one it returns nothing, and a knowledge base
+of another tenant yields no rows. The application role may execute it; nothing else is granted.
+
+`sparse_terms` loses nothing; its rows whose document frequency reaches zero are deleted by the
+writer for the terms it touched (no longer by a scan of the knowledge base's terms).
+
+Revision ID: 0020
+Revises: 0017
+Create Date: 2026-12-06
+"""
+
+from alembic import context, op
+
+revision = "0020"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+# The key of (knowledge base, term) in SQL, as bm25.term_keys computes it in Python.
+_KB_PREFIX = (
+    "((('x' || left(replace(c.knowledge_base_id::text, '-', ''), 8))::bit(32)::int & 2147483647)::bigint << 32)"
+)
+
+_BACKFILL = f"""
+UPDATE chunks c SET term_keys = ARRAY(
+    SELECT {_KB_PREFIX} | (m[1])::bigint FROM regexp_matches(c.sparse::text, '(\\d+):', 'g') AS m
+);
+"""
+
+_FUNCTION = """
+CREATE FUNCTION bm25_candidates(p_kb uuid, p_keys bigint[], p_query sparsevec, p_k int, p_budget int)
+RETURNS TABLE (id uuid, score double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_catalog AS $$
+DECLARE
+    -- the transaction's tenant, as row-level security reads it; none: nothing is visible
+    v_tenant uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;
+BEGIN
+    IF v_tenant IS NULL OR p_budget < 1 OR p_k < 1 THEN
+        RETURN;
+    END IF;
+    -- EXECUTE plans each call for its own knowledge base (a generic plan would suit a small one or a
+    -- large one, not both).
+    RETURN QUERY EXECUTE $q$
+        SELECT c.id, -(c.sparse <#> $3)::double precision AS score
+        FROM (
+            SELECT c.id, c.sparse FROM chunks c
+            WHERE c.term_keys && $2 AND c.knowledge_base_id = $1
+              -- VISIBILITY: the row-level security policy of chunks (tenant_isolation), applied here
+              -- because this function runs as the owner. Any predicate added to that policy (per-document
+              -- permissions, ...) must be added here too.
+              AND c.tenant_id = $5
+            LIMIT $4
+        ) c
+        ORDER BY c.sparse <#> $3
+        LIMIT $6
+    $q$ USING p_kb, p_keys, p_query, p_budget, v_tenant, p_k;
+END
+$$;
+REVOKE ALL ON FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int) FROM PUBLIC;
+"""
+
+
+def upgrade() -> None:
+    role = context.config.attributes.get("app_role", "ragapi_app")
+    op.execute("ALTER TABLE chunks ADD COLUMN term_keys bigint[] NOT NULL DEFAULT '{}'")
+    op.execute(_BACKFILL)
+    op.execute("CREATE INDEX chunks_term_keys ON chunks USING gin (term_keys)")
+    op.execute(_FUNCTION)
+    op.execute(f'GRANT EXECUTE ON FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int) TO "{role}"')
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int)")
+    op.execute("DROP INDEX chunks_term_keys")
+    op.execute("ALTER TABLE chunks DROP COLUMN term_keys")
