@@ -60,7 +60,7 @@ SCIFACT = Path("/work/shared/eval/scifact-train/corpus.jsonl")
 SMALL_TENANTS = 4
 SMALL_CHUNKS = 2_000
 CHUNKS_PER_DOCUMENT = 10
-QUERIES = 200
+QUERIES = 200  # --queries
 CLIENTS = 16
 TOPIC_SHARE = 0.35  # of a chunk's words drawn from its topic
 TOPIC_WORDS = 60
@@ -373,7 +373,7 @@ async def throughput(fns: list[Callable[[], Awaitable[Any]]], clients: int) -> f
     return round(done / (time.perf_counter() - started), 1)
 
 
-async def measure(data_dir: Path, exact: bool, pg_defaults: bool) -> dict[str, Any]:
+async def measure(data_dir: Path, exact: bool, pg_defaults: bool, queries: int, writes: int) -> dict[str, Any]:
     meta = json.loads(await asyncio.to_thread((data_dir / "scale.json").read_text))
     settings = settings_for(data_dir, pg_defaults, **({"bm25_candidate_budget": 0} if exact else {}))
     state = await AppState.start(settings)
@@ -388,7 +388,7 @@ async def measure(data_dir: Path, exact: bool, pg_defaults: bool) -> dict[str, A
             kbs[tid] = kb
         search = HybridSearch(db, state.embeddings, settings, state.indexes)
         index = state.indexes["pgvector"]
-        qs = {tid: meta["queries"][str(tid)] for tid in (big, small)}
+        qs = {tid: meta["queries"][str(tid)][:queries] for tid in (big, small)}
 
         def bm25(tid: uuid.UUID, q: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
             return lambda: index.sparse_candidates(tid, kbs[tid], term_counts(q["text"]), depth, {})
@@ -414,7 +414,7 @@ async def measure(data_dir: Path, exact: bool, pg_defaults: bool) -> dict[str, A
             report["top10_overlap"] = await overlap(db, big, kbs[big], qs[big], settings.bm25_candidate_budget)
         report["sizes_mb"] = await sizes(db.url)
         log("write cost")
-        report["write_ms_per_document"] = await write_cost(state, big, kbs[big])
+        report["write_ms_per_document"] = await write_cost(state, big, kbs[big], writes)
         report["load"] = os.getloadavg()
         report["cpus"] = os.cpu_count()
         return report
@@ -462,8 +462,8 @@ async def sizes(url: str) -> dict[str, float]:
         await conn.close()
 
 
-async def write_cost(state: AppState, tid: uuid.UUID, kb: KnowledgeBase) -> dict[str, float]:
-    """A 10-chunk document written, replaced (delete + insert in one transaction) and deleted, 20 times,
+async def write_cost(state: AppState, tid: uuid.UUID, kb: KnowledgeBase, writes: int) -> dict[str, float]:
+    """A 10-chunk document written, replaced (delete + insert in one transaction) and deleted, `writes` times,
     through the chunk store's own statements (no embedding)."""
     corpus_rng = np.random.default_rng(5)
     inserts, replaces, deletes = [], [], []
@@ -481,7 +481,7 @@ async def write_cost(state: AppState, tid: uuid.UUID, kb: KnowledgeBase) -> dict
             )  # fmt: skip
         return out
 
-    for n in range(20):
+    for n in range(writes):
         doc = uuid.uuid4()
         chunks = rows()
         started = time.perf_counter()
@@ -534,8 +534,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--data-dir", type=Path, help="where the loaded database lives (reused when loaded)")
-    parser.add_argument("--base", type=Path, default=SCIFACT if SCIFACT.exists() else None)
+    parser.add_argument(
+        "--base", default=str(SCIFACT) if SCIFACT.exists() else "docs", help="a BEIR corpus.jsonl, or docs"
+    )
     parser.add_argument("--base-count", type=int, default=3_000, help="real texts embedded for the vectors")
+    parser.add_argument("--queries", type=int, default=QUERIES, help="queries measured (of the 200 made)")
+    parser.add_argument("--writes", type=int, default=20, help="documents written, replaced and deleted")
     parser.add_argument("--load-only", action="store_true")
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--exact", action="store_true", help="today's design: BM25 by an exact scan")
@@ -544,9 +548,11 @@ def main() -> None:
     data_dir: Path = args.data_dir or Path(tempfile.gettempdir()) / f"ragapi-scale-{args.chunks}"
     if not args.measure_only and not (data_dir / "scale.json").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(load(data_dir, args.chunks, args.base, args.base_count))
+        base = None if args.base == "docs" else Path(args.base)
+        asyncio.run(load(data_dir, args.chunks, base, args.base_count))
     if not args.load_only:
-        print(json.dumps(asyncio.run(measure(data_dir, args.exact, args.pg_defaults))), flush=True)  # noqa: T201
+        report = asyncio.run(measure(data_dir, args.exact, args.pg_defaults, args.queries, args.writes))
+        print(json.dumps(report), flush=True)  # noqa: T201
 
 
 if __name__ == "__main__":
