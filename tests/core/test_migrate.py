@@ -265,8 +265,20 @@ def test_existing_chunks_get_their_term_keys(tmp_path: Path) -> None:
     with engine.connect() as conn:
         keys = conn.execute(text("SELECT term_keys FROM chunks")).scalar_one()
     assert keys == term_keys(uuid.UUID(tenant), [7, 999_999_999])
+    with engine.begin() as conn:  # pending changes of the document frequencies go back into sparse_terms
+        conn.execute(
+            text("INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df) VALUES (:t, :t, 7, 1)"),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sparse_term_deltas (tenant_id, knowledge_base_id, terms, dfs) VALUES (:t, :t, '{7,8}', '{1,2}')"
+            ),
+            {"t": tenant},
+        )
     command.downgrade(config, "0017")
     with engine.connect() as conn:
+        assert conn.execute(text("SELECT term, df FROM sparse_terms ORDER BY term")).all() == [(7, 2), (8, 2)]
         columns = conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'"))
         assert "term_keys" not in columns.scalars().all()
     command.upgrade(config, "head")

@@ -14,11 +14,12 @@ from sqlalchemy import text
 
 from ragapi.api.state import AppState
 from ragapi.core.database import Database
+from ragapi.ingestion.chunk_store import FOLD_EVERY
 from ragapi.ingestion.documents import delete_document
 from ragapi.ingestion.pipeline import IngestItem
 from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.bm25 import term_counts, term_keys, to_sparsevec
-from ragapi.retrieval.chunks import Candidate, exact_sparse_search, rarest_terms, sparse_search
+from ragapi.retrieval.chunks import Candidate, document_frequencies, exact_sparse_search, rarest_terms, sparse_search
 from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from tests.conftest import TenantHandle
 
@@ -84,7 +85,6 @@ async def test_writes_replaces_and_deletes_are_visible_to_the_next_query(
 ) -> None:
     db, tid = app_state.db, tenant.tenant_id
     await app_state.pipeline.run(tid, [IngestItem(b"filler text about nothing", "f.txt")])
-    terms_before = await term_rows(db, tid)
     await app_state.pipeline.run(
         tid, [IngestItem(b"The zorblax manual, first edition.", "m.txt", external_id="manual")]
     )
@@ -99,12 +99,53 @@ async def test_writes_replaces_and_deletes_are_visible_to_the_next_query(
     assert len(await bm25(db, tid, "quintessa")) == 1
     await delete_document(db, tid, document, app_state.indexes)
     assert await bm25(db, tid, "quintessa") == []
-    assert await term_rows(db, tid) == terms_before  # the deleted document's terms went
+    assert await document_frequencies_of(db, tid) == await counted_from_chunks(db, tid)
 
 
-async def term_rows(db: Database, tenant_id: uuid.UUID) -> dict[int, int]:
+async def test_document_frequencies_stay_exact_through_folds(app_state: AppState, tenant: TenantHandle) -> None:
+    """Many writes, replaces and deletes: pending changes are folded every FOLD_EVERY, and the frequencies
+    a query reads always equal a count over the chunks themselves."""
+    db, tid = app_state.db, tenant.tenant_id
+    rng = random.Random(3)
+    ids = []
+    for n in range(2 * FOLD_EVERY):
+        words = " ".join(rng.choices(VOCABULARY, k=rng.randint(3, 12)))
+        report = await app_state.pipeline.run(
+            tid, [IngestItem(f"{words} {n}".encode(), f"{n}.txt", external_id=f"d{n % 9}")]
+        )
+        ids.append(report.results[0].document_id)
+        if n % 5 == 4:
+            await delete_document(db, tid, ids[rng.randrange(len(ids))], app_state.indexes)
+        assert await document_frequencies_of(db, tid) == await counted_from_chunks(db, tid), n
+    async with db.tenant_session(tid) as session:
+        pending = (await session.execute(text("SELECT count(*) FROM sparse_term_deltas"))).scalar_one()
+    assert pending < FOLD_EVERY
+
+
+async def document_frequencies_of(db: Database, tenant_id: uuid.UUID) -> dict[int, int]:
+    """What a query reads, for every term the tenant ever had."""
     async with db.tenant_session(tenant_id) as session:
-        rows = (await session.execute(text("SELECT term, df FROM sparse_terms"))).all()
+        terms = (
+            (
+                await session.execute(
+                    text("SELECT term FROM sparse_terms UNION SELECT unnest(terms) FROM sparse_term_deltas")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        kb = await knowledge_bases.get(session, tenant_id)
+        assert kb is not None
+        return await document_frequencies(session, tenant_id, kb, Counter(terms))
+
+
+async def counted_from_chunks(db: Database, tenant_id: uuid.UUID) -> dict[int, int]:
+    async with db.tenant_session(tenant_id) as session:
+        rows = (
+            await session.execute(
+                text("SELECT k & 4294967295 AS term, count(*) AS df FROM chunks, unnest(term_keys) AS k GROUP BY 1")
+            )
+        ).all()
     return {r.term: r.df for r in rows}
 
 

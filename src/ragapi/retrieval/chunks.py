@@ -241,14 +241,19 @@ async def sparse_query_weights(
 async def document_frequencies(
     session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, query_terms: Counter[int]
 ) -> dict[int, int]:
-    """The knowledge base's document frequency of each query term it holds."""
+    """The knowledge base's document frequency of each query term it holds: `sparse_terms` and the changes
+    not folded into it yet (`sparse_term_deltas`, a few rows; ragapi.ingestion.chunk_store)."""
     if not query_terms or not kb.chunk_count:
         return {}
     df_rows = (
         await session.execute(
             text(
+                "SELECT term, sum(df)::int AS df FROM ("
                 "SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND knowledge_base_id = :kb "
-                "AND term = ANY(CAST(:terms AS int[]))"
+                "AND term = ANY(CAST(:terms AS int[])) UNION ALL "
+                "SELECT u.term, u.n FROM sparse_term_deltas p, unnest(p.terms, p.dfs) AS u(term, n) "
+                "WHERE p.tenant_id = :t AND p.knowledge_base_id = :kb AND u.term = ANY(CAST(:terms AS int[]))"
+                ") s GROUP BY term HAVING sum(df) > 0"
             ),
             {"t": tenant_id, "kb": kb.id, "terms": sorted(query_terms)},
         )

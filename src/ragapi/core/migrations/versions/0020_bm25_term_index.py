@@ -13,8 +13,10 @@ so it can, and enforces the visibility of the row-level security policy itself, 
 own `app.tenant_id` (as `tenant_session` sets it): without one it returns nothing, and a knowledge base
 of another tenant yields no rows. The application role may execute it; nothing else is granted.
 
-`sparse_terms` loses nothing; its rows whose document frequency reaches zero are deleted by the
-writer for the terms it touched (no longer by a scan of the knowledge base's terms).
+`sparse_term_deltas` takes a write's change to the document frequencies as one row (its terms and their
+changes, two arrays) rather than an upsert of every term, which cost 13-17 ms a document; readers add the
+pending rows of a knowledge base to `sparse_terms`, and a writer folds them in once there are
+`FOLD_EVERY` (ragapi.ingestion.chunk_store), under the knowledge base's lock as every writer.
 
 Revision ID: 0020
 Revises: 0017
@@ -72,8 +74,29 @@ REVOKE ALL ON FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int) FROM
 """
 
 
+PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
+
 def upgrade() -> None:
     role = context.config.attributes.get("app_role", "ragapi_app")
+    op.execute(
+        f"""
+        CREATE TABLE sparse_term_deltas (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant_id uuid NOT NULL,
+            knowledge_base_id uuid NOT NULL,
+            terms int[] NOT NULL,
+            dfs int[] NOT NULL CHECK (cardinality(dfs) = cardinality(terms)),
+            FOREIGN KEY (tenant_id, knowledge_base_id) REFERENCES knowledge_bases (tenant_id, id) ON DELETE CASCADE
+        );
+        CREATE INDEX sparse_term_deltas_kb ON sparse_term_deltas (knowledge_base_id);
+        ALTER TABLE sparse_term_deltas ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE sparse_term_deltas FORCE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_isolation ON sparse_term_deltas TO "{role}" USING ({PREDICATE}) WITH CHECK ({PREDICATE});
+        CREATE POLICY owner_access ON sparse_term_deltas TO CURRENT_USER USING (true) WITH CHECK (true);
+        GRANT SELECT, INSERT, DELETE ON sparse_term_deltas TO "{role}";
+        """
+    )
     op.execute("ALTER TABLE chunks ADD COLUMN term_keys bigint[] NOT NULL DEFAULT '{}'")
     op.execute(_BACKFILL)
     op.execute("CREATE INDEX chunks_term_keys ON chunks USING gin (term_keys)")
@@ -81,7 +104,26 @@ def upgrade() -> None:
     op.execute(f'GRANT EXECUTE ON FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int) TO "{role}"')
 
 
+_FOLD_ALL = """
+WITH d AS (
+    SELECT p.tenant_id, p.knowledge_base_id, u.term, sum(u.n)::int AS n
+    FROM sparse_term_deltas p, unnest(p.terms, p.dfs) AS u(term, n)
+    GROUP BY 1, 2, 3
+), upd AS (
+    UPDATE sparse_terms s SET df = greatest(s.df + d.n, 0) FROM d
+    WHERE s.knowledge_base_id = d.knowledge_base_id AND s.term = d.term RETURNING s.knowledge_base_id, s.term
+)
+INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df)
+SELECT d.tenant_id, d.knowledge_base_id, d.term, d.n FROM d
+WHERE d.n > 0
+  AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.knowledge_base_id = d.knowledge_base_id AND upd.term = d.term);
+DELETE FROM sparse_terms WHERE df = 0;
+"""
+
+
 def downgrade() -> None:
+    op.execute(_FOLD_ALL)
+    op.execute("DROP TABLE sparse_term_deltas")
     op.execute("DROP FUNCTION bm25_candidates(uuid, bigint[], sparsevec, int, int)")
     op.execute("DROP INDEX chunks_term_keys")
     op.execute("ALTER TABLE chunks DROP COLUMN term_keys")
