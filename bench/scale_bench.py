@@ -43,6 +43,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from sqlalchemy import text
 
 from ragapi.api.state import AppState
 from ragapi.core.settings import Settings
@@ -108,8 +109,8 @@ class Corpus:
     def __init__(self, texts: list[str], vectors: np.ndarray, chunks: int, seed: int) -> None:
         counts: dict[str, int] = {}
         surface: dict[str, tuple[int, str]] = {}
-        for text in texts:
-            for word in re.findall(r"[a-z]{3,}", text.lower()):
+        for passage in texts:
+            for word in re.findall(r"[a-z]{3,}", passage.lower()):
                 if word in STOPWORDS:
                     continue
                 counts[word] = counts.get(word, 0) + 1
@@ -510,8 +511,6 @@ async def write_cost(state: AppState, tid: uuid.UUID, kb: KnowledgeBase, writes:
 
 
 async def _document(session: Any, tid: uuid.UUID, kb: KnowledgeBase, doc: uuid.UUID, n: int) -> None:
-    from sqlalchemy import text
-
     await session.execute(
         text(
             "INSERT INTO documents (id, tenant_id, knowledge_base_id, title, content_type, content_hash, chunk_count, "
@@ -521,13 +520,69 @@ async def _document(session: Any, tid: uuid.UUID, kb: KnowledgeBase, doc: uuid.U
     )
 
 
-def _delete_document() -> Any:
-    from sqlalchemy import text
-
-    return text("DELETE FROM documents WHERE id = :d")
+_DELETE_DOCUMENT = text("DELETE FROM documents WHERE id = :d")
 
 
-_DELETE_DOCUMENT = _delete_document()
+async def bulk_delete(data_dir: Path, documents: int) -> dict[str, Any]:
+    """Delete `documents` documents of the big tenant one by one (as the API does), then VACUUM the chunks
+    (pgvector repairs the HNSW graph there), with hybrid queries running throughout: their latency shows
+    whether the deletion stalls the tenant. Changes the loaded data: run it last."""
+    from ragapi.ingestion.documents import delete_document
+
+    meta = json.loads(await asyncio.to_thread((data_dir / "scale.json").read_text))
+    settings = settings_for(data_dir)
+    state = await AppState.start(settings)
+    try:
+        big = uuid.UUID(meta["big"])
+        async with state.db.tenant_session(big) as session:
+            kb = await knowledge_bases.get(session, big)
+            ids = (await session.execute(_SOME_DOCUMENTS, {"t": big, "n": documents})).scalars().all()
+        assert kb is not None
+        search = HybridSearch(state.db, state.embeddings, settings, state.indexes)
+        queries = meta["queries"][str(big)]
+        latencies: dict[str, list[float]] = {"delete": [], "vacuum": []}
+        phase = ["delete"]
+        done = asyncio.Event()
+
+        async def query_loop() -> None:
+            n = 0
+            while not done.is_set():
+                q = queries[n % len(queries)]
+                embedded = EmbeddedQuery(q["vector"], 0.0)
+                latencies[phase[0]].append(
+                    await timed(lambda q=q, e=embedded: search.search(big, q["text"], 10, {}, kbs=[kb], embedded=e))
+                )
+                n += 1
+
+        loop = asyncio.create_task(query_loop())
+        started = time.perf_counter()
+        for doc in ids:
+            await delete_document(state.db, big, doc, state.indexes)
+        delete_s = time.perf_counter() - started
+        phase[0] = "vacuum"
+        conn = await asyncpg.connect(state.db.url)
+        try:
+            started = time.perf_counter()
+            await conn.execute("VACUUM chunks")
+            vacuum_s = time.perf_counter() - started
+        finally:
+            await conn.close()
+        done.set()
+        await loop
+        return {
+            "chunks": meta["chunks"],
+            "deleted_documents": len(ids),
+            "delete_documents_per_s": round(len(ids) / delete_s, 1),
+            "vacuum_s": round(vacuum_s, 1),
+            "hybrid_ms_while_deleting": summary(latencies["delete"]),
+            "hybrid_ms_while_vacuuming": summary(latencies["vacuum"]) if latencies["vacuum"] else None,
+            "load": os.getloadavg(),
+        }
+    finally:
+        await state.stop()
+
+
+_SOME_DOCUMENTS = text("SELECT id FROM documents WHERE tenant_id = :t ORDER BY id LIMIT :n")
 
 
 def main() -> None:
@@ -540,6 +595,7 @@ def main() -> None:
     parser.add_argument("--base-count", type=int, default=3_000, help="real texts embedded for the vectors")
     parser.add_argument("--queries", type=int, default=QUERIES, help="queries measured (of the 200 made)")
     parser.add_argument("--writes", type=int, default=20, help="documents written, replaced and deleted")
+    parser.add_argument("--bulk-delete", type=int, default=0, help="delete this many documents (changes the data)")
     parser.add_argument("--load-only", action="store_true")
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--exact", action="store_true", help="today's design: BM25 by an exact scan")
@@ -550,6 +606,9 @@ def main() -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         base = None if args.base == "docs" else Path(args.base)
         asyncio.run(load(data_dir, args.chunks, base, args.base_count))
+    if args.bulk_delete:
+        print(json.dumps(asyncio.run(bulk_delete(data_dir, args.bulk_delete))), flush=True)  # noqa: T201
+        return
     if not args.load_only:
         report = asyncio.run(measure(data_dir, args.exact, args.pg_defaults, args.queries, args.writes))
         print(json.dumps(report), flush=True)  # noqa: T201
