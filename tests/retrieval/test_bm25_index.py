@@ -35,9 +35,10 @@ async def kb_of(db: Database, tenant_id: uuid.UUID) -> KnowledgeBase:
 
 
 async def bm25(db: Database, tenant_id: uuid.UUID, query: str, budget: int = BUDGET, k: int = 10) -> list[Candidate]:
+    """Through the term index, however small the knowledge base (index_share=1)."""
     kb = await kb_of(db, tenant_id)
     async with db.tenant_session(tenant_id) as session:
-        return await sparse_search(session, tenant_id, kb, term_counts(query), k, {}, budget)
+        return await sparse_search(session, tenant_id, kb, term_counts(query), k, {}, budget, index_share=1.0)
 
 
 async def exact(db: Database, tenant_id: uuid.UUID, query: str, k: int = 10) -> list[Candidate]:

@@ -128,6 +128,9 @@ async def dense_search(
     return sorted((Candidate(r.id, float(r.score)) for r in rows), key=lambda c: c.score, reverse=True)
 
 
+INDEX_SHARE = 0.25  # the term index serves a query whose candidates are at most this share of the chunks
+
+
 async def sparse_search(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -136,19 +139,21 @@ async def sparse_search(
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
     budget: int,
+    index_share: float = INDEX_SHARE,
 ) -> list[Candidate]:
     """BM25 top k. With a `budget`, the chunks holding the query's rarest terms (added rarest first while
     their chunks number at most `budget`; at least the rarest) are found through the term index and scored
     exactly: the same ranking as the exact scan whenever the terms left out match no better chunk, which
-    always holds when all the query's terms fit the budget. Without one, or under metadata filters, every
-    chunk of the knowledge base is scored (`exact_sparse_search`)."""
+    always holds when all the query's terms fit the budget. Without one, under metadata filters, or when
+    those chunks are more than `index_share` of the knowledge base (a small one), every chunk of the
+    knowledge base is scored (`exact_sparse_search`): a sequential read beats that many random ones."""
     df = await document_frequencies(session, tenant_id, kb, query_terms)
     weights = query_weights(query_terms, df, kb.chunk_count)
     if not weights:
         return []
-    if budget <= 0 or filters:
+    chosen = rarest_terms({t: df[t] for t in weights}, budget) if budget > 0 and not filters else []
+    if not chosen or sum(df[t] for t in chosen) > index_share * kb.chunk_count:
         return await _scan(session, tenant_id, kb, weights, k, filters)
-    chosen = rarest_terms({t: df[t] for t in weights}, budget)
     rows = (
         await session.execute(
             text("SELECT id, score FROM bm25_candidates(:kb, CAST(:keys AS bigint[]), CAST(:q AS sparsevec), :k, :b)"),
