@@ -12,7 +12,7 @@ from tests.conftest import make_settings
 
 
 def test_memory_follows_the_machine_within_limits(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, pg_shared_buffers_mb=None)  # derived, not the test suite's own
     small, large = memory_settings(settings, 2_048), memory_settings(settings, 65_536)
     assert (small.shared_buffers_mb, small.work_mem_mb, small.maintenance_work_mem_mb) == (512, 4, 128)
     assert (large.shared_buffers_mb, large.effective_cache_size_mb, large.work_mem_mb) == (8_192, 32_768, 64)
