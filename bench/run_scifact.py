@@ -22,16 +22,20 @@ from ragapi.api.state import AppState
 from ragapi.core.settings import Fusion, Settings
 from ragapi.evaluation.beir import ingest_corpus, load_beir, run_queries
 from ragapi.retrieval.hybrid import HybridSearch
+from ragapi.retrieval.vectors.pgvector import PgVectorIndex
 from ragapi.tenants.service import create_tenant
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact-train"
-VARIANTS = [
-    ("dense only", Fusion.CONVEX, 1.0),
-    ("BM25 only", Fusion.CONVEX, 0.0),
-    ("RRF (k=60)", Fusion.RRF, 0.5),
-    ("convex w=0.3", Fusion.CONVEX, 0.3),
-    ("convex w=0.4 (default)", Fusion.CONVEX, 0.4),
-    ("convex w=0.5", Fusion.CONVEX, 0.5),
+# name, fusion, dense weight, BM25 candidate budget (None: the setting's; 0: the exact scan)
+VARIANTS: list[tuple[str, Fusion, float, int | None]] = [
+    ("dense only", Fusion.CONVEX, 1.0, None),
+    ("BM25 only", Fusion.CONVEX, 0.0, None),
+    ("BM25 only, exact scan", Fusion.CONVEX, 0.0, 0),
+    ("RRF (k=60)", Fusion.RRF, 0.5, None),
+    ("convex w=0.3", Fusion.CONVEX, 0.3, None),
+    ("convex w=0.4 (default)", Fusion.CONVEX, 0.4, None),
+    ("convex w=0.4, exact BM25 scan", Fusion.CONVEX, 0.4, 0),
+    ("convex w=0.5", Fusion.CONVEX, 0.5, None),
 ]
 
 
@@ -61,16 +65,13 @@ async def main(folder: Path, split: str) -> dict[str, object]:
             docs_per_s = await ingest_corpus(state.pipeline, tenant.tenant_id, data.corpus)
             ingest_s = time.perf_counter() - started
             rows = []
-            for name, fusion, weight in VARIANTS:
+            for name, fusion, weight, budget in VARIANTS:
                 variant = settings.model_copy(update={"fusion": fusion, "fusion_dense_weight": weight})
-                rows.append(
-                    {
-                        "variant": name,
-                        **await run_queries(
-                            HybridSearch(state.db, state.embeddings, variant, state.indexes), tenant.tenant_id, data
-                        ),
-                    }
-                )
+                indexes = state.indexes
+                if budget is not None:
+                    indexes = {**indexes, "pgvector": PgVectorIndex(state.db, settings.hnsw_ef_search, budget)}
+                search = HybridSearch(state.db, state.embeddings, variant, indexes)
+                rows.append({"variant": name, **await run_queries(search, tenant.tenant_id, data)})
         finally:
             await state.stop()
     return {

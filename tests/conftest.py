@@ -38,6 +38,8 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "login_rate_limit_per_minute": 1_000_000,
         "password_min_length": 12,
         "oidc_allow_http_loopback": True,  # the test identity provider (tests/oidc) serves http on loopback
+        # many embedded servers run at once under the test suite: not a quarter of the machine each
+        "pg_shared_buffers_mb": 256,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -255,7 +255,7 @@ async def test_deleting_a_knowledge_base_removes_everything_it_holds(
     await app_state.knowledge_bases.drain()
     assert_problem(await client.get(f"/v1/knowledge-bases/{wiki['id']}", headers=tenant.headers), 404)
     async with app_state.db.tenant_session(tenant.tenant_id) as session:
-        for table in ("documents", "chunks", "sparse_terms"):
+        for table in ("documents", "chunks", "sparse_terms", "sparse_term_deltas"):
             left = (
                 await session.execute(
                     text(f"SELECT count(*) FROM {table} WHERE knowledge_base_id = :k"),  # noqa: S608

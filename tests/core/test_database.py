@@ -46,6 +46,7 @@ async def test_app_role_owns_nothing_and_cannot_bypass_rls(db: Database) -> None
                         "documents",
                         "chunks",
                         "sparse_terms",
+                        "sparse_term_deltas",
                         "ingest_jobs",
                         "knowledge_bases",
                         "semantic_cache",

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from alembic import command
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from ragapi.core.database import start_embedded_postgres, with_driver
 from ragapi.core.migrate import alembic_config
+from ragapi.retrieval.bm25 import term_keys
 
 MIGRATION_LOCK = 7_270_736_900  # core/migrations/env.py
 HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused", "unused")).get_current_head()
@@ -223,5 +225,61 @@ def test_a_tenants_data_moves_into_its_default_knowledge_base(tmp_path: Path) ->
     command.downgrade(config, "0015")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM chunks")).scalar_one() == 1
+    command.upgrade(config, "head")
+    engine.dispose()
+
+
+def test_existing_chunks_get_their_term_keys(tmp_path: Path) -> None:
+    """0020 on a populated database: each chunk's term keys are those ingestion writes now (the knowledge
+    base's prefix over each term of its sparse vector); the downgrade drops them."""
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    config = alembic_config(url, "ragapi_app")
+    command.upgrade(config, "0017")
+    engine = create_engine(with_driver(url, "psycopg"))
+    tenant, document = "f0000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-0000000000d0"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'Old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO knowledge_bases (id, tenant_id, name, embedding_model, embedding_dim) "
+                "VALUES (:t, :t, 'default', 'm', 3)"
+            ),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, tenant_id, knowledge_base_id, title, content_type, content_hash, "
+                "chunk_count, size_bytes) VALUES (:d, :t, :t, 'Doc', 'text/plain', 'h', 1, 10)"
+            ),
+            {"d": document, "t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, embedding_model, "
+                "embedding_dim, embedding, sparse, token_count) VALUES (gen_random_uuid(), :t, :t, :d, 0, 'x', 'Doc', "
+                "'m', 3, '[1,2,3]', '{7:0.5,999999999:1.5}/1000000000', 2)"
+            ),
+            {"t": tenant, "d": document},
+        )
+    command.upgrade(config, "0020")
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT term_keys FROM chunks")).scalar_one()
+    assert keys == term_keys(uuid.UUID(tenant), [7, 999_999_999])
+    with engine.begin() as conn:  # pending changes of the document frequencies go back into sparse_terms
+        conn.execute(
+            text("INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df) VALUES (:t, :t, 7, 1)"),
+            {"t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sparse_term_deltas (tenant_id, knowledge_base_id, terms, dfs) VALUES (:t, :t, '{7,8}', '{1,2}')"
+            ),
+            {"t": tenant},
+        )
+    command.downgrade(config, "0017")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT term, df FROM sparse_terms ORDER BY term")).all() == [(7, 2), (8, 2)]
+        columns = conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'"))
+        assert "term_keys" not in columns.scalars().all()
     command.upgrade(config, "head")
     engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from ragapi.core.access import EVERYTHING, ReaderView
 from ragapi.core.database import Database, start_embedded_postgres
 from ragapi.core.migrate import upgrade
+from ragapi.retrieval.bm25 import term_keys
 from ragapi.retrieval.chunks import dense_search, dense_search_settings, ensure_dense_index, read_hits, sparse_search
 from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from tests.conftest import make_settings
@@ -104,6 +105,7 @@ async def corpus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Corp
     await db.dispose()
 
 
+BUDGET = 20_000
 QUERY = [0.01 * ((i % 7) - 3) for i in range(DIM)]
 # as in test_chunks: take the exact sort away so the HNSW path runs at this size
 FORCED = {"enable_sort": "off", "enable_seqscan": "off"}
@@ -135,7 +137,7 @@ async def test_dense_search_returns_k_readable_rows_when_most_are_hidden(corpus:
 async def test_sparse_search_and_reads_see_only_readable_rows(corpus: Corpus) -> None:
     stranger = ReaderView.of(uuid.uuid4(), version=1)
     async with corpus.db.tenant_session(corpus.tenant, view=stranger) as session:
-        found = await sparse_search(session, corpus.tenant, corpus.kb, Counter({TERM: 1}), 200, {})
+        found = await sparse_search(session, corpus.tenant, corpus.kb, Counter({TERM: 1}), 200, {}, BUDGET)
         visible = (await session.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
         documents = (await session.execute(text("SELECT count(*) FROM documents"))).scalar_one()
     assert len(found) == PUBLIC_DOCUMENTS * CHUNKS_PER_DOCUMENT == visible
@@ -145,6 +147,32 @@ async def test_sparse_search_and_reads_see_only_readable_rows(corpus: Corpus) ->
     for view in (ReaderView.of(corpus.insider), EVERYTHING):
         async with corpus.db.tenant_session(corpus.tenant, view=view) as session:
             assert (await session.execute(text("SELECT count(*) FROM documents"))).scalar_one() == DOCUMENTS
+
+
+async def test_bm25_through_the_term_index_sees_only_readable_rows(corpus: Corpus) -> None:
+    """The term index search runs as the owner (migration 0020): it applies the permission policy itself."""
+    async with corpus.db.admin_session() as session:
+        keys = term_keys(corpus.tenant, [TERM])
+        await session.execute(
+            text("UPDATE chunks SET term_keys = :keys WHERE tenant_id = :t"), {"keys": keys, "t": corpus.tenant}
+        )
+    views = {"stranger": ReaderView.of(uuid.uuid4(), version=1), "insider": ReaderView.of(corpus.insider)}
+    found = {}
+    for name, view in views.items():
+        async with corpus.db.tenant_session(corpus.tenant, view=view) as session:
+            found[name] = await sparse_search(
+                session,
+                corpus.tenant,
+                corpus.kb,
+                Counter({TERM: 1}),
+                DOCUMENTS * CHUNKS_PER_DOCUMENT,
+                {},
+                BUDGET,
+                index_share=1.0,
+            )
+    assert len(found["stranger"]) == PUBLIC_DOCUMENTS * CHUNKS_PER_DOCUMENT
+    assert await document_of(corpus, [c.key for c in found["stranger"]]) == corpus.public  # type: ignore[misc]
+    assert len(found["insider"]) == DOCUMENTS * CHUNKS_PER_DOCUMENT
 
 
 async def test_an_unset_view_reads_tenant_wide_rows_only(corpus: Corpus) -> None:

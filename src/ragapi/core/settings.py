@@ -165,6 +165,22 @@ class DatabaseSettings(BaseModel):
         "failovers and terminated backends without a round trip",
     )
 
+    # The embedded server's memory (ragapi.core.pg_tuning); unset: derived from the machine's memory.
+    pg_shared_buffers_mb: int | None = Field(
+        default=None, ge=16, description="Embedded PostgreSQL `shared_buffers`; unset: a quarter of memory, ≤ 8 GiB"
+    )
+    pg_effective_cache_size_mb: int | None = Field(
+        default=None, ge=16, description="Embedded PostgreSQL `effective_cache_size`; unset: half of memory"
+    )
+    pg_work_mem_mb: int | None = Field(
+        default=None, ge=1, description="Embedded PostgreSQL `work_mem`; unset: memory / 512, 4 to 64 MiB"
+    )
+    pg_maintenance_work_mem_mb: int | None = Field(
+        default=None,
+        ge=16,
+        description="Embedded PostgreSQL `maintenance_work_mem` (index builds, vacuum); unset: memory / 16, ≤ 2 GiB",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, v: SecretStr | None) -> SecretStr | None:
@@ -291,6 +307,13 @@ class RetrievalSettings(BaseModel):
     bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 length normalisation")
     hnsw_ef_search: int = Field(
         default=100, ge=10, le=1000, description="HNSW search breadth (iterative scans extend it under filters)"
+    )
+    bm25_candidate_budget: int = Field(
+        default=20_000,
+        ge=0,
+        le=1_000_000,
+        description="BM25 scores exactly the chunks holding a query's rarest terms, adding terms rarest first while "
+        "their chunks number at most this; `0`: every chunk of the knowledge base (an exact scan)",
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragapi.core.errors import NotFound
 from ragapi.retrieval import knowledge_bases
-from ragapi.retrieval.bm25 import parse_sparsevec, to_sparsevec
+from ragapi.retrieval.bm25 import parse_sparsevec, term_keys, to_sparsevec
 from ragapi.retrieval.chunks import vector_literal
 from ragapi.retrieval.knowledge_bases import DEFAULT_NAME, KnowledgeBase, KnowledgeBaseSettings
 
@@ -95,34 +95,61 @@ async def bump_knowledge_base(session: AsyncSession, kb_id: uuid.UUID) -> None:
     await _bump_knowledge_base(session, kb_id, 0, 0)
 
 
+FOLD_EVERY = 16  # pending changes of a knowledge base's document frequencies before they are folded in
+
+# The pending changes summed by term, folded into sparse_terms (an UPDATE of the terms it has, an INSERT of
+# the others: a negative change never becomes a row); returns the terms left with no chunk.
+_FOLD = text(
+    """
+    WITH gone AS (
+        DELETE FROM sparse_term_deltas WHERE knowledge_base_id = :k RETURNING terms, dfs
+    ), d AS (
+        SELECT u.term, sum(u.n)::int AS n FROM gone, unnest(gone.terms, gone.dfs) AS u(term, n)
+        GROUP BY u.term HAVING sum(u.n) <> 0
+    ), upd AS (
+        UPDATE sparse_terms s SET df = greatest(s.df + d.n, 0) FROM d
+        WHERE s.knowledge_base_id = :k AND s.term = d.term RETURNING s.term, s.df
+    ), ins AS (
+        INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df)
+        SELECT :t, :k, d.term, d.n FROM d WHERE d.n > 0 AND d.term NOT IN (SELECT term FROM upd)
+    )
+    SELECT coalesce(array_agg(term) FILTER (WHERE df = 0), '{}') AS zero FROM upd
+    """
+)
+
+
 async def _adjust_df(session: AsyncSession, kb: KnowledgeBase, df: Counter[int], sign: int) -> None:
     """Add (sign=+1) or remove (sign=-1) chunks' terms from the knowledge base's document frequencies.
 
-    Callers hold the knowledge base's lock, so its writers never interleave here.
+    The change is one row of `sparse_term_deltas`, which readers add to `sparse_terms`
+    (`ragapi.retrieval.chunks.document_frequencies`); every `FOLD_EVERY` of them are folded in. Callers hold
+    the knowledge base's lock, so its writers never interleave here.
     """
     if not df:
         return
     terms = sorted(df)
-    params = {"t": kb.tenant_id, "k": kb.id, "terms": terms, "dfs": [df[t] for t in terms]}
-    if sign > 0:
+    pending = (
         await session.execute(
             text(
-                "INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df) "
-                "SELECT :t, :k, unnest(CAST(:terms AS int[])), unnest(CAST(:dfs AS int[])) "
-                "ON CONFLICT (knowledge_base_id, term) DO UPDATE SET df = sparse_terms.df + EXCLUDED.df"
+                "WITH added AS (INSERT INTO sparse_term_deltas (tenant_id, knowledge_base_id, terms, dfs) "
+                "VALUES (:t, :k, CAST(:terms AS int[]), CAST(:dfs AS int[])) RETURNING 1) "
+                "SELECT count(*) + 1 FROM sparse_term_deltas WHERE knowledge_base_id = :k"
             ),
-            params,
+            {"t": kb.tenant_id, "k": kb.id, "terms": terms, "dfs": [sign * df[t] for t in terms]},
         )
-        return
-    await session.execute(
-        text(
-            "UPDATE sparse_terms s SET df = greatest(s.df - d.n, 0) "
-            "FROM unnest(CAST(:terms AS int[]), CAST(:dfs AS int[])) AS d(term, n) "
-            "WHERE s.knowledge_base_id = :k AND s.term = d.term"
-        ),
-        params,
-    )
-    await session.execute(text("DELETE FROM sparse_terms WHERE knowledge_base_id = :k AND df = 0"), {"k": kb.id})
+    ).scalar_one()
+    if pending >= FOLD_EVERY:
+        await fold_document_frequencies(session, kb)
+
+
+async def fold_document_frequencies(session: AsyncSession, kb: KnowledgeBase) -> None:
+    """Fold a knowledge base's pending changes into `sparse_terms` (its lock held)."""
+    zero = (await session.execute(_FOLD, {"t": kb.tenant_id, "k": kb.id})).scalar_one()
+    if zero:  # terms no chunk holds any more
+        await session.execute(
+            text("DELETE FROM sparse_terms WHERE knowledge_base_id = :k AND term = ANY(CAST(:z AS int[])) AND df = 0"),
+            {"k": kb.id, "z": zero},
+        )
 
 
 async def add_chunks(
@@ -137,9 +164,9 @@ async def add_chunks(
     await session.execute(
         text(
             "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, metadata, "
-            "embedding_model, embedding_dim, embedding, sparse, token_count) VALUES (:id, :t, :kb, :d, :ord, :text, "
-            ":title, CAST(:metadata AS jsonb), :model, :dim, CAST(:embedding AS vector), CAST(:sparse AS sparsevec), "
-            ":tokens)"
+            "embedding_model, embedding_dim, embedding, sparse, term_keys, token_count) "
+            "VALUES (:id, :t, :kb, :d, :ord, :text, :title, CAST(:metadata AS jsonb), :model, :dim, "
+            "CAST(:embedding AS vector), CAST(:sparse AS sparsevec), :keys, :tokens)"
         ),
         [
             {
@@ -156,6 +183,7 @@ async def add_chunks(
                 # vectors kept elsewhere (Pinecone) are not duplicated here; sparse stays for BM25 statistics
                 "embedding": vector_literal(c.embedding) if kb.vector_backend == "pgvector" else None,
                 "sparse": to_sparsevec(c.weights),
+                "keys": term_keys(kb.id, sorted(c.weights)),
                 "tokens": c.token_count,
             }
             for c in chunks

@@ -224,7 +224,9 @@ class IngestPipeline:
         self.db = db
         self.embeddings = embeddings
         self.settings = settings
-        self.indexes = indexes or {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
+        self.indexes = indexes or {
+            "pgvector": PgVectorIndex(db, settings.hnsw_ef_search, settings.bm25_candidate_budget)
+        }
         self._splitters: dict[
             tuple[int, int], RecursiveCharacterTextSplitter
         ] = {}  # by (size, overlap): a knowledge base's own

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
@@ -210,3 +211,15 @@ def parse_sparsevec(literal: str) -> dict[int, float]:
     """Weights from pgvector's text form (for statistics on delete and for moving vectors elsewhere)."""
     body = literal[literal.index("{") + 1 : literal.index("}")]
     return {int(i): float(v) for i, v in (pair.split(":", 1) for pair in body.split(",") if pair)}
+
+
+def kb_prefix(knowledge_base_id: uuid.UUID) -> int:
+    """The high half of a knowledge base's term keys: the first 31 bits of its id (migration 0020)."""
+    return (int.from_bytes(knowledge_base_id.bytes[:4], "big") & 0x7FFFFFFF) << 32
+
+
+def term_keys(knowledge_base_id: uuid.UUID, terms: Iterable[int]) -> list[int]:
+    """The keys of a chunk's (or a query's) terms in the knowledge base's inverted index (`chunks.term_keys`):
+    one posting list per (knowledge base, term)."""
+    prefix = kb_prefix(knowledge_base_id)
+    return [prefix | t for t in terms]

@@ -2,8 +2,9 @@
 
 Every statement runs inside a tenant session (row-level security) *and* names the tenant explicitly.
 Dense search uses one partial HNSW index per embedding dimension, with pgvector 0.8's iterative scan
-so a selective knowledge-base or metadata filter still yields k results. Sparse search is an exact scan
-of the knowledge base's chunks, which measured both faster and more accurate than an HNSW index on sparsevec.
+so a selective knowledge-base or metadata filter still yields k results. Sparse search scores exactly the
+chunks that hold the query's rarest terms, found through a GIN index over their term keys (migration 0020),
+or, under metadata filters, every chunk of the knowledge base.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragapi.retrieval.bm25 import query_weights, to_sparsevec
+from ragapi.retrieval.bm25 import query_weights, term_keys, to_sparsevec
 from ragapi.retrieval.filters import Scalar, filter_sql
 from ragapi.retrieval.knowledge_bases import KnowledgeBase
 
@@ -127,6 +128,9 @@ async def dense_search(
     return sorted((Candidate(r.id, float(r.score)) for r in rows), key=lambda c: c.score, reverse=True)
 
 
+INDEX_SHARE = 0.25  # the term index serves a query whose candidates are at most this share of the chunks
+
+
 async def sparse_search(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -134,10 +138,65 @@ async def sparse_search(
     query_terms: Counter[int],
     k: int,
     filters: dict[str, Scalar | list[Scalar]],
+    budget: int,
+    index_share: float = INDEX_SHARE,
 ) -> list[Candidate]:
-    weights = await sparse_query_weights(session, tenant_id, kb, query_terms)
+    """BM25 top k. With a `budget`, the chunks holding the query's rarest terms (added rarest first while
+    their chunks number at most `budget`; at least the rarest) are found through the term index and scored
+    exactly: the same ranking as the exact scan whenever the terms left out match no better chunk, which
+    always holds when all the query's terms fit the budget. Without one, under metadata filters, or when
+    those chunks are more than `index_share` of the knowledge base (a small one), every chunk of the
+    knowledge base is scored (`exact_sparse_search`): a sequential read beats that many random ones."""
+    df = await document_frequencies(session, tenant_id, kb, query_terms)
+    weights = query_weights(query_terms, df, kb.chunk_count)
     if not weights:
         return []
+    chosen = rarest_terms({t: df[t] for t in weights}, budget) if budget > 0 and not filters else []
+    if not chosen or sum(df[t] for t in chosen) > index_share * kb.chunk_count:
+        return await _scan(session, tenant_id, kb, weights, k, filters)
+    rows = (
+        await session.execute(
+            text("SELECT id, score FROM bm25_candidates(:kb, CAST(:keys AS bigint[]), CAST(:q AS sparsevec), :k, :b)"),
+            {"kb": kb.id, "keys": term_keys(kb.id, chosen), "q": to_sparsevec(weights), "k": k, "b": budget},
+        )
+    ).all()
+    return [Candidate(r.id, float(r.score)) for r in rows if r.score > 0]
+
+
+def rarest_terms(df: dict[int, int], budget: int) -> list[int]:
+    """The query's terms, rarest first, while the chunks holding them number at most `budget`; at least one."""
+    chosen: list[int] = []
+    total = 0
+    for term in sorted(df, key=lambda t: (df[t], t)):
+        if chosen and total + df[term] > budget:
+            break
+        chosen.append(term)
+        total += df[term]
+    return chosen
+
+
+async def exact_sparse_search(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    kb: KnowledgeBase,
+    query_terms: Counter[int],
+    k: int,
+    filters: dict[str, Scalar | list[Scalar]],
+) -> list[Candidate]:
+    """BM25 top k by scoring every chunk of the knowledge base (the reference the term index is held to)."""
+    df = await document_frequencies(session, tenant_id, kb, query_terms)
+    weights = query_weights(query_terms, df, kb.chunk_count)
+    return await _scan(session, tenant_id, kb, weights, k, filters) if weights else []
+
+
+async def _scan(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    kb: KnowledgeBase,
+    weights: dict[int, float],
+    k: int,
+    filters: dict[str, Scalar | list[Scalar]],
+) -> list[Candidate]:
     where, params = filter_sql(filters)
     rows = (
         await session.execute(
@@ -180,18 +239,31 @@ async def sparse_query_weights(
     session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, query_terms: Counter[int]
 ) -> dict[int, float]:
     """BM25 query side: IDF from the knowledge base's document frequencies (always kept in PostgreSQL)."""
+    df = await document_frequencies(session, tenant_id, kb, query_terms)
+    return query_weights(query_terms, df, kb.chunk_count)
+
+
+async def document_frequencies(
+    session: AsyncSession, tenant_id: uuid.UUID, kb: KnowledgeBase, query_terms: Counter[int]
+) -> dict[int, int]:
+    """The knowledge base's document frequency of each query term it holds: `sparse_terms` and the changes
+    not folded into it yet (`sparse_term_deltas`, a few rows; ragapi.ingestion.chunk_store)."""
     if not query_terms or not kb.chunk_count:
         return {}
     df_rows = (
         await session.execute(
             text(
+                "SELECT term, sum(df)::int AS df FROM ("
                 "SELECT term, df FROM sparse_terms WHERE tenant_id = :t AND knowledge_base_id = :kb "
-                "AND term = ANY(CAST(:terms AS int[]))"
+                "AND term = ANY(CAST(:terms AS int[])) UNION ALL "
+                "SELECT u.term, u.n FROM sparse_term_deltas p, unnest(p.terms, p.dfs) AS u(term, n) "
+                "WHERE p.tenant_id = :t AND p.knowledge_base_id = :kb AND u.term = ANY(CAST(:terms AS int[]))"
+                ") s GROUP BY term HAVING sum(df) > 0"
             ),
             {"t": tenant_id, "kb": kb.id, "terms": sorted(query_terms)},
         )
     ).all()
-    return query_weights(query_terms, {r.term: r.df for r in df_rows}, kb.chunk_count)
+    return {r.term: r.df for r in df_rows}
 
 
 def record_id(document_id: uuid.UUID, ord: int) -> str:

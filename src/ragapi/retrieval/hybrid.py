@@ -72,7 +72,9 @@ class HybridSearch:
         self.db = db
         self.embeddings = embeddings
         self.settings = settings
-        self.indexes = indexes or {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
+        self.indexes = indexes or {
+            "pgvector": PgVectorIndex(db, settings.hnsw_ef_search, settings.bm25_candidate_budget)
+        }
 
     async def search(
         self,

@@ -26,9 +26,10 @@ class PgVectorIndex:
 
     name = "pgvector"
 
-    def __init__(self, db: Database, ef_search: int) -> None:
+    def __init__(self, db: Database, ef_search: int, bm25_budget: int = 0) -> None:
         self.db = db
         self.ef_search = ef_search
+        self.bm25_budget = bm25_budget  # 0: BM25 by an exact scan
 
     async def upsert(self, tenant_id: uuid.UUID, records: Sequence[VectorRecord]) -> None:  # noqa: ARG002
         return None  # the chunk rows carry the vectors
@@ -62,7 +63,7 @@ class PgVectorIndex:
         filters: dict[str, Scalar | list[Scalar]],
     ) -> list[Candidate]:
         async with self.db.tenant_session(tenant_id) as session:
-            return await sparse_search(session, tenant_id, kb, terms, k, filters)
+            return await sparse_search(session, tenant_id, kb, terms, k, filters, self.bm25_budget)
 
     async def hits(
         self, tenant_id: uuid.UUID, ranked: Sequence[Candidate], filters: dict[str, Scalar | list[Scalar]]

@@ -11,7 +11,9 @@ from ragapi.retrieval.vectors.pinecone import PineconeIndex
 
 def build_vector_indexes(settings: Settings, db: Database) -> dict[str, VectorIndex]:
     """pgvector always; Pinecone too when it is configured (new knowledge bases follow VECTOR_BACKEND)."""
-    indexes: dict[str, VectorIndex] = {"pgvector": PgVectorIndex(db, settings.hnsw_ef_search)}
+    indexes: dict[str, VectorIndex] = {
+        "pgvector": PgVectorIndex(db, settings.hnsw_ef_search, settings.bm25_candidate_budget)
+    }
     configured = settings.pinecone_api_key and settings.pinecone_index_host and settings.pinecone_sparse_index_host
     if configured:
         assert settings.pinecone_api_key is not None  # noqa: S101 - for the type checker
