@@ -12,7 +12,8 @@ before the policy's predicate and the GIN index cannot serve it. `bm25_candidate
 so it can, and enforces the visibility of the row-level security policy itself, from the transaction's
 own `app.tenant_id` and `app.readers` (as `tenant_session` sets them): without a tenant it returns
 nothing, a knowledge base of another tenant yields no rows, and a chunk of a document the transaction's
-view may not read (`ragapi_can_read`, migration 0018) is no candidate. The application role may execute it; nothing else is granted.
+view may not read (`ragapi_can_read`, migration 0018) is no candidate.
+The application role may execute it; nothing else is granted.
 
 `sparse_term_deltas` takes a write's change to the document frequencies as one row (its terms and their
 changes, two arrays) rather than an upsert of every term, which cost 13-17 ms a document; readers add the
