@@ -133,7 +133,13 @@ class ApiServer:
     def __init__(self, data_dir: Path, *serve_args: str, **env: str) -> None:
         self.serve_args = serve_args
         self.port = free_port()
-        base = {"DATA_DIR": str(data_dir), "PORT": str(self.port), "LOG_LEVEL": "warning"}
+        # several embedded servers run at once under the test suite: not a quarter of the machine each
+        base = {
+            "DATA_DIR": str(data_dir),
+            "PORT": str(self.port),
+            "LOG_LEVEL": "warning",
+            "PG_SHARED_BUFFERS_MB": "256",
+        }
         self.env = {**os.environ, **base, **env}
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
