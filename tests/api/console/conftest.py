@@ -98,7 +98,9 @@ class Watched:
         assert not errors, f"errors in the browser console: {errors}"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread while it
+# is open, and pytest-asyncio cannot run the async tests after it until it is closed.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run scripts/test-services.sh (make test does)")
