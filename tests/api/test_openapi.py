@@ -17,10 +17,13 @@ READING_ORDER = [
     "conversations",
     "feedback",
     "analytics",
+    "openai-compatible",
     "knowledge bases",
+    "groups",
     "api keys",
     "users",
     "tenants",
+    "single sign-on",
     "auth",
     "health",
     "langserve",
@@ -75,10 +78,13 @@ async def test_tags_are_in_reading_order_with_langserve_last(spec: dict[str, Any
 async def test_every_operation_answers_a_body_with_a_schema_and_a_fitting_example(spec: dict[str, Any]) -> None:
     checked = 0
     for method, path, operation in operations(spec):
-        successes = {status: r for status, r in operation["responses"].items() if status.startswith("2")}
+        successes = {status: r for status, r in operation["responses"].items() if status[0] in "23"}
         assert successes, f"{method} {path} documents no success"
         for status, response in successes.items():
             where = f"{method.upper()} {path} {status}"
+            if status.startswith("3"):  # a redirect (the sign-in through an identity provider): no body
+                assert not response.get("content"), f"{where} documents a body on a redirect"
+                continue
             if status in EMPTY or (method, path) in EMPTY_OPERATIONS:
                 assert not response.get("content"), f"{where} documents a body it does not send"
                 continue

@@ -88,6 +88,7 @@ DOCUMENT = {
     "chunks": 5,
     "size_bytes": 48213,
     "created_at": WHEN,
+    "access": None,
 }
 USER = {
     "id": USER_ID,
@@ -114,6 +115,33 @@ KEY = {
     "expires_at": None,
     "revoked_at": None,
     "last_used_at": "2026-12-02T14:05:00Z",
+}
+GROUP_ID = "6a4c2e0b-9d7f-4b5a-8e3c-1f0d2b4a6c8e"
+ACCESS = {"users": [USER_ID], "groups": [GROUP_ID], "api_keys": []}
+GROUP = {"group_id": GROUP_ID, "name": "HR", "created_at": WHEN, "members": [USER_ID]}
+PASSAGE = {**CITATION, "text": "Employees get 25 days of paid leave a year. Unused days carry over until March."}
+IDENTITY_PROVIDER = {
+    "tenant_id": TENANT_ID,
+    "issuer": "https://login.example.com/realms/acme",
+    "client_id": "ragapi",
+    "client_secret_set": True,
+    "allowed_domains": ["acme.example"],
+    "groups_claim": "groups",
+    "scopes": ["openid", "email", "profile"],
+    "default_role": "member",
+    "token_auth_method": None,
+    "redirect_uri": f"https://rag.acme.example/v1/auth/oidc/{TENANT_ID}/callback",
+    "created_at": WHEN,
+    "updated_at": WHEN,
+}
+COMPLETION_ID = "chatcmpl-0e6d4c2b8a1f4d3eb5976c2a8e0f4d19"
+MODEL = {
+    "id": "handbook",
+    "object": "model",
+    "created": 1764581400,
+    "owned_by": "ragapi",
+    "knowledge_base_id": KB_ID,
+    "description": "The employee handbook",
 }
 TENANT = {
     "id": TENANT_ID,
@@ -182,6 +210,28 @@ COMPONENTS: dict[str, Any] = {
             {"url": "https://intranet.example.com/travel.html", "metadata": {"lang": "en"}},
         ]
     },
+    "DocumentAccessPut": {"access": {"users": [USER_ID], "groups": [GROUP_ID]}},
+    "BulkAccessPut": {"document_ids": [DOCUMENT_ID], "access": {"groups": [GROUP_ID]}},
+    "GroupCreate": {"name": "HR"},
+    "GroupRename": {"name": "People team"},
+    "GroupMembers": {"user_ids": [USER_ID]},
+    "SearchRequest": {"query": "How many days of leave do I get?", "knowledge_bases": ["handbook"], "top_k": 3},
+    "IdentityProviderIn": {
+        "issuer": "https://login.example.com/realms/acme",
+        "client_id": "ragapi",
+        "client_secret": "s3cr3t-from-the-provider",
+        "allowed_domains": ["acme.example"],
+        "groups_claim": "groups",
+        "scopes": ["openid", "email", "profile"],
+        "default_role": "member",
+    },
+    "ChatCompletionRequest": {
+        "model": "handbook",
+        "messages": [
+            {"role": "user", "content": "How many days of leave do I get?"},
+        ],
+        "stream": False,
+    },
     "DocumentPatch": {"metadata": {"lang": "en", "department": "hr", "reviewed": True}},
     "QueryRequest": {"query": "How many days of leave do I get?", "knowledge_bases": ["handbook"], "top_k": 3},
     "ConversationCreate": {"title": "Leave", "knowledge_bases": ["handbook"]},
@@ -215,6 +265,46 @@ COMPONENTS: dict[str, Any] = {
     "JobOut": JOB,
     "JobPage": {"items": [{**JOB_SUMMARY, "status": "running", "started_at": WHEN}], "next_cursor": None},
     "DocumentOut": DOCUMENT,
+    "DocumentAccessPage": {"items": [{**DOCUMENT, "access": ACCESS}]},
+    "GroupOut": GROUP,
+    "SearchResponse": {"passages": [PASSAGE]},
+    "IdentityProviderOut": IDENTITY_PROVIDER,
+    "ModelCard": MODEL,
+    "ModelList": {"object": "list", "data": [MODEL]},
+    "ChatCompletion": {
+        "id": COMPLETION_ID,
+        "object": "chat.completion",
+        "created": 1764581400,
+        "model": "handbook",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Employees get 25 days of paid leave a year [1].\n\nSources:\n[1] Leave policy",
+                    "refusal": None,
+                },
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 9,
+            "completion_tokens": 0,
+            "total_tokens": 9,
+            "embedding_tokens": 9,
+            "estimated": True,
+        },
+        "system_fingerprint": None,
+        "citations": [CITATION],
+        "ragapi": {
+            "query_id": QUERY_ID,
+            "mode": "extractive",
+            "model": "extractive",
+            "cached": False,
+            "standalone_question": "How many days of leave do I get?",
+        },
+    },
     "DocumentPage": {"items": [DOCUMENT], "next_cursor": "eyJpZCI6IjRiOGYyYzZlIn0"},
     "Answer": ANSWER,
     "ConversationOut": CONVERSATION,
@@ -384,6 +474,32 @@ RESPONSES: dict[tuple[str, str, str, str], tuple[dict[str, Any], Any]] = {
         },
     ),
     ("get", "/v1/analytics", "200", "application/json"): (ANALYTICS_SCHEMA, ANALYTICS),
+    ("get", "/v1/groups", "200", "application/json"): (
+        {"type": "array", "items": {"$ref": "#/components/schemas/GroupOut"}},
+        [GROUP],
+    ),
+    ("post", "/v1/chat/completions", "200", "text/event-stream"): (
+        {
+            "type": "object",
+            "title": "Server-sent event",
+            "description": "chat.completion.chunk objects as JSON, then the text [DONE]",
+            "required": ["data"],
+            "properties": {"data": {"type": "string", "description": "JSON, or [DONE]"}},
+        },
+        "".join(
+            f"data: {json.dumps(chunk)}\n\n"
+            for chunk in (
+                {
+                    "id": COMPLETION_ID,
+                    "object": "chat.completion.chunk",
+                    "created": 1764581400,
+                    "model": "handbook",
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Employees get 25 days"}}],
+                },
+            )
+        )
+        + "data: [DONE]\n\n",
+    ),
     ("post", "/v1/query", "200", "text/event-stream"): (ANSWER_EVENTS, ANSWER_STREAM),
     ("post", "/v1/conversations/{conversation_id}/messages", "200", "text/event-stream"): (
         ANSWER_EVENTS,

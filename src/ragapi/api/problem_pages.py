@@ -17,6 +17,24 @@ router = APIRouter(include_in_schema=False)
 # title -> (status, what it means and what to do). Every RagApiError's title is here
 # (tests/api/test_problem_pages.py checks), and the titles the web layer itself uses.
 EXPLAINED: dict[str, tuple[int, str]] = {
+    "Sign-in rejected": (
+        400,
+        "A sign-in through the tenant's identity provider could not go on: its state is unknown, expired or "
+        "already used, it was started in another browser, or the provider answered with an error. Start the "
+        "sign-in again from the login link.",
+    ),
+    "ID token rejected": (
+        502,
+        "The tenant's identity provider answered, but what it sent could not be trusted: an ID token with a "
+        "wrong audience or issuer, expired or not yet valid, a bad signature, a wrong nonce, or a groups claim "
+        "that is not a list of names. The detail says which; a tenant admin checks the provider's settings.",
+    ),
+    "Identity provider unavailable": (
+        502,
+        "The tenant's identity provider could not be reached, or its discovery document, keys or token "
+        "endpoint did not answer as OpenID Connect says. Try again later; if it lasts, a tenant admin checks "
+        "the issuer URL.",
+    ),
     "Unauthenticated": (
         401,
         "The request has no credential, or one that is unknown, expired or revoked. Send an API key as "

@@ -116,7 +116,6 @@ async def delete_any(tenant_id: uuid.UUID, db: DatabaseDep, _admin: Superadmin) 
     "/v1/auth/oidc/{tenant_id}/login",
     status_code=302,
     response_class=RedirectResponse,
-    tags=["auth"],
     summary="Start signing in through the tenant's identity provider (a redirect to it)",
 )
 async def login(
@@ -140,7 +139,6 @@ async def login(
 @router.get(
     "/v1/auth/oidc/{tenant_id}/callback",
     response_model=TokenResponse,
-    tags=["auth"],
     summary="Where the identity provider sends the browser back: tokens as /v1/auth/login gives them",
 )
 async def callback(
