@@ -88,13 +88,13 @@ async def corpus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Corp
             await session.execute(
                 text(
                     "INSERT INTO chunks (id, tenant_id, knowledge_base_id, document_id, ord, text, title, "
-                    "embedding_model, embedding_dim, embedding, sparse, token_count) "
+                    "embedding_model, embedding_dim, embedding, sparse, token_count, term_keys) "
                     "SELECT gen_random_uuid(), :t, :t, :d, g, 'row ' || g, 'synthetic', 'm', 384, "
                     "(SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) AS x WHERE g IS NOT NULL)::vector, "
-                    f"('{{{TERM}:' || (1 + random()) || '}}/1000000000')::sparsevec, 1 "
+                    f"('{{{TERM}:' || (1 + random()) || '}}/1000000000')::sparsevec, 1, :keys "
                     "FROM generate_series(1, :n) AS g"
                 ),
-                {"t": tenant, "d": d, "n": CHUNKS_PER_DOCUMENT},
+                {"t": tenant, "d": d, "n": CHUNKS_PER_DOCUMENT, "keys": term_keys(tenant, [TERM])},
             )
         await session.execute(
             text("INSERT INTO sparse_terms (tenant_id, knowledge_base_id, term, df) VALUES (:t, :t, :term, 10)"),
@@ -151,11 +151,6 @@ async def test_sparse_search_and_reads_see_only_readable_rows(corpus: Corpus) ->
 
 async def test_bm25_through_the_term_index_sees_only_readable_rows(corpus: Corpus) -> None:
     """The term index search runs as the owner (migration 0020): it applies the permission policy itself."""
-    async with corpus.db.admin_session() as session:
-        keys = term_keys(corpus.tenant, [TERM])
-        await session.execute(
-            text("UPDATE chunks SET term_keys = :keys WHERE tenant_id = :t"), {"keys": keys, "t": corpus.tenant}
-        )
     views = {"stranger": ReaderView.of(uuid.uuid4(), version=1), "insider": ReaderView.of(corpus.insider)}
     found = {}
     for name, view in views.items():
