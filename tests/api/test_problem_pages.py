@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ragapi.api.app import create_app
 from ragapi.api.problem_pages import EXPLAINED
 from ragapi.core.errors import RagApiError
+from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem
 
 
@@ -45,3 +47,15 @@ async def test_the_index_lists_every_type_and_an_unknown_one_is_a_problem(client
     assert index.status_code == 200
     assert all(f'href="/problems/{t.lower().replace(" ", "-")}"' in index.text for t in EXPLAINED)
     assert_problem(await client.get("/problems/no-such-thing"), 404)
+
+
+async def test_behind_a_proxy_the_type_is_under_the_public_url(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"public_url": "https://rag.example.com/api"}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://10.0.0.7:8000") as client,
+    ):
+        refused = await client.get("/v1/documents")
+    body = refused.json()
+    assert refused.status_code == 401 and body["title"]
+    assert body["type"] == "https://rag.example.com/api/problems/" + body["title"].lower().replace(" ", "-")

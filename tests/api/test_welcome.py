@@ -67,6 +67,7 @@ def test_a_terminal_gets_text_logs_and_the_first_steps(tmp_path: Path) -> None:
     assert '{"ts"' not in screen  # no JSON lines on a terminal
     assert "initdb" not in screen and "Success. You can now start the database server" not in screen
     assert "initdb" in (tmp_path / "postgres.log").read_text()  # where the set-up's output went
+    assert "Running upgrade" not in screen and "database schema migrated from empty to" in screen  # one line
 
 
 def test_a_log_collector_gets_json_with_the_url(tmp_path: Path) -> None:
@@ -87,3 +88,4 @@ def test_the_url_is_the_configured_one(tmp_path: Path) -> None:
     assert base_url(make_settings(tmp_path, host="0.0.0.0", port=9000)) == "http://127.0.0.1:9000"  # noqa: S104
     assert base_url(make_settings(tmp_path, host="::", port=8000)) == "http://[::1]:8000"
     assert base_url(make_settings(tmp_path, host="10.0.0.5", port=80)) == "http://10.0.0.5:80"
+    assert base_url(make_settings(tmp_path, public_url="https://rag.example.com/")) == "https://rag.example.com"

@@ -42,6 +42,16 @@ def test_database_url_must_be_postgres(tmp_path: Path) -> None:
     assert good.database_url is not None
 
 
+def test_public_url_is_an_address_without_query(tmp_path: Path) -> None:
+    assert (
+        make_settings(tmp_path, public_url="https://rag.example.com/api/").public_url == "https://rag.example.com/api"
+    )
+    assert make_settings(tmp_path, public_url="").public_url is None
+    for bad in ("rag.example.com", "ftp://rag.example.com", "https://rag.example.com/?a=1", "https:///x"):
+        with pytest.raises(ValidationError, match="PUBLIC_URL|public_url"):
+            make_settings(tmp_path, public_url=bad)
+
+
 def test_replicas_need_a_shared_jwt_secret(tmp_path: Path) -> None:
     from ragapi.tenants.tokens import signing_key
 

@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside everything that may refuse a request, so that every refusal on these paths is in OpenAI's shape.
     app.add_middleware(openai_errors.OpenAIErrorsMiddleware, prefixes=openai_errors.PATHS)
     app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, public_url=settings.public_url)
     routers = (
         health,
         auth,

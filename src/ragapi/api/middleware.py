@@ -75,8 +75,9 @@ class HttpMetricsMiddleware:
 class RequestIdMiddleware:
     """Accept a sane incoming X-Request-ID or mint one; echo it on every response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, public_url: str | None = None) -> None:
         self.app = app
+        self.public_url = public_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +86,8 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_context.request_id.set(request_id)
-        problems.origin.set(problems.origin_of(scope))  # for the type of any problem this request answers
+        # for the type of any problem this request answers: the configured address, else the request's own
+        problems.origin.set(self.public_url or problems.origin_of(scope))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -26,7 +26,7 @@ from ragapi.api.client_ip import Network, parse_networks
 from ragapi.api.readiness import Readiness
 from ragapi.core.database import Database
 from ragapi.core.metrics import configure_tenant_labels
-from ragapi.core.migrate import require_head, upgrade
+from ragapi.core.migrate import require_head, upgrade_logged
 from ragapi.core.ratelimit import FailoverLimiter, InProcessLimiter, Limiter, RedisLimiter
 from ragapi.core.retention import Purge, Retention
 from ragapi.core.settings import Settings
@@ -118,7 +118,7 @@ class AppState:
         configure_tenant_labels(settings.tenant_metric_labels)
         db = await asyncio.to_thread(Database.connect, settings)
         if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, db.url, settings.db_app_role)
+            await asyncio.to_thread(upgrade_logged, db.url, settings.db_app_role)
         else:
             await asyncio.to_thread(require_head, db.url)
         embeddings = build_embeddings(settings)

@@ -14,7 +14,9 @@ log = logging.getLogger("ragapi")
 
 
 def base_url(settings: Settings) -> str:
-    """The address to open: a wildcard bind address is reached on loopback."""
+    """The address to open: the public one when configured; a wildcard bind address is reached on loopback."""
+    if settings.public_url:
+        return settings.public_url
     host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
     host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{host}:{settings.port}"

@@ -94,6 +94,8 @@ def dict_config(level: str, fmt: str, data_dir: Path | None = None) -> dict[str,
         "uvicorn": {"handlers": [], "propagate": True},
         "uvicorn.error": {"handlers": [], "propagate": True},
         "uvicorn.access": {"handlers": [], "propagate": False},
+        # one line per migration step at the first start; AppState.start says in one line what changed
+        "alembic": {"level": "WARNING"},
     }
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,8 @@ from alembic.config import Config
 
 from ragapi.core.database import with_driver
 from ragapi.core.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,6 +26,15 @@ def alembic_config(owner_url: str, app_role: str) -> Config:
 
 def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(owner_url, app_role), revision)
+
+
+def upgrade_logged(owner_url: str, app_role: str) -> None:
+    """Migrate to head, saying so in one line when anything changed (alembic's own lines are quiet at start)."""
+    before = current_revision(owner_url)
+    upgrade(owner_url, app_role)
+    head = head_revision()
+    if before != head:
+        log.info("database schema migrated from %s to %s", before or "empty", head)
 
 
 def head_revision() -> str:

@@ -39,6 +39,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,6 +107,12 @@ class ServiceSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Bind address of `ragapi serve`")
     port: int = Field(default=8000, description="Port of `ragapi serve` (`--workers N` for N processes: one per core)")
+    public_url: str | None = Field(
+        default=None,
+        description="The address clients reach the service at behind a proxy or load balancer (e.g. "
+        "`https://rag.example.com`, a path prefix allowed): problem `type` links and the single sign-on "
+        "redirect URI are built from it; unset: from the scheme and `Host` of each request",
+    )
     keepalive_timeout_s: int = Field(
         default=75,
         ge=1,
@@ -135,6 +142,16 @@ class ServiceSettings(BaseModel):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an http:// or https:// URL without query or fragment")
+        return value.rstrip("/")
 
 
 class DatabaseSettings(BaseModel):
@@ -564,7 +581,8 @@ class SingleSignOnSettings(BaseModel):
     oidc_redirect_base_url: str | None = Field(
         default=None,
         description="Public base URL of the API (e.g. `https://rag.example.com`) for the redirect URI "
-        "registered at the provider, `<base>/v1/auth/oidc/<tenant id>/callback`; unset: the request's own",
+        "registered at the provider, `<base>/v1/auth/oidc/<tenant id>/callback`; unset: `PUBLIC_URL`, else the "
+        "request's own",
     )
     oidc_http_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="Per request to an identity provider (discovery, keys, token)"

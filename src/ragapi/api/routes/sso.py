@@ -32,7 +32,7 @@ _PARAM = Annotated[str | None, Query(max_length=2048)]
 
 
 def redirect_uri(request: Request, settings: Settings, tenant_id: uuid.UUID) -> str:
-    base = settings.oidc_redirect_base_url or str(request.base_url)
+    base = settings.oidc_redirect_base_url or settings.public_url or str(request.base_url)
     return f"{base.rstrip('/')}/v1/auth/oidc/{tenant_id}/callback"
 
 
