@@ -20,6 +20,7 @@ from ragapi.ingestion.pipeline import IngestItem
 from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.bm25 import term_counts, term_keys, to_sparsevec
 from ragapi.retrieval.chunks import Candidate, document_frequencies, exact_sparse_search, rarest_terms, sparse_search
+from ragapi.retrieval.filters import Filters
 from ragapi.retrieval.knowledge_bases import KnowledgeBase
 from tests.conftest import TenantHandle
 
@@ -34,17 +35,23 @@ async def kb_of(db: Database, tenant_id: uuid.UUID) -> KnowledgeBase:
     return kb
 
 
-async def bm25(db: Database, tenant_id: uuid.UUID, query: str, budget: int = BUDGET, k: int = 10) -> list[Candidate]:
+async def bm25(
+    db: Database, tenant_id: uuid.UUID, query: str, budget: int = BUDGET, k: int = 10, filters: Filters | None = None
+) -> list[Candidate]:
     """Through the term index, however small the knowledge base (index_share=1)."""
     kb = await kb_of(db, tenant_id)
     async with db.tenant_session(tenant_id) as session:
-        return await sparse_search(session, tenant_id, kb, term_counts(query), k, {}, budget, index_share=1.0)
+        return await sparse_search(
+            session, tenant_id, kb, term_counts(query), k, filters or {}, budget, index_share=1.0
+        )
 
 
-async def exact(db: Database, tenant_id: uuid.UUID, query: str, k: int = 10) -> list[Candidate]:
+async def exact(
+    db: Database, tenant_id: uuid.UUID, query: str, k: int = 10, filters: Filters | None = None
+) -> list[Candidate]:
     kb = await kb_of(db, tenant_id)
     async with db.tenant_session(tenant_id) as session:
-        return await exact_sparse_search(session, tenant_id, kb, term_counts(query), k, {})
+        return await exact_sparse_search(session, tenant_id, kb, term_counts(query), k, filters or {})
 
 
 def ranked(candidates: list[Candidate]) -> list[tuple[float, str]]:
@@ -61,6 +68,41 @@ async def test_the_term_index_ranks_as_the_exact_scan(app_state: AppState, tenan
         expected = await exact(app_state.db, tenant.tenant_id, query, k=100)  # all matches: no tie is cut
         assert expected, query
         assert ranked(await bm25(app_state.db, tenant.tenant_id, query, k=100)) == ranked(expected), query
+
+
+async def test_under_metadata_filters_the_term_index_ranks_as_the_exact_scan(
+    app_state: AppState, tenant: TenantHandle
+) -> None:
+    rng = random.Random(11)
+    teams = ("red", "green", "blue")
+    items = [
+        IngestItem(
+            " ".join(rng.choices(VOCABULARY, weights=range(1, 25), k=rng.randint(5, 30))).encode(),
+            f"{n}.txt",
+            metadata={"team": rng.choice(teams)},
+        )
+        for n in range(80)
+    ]
+    await app_state.pipeline.run(tenant.tenant_id, items)
+    for filters in ({"team": "red"}, {"team": ["green", "blue"]}, {"source": ["3.txt", "5.txt", "8.txt"]}):
+        for _ in range(8):
+            query = " ".join(rng.sample(VOCABULARY, rng.randint(1, 5)))
+            expected = await exact(app_state.db, tenant.tenant_id, query, k=100, filters=filters)
+            found = await bm25(app_state.db, tenant.tenant_id, query, k=100, filters=filters)
+            assert ranked(found) == ranked(expected), (query, filters)
+
+
+async def test_a_selective_filter_is_not_left_short_by_the_terms_the_budget_left_out(
+    app_state: AppState, tenant: TenantHandle
+) -> None:
+    """The rarest term's chunks all fail the filter: the chunk that passes it with the common term alone
+    is still found (the exact scan decides when the candidates leave fewer than k)."""
+    items = [IngestItem(f"common words here, copy {n}".encode(), f"c{n}.txt") for n in range(30)]
+    items += [IngestItem(b"a quillfeather alone", "rare.txt")]
+    await app_state.pipeline.run(tenant.tenant_id, items)
+    found = await bm25(app_state.db, tenant.tenant_id, "quillfeather common", budget=5, filters={"source": "c7.txt"})
+    assert len(found) == 1
+    assert found == await exact(app_state.db, tenant.tenant_id, "quillfeather common", filters={"source": "c7.txt"})
 
 
 async def test_a_small_budget_scores_the_chunks_of_the_rarest_terms(app_state: AppState, tenant: TenantHandle) -> None:

@@ -144,23 +144,34 @@ async def sparse_search(
     """BM25 top k. With a `budget`, the chunks holding the query's rarest terms (added rarest first while
     their chunks number at most `budget`; at least the rarest) are found through the term index and scored
     exactly: the same ranking as the exact scan whenever the terms left out match no better chunk, which
-    always holds when all the query's terms fit the budget. Without one, under metadata filters, or when
-    those chunks are more than `index_share` of the knowledge base (a small one), every chunk of the
-    knowledge base is scored (`exact_sparse_search`): a sequential read beats that many random ones."""
+    always holds when all the query's terms fit the budget. Under metadata filters the scored candidates are
+    filtered, and when fewer than k pass while some terms were left out (those could fill them), the scan
+    decides. Without a budget, or when the candidates are more than `index_share` of the knowledge base (a
+    small one), every chunk of the knowledge base is scored (`exact_sparse_search`): a sequential read beats
+    that many random ones."""
     df = await document_frequencies(session, tenant_id, kb, query_terms)
     weights = query_weights(query_terms, df, kb.chunk_count)
     if not weights:
         return []
-    chosen = rarest_terms({t: df[t] for t in weights}, budget) if budget > 0 and not filters else []
+    chosen = rarest_terms({t: df[t] for t in weights}, budget) if budget > 0 else []
     if not chosen or sum(df[t] for t in chosen) > index_share * kb.chunk_count:
         return await _scan(session, tenant_id, kb, weights, k, filters)
-    rows = (
-        await session.execute(
-            text("SELECT id, score FROM bm25_candidates(:kb, CAST(:keys AS bigint[]), CAST(:q AS sparsevec), :k, :b)"),
-            {"kb": kb.id, "keys": term_keys(kb.id, chosen), "q": to_sparsevec(weights), "k": k, "b": budget},
+    params = {"kb": kb.id, "keys": term_keys(kb.id, chosen), "q": to_sparsevec(weights), "k": k, "b": budget}
+    if not filters:
+        statement = "SELECT id, score FROM bm25_candidates(:kb, CAST(:keys AS bigint[]), CAST(:q AS sparsevec), :k, :b)"
+    else:
+        # every candidate scored, then the filters on the chunk, read back under row-level security
+        where, filter_params = filter_sql(filters)
+        params |= {"t": tenant_id, **filter_params}
+        statement = (
+            "SELECT b.id, b.score FROM bm25_candidates(:kb, CAST(:keys AS bigint[]), CAST(:q AS sparsevec), :b, :b) b "
+            f"JOIN chunks c ON c.id = b.id WHERE c.tenant_id = :t{where} ORDER BY b.score DESC LIMIT :k"
         )
-    ).all()
-    return [Candidate(r.id, float(r.score)) for r in rows if r.score > 0]
+    rows = (await session.execute(text(statement), params)).all()
+    found = [Candidate(r.id, float(r.score)) for r in rows if r.score > 0]
+    if filters and len(found) < k and len(chosen) < len(weights):
+        return await _scan(session, tenant_id, kb, weights, k, filters)
+    return found
 
 
 def rarest_terms(df: dict[int, int], budget: int) -> list[int]:
