@@ -1,7 +1,7 @@
-// Who reads what: the console's forms whose JSON the generic form code (console.js) cannot build: a
-// document's metadata, and an access list (one document, or the selected ones). Each is a
-// <form data-custom="..." data-url="/v1/...">; what the API answers is announced next to it, as for every
-// other form.
+// Who reads what, and single sign-on: the console's forms whose JSON the generic form code (console.js)
+// cannot build: a document's metadata, an access list (one document, or the selected ones), and the
+// tenant's identity provider. Each is a <form data-custom="..." data-url="/v1/...">; what the API
+// answers is announced next to it, as for every other form.
 "use strict";
 
 (() => {
@@ -21,6 +21,8 @@
     const names = [...form.querySelectorAll(".readers input:checked")].map((i) => i.dataset.label);  // as the server says
     return names.length ? `admins and ${names.join(", ")}` : "admins only";
   }
+
+  const words = (text, separators) => text.split(separators).map((s) => s.trim()).filter(Boolean);
 
   // Each returns [method, body] for the form's data-url, or throws an Error whose message is shown.
   const bodies = {
@@ -44,6 +46,21 @@
       if (!ids.length) throw new Error("Select documents in the table first.");
       return ["PUT", {document_ids: ids, access: accessOf(form)}];
     },
+    "identity-provider"(form) {
+      const f = form.elements;
+      const body = {
+        issuer: f.issuer.value.trim(),
+        client_id: f.client_id.value.trim(),
+        allowed_domains: words(f.allowed_domains.value, /[\s,]+/),  // a domain has neither
+        scopes: words(f.scopes.value, /\s+/),  // a scope may hold a comma, never a space
+        groups_claim: f.groups_claim.value.trim() || null,
+        default_role: f.default_role.value,
+        token_auth_method: f.token_auth_method.value || null,
+      };
+      if (f.remove_secret?.checked) body.client_secret = "";  // removed: a public client
+      else if (f.client_secret.value) body.client_secret = f.client_secret.value;  // else the stored one stays
+      return ["PUT", body];
+    },
   };
 
   // What the page shows once the API has accepted the change.
@@ -60,6 +77,10 @@
       const table = document.getElementById("documents");
       await htmx.ajax("GET", location.pathname + location.search, {target: table, swap: "innerHTML"});
       return `Access set for ${answer.items.length} document${answer.items.length === 1 ? "" : "s"}.`;
+    },
+    async "identity-provider"() {
+      location.reload();  // the sign-in link and the stored secret's note appear with the saved settings
+      return "Saved.";
     },
   };
 
