@@ -177,9 +177,13 @@ def test_access_for_several_documents_at_once(console_server: ConsoleServer, ope
     as_outsider, _ = open_console(outsider)
     assert _titles(as_outsider) == ["Canteen menu"]
 
-    page.get_by_label("Select every document listed").check()  # the table was swapped in again: still wired
-    page.get_by_label("The whole tenant").check()
-    page.get_by_role("button", name="Set access").click()
+    # By keyboard alone: Space checks a box or a radio, Enter on the button sends the form.
+    page.get_by_label("Select every document listed").focus()  # the table was swapped in again: still wired
+    page.keyboard.press("Space")
+    page.get_by_label("The whole tenant").focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Set access").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_text("Access set for 3 documents.")
     assert _titles(as_outsider) == sorted(TEXTS)
     watched.check()
