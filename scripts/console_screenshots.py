@@ -73,9 +73,19 @@ def _seed(url: str, server: ApiServer) -> str:
             "/v1/knowledge-bases", json={"name": "handbook", "description": "The staff handbook"}, headers=key
         ).raise_for_status()
         documents = [{"title": t, "text": text, "metadata": {"team": "hr"}} for t, text in DOCUMENTS]
-        client.post("/v1/ingest?wait=true&knowledge_base=handbook", json={"documents": documents}, headers=key)
+        ingested = client.post(
+            "/v1/ingest?wait=true&knowledge_base=handbook", json={"documents": documents}, headers=key
+        ).json()["documents"]
         email = "admin@acme.example"
         client.post("/v1/users", json={"email": email, "password": PASSWORD, "role": "admin"}, headers=key)
+        people = []
+        for person in ("ann@acme.example", "bob@acme.example", "cleo@acme.example"):
+            user = {"email": person, "password": PASSWORD, "role": "member"}
+            people.append(client.post("/v1/users", json=user, headers=key).json()["id"])
+        group = client.post("/v1/groups", json={"name": "finance"}, headers=key).json()["group_id"]
+        client.post(f"/v1/groups/{group}/members", json={"user_ids": people[:2]}, headers=key)
+        access = {"access": {"users": people[2:], "groups": [group], "api_keys": []}}
+        client.put(f"/v1/documents/{ingested[1]['document_id']}/access", json=access, headers=key)  # expenses
         client.post("/v1/api-keys", json={"name": "ci robot", "scopes": ["query"]}, headers=key)
         for question in QUESTIONS:
             answer = client.post("/v1/query", json={"query": question, "knowledge_bases": ["handbook"]}, headers=key)
@@ -106,9 +116,9 @@ def take(out: Path) -> list[Path]:
                 context.route("**/*", _guard)
                 page = context.new_page()
 
-                def shot(name: str) -> None:
+                def shot(name: str, full_page: bool = False) -> None:
                     path = out / f"console-{name}.png"
-                    page.screenshot(path=str(path))
+                    page.screenshot(path=str(path), full_page=full_page)
                     shots.append(path)
 
                 page.goto("/console/login")
@@ -139,6 +149,12 @@ def take(out: Path) -> list[Path]:
                 for name in ("documents", "knowledge-bases", "analytics", "api-keys", "users"):
                     page.goto(f"/console/{name}")
                     shot(name)
+                page.goto("/console/groups")
+                page.get_by_role("link", name="finance").click()
+                shot("group")
+                page.goto("/console/documents")
+                page.get_by_role("link", name="Expense reports").click()
+                shot("document", full_page=True)
                 context.clear_cookies()
                 _sign_in(page, "root@example.com")
                 shot("tenants")

@@ -1,7 +1,10 @@
-"""Fixtures shared by the API tests: the CLI against the session's database, and the service's answerer
-swapped for OpenAIAnswerer pointed at a wire-level OpenAI server."""
+"""Fixtures shared by the API tests: the CLI against the session's database, the service's answerer
+swapped for OpenAIAnswerer pointed at a wire-level OpenAI server, and the one OpenID Connect provider of
+the session (single sign-on through the API, and through the console in the browser tests)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +16,17 @@ from ragapi.api.state import AppState
 from ragapi.core.settings import Settings, get_settings
 from ragapi.generation.answerers import OpenAIAnswerer, build_extractive
 from tests.conftest import make_settings
+from tests.services import OidcProvider
 from tests.wire import Reply, wire_server
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """tests/oidc/provider.mjs, started once for the session."""
+    provider = OidcProvider(tmp_path_factory.mktemp("oidc"))
+    provider.start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture

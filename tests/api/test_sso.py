@@ -8,7 +8,7 @@ import asyncio
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -24,14 +24,6 @@ from tests.services import OidcProvider, free_port
 API = "http://ragapi.test"
 
 
-@pytest.fixture(scope="session")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    provider = OidcProvider(tmp_path_factory.mktemp("oidc"))
-    provider.start()
-    yield provider
-    provider.stop()
-
-
 class Browser:
     """Two cookie jars, as a browser keeps them per site: our API (in process) and the provider (HTTP)."""
 
@@ -39,12 +31,12 @@ class Browser:
         self.api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=API)
         self.web = httpx.AsyncClient(timeout=10)
 
-    async def start(self, tenant: TenantHandle) -> httpx.Response:
-        return await self.api.get(f"/v1/auth/oidc/{tenant.tenant_id}/login")
+    async def start(self, tenant: TenantHandle, **params: str) -> httpx.Response:
+        return await self.api.get(f"/v1/auth/oidc/{tenant.tenant_id}/login", params=params)
 
-    async def authorize(self, tenant: TenantHandle, login: str) -> str:
+    async def authorize(self, tenant: TenantHandle, login: str, **params: str) -> str:
         """Through the provider's sign-in (and consent) forms: the callback URL it sends the browser to."""
-        started = await self.start(tenant)
+        started = await self.start(tenant, **params)
         assert started.status_code == 302, started.text
         self.web.cookies.clear()  # no session at the provider: it asks who signs in
         response = await self.web.get(started.headers["location"])
@@ -301,6 +293,32 @@ async def test_a_state_works_once_from_the_browser_that_started_it(
     denied = re.sub(r"code=[^&]+", "error=access_denied", denied_at)
     assert "access_denied" in assert_problem(await browser.api.get(denied), 400)["detail"]
     assert "already used" in assert_problem(await browser.api.get(denied_at), 400)["detail"]
+
+
+async def test_a_sign_in_started_from_the_console_ends_in_a_console_session(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    await use_idp(client, tenant, idp)
+    cleo = person("Cleo")
+    done = await browser.api.get(await browser.authorize(tenant, cleo, destination="console"))
+    assert done.status_code == 303 and done.headers["location"] == "/console"  # never a URL from the request
+    assert done.headers["cache-control"] == "no-store"
+    cookies = {c.split("=", 1)[0]: c for c in done.headers.get_list("set-cookie")}
+    assert "HttpOnly" in cookies["ragapi_session"] and "HttpOnly" in cookies["ragapi_refresh"]
+    assert cookies["ragapi_oidc"].startswith('ragapi_oidc=""')  # the binding cookie is spent
+    access = cookies["ragapi_session"].split(";", 1)[0].split("=", 1)[1]
+    me = await client.get("/v1/auth/me", headers=bearer(access))
+    assert me.status_code == 200 and me.json()["email"] == cleo.lower()
+
+    # Where a sign-in ends is bound to its state: an API client's callback cannot be made a console one.
+    callback = await browser.authorize(tenant, person("Dan"))
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    moved = await browser.api.get(callback.replace(f"state={state}", f"state=c.{state}"))
+    assert moved.status_code == 400 and "ragapi_session" not in moved.headers.get("set-cookie", "")
+    assert "Single sign-on failed: unknown, expired or already used sign-in state" in moved.text  # the console's page
+    tokens = await browser.api.get(callback)  # the real one still ends as it was started: in tokens
+    assert tokens.status_code == 200 and tokens.json()["access_token"]
+    assert_problem(await browser.start(tenant, destination="elsewhere"), 422)
 
 
 async def test_one_tenants_sign_in_cannot_finish_in_another(

@@ -7,6 +7,9 @@
 // "staff" and "domain:<the e-mail's domain>". Clients register themselves (RFC 7591, POST /reg), so each test
 // tenant gets a client of its own with its own redirect URI.
 //
+// Its pages are served without the Google web font the development sign-in pages import (the console's
+// browser tests sign in through them, and allow no request off the machine).
+//
 // Test controls, on this loopback server only (the provider itself is not changed):
 //   POST /__test/rotate   a new signing key: it signs from now on, the previous one stays published (rotation)
 //   POST /__test/conform  JSON {"conform": bool}: true puts only `sub` in ID tokens (the scopes' claims are at
@@ -107,6 +110,11 @@ function makeProvider() {
   });
   provider.use(async (ctx, next) => {
     await next();
+    // The development sign-in pages import a web font from Google: the browser tests allow no request off
+    // the machine, so the pages come without it (nothing else about them changes).
+    if (typeof ctx.body === 'string' && ctx.response.is('html')) {
+      ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);/g, '');
+    }
     if (ctx.path === '/token') {
       const basic = ctx.headers.authorization?.toLowerCase().startsWith('basic ');
       lastTokenAuth = basic ? 'client_secret_basic' : (ctx.oidc?.body?.client_secret ? 'client_secret_post' : 'none');

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput
+from ragapi.core.settings import Settings
+from ragapi.tenants import identity_providers, service
 from ragapi.tenants.identity_providers import (
     GroupsClaimError,
     ProviderChange,
@@ -15,7 +18,7 @@ from ragapi.tenants.identity_providers import (
     claimed_groups,
 )
 from ragapi.tenants.oidc import pkce_challenge
-from tests.conftest import make_settings
+from tests.conftest import MakeTenant, make_settings
 
 
 def change(**fields: object) -> ProviderChange:
@@ -100,3 +103,25 @@ def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:
     assert (
         pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
     )
+
+
+async def test_a_sign_in_page_finds_a_tenant_by_id_or_by_a_name_only_one_has(
+    db: Database, settings: Settings, make_tenant: MakeTenant
+) -> None:
+    name = f"Acme {uuid.uuid4().hex[:8]}"
+    acme, twin, other, plain = [await make_tenant(f"{name}{suffix}") for suffix in ("", " twin", " other", " plain")]  # type: ignore[call-arg]
+    for tenant in (acme, twin, other):
+        await identity_providers.put(db, settings, tenant.tenant_id, change())
+    found = await identity_providers.named_for_sign_in(db, f"  {name.upper()} ")  # any case, trimmed
+    assert found == identity_providers.SignInChoice(acme.tenant_id, name, "https://idp.example.com/realms/acme")
+    assert await identity_providers.named_for_sign_in(db, str(other.tenant_id)) is not None
+    assert await identity_providers.named_for_sign_in(db, name + " plain") is None  # no provider
+    assert await identity_providers.named_for_sign_in(db, str(plain.tenant_id)) is None
+    assert await identity_providers.named_for_sign_in(db, "") is None
+
+    await service.update_tenant(db, other.tenant_id, {"status": "suspended"})
+    assert await identity_providers.named_for_sign_in(db, str(other.tenant_id)) is None
+
+    await service.update_tenant(db, twin.tenant_id, {"name": name})  # two active tenants of one name
+    assert await identity_providers.named_for_sign_in(db, name) is None
+    assert await identity_providers.named_for_sign_in(db, str(twin.tenant_id)) is not None  # its id still does

@@ -239,6 +239,37 @@ async def for_sign_in(db: Database, tenant_id: uuid.UUID) -> IdentityProvider:
     return _from_row(row)
 
 
+@dataclass(frozen=True, slots=True)
+class SignInChoice:
+    """What a sign-in page may offer for a tenant a person named: its id and name, its provider's issuer."""
+
+    tenant_id: uuid.UUID
+    tenant_name: str
+    issuer: str
+
+
+async def named_for_sign_in(db: Database, ref: str) -> SignInChoice | None:
+    """The active tenant with an identity provider that a person names on a sign-in page: by its id, or by
+    its name (any case) when exactly one such tenant has it. Tenant names are not unique; with two, the
+    person needs the sign-in link of their tenant (its id), and is told nothing about the others."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    try:
+        by_id: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        by_id = None
+    rows = await db.fetch(
+        "SELECT t.id, t.name, p.issuer FROM identity_providers p JOIN tenants t ON t.id = p.tenant_id "
+        "WHERE t.status = 'active' AND (t.id = $1 OR ($1 IS NULL AND lower(t.name) = lower($2))) LIMIT 2",
+        by_id,
+        ref,
+    )
+    if len(rows) != 1:
+        return None
+    return SignInChoice(rows[0]["id"], rows[0]["name"], rows[0]["issuer"])
+
+
 async def get(db: Database, tenant_id: uuid.UUID) -> IdentityProvider:
     async with db.tenant_session(tenant_id) as session:
         row = (

@@ -2,11 +2,15 @@
 
 `start` records a sign-in (hashes of its `state` and of the browser's binding cookie, its nonce and PKCE
 verifier, its redirect URI) in the database, so any replica can finish it, and returns the provider's
-authorization URL. `finish` takes the callback: the sign-in's row is deleted as it is read (a state works
-once), it must belong to this tenant, be on time and come back to the browser that started it; then the
-code is exchanged, the ID token checked (`tenants.oidc`; claims it lacks are read from the userinfo
-endpoint), the e-mail address must be verified and of an allowed domain, and the user is found, linked
-or created (`tenants.users.external_user`) and signed in exactly as a password sign-in is
+authorization URL. Where the sign-in ends (`Destination`: tokens for an API client, or a console
+session) is marked in the `state` itself, which the row's hash authenticates: a callback cannot end a
+sign-in anywhere but where it was started to end.
+
+`finish` takes the callback: the sign-in's row is deleted as it is read (a state works once), it must
+belong to this tenant, be on time and come back to the browser that started it; then the code is
+exchanged, the ID token checked (`tenants.oidc`; claims it lacks are read from the userinfo endpoint),
+the e-mail address must be verified and of an allowed domain, and the user is found, linked or created
+(`tenants.users.external_user`) and signed in exactly as a password sign-in is
 (`tenants.users.start_session`).
 
 Errors: SignInRejected (400) for a callback that does not finish a sign-in this browser started here;
@@ -22,6 +26,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -43,10 +48,34 @@ class SignInRejected(RagApiError):
     title = "Sign-in rejected"
 
 
+class Destination(StrEnum):
+    """Where a finished sign-in goes: its tokens in the callback's answer (API clients and apps), or a
+    browser session of the console, which the callback starts before sending the browser to /console."""
+
+    TOKENS = "tokens"
+    CONSOLE = "console"
+
+
+# A console sign-in's state begins with this mark; `secrets.token_urlsafe` never writes a dot.
+_CONSOLE_MARK = "c."
+
+
+def destination_of(state: str | None) -> Destination:
+    """Where a callback's state says its sign-in goes. Authentic only once `finish` has matched the state;
+    before that, good for choosing how to show an error, nothing else."""
+    return Destination.CONSOLE if state is not None and state.startswith(_CONSOLE_MARK) else Destination.TOKENS
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     authorization_url: str
     browser_secret: str  # the binding cookie's value (the browser's own, when it sent a usable one)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    pair: users.TokenPair
+    destination: Destination
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +121,20 @@ class SingleSignOn:
         self.codec = codec
         self.client = client
 
-    async def start(self, tenant_id: uuid.UUID, redirect_uri: str, browser_secret: str | None) -> Started:
+    async def start(
+        self,
+        tenant_id: uuid.UUID,
+        redirect_uri: str,
+        browser_secret: str | None,
+        destination: Destination = Destination.TOKENS,
+    ) -> Started:
         provider = await identity_providers.for_sign_in(self.db, tenant_id)
         meta = await self.client.metadata(provider.issuer)
         if browser_secret is None or not 32 <= len(browser_secret) <= 128:
             browser_secret = secrets.token_urlsafe(32)
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+        if destination is Destination.CONSOLE:
+            state = _CONSOLE_MARK + state
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.oidc_state_ttl_s)
         await self.db.fetch_row("DELETE FROM oidc_logins WHERE expires_at < now()")  # abandoned sign-ins
         await self.db.fetch_row(
@@ -123,7 +160,7 @@ class SingleSignOn:
         }
         return Started(_with_query(meta.authorization_endpoint, params), browser_secret)
 
-    async def finish(self, tenant_id: uuid.UUID, callback: Callback, browser_secret: str | None) -> users.TokenPair:
+    async def finish(self, tenant_id: uuid.UUID, callback: Callback, browser_secret: str | None) -> SignedIn:
         if any(v is not None and len(v) > MAX_PARAM_CHARS for v in _params(callback)):
             raise SignInRejected(f"a callback parameter is over {MAX_PARAM_CHARS} characters")
         row = None
@@ -166,7 +203,8 @@ class SingleSignOn:
             # claim configured, memberships an admin set by hand are left alone.
             await groups.sync_memberships(self.db, tenant_id, user.id, group_names)
         log.debug("sign-in through the identity provider", extra={"user": str(user.id), "groups": len(group_names)})
-        return await users.start_session(self.db, self.codec, user)
+        pair = await users.start_session(self.db, self.codec, user)
+        return SignedIn(pair, destination_of(callback.state))  # the state matched its row: authentic
 
 
 def _params(callback: Callback) -> tuple[str | None, ...]:

@@ -66,6 +66,7 @@ class ConsoleServer:
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     env = {f"{name}_RATE_LIMIT_PER_MINUTE": "1000000" for name in ("TENANT", "PRINCIPAL", "IP", "LOGIN")}
+    env["OIDC_ALLOW_HTTP_LOOPBACK"] = "true"  # the session's identity provider (tests/oidc) is http on loopback
     server = ApiServer(tmp_path_factory.mktemp("console"), CHUNK_SIZE_TOKENS="120", INGEST_POLL_S="0.2", **env)
     server.launch()
     try:

@@ -8,12 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from ragapi.api.console.access import Readers, readers_for
 from ragapi.api.console.rendering import ConsoleRoute, render
 from ragapi.api.console.session import ConsoleUser
 from ragapi.api.dependencies import authorize
-from ragapi.api.services import ConversationsDep, IngestionDep, KnowledgeBasesDep, SettingsDep
+from ragapi.api.services import ConversationsDep, DatabaseDep, IngestionDep, KnowledgeBasesDep, SettingsDep
 from ragapi.core import inputs
-from ragapi.tenants.context import Scope
+from ragapi.core.database import Database
+from ragapi.tenants.context import Scope, TenantContext
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -85,18 +87,21 @@ async def documents(
     principal: ConsoleUser,
     ingestion: IngestionDep,
     knowledge_bases: KnowledgeBasesDep,
+    db: DatabaseDep,
     knowledge_base: Annotated[str | None, Query(max_length=100)] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """The documents, searched by title or source; htmx asks for the table alone as the search is typed."""
+    """The documents, searched by title or source; htmx asks for the table alone as the search is typed.
+    Admins select some and set who may read them (`console.access`)."""
     tenant = await authorize(request, Scope.QUERY)
     visible = await knowledge_bases.visible(tenant)
     kb_ids = await knowledge_bases.ids(tenant, (knowledge_base,)) if knowledge_base else None
     search = inputs.check(search, "search") or None
     page, next_cursor = await ingestion.documents(tenant, kb_ids, cursor, PAGE_SIZE, search)
     names = {kb.id: kb.name for kb in visible}
-    template = "documents_table.html" if request.headers.get("hx-request") else "documents.html"
+    table_only = bool(request.headers.get("hx-request"))
+    template = "documents_table.html" if table_only else "documents.html"
     return render(
         request,
         template,
@@ -107,4 +112,11 @@ async def documents(
         kb_names=names,
         knowledge_base=knowledge_base or "",
         search=search or "",
+        readers=None if table_only else await _bulk_readers(db, tenant),
     )
+
+
+async def _bulk_readers(db: Database, tenant: TenantContext) -> Readers | None:
+    """What the bulk access editor offers an admin: active users, groups, unrevoked keys."""
+    readers = await readers_for(db, tenant)
+    return readers.offered(None) if readers is not None else None

@@ -65,6 +65,7 @@ def nav(principal: Principal | None) -> list[tuple[str, str]]:
     pages.append(("/console/documents", "Documents"))
     if principal.allows(Scope.ADMIN):
         pages += [("/console/analytics", "Analytics"), ("/console/api-keys", "API keys"), ("/console/users", "Users")]
+        pages += [("/console/groups", "Groups"), ("/console/identity-provider", "Single sign-on")]
     return pages
 
 

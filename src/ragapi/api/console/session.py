@@ -2,8 +2,12 @@
 
 The sign-in form posts here, not to /v1/auth/login: the same `users.login` (same limits per address and
 per account, same login session), but the tokens go into HttpOnly cookies (`ragapi.api.cookies`) rather
-than into the page. `sign_in_providers` is where an external identity provider (OIDC) adds its button; its
-callback starts the browser session with `start_session`.
+than into the page.
+
+Single sign-on: a person names their tenant (or follows their tenant's sign-in link,
+`/console/login?tenant=<id>`), and the page offers its identity provider's button, which starts the
+OIDC flow with `destination=console`; the callback (`ragapi.api.routes.sso`) then starts the browser
+session with `start_session` and sends the browser to /console, or shows `sign_in_failed`.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 
 from ragapi.api.client_ip import client_ip
 from ragapi.api.console.rendering import ConsoleRoute, SignInRequired, render
@@ -29,9 +34,9 @@ from ragapi.api.cookies import (
     set_session,
 )
 from ragapi.api.dependencies import enforce_limits, get_state, principal_for_request
-from ragapi.core.errors import Forbidden, RateLimited, Unauthenticated
+from ragapi.core.errors import Forbidden, RagApiError, RateLimited, Unauthenticated
 from ragapi.core.ratelimit import Limit
-from ragapi.tenants import users
+from ragapi.tenants import identity_providers, users
 from ragapi.tenants.context import Principal
 from ragapi.tenants.tokens import TokenType
 
@@ -40,14 +45,32 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 
 @dataclass(frozen=True, slots=True)
 class SignInProvider:
-    name: str
-    url: str  # where its button sends the browser (the provider's authorization request)
+    name: str  # the provider, as its button names it (its issuer's host)
+    tenant: str  # the tenant it signs in to
+    url: str  # where its button sends the browser (our start of the OIDC flow, then the provider)
 
 
-def sign_in_providers(request: Request) -> list[SignInProvider]:
-    """Buttons beside the password form: none until an external identity provider is configured (its
-    module adds itself to `request.app.state.sign_in_providers`)."""
-    return list(getattr(request.app.state, "sign_in_providers", []))
+def sign_in_provider(choice: identity_providers.SignInChoice) -> SignInProvider:
+    return SignInProvider(
+        name=urlsplit(choice.issuer).netloc,
+        tenant=choice.tenant_name,
+        url=f"/v1/auth/oidc/{choice.tenant_id}/login?destination=console",
+    )
+
+
+async def _sso_choice(request: Request, tenant: str | None) -> tuple[SignInProvider | None, str | None]:
+    """The identity provider of the tenant named on the sign-in page, or why there is none to offer (the
+    same sentence whether the tenant does not exist, has no provider or shares its name with another)."""
+    if not tenant or not tenant.strip():
+        return None, None
+    state = get_state(request)
+    ip = client_ip(request, state.trusted_proxies)
+    await enforce_limits(request, [Limit("ip", f"ip:{ip}", state.settings.ip_rate_limit_per_minute)])
+    choice = await identity_providers.named_for_sign_in(state.db, tenant)
+    if choice is None:
+        why = f"No single sign-on is set up for “{tenant.strip()}”: ask your admin for your tenant's sign-in link."
+        return None, why
+    return sign_in_provider(choice), None
 
 
 def start_session(request: Request, response: Response, pair: users.TokenPair) -> None:
@@ -72,7 +95,15 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request, next_: str, error: str | None = None, status: int = 200) -> Response:
+def _login_page(
+    request: Request,
+    next_: str,
+    error: str | None = None,
+    status: int = 200,
+    provider: SignInProvider | None = None,
+    tenant: str = "",
+    sso_error: str | None = None,
+) -> Response:
     token = new_login_csrf()
     response = render(
         request,
@@ -82,7 +113,9 @@ def _login_page(request: Request, next_: str, error: str | None = None, status: 
         login_csrf=token,
         next=next_,
         error=error,
-        providers=sign_in_providers(request),
+        provider=provider,
+        tenant=tenant,
+        sso_error=sso_error,
     )
     settings = get_state(request).settings
     response.set_cookie(
@@ -103,8 +136,18 @@ async def home(principal: ConsoleUser) -> Response:
     return Response(status_code=303, headers={"Location": target})
 
 
+def sign_in_failed(request: Request, exc: RagApiError) -> Response:
+    """A single sign-on started from the console that did not end in a session: the sign-in page, saying
+    why, with the error's status (the OIDC routes answer API clients with problem+json instead)."""
+    return _login_page(request, "/console", status=exc.status, sso_error=f"Single sign-on failed: {exc.detail}")
+
+
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query name
+async def login_form(
+    request: Request,
+    next: str | None = None,  # noqa: A002 - the query name
+    tenant: Annotated[str | None, Query(max_length=200, description="Single sign-on: the tenant's name or id")] = None,
+) -> Response:
     if request.cookies.get(SESSION_COOKIE):
         try:
             await principal_for_request(request)
@@ -112,7 +155,11 @@ async def login_form(request: Request, next: str | None = None) -> Response:  # 
             pass
         else:
             return Response(status_code=303, headers={"Location": safe_next(next)})
-    return _login_page(request, safe_next(next))
+    try:
+        provider, sso_error = await _sso_choice(request, tenant)
+    except RateLimited as exc:
+        provider, sso_error = None, f"Too many attempts: try again in {exc.retry_after_s} s."
+    return _login_page(request, safe_next(next), provider=provider, tenant=(tenant or "").strip(), sso_error=sso_error)
 
 
 @router.post("/login")

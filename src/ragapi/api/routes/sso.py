@@ -1,7 +1,8 @@
 """Single sign-on: a tenant's identity provider (`/v1/identity-provider` for its admins,
 `/v1/tenants/{id}/identity-provider` for superadmins) and the browser's way through it
 (`/v1/auth/oidc/{tenant}/login` → the provider → `/v1/auth/oidc/{tenant}/callback` → tokens as
-`/v1/auth/login` gives them).
+`/v1/auth/login` gives them; or, for a sign-in started from the console's sign-in page with
+`destination=console`, the console's session cookies and a redirect to /console, a fixed path).
 
 The browser-binding cookie is HttpOnly, SameSite=Lax (the callback is a top-level navigation from the
 provider's site, which Lax lets through), Secure when the callback is https, and only sent to
@@ -16,24 +17,22 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from ragapi.api.console.session import sign_in_failed, start_session
 from ragapi.api.dependencies import AdminTenant, IpLimited, Superadmin
 from ragapi.api.services import DatabaseDep, SettingsDep, SsoDep
+from ragapi.api.sso_links import redirect_uri
+from ragapi.core.errors import RagApiError
 from ragapi.core.settings import Settings
 from ragapi.schemas import IdentityProviderIn, IdentityProviderOut, TokenResponse
 from ragapi.tenants import identity_providers, service
 from ragapi.tenants.identity_providers import IdentityProvider, ProviderChange
-from ragapi.tenants.sso import Callback
+from ragapi.tenants.sso import Callback, Destination, destination_of
 
 router = APIRouter(tags=["single sign-on"])
 
 COOKIE = "ragapi_oidc"
 COOKIE_PATH = "/v1/auth/oidc/"
 _PARAM = Annotated[str | None, Query(max_length=2048)]
-
-
-def redirect_uri(request: Request, settings: Settings, tenant_id: uuid.UUID) -> str:
-    base = settings.oidc_redirect_base_url or settings.public_url or str(request.base_url)
-    return f"{base.rstrip('/')}/v1/auth/oidc/{tenant_id}/callback"
 
 
 def provider_out(provider: IdentityProvider, request: Request, settings: Settings) -> IdentityProviderOut:
@@ -119,10 +118,23 @@ async def delete_any(tenant_id: uuid.UUID, db: DatabaseDep, _admin: Superadmin) 
     summary="Start signing in through the tenant's identity provider (a redirect to it)",
 )
 async def login(
-    tenant_id: uuid.UUID, request: Request, settings: SettingsDep, sso: SsoDep, _ip: IpLimited
-) -> RedirectResponse:
+    tenant_id: uuid.UUID,
+    request: Request,
+    settings: SettingsDep,
+    sso: SsoDep,
+    _ip: IpLimited,
+    destination: Annotated[
+        Destination,
+        Query(description="Where the sign-in ends: `tokens` (JSON from the callback) or `console` (its session)"),
+    ] = Destination.TOKENS,
+) -> Response:
     callback = redirect_uri(request, settings, tenant_id)
-    started = await sso.start(tenant_id, callback, request.cookies.get(COOKIE))
+    try:
+        started = await sso.start(tenant_id, callback, request.cookies.get(COOKIE), destination)
+    except RagApiError as exc:
+        if destination is Destination.CONSOLE:
+            return sign_in_failed(request, exc)
+        raise
     response = RedirectResponse(started.authorization_url, status_code=302, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         COOKIE,
@@ -140,6 +152,12 @@ async def login(
     "/v1/auth/oidc/{tenant_id}/callback",
     response_model=TokenResponse,
     summary="Where the identity provider sends the browser back: tokens as /v1/auth/login gives them",
+    responses={
+        303: {
+            "description": "A sign-in started with `destination=console`: the console's session cookies "
+            "(as its sign-in form sets them) and a redirect to /console"
+        }
+    },
 )
 async def callback(
     tenant_id: uuid.UUID,
@@ -151,8 +169,20 @@ async def callback(
     code: _PARAM = None,
     error: _PARAM = None,
     iss: _PARAM = None,
-) -> TokenResponse:
+) -> TokenResponse | Response:
     response.headers["Cache-Control"] = "no-store"
     returned = Callback(state=state, code=code, error=error, iss=iss)
-    pair = await sso.finish(tenant_id, returned, request.cookies.get(COOKIE))
+    try:
+        signed = await sso.finish(tenant_id, returned, request.cookies.get(COOKIE))
+    except RagApiError as exc:
+        if destination_of(state) is Destination.CONSOLE:  # a person at the console: a page, not JSON
+            return sign_in_failed(request, exc)
+        raise
+    pair = signed.pair
+    if signed.destination is Destination.CONSOLE:
+        # Never a target from the request: the console's home, which sends each user to their first page.
+        to_console = Response(status_code=303, headers={"Location": "/console", "Cache-Control": "no-store"})
+        start_session(request, to_console, pair)
+        to_console.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+        return to_console
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
