@@ -26,7 +26,7 @@ from ragapi.core import inputs
 from ragapi.core.database import Database
 from ragapi.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ragapi.core.settings import Reranker, Settings
-from ragapi.embedding import embedder_for, embedding_identity
+from ragapi.embedding import ONNX_MODEL_NAME, embedder_for, embedding_identity
 from ragapi.ingestion.chunk_store import bump_knowledge_base
 from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.chunks import record_ids
@@ -98,6 +98,11 @@ class KnowledgeBaseService:
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             found = await knowledge_bases.list_all(session, tenant.tenant_id)
         return [kb for kb in found if tenant.may_use(kb.id)]
+
+    async def embedding_models(self) -> list[str]:
+        """The models a knowledge base may embed with here: the service's, and the bundled one."""
+        own = (await asyncio.to_thread(embedding_identity, self.embeddings))[0]
+        return list(dict.fromkeys((own, ONNX_MODEL_NAME)))
 
     async def get(self, tenant: TenantContext, ref: str) -> KnowledgeBase:
         """A live one by id or name, or one being deleted by its id (to follow the deletion)."""

@@ -57,7 +57,7 @@ def _knowledge_base(page: Page, watched: Watched) -> None:
     page.get_by_label("Description").fill("The staff handbook")
     with page.expect_navigation():  # created: the page reloads with it
         page.get_by_role("button", name="Create").click()
-    expect(page.get_by_role("link", name="handbook")).to_be_visible()
+    expect(page.get_by_role("link", name="handbook", exact=True)).to_be_visible()
     page.get_by_label("Name").fill("handbook")
     page.get_by_role("button", name="Create").click()
     watched.allow("status of 409")  # the browser logs the refused request; the page says why

@@ -5,6 +5,7 @@ the browser session for everything that changes state or streams. The design is 
     session.py    sign in and out, the browser session, who a page is for
     pages.py      a tenant's pages: ask, knowledge bases, upload, documents, passages
     admin.py      admins' and superadmins' pages: analytics, API keys, users, tenants
+    knowledge_base.py  one knowledge base's page: its name, description and settings, deleting it
     charts.py     analytics as SVG drawn on the server (no chart script)
     rendering.py  templates, security headers, errors as pages
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ragapi.api.console import admin, pages, session
+from ragapi.api.console import admin, knowledge_base, pages, session
 from ragapi.api.console.rendering import HERE, STATIC_PATH
 
 
@@ -22,4 +23,5 @@ def install(app: FastAPI) -> None:
     app.include_router(session.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(knowledge_base.router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
