@@ -160,7 +160,7 @@ def _users(page: Page) -> None:
     page.get_by_label("Password").fill("a long enough password")
     page.get_by_label("Role").select_option("readonly")
     page.get_by_role("button", name="Create user").click()
-    expect(page.get_by_role("row").filter(has_text="reader@example.com")).to_contain_text("readonly")
+    expect(page.get_by_label("Role of reader@example.com", exact=True)).to_have_value("readonly")
 
 
 def _sees_none_of_it(page: Page, conversation_url: str) -> None:
