@@ -76,6 +76,8 @@ def _seed(url: str, server: ApiServer) -> str:
         client.post("/v1/ingest?wait=true&knowledge_base=handbook", json={"documents": documents}, headers=key)
         email = "admin@acme.example"
         client.post("/v1/users", json={"email": email, "password": PASSWORD, "role": "admin"}, headers=key)
+        reader = {"email": "reader@acme.example", "password": PASSWORD, "role": "readonly"}
+        client.post("/v1/users", json=reader, headers=key)
         client.post("/v1/api-keys", json={"name": "ci robot", "scopes": ["query"]}, headers=key)
         for question in QUESTIONS:
             answer = client.post("/v1/query", json={"query": question, "knowledge_bases": ["handbook"]}, headers=key)
@@ -139,9 +141,16 @@ def take(out: Path) -> list[Path]:
                 for name in ("documents", "knowledge-bases", "analytics", "api-keys", "users"):
                     page.goto(f"/console/{name}")
                     shot(name)
+                page.goto("/console/knowledge-bases/handbook")
+                page.get_by_label("Sources per answer (top k)").fill("500")
+                page.get_by_role("button", name="Save").click()  # the API's refusal, next to its field
+                page.locator(".field-error").wait_for()
+                shot("knowledge-base")
                 context.clear_cookies()
                 _sign_in(page, "root@example.com")
                 shot("tenants")
+                page.get_by_role("link", name="Plan and limits of globex").click()
+                shot("tenant")
                 browser.close()
         finally:
             server.stop()

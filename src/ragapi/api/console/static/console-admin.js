@@ -65,7 +65,7 @@
       field.setAttribute("aria-describedby", `${field.getAttribute("aria-describedby") || ""} ${id}`.trim());
       first ??= field;
     }
-    announce(alert, first ? `${summary} See the field marked below.` : summary, true);
+    announce(alert, first ? `${summary} (marked at its field above)` : summary, true);
     first?.focus();
   }
 
