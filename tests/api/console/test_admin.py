@@ -113,7 +113,9 @@ def test_an_admin_changes_a_knowledge_bases_settings(console_server: ConsoleServ
     expect(page.locator("#kb-chunks")).not_to_have_text("0")
 
 
-def test_an_admin_changes_roles_and_deactivates(console_server: ConsoleServer, open_console: OpenConsole) -> None:
+def test_an_admin_changes_roles_deactivates_and_deletes(
+    console_server: ConsoleServer, open_console: OpenConsole
+) -> None:
     admin = console_server.new_tenant("roles")
     api = _api(console_server, admin)
     email = f"writer-{uuid.uuid4().hex[:6]}@example.com"
@@ -142,6 +144,11 @@ def test_an_admin_changes_roles_and_deactivates(console_server: ConsoleServer, o
     page.get_by_role("button", name=f"Reactivate {email}").click()
     expect(page.get_by_role("row").filter(has_text=email)).not_to_contain_text("deactivated")
     assert httpx.post(console_server.url + "/v1/auth/login", data=login).status_code == 200
+
+    page.get_by_role("button", name=f"Delete {email}", exact=True).click()  # the fixture accepts the confirm
+    expect(page.get_by_role("row").filter(has_text=email)).to_have_count(0)
+    assert httpx.post(console_server.url + "/v1/auth/login", data=login).status_code == 401
+    assert all(u["email"] != email for u in api.get("/v1/users").json())
 
 
 def _total(page: Page) -> Any:
