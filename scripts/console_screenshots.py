@@ -86,6 +86,8 @@ def _seed(url: str, server: ApiServer) -> str:
         client.post(f"/v1/groups/{group}/members", json={"user_ids": people[:2]}, headers=key)
         access = {"access": {"users": people[2:], "groups": [group], "api_keys": []}}
         client.put(f"/v1/documents/{ingested[1]['document_id']}/access", json=access, headers=key)  # expenses
+        reader = {"email": "reader@acme.example", "password": PASSWORD, "role": "readonly"}
+        client.post("/v1/users", json=reader, headers=key)
         client.post("/v1/api-keys", json={"name": "ci robot", "scopes": ["query"]}, headers=key)
         for question in QUESTIONS:
             answer = client.post("/v1/query", json={"query": question, "knowledge_bases": ["handbook"]}, headers=key)
@@ -155,9 +157,16 @@ def take(out: Path) -> list[Path]:
                 page.goto("/console/documents")
                 page.get_by_role("link", name="Expense reports").click()
                 shot("document", full_page=True)
+                page.goto("/console/knowledge-bases/handbook")
+                page.get_by_label("Sources per answer (top k)").fill("500")
+                page.get_by_role("button", name="Save").click()  # the API's refusal, next to its field
+                page.locator(".field-error").wait_for()
+                shot("knowledge-base")
                 context.clear_cookies()
                 _sign_in(page, "root@example.com")
                 shot("tenants")
+                page.get_by_role("link", name="Plan and limits of globex").click()
+                shot("tenant")
                 browser.close()
         finally:
             server.stop()

@@ -13,7 +13,7 @@ from ragapi.api.client_ip import parse_networks
 from ragapi.api.state import AppState
 from ragapi.core.database import Database
 from tests.api.helpers import PASSWORD, assert_problem, bearer, ingest_texts, login
-from tests.conftest import MakeUser, TenantHandle
+from tests.conftest import MakeTenant, MakeUser, TenantHandle
 from tests.wire import Reply, wire_server
 
 
@@ -166,6 +166,38 @@ async def test_deactivating_a_user_locks_them_out_at_once(
     demoted = await client.patch(f"/v1/users/{admin.user_id}", headers=admin.headers, json={"role": "readonly"})
     assert demoted.status_code == 200
     assert_problem(await client.get("/v1/users", headers=admin.headers), 403)  # the role is read on every request
+
+
+async def test_deleting_a_user_removes_them_for_good(
+    client: httpx.AsyncClient, db: Database, tenant: TenantHandle, make_tenant: MakeTenant, make_user: MakeUser
+) -> None:
+    admin = await make_user(tenant.tenant_id, "admin")
+    member = await make_user(tenant.tenant_id, "member")
+    made = await client.post("/v1/conversations", headers=member.headers, json={"title": "mine"})
+    assert made.status_code == 201, made.text
+    assert_problem(await client.delete(f"/v1/users/{admin.user_id}", headers=admin.headers), 409)  # not oneself
+    assert_problem(await client.delete(f"/v1/users/{member.user_id}", headers=member.headers), 403)
+    elsewhere = await make_tenant()  # another tenant's admin cannot reach this tenant's user
+    assert_problem(await client.delete(f"/v1/users/{member.user_id}", headers=elsewhere.headers), 404)
+
+    gone = await client.delete(f"/v1/users/{member.user_id}", headers=tenant.headers)  # an admin key may too
+    assert gone.status_code == 204 and not gone.content
+    assert_problem(await client.get("/v1/auth/me", headers=member.headers), 401)  # at once
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token}), 401)
+    assert_problem(await client.post("/v1/auth/login", data={"username": member.email, "password": PASSWORD}), 401)
+    listed = (await client.get("/v1/users", headers=admin.headers)).json()
+    assert member.user_id not in {uuid.UUID(u["id"]) for u in listed}
+    async with db.admin_session() as session:
+        left = await session.execute(
+            text("SELECT count(*) FROM conversations WHERE owner_kind = 'user' AND owner_id = :u"),
+            {"u": member.user_id},
+        )
+        assert left.scalar_one() == 0  # their conversations went with them
+    assert_problem(await client.delete(f"/v1/users/{member.user_id}", headers=admin.headers), 404)
+    again = await client.post(
+        "/v1/users", headers=admin.headers, json={"email": member.email, "password": PASSWORD, "role": "readonly"}
+    )
+    assert again.status_code == 201, again.text  # the address is free again
 
 
 async def test_brute_force_login_hits_the_ip_limit(

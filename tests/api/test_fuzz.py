@@ -124,7 +124,8 @@ class World:
 
 async def build_world(client: httpx.AsyncClient, db: Database, settings: Settings) -> World:
     """Tenants A and B, a superadmin, a tenant A admin user; and, for ids in paths and bodies, tenant A's
-    document, job, query, knowledge base, spare key and spare member, and a spare tenant that allows sign-up."""
+    document, job, query, knowledge base, spare key, spare member and a user to delete, and a spare tenant
+    that allows sign-up."""
     tag = uuid.uuid4().hex[:8]
 
     async def user(tenant_id: uuid.UUID | None, role: Role) -> Principal:
@@ -146,6 +147,7 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
         Principal("anonymous", {}),
     ]
     member = await create_user(db, settings, a.tenant_id, f"fuzz-member-{tag}@example.com", PASSWORD, Role.MEMBER)
+    leaving = await create_user(db, settings, a.tenant_id, f"fuzz-leaving-{tag}@example.com", PASSWORD, Role.MEMBER)
     key = await client.post("/v1/api-keys", headers=key_a, json={"name": "spare", "scopes": ["query"]})
     text = "Fuzzing sends unexpected input to a program. The fuzzer looks for crashes and hangs."
     ingest = await client.post("/v1/ingest?wait=true", headers=key_a, json={"documents": [{"text": text}]})
@@ -164,7 +166,7 @@ async def build_world(client: httpx.AsyncClient, db: Database, settings: Setting
         "knowledge_bases": "default",  # what questions search
         "embedding_model": kb.json()["embedding_model"],  # the service's
         "tenant_id": str(spare.tenant_id),
-        "user_id": str(member.id),
+        "user_id": str(leaving.id),  # a user of tenant A whom the valid DELETE removes (access lists keep member)
         "key_id": key.json()["id"],
         "document_id": ingest.json()["documents"][0]["document_id"],
         "job_id": ingest.json()["job_id"],

@@ -102,12 +102,16 @@ async def test_clients_that_name_no_knowledge_base_keep_working(
 
 async def test_bad_names_and_settings_are_clear_errors(client: httpx.AsyncClient, tenant: TenantHandle) -> None:
     await create(client, tenant, "handbook")
-    clash = await client.post("/v1/knowledge-bases", headers=tenant.headers, json={"name": "handbook"})
-    assert "already has a knowledge base named" in assert_problem(clash, 409)["detail"]
+    clash = assert_problem(
+        await client.post("/v1/knowledge-bases", headers=tenant.headers, json={"name": "handbook"}), 409
+    )
+    assert "already has a knowledge base named" in clash["detail"]
+    assert clash["errors"] == [{"loc": ["name"], "msg": clash["detail"], "type": "conflict"}]  # a form shows it there
     kept = await client.post("/v1/knowledge-bases", headers=tenant.headers, json={"name": "default"})
-    assert_problem(kept, 409)
+    assert assert_problem(kept, 409)["errors"][0]["loc"] == ["name"]
     id_like = await client.post("/v1/knowledge-bases", headers=tenant.headers, json={"name": str(uuid.uuid4())})
     assert "look like" in assert_problem(id_like, 422)["detail"]
+    assert assert_problem(id_like, 422)["errors"][0]["loc"] == ["name"]
     for settings, named in (
         ({"top_k": 5000}, "settings.top_k"),
         ({"chunk_size_tokens": 64, "chunk_overlap_tokens": 64}, "settings.chunk_overlap_tokens"),
@@ -119,9 +123,14 @@ async def test_bad_names_and_settings_are_clear_errors(client: httpx.AsyncClient
     ):
         body = {"name": f"kb-{uuid.uuid4().hex[:6]}", "settings": settings}
         problem = assert_problem(await client.post("/v1/knowledge-bases", headers=tenant.headers, json=body), 422)
-        assert named in problem["detail"] or any(named in str(e.get("loc")) for e in problem.get("errors", []))
+        # every one names its field in `errors`, the service's own checks as the schema's do
+        assert any(".".join(map(str, e["loc"])).endswith(named) for e in problem["errors"]), problem
     patched = await client.patch("/v1/knowledge-bases/handbook", headers=tenant.headers, json={"name": "default"})
-    assert_problem(patched, 409)
+    assert assert_problem(patched, 409)["errors"][0]["loc"] == ["name"]
+    many = await client.patch(
+        "/v1/knowledge-bases/handbook", headers=tenant.headers, json={"settings": {"top_k": 5000}}
+    )
+    assert assert_problem(many, 422)["errors"][0]["loc"] == ["settings", "top_k"]
     for missing in ("nope", str(uuid.uuid4())):
         assert_problem(await client.get(f"/v1/knowledge-bases/{missing}", headers=tenant.headers), 404)
         assert_problem(await ask(client, tenant.headers, "anything?", knowledge_bases=[missing]), 404)

@@ -55,7 +55,8 @@ EXPLAINED: dict[str, tuple[int, str]] = {
     "Conflict": (
         409,
         "The request clashes with the current state: a name or e-mail address already taken, a limit on "
-        "how many there may be, or a job that has already finished.",
+        "how many there may be, a job that has already finished, or an admin deleting their own account. "
+        "When it is about one field, the problem's errors member names it.",
     ),
     "Payload too large": (
         413,

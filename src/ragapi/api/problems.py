@@ -71,7 +71,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="ragapi"'
-    return problem_response(problem(exc.status, exc.title, exc.detail, request), headers or None)
+    extra: dict[str, Any] = {}
+    if exc.field:  # as a validation error names its field, so a form shows both kinds in the same place
+        extra["errors"] = [{"loc": exc.field.split("."), "msg": exc.detail, "type": slug(exc.title)}]
+    return problem_response(problem(exc.status, exc.title, exc.detail, request, **extra), headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,9 +22,11 @@ class RagApiError(Exception):
     status: int = 500
     title: str = "Internal error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # The input the error is about, dotted (`settings.top_k`): a form can show it next to that field.
+        self.field = field
 
     @property
     def headers(self) -> dict[str, str]:

@@ -85,7 +85,7 @@ def check(value: Any, where: str) -> Any:
     """`value` if it follows the policy; else InvalidInput naming the place (`where` is the field)."""
     found = problem(value)
     if found is not None:
-        raise InvalidInput(describe(where, found))
+        raise InvalidInput(describe(where, found), where)
     return value
 
 

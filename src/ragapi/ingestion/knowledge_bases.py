@@ -26,7 +26,7 @@ from ragapi.core import inputs
 from ragapi.core.database import Database
 from ragapi.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ragapi.core.settings import Reranker, Settings
-from ragapi.embedding import embedder_for, embedding_identity
+from ragapi.embedding import ONNX_MODEL_NAME, embedder_for, embedding_identity
 from ragapi.ingestion.chunk_store import bump_knowledge_base
 from ragapi.retrieval import knowledge_bases
 from ragapi.retrieval.chunks import record_ids
@@ -99,6 +99,11 @@ class KnowledgeBaseService:
             found = await knowledge_bases.list_all(session, tenant.tenant_id)
         return [kb for kb in found if tenant.may_use(kb.id)]
 
+    async def embedding_models(self) -> list[str]:
+        """The models a knowledge base may embed with here: the service's, and the bundled one."""
+        own = (await asyncio.to_thread(embedding_identity, self.embeddings))[0]
+        return list(dict.fromkeys((own, ONNX_MODEL_NAME)))
+
     async def get(self, tenant: TenantContext, ref: str) -> KnowledgeBase:
         """A live one by id or name, or one being deleted by its id (to follow the deletion)."""
         named = canonical_ref(ref)
@@ -118,7 +123,7 @@ class KnowledgeBaseService:
             raise Forbidden("a key restricted to some knowledge bases cannot create one")
         name = check_name(name)
         if name == DEFAULT_NAME:
-            raise Conflict(f"the name {DEFAULT_NAME!r} is kept for the tenant's default knowledge base")
+            raise Conflict(f"the name {DEFAULT_NAME!r} is kept for the tenant's default knowledge base", "name")
         description = _check_description(description)
         settings, model, dim = await self._checked(settings, None)
         kb_id = uuid.uuid4()
@@ -146,7 +151,7 @@ class KnowledgeBaseService:
                 description,
             )
             if not created:
-                raise Conflict(f"this tenant already has a knowledge base named {name!r}")
+                raise Conflict(f"this tenant already has a knowledge base named {name!r}", "name")
             kb = await knowledge_bases.get(session, kb_id)
         return kb or _absent()
 
@@ -156,7 +161,7 @@ class KnowledgeBaseService:
         current = await self.resolve(tenant, ref) or _absent()
         name = check_name(changes["name"]) if changes.get("name") is not None else current.name
         if name == DEFAULT_NAME and not current.is_default:
-            raise Conflict(f"the name {DEFAULT_NAME!r} is kept for the tenant's default knowledge base")
+            raise Conflict(f"the name {DEFAULT_NAME!r} is kept for the tenant's default knowledge base", "name")
         description = (
             _check_description(changes["description"])
             if changes.get("description") is not None
@@ -176,11 +181,12 @@ class KnowledgeBaseService:
             if (model, dim) != (locked.embedding_model, locked.embedding_dim) and locked.chunk_count:
                 raise Conflict(
                     "settings.embedding_model: a knowledge base with documents keeps its model; re-embed it "
-                    "(ragapi reembed) or create a new knowledge base"
+                    "(ragapi reembed) or create a new knowledge base",
+                    "settings.embedding_model",
                 )
             clash = await knowledge_bases.find(session, tenant.tenant_id, name)
             if clash is not None and clash.id != current.id:
-                raise Conflict(f"this tenant already has a knowledge base named {name!r}")
+                raise Conflict(f"this tenant already has a knowledge base named {name!r}", "name")
             await session.execute(
                 text(
                     "UPDATE knowledge_bases SET name = :n, description = :d, settings = CAST(:s AS jsonb), "
@@ -207,19 +213,25 @@ class KnowledgeBaseService:
         size = settings.chunk_size_tokens or s.chunk_size_tokens
         overlap = settings.chunk_overlap_tokens if settings.chunk_overlap_tokens is not None else s.chunk_overlap_tokens
         if overlap >= size:
-            raise InvalidInput(f"settings.chunk_overlap_tokens: must be smaller than the chunk size ({size})")
+            raise InvalidInput(
+                f"settings.chunk_overlap_tokens: must be smaller than the chunk size ({size})",
+                "settings.chunk_overlap_tokens",
+            )
         if settings.top_k is not None and settings.top_k > s.max_top_k:
-            raise InvalidInput(f"settings.top_k: at most {s.max_top_k} (MAX_TOP_K)")
+            raise InvalidInput(f"settings.top_k: at most {s.max_top_k} (MAX_TOP_K)", "settings.top_k")
         if settings.answer_mode == "llm" and s.openai_api_key is None:
-            raise InvalidInput("settings.answer_mode: llm needs an LLM configured (OPENAI_API_KEY)")
+            raise InvalidInput(
+                "settings.answer_mode: llm needs an LLM configured (OPENAI_API_KEY)", "settings.answer_mode"
+            )
         if settings.rerank and s.effective_reranker is Reranker.NONE:
-            raise InvalidInput("settings.rerank: no reranker is configured (RERANKER)")
+            raise InvalidInput("settings.rerank: no reranker is configured (RERANKER)", "settings.rerank")
         wanted = settings.embedding_model or (current.embedding_model if current else None)
         embedder = self.embeddings if wanted is None else embedder_for(wanted, self.embeddings, s)
         if embedder is None:
             own = embedding_identity(self.embeddings)[0]
             raise InvalidInput(
-                f"settings.embedding_model: this service embeds with {own} or the bundled model, not {wanted}"
+                f"settings.embedding_model: this service embeds with {own} or the bundled model, not {wanted}",
+                "settings.embedding_model",
             )
         model, dim = await asyncio.to_thread(embedding_identity, embedder)
         return settings, model, dim
@@ -325,7 +337,7 @@ def default_ref(tenant: TenantContext) -> str:
 def _check_description(description: str) -> str:
     inputs.check(description, "description")
     if len(description) > MAX_DESCRIPTION_CHARS:
-        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION_CHARS} characters")
+        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION_CHARS} characters", "description")
     return description
 
 

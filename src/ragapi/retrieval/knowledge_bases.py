@@ -61,7 +61,7 @@ class KnowledgeBaseSettings(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"settings.{where}: {first['msg']}") from exc
+            raise InvalidInput(f"settings.{where}: {first['msg']}", f"settings.{where}") from exc
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -150,9 +150,9 @@ def check_name(name: str) -> str:
     inputs.check(name, "name")
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME_CHARS:
-        raise InvalidInput(f"name must have 1 to {MAX_NAME_CHARS} characters")
+        raise InvalidInput(f"name must have 1 to {MAX_NAME_CHARS} characters", "name")
     if as_id(name) is not None:
-        raise InvalidInput("name must not look like a knowledge-base id")
+        raise InvalidInput("name must not look like a knowledge-base id", "name")
     return name
 
 

@@ -50,7 +50,7 @@ class CreatedTenant:
 def _check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
-        raise InvalidInput("tenant name must be 1 to 200 characters")
+        raise InvalidInput("tenant name must be 1 to 200 characters", "name")
     return name
 
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -314,6 +314,20 @@ async def update_user(
             user.token_version += 1
         session.add(user)
     return user
+
+
+async def delete_user(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, acting: uuid.UUID | None) -> None:
+    """Delete a tenant's user for good; their login sessions and group memberships go with the row (so
+    every token of theirs fails at once) and the e-mail address is free again. The query log and feedback
+    keep their id, as they keep a revoked key's. Not one's own account: another admin deletes it."""
+    if user_id == acting:
+        raise Conflict("you cannot delete your own account; another admin can")
+    # The application role may not delete users (migration 0004): the owner's session, kept to this
+    # tenant by the statement's own predicate.
+    async with db.admin_session() as session:
+        statement = delete(User).where(col(User.id) == user_id, col(User.tenant_id) == tenant_id)
+        if (await session.execute(statement.returning(col(User.id)))).first() is None:
+            raise NotFound("no such user")
 
 
 async def get_user(db: Database, user_id: uuid.UUID) -> User:

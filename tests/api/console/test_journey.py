@@ -57,7 +57,7 @@ def _knowledge_base(page: Page, watched: Watched) -> None:
     page.get_by_label("Description").fill("The staff handbook")
     with page.expect_navigation():  # created: the page reloads with it
         page.get_by_role("button", name="Create").click()
-    expect(page.get_by_role("link", name="handbook")).to_be_visible()
+    expect(page.get_by_role("link", name="handbook", exact=True)).to_be_visible()
     page.get_by_label("Name").fill("handbook")
     page.get_by_role("button", name="Create").click()
     watched.allow("status of 409")  # the browser logs the refused request; the page says why
@@ -160,7 +160,7 @@ def _users(page: Page) -> None:
     page.get_by_label("Password").fill("a long enough password")
     page.get_by_label("Role").select_option("readonly")
     page.get_by_role("button", name="Create user").click()
-    expect(page.get_by_role("row").filter(has_text="reader@example.com")).to_contain_text("readonly")
+    expect(page.get_by_label("Role of reader@example.com", exact=True)).to_have_value("readonly")
 
 
 def _sees_none_of_it(page: Page, conversation_url: str) -> None:

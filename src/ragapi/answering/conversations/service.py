@@ -131,6 +131,10 @@ class ConversationService:
         if not await self.store.delete(Owner.of(tenant), conversation_id):
             raise NotFound("no such conversation")
 
+    async def forget_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+        """Delete the conversations of a user who has been deleted: nobody else could ever read them."""
+        return await self.store.delete_all(Owner(tenant_id, "user", user_id))
+
     async def ask(
         self, tenant: TenantContext, conversation_id: uuid.UUID, question: Question, surface: Surface
     ) -> Turn:

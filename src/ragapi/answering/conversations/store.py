@@ -141,6 +141,12 @@ class ConversationStore:
             result = await session.execute(statement.returning(col(Conversation.id)))
             return result.first() is not None
 
+    async def delete_all(self, owner: Owner) -> int:
+        """Every conversation of an owner who is gone (a deleted user), with their messages."""
+        async with self.db.tenant_session(owner.tenant_id) as session:
+            result = await session.execute(delete(Conversation).where(*_owned(owner)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
 
 async def purge(db: Database, retention_days: int, now: datetime | None = None) -> int:
     """Delete every tenant's conversations untouched for `retention_days` (their messages go with them)."""

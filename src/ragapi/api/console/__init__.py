@@ -8,6 +8,7 @@ the browser session for everything that changes state or streams. The design is 
     access.py     who reads what: groups, a document's page (metadata, access), readers to pick from
     admin.py      admins' and superadmins' pages: analytics, API keys, users, tenants
     sso.py        an admin's page for the tenant's identity provider
+    knowledge_base.py  one knowledge base's page: its name, description and settings, deleting it
     charts.py     analytics as SVG drawn on the server (no chart script)
     rendering.py  templates, security headers, errors as pages
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ragapi.api.console import access, admin, pages, session, sso
+from ragapi.api.console import access, admin, knowledge_base, pages, session, sso
 from ragapi.api.console.rendering import HERE, STATIC_PATH
 
 
@@ -27,4 +28,5 @@ def install(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(access.router)
     app.include_router(sso.router)
+    app.include_router(knowledge_base.router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")

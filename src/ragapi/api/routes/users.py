@@ -1,14 +1,15 @@
-"""/v1/users: a tenant admin manages its own tenant's users (RLS confines every statement to it)."""
+"""/v1/users: a tenant admin manages its own tenant's users (RLS confines every statement to it; deleting
+one, which the application role may not do, names the tenant in the statement)."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from ragapi.api.dependencies import AdminTenant
 from ragapi.api.routes.auth import user_out
-from ragapi.api.services import DatabaseDep, SettingsDep
+from ragapi.api.services import ConversationsDep, DatabaseDep, SettingsDep
 from ragapi.schemas import UserCreate, UserOut, UserUpdate
 from ragapi.tenants import users
 from ragapi.tenants.context import Role
@@ -31,3 +32,18 @@ async def list_users(db: DatabaseDep, tenant: AdminTenant) -> list[UserOut]:
 async def update_user(user_id: uuid.UUID, body: UserUpdate, db: DatabaseDep, tenant: AdminTenant) -> UserOut:
     role = Role(body.role) if body.role is not None else None
     return user_out(await users.update_user(db, tenant.tenant_id, user_id, role, body.is_active))
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=204,
+    summary="Delete a user for good: their sessions, group memberships and conversations go too",
+    responses={404: {"description": "No such user in this tenant"}, 409: {"description": "Your own account"}},
+)
+async def delete_user(
+    user_id: uuid.UUID, db: DatabaseDep, conversations: ConversationsDep, tenant: AdminTenant
+) -> Response:
+    acting = tenant.principal.id if tenant.principal.kind == "user" else None
+    await users.delete_user(db, tenant.tenant_id, user_id, acting)
+    await conversations.forget_user(tenant.tenant_id, user_id)
+    return Response(status_code=204)

@@ -71,6 +71,14 @@ const Console = (() => {
     return out;
   }
 
+  // A button disabled while its request runs loses the keyboard's focus; give it back when it is enabled
+  // again, unless the page has put the focus somewhere on purpose since.
+  function release(button) {
+    if (!button) return;
+    button.disabled = false;
+    if (!document.activeElement || document.activeElement === document.body) button.focus();
+  }
+
   function announce(where, text, isError) {
     if (!where) return;
     where.textContent = text;
@@ -95,7 +103,7 @@ const Console = (() => {
     } catch (err) {
       announce(errors, `The request failed: ${err.message}`, true);
     } finally {
-      if (submitter) submitter.disabled = false;
+      release(submitter);
     }
   }
 
@@ -104,7 +112,7 @@ const Console = (() => {
     button.disabled = true;
     const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
     const response = await api(button.dataset.api, button.dataset.url, body);
-    button.disabled = false;
+    release(button);
     if (!response.ok) {
       const status = document.getElementById("status") || button.parentElement;
       announce(status, await problemText(response), true);
@@ -163,12 +171,12 @@ const Console = (() => {
     return node;
   }
 
-  return {api, problemText, sse, el, announce, formJson};
+  return {api, problemText, sse, el, announce, formJson, release};
 })();
 
 // --- ask: a conversation, answers streamed from POST /v1/conversations/{id}/messages ---
 (() => {
-  const {api, problemText, sse, el} = Console;
+  const {api, problemText, sse, el, release} = Console;
   const form = document.getElementById("ask-form");
   const messages = document.getElementById("messages");
 
@@ -245,7 +253,7 @@ const Console = (() => {
     } catch (err) {
       errors.textContent = `The request failed: ${err.message}`;
     } finally {
-      submit.disabled = false;
+      release(submit);
     }
   }
 
@@ -280,7 +288,7 @@ const Console = (() => {
 
 // --- upload: files or a folder sent to POST /v1/ingest, each job followed through its event stream ---
 (() => {
-  const {api, problemText, el} = Console;
+  const {api, problemText, el, release} = Console;
   const form = document.getElementById("upload-form");
   if (!form) return;
   const area = document.getElementById("uploads");
@@ -379,7 +387,7 @@ const Console = (() => {
     } catch (err) {
       errors.textContent = `The upload failed: ${err.message}`;
     } finally {
-      submit.disabled = false;
+      release(submit);
     }
   });
 })();
