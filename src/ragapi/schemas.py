@@ -170,8 +170,19 @@ class DocumentOut(BaseModel):
     access: AccessOut | None = Field(description="Who may read it besides admins; null: the whole tenant")
 
 
+class DocumentAccessOut(BaseModel):
+    """A document whose access the caller changed but may not read (an admin key managing access): its id,
+    knowledge base and access, nothing of what it holds."""
+
+    document_id: uuid.UUID
+    knowledge_base_id: uuid.UUID
+    access: AccessOut | None = Field(description="Who may read it besides admins; null: the whole tenant")
+
+
 class DocumentAccessPage(BaseModel):
-    items: list[DocumentOut]
+    items: list[DocumentOut | DocumentAccessOut] = Field(
+        description="Each document as the caller reads it after the change: whole, or only its access"
+    )
 
 
 class DocumentPatch(Body):

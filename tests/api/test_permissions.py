@@ -70,18 +70,20 @@ async def test_a_restricted_document_is_invisible_to_others_everywhere(
     client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
 ) -> None:
     alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
     gid = (await client.post("/v1/groups", headers=tenant.headers, json={"name": "finance"})).json()["group_id"]
     await client.post(f"/v1/groups/{gid}/members", headers=tenant.headers, json={"user_ids": [str(alice.user_id)]})
     secret = await ingest(client, tenant.headers, SECRET, {"groups": [gid]})
     public = await ingest(client, tenant.headers, PUBLIC)
 
-    got = (await client.get(f"/v1/documents/{secret}", headers=tenant.headers)).json()
+    got = (await client.get(f"/v1/documents/{secret}", headers=admin.headers)).json()
     assert got["access"] == {"users": [], "groups": [gid], "api_keys": []}
     assert (await client.get(f"/v1/documents/{public}", headers=alice.headers)).json()["access"] is None
 
     question = "what is the zephyr budget of project quasar?"
     assert secret in await cited(client, alice.headers, question)
-    assert secret in await cited(client, tenant.headers, question)  # admins read everything
+    assert secret in await cited(client, admin.headers, question)  # admin users read everything
+    assert secret not in await cited(client, tenant.headers, question)  # the admin key only what it is granted
     assert await cited(client, bob.headers, question) <= {public}
     assert_problem(await client.get(f"/v1/documents/{secret}", headers=bob.headers), 404)
     listed = (await client.get("/v1/documents", headers=bob.headers)).json()["items"]
@@ -178,7 +180,7 @@ async def test_access_lists_are_checked(
     r = await client.put(f"/v1/documents/{doc}/access", headers=tenant.headers, json={"access": {"users": ["x"]}})
     assert_problem(r, 422)
     # multipart: one access list for every file
-    _, key_id = await make_key(client, tenant, "query")
+    key, key_id = await make_key(client, tenant, "query")
     files = {"files": ("a.txt", SECRET.encode(), "text/plain")}
     r = await client.post(
         "/v1/ingest?wait=true",
@@ -187,11 +189,71 @@ async def test_access_lists_are_checked(
         data={"access": json.dumps({"api_keys": [key_id]})},
     )
     assert r.status_code == 200, r.text
-    document_id = r.json()["documents"][0]["document_id"]
-    got = (await client.get(f"/v1/documents/{document_id}", headers=tenant.headers)).json()
+    document_id = r.json()["documents"][0]["document_id"]  # shown to the admin key, which manages access
+    assert_problem(await client.get(f"/v1/documents/{document_id}", headers=tenant.headers), 404)
+    got = (await client.get(f"/v1/documents/{document_id}", headers={"X-API-Key": key})).json()
     assert got["access"]["api_keys"] == [key_id]
     r = await client.post("/v1/ingest", headers=tenant.headers, files=files, data={"access": "[1]"})
     assert_problem(r, 422)
+
+
+async def test_an_admin_key_reads_what_is_granted_to_it_and_manages_the_rest_by_id(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    """Keys read tenant-wide documents and those granted to the key, admin keys included; with the admin
+    scope a key still sets the access of, and deletes, any document by id, and sees none of its content."""
+    alice = await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
+    admin_key_id = (await client.get("/v1/api-keys", headers=tenant.headers)).json()[0]["id"]
+    question = "what is the zephyr budget of project quasar?"
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        json={"documents": [{"text": SECRET, "title": "Quasar budget", "access": {"users": [str(alice.user_id)]}}]},
+    )
+    assert r.status_code == 200, r.text
+    made = r.json()["documents"][0]
+    secret = made["document_id"]  # the admin key needs the id to manage the document
+    assert secret is not None
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=tenant.headers), 404)
+    assert (await client.get("/v1/documents", headers=tenant.headers)).json()["items"] == []
+    r = await client.post("/v1/query", headers=tenant.headers, json={"query": question, "cache": False})
+    assert "eleven million" not in r.text and secret not in r.text
+    assert secret in await cited(client, admin.headers, question)  # an admin user reads everything
+
+    # the admin key changes the access: the answer is the access, not the document
+    r = await client.put(
+        f"/v1/documents/{secret}/access",
+        headers=tenant.headers,
+        json={"access": {"users": [str(alice.user_id), str(admin.user_id)]}},
+    )
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"document_id", "knowledge_base_id", "access"}
+    assert "Quasar" not in r.text and r.json()["access"]["users"] == sorted([str(alice.user_id), str(admin.user_id)])
+    r = await client.put(
+        "/v1/documents/access", headers=tenant.headers, json={"document_ids": [secret], "access": {"users": []}}
+    )
+    assert r.status_code == 200 and set(r.json()["items"][0]) == {"document_id", "knowledge_base_id", "access"}
+    assert secret not in await cited(client, alice.headers, question)
+    # granted to the admin key itself: now it reads it, and the answer to a change is the whole document
+    r = await client.put(
+        f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"api_keys": [admin_key_id]}}
+    )
+    assert r.json()["title"] == "Quasar budget"
+    assert secret in await cited(client, tenant.headers, question)
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=alice.headers), 404)
+
+    # a key without the admin scope manages only what it reads
+    ingest_key, _ = await make_key(client, tenant, "ingest")
+    assert_problem(
+        await client.put(f"/v1/documents/{secret}/access", headers={"X-API-Key": ingest_key}, json={"access": None}),
+        404,
+    )
+    assert_problem(await client.delete(f"/v1/documents/{secret}", headers={"X-API-Key": ingest_key}), 404)
+    # restricted away from the admin key again, it still deletes it by id
+    await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"users": []}})
+    assert (await client.delete(f"/v1/documents/{secret}", headers=tenant.headers)).status_code == 204
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=admin.headers), 404)
 
 
 async def test_keys_and_delegation(client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser) -> None:

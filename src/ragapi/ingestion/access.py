@@ -1,5 +1,5 @@
 """Who may read a document: the whole tenant (no access list, the default), or the users, groups and
-API keys its access list names (and the tenant's admins, who manage access and read everything).
+API keys its access list names (and the tenant's admin users, who read everything).
 
 The list is stored on the document (`access`, as given, and `readers`, the ids in one array that its
 chunks copy); row-level security compares `readers` with each request's view (`ragapi.core.access`,
@@ -96,13 +96,15 @@ async def set_access(
     access: DocumentAccess | None,
     limit: int,
     allowed: Sequence[uuid.UUID] | None = None,
+    manage: bool = False,
 ) -> list[Document]:
     """Give documents (each one the caller can see, in a knowledge base it may use) this access list;
-    NotFound naming the first one it cannot see, and nothing changes. The caller may restrict a document
-    away from itself: the documents are read back as everyone reads them (admins' view)."""
+    NotFound naming the first one it cannot see, and nothing changes. A caller that `manage`s access (the
+    admin scope) finds every document of the tenant by id, readable or not. The caller may restrict a
+    document away from itself: the documents are read back whole, for the caller to show what it may."""
     check_size(access, limit)
     ids = list(dict.fromkeys(document_ids))
-    async with db.tenant_session(tenant_id) as session:
+    async with db.tenant_session(tenant_id, view=EVERYTHING if manage else None) as session:
         query = select(Document.id).where(col(Document.tenant_id) == tenant_id, col(Document.id).in_(ids))
         if allowed is not None:
             query = query.where(col(Document.knowledge_base_id).in_(list(allowed)))
