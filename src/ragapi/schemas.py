@@ -243,6 +243,12 @@ class PasswordReset(Body):
     new_password: str = Field(min_length=1, max_length=256)
 
 
+_EXTERNAL_ID = (
+    "The id a client app or the identity provider knows this user by (e.g. a CRM's customer number, an ID "
+    "token's `sub`), unique in the tenant; `X-On-Behalf-Of` may name the user by it"
+)
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID | None
@@ -250,17 +256,24 @@ class UserOut(BaseModel):
     role: str
     is_active: bool
     created_at: datetime | None
+    external_id: str | None = Field(default=None, description=_EXTERNAL_ID)
 
 
 class UserCreate(Body):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=256)
     role: UserRole = "member"
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=1000, description=_EXTERNAL_ID + " (USER_EXTERNAL_ID_MAX_CHARS)"
+    )
 
 
 class UserUpdate(Body):
     role: UserRole | None = None
     is_active: bool | None = None
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="Omitted: kept; null: removed. " + _EXTERNAL_ID
+    )
 
 
 class IdentityProviderIn(Body):

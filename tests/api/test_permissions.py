@@ -13,6 +13,7 @@ from sqlalchemy import text
 from ragapi.api.state import AppState
 from ragapi.core.access import EVERYTHING, ReaderView
 from ragapi.core.database import Database
+from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem, sse_events
 from tests.conftest import MakeTenant, MakeUser, TenantHandle
 
@@ -293,6 +294,64 @@ async def test_keys_and_delegation(client: httpx.AsyncClient, tenant: TenantHand
         "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of-Groups": "legal"}, json={"query": "x"}
     )
     assert_problem(r, 422)
+
+
+async def test_a_delegating_key_names_its_end_user_by_external_id(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_tenant: MakeTenant, settings: Settings
+) -> None:
+    made = await client.post(
+        "/v1/users",
+        headers=tenant.headers,
+        json={"email": f"crm-{uuid.uuid4().hex[:6]}@example.com", "password": "x" * 16, "external_id": "crm-7781"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["external_id"] == "crm-7781"
+    user_id = made.json()["id"]
+    secret = await ingest(client, tenant.headers, SECRET, {"users": [user_id]})
+    app_key, _ = await make_key(client, tenant, "query", "delegate")
+    question = "what is the zephyr budget of project quasar?"
+    assert secret in await cited(client, {"X-API-Key": app_key, "X-On-Behalf-Of": "crm-7781"}, question)
+    # external ids are exact (not folded like e-mail addresses), unique in the tenant, and checked
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "CRM-7781"}, json={"query": "x"}
+    )
+    assert "CRM-7781" in assert_problem(r, 422)["detail"]
+    twin = {"email": f"twin-{uuid.uuid4().hex[:6]}@example.com", "password": "x" * 16, "external_id": "crm-7781"}
+    assert (
+        "external id"
+        in assert_problem(await client.post("/v1/users", headers=tenant.headers, json=twin), 409)["detail"]
+    )
+    for bad in (" crm", "crm\u00e9", "x" * (settings.user_external_id_max_chars + 1), ""):
+        r = await client.post("/v1/users", headers=tenant.headers, json={**twin, "external_id": bad})
+        assert "external_id" in assert_problem(r, 422)["detail"], bad
+    # another tenant may use the same external id for its own user; it does not name this tenant's
+    other = await make_tenant()
+    r = await client.post("/v1/users", headers=other.headers, json={**twin, "email": "o" + twin["email"]})
+    assert r.status_code == 201, r.text
+    other_key, _ = await make_key(client, other, "query", "delegate")
+    assert secret not in await cited(client, {"X-API-Key": other_key, "X-On-Behalf-Of": "crm-7781"}, question)
+    # changed and removed by an admin
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"external_id": "crm-9000"})
+    assert r.status_code == 200 and r.json()["external_id"] == "crm-9000"
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"role": "readonly"})
+    assert r.json()["external_id"] == "crm-9000"  # omitted: kept
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "crm-7781"}, json={"query": "x"}
+    )
+    assert "crm-7781" in assert_problem(r, 422)["detail"]
+    assert secret in await cited(client, {"X-API-Key": app_key, "X-On-Behalf-Of": "crm-9000"}, question)
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"external_id": None})
+    assert r.status_code == 200 and r.json()["external_id"] is None
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "crm-9000"}, json={"query": "x"}
+    )
+    assert_problem(r, 422)
+    # one user's e-mail as another's external id: refused, not guessed
+    email = made.json()["email"]
+    r = await client.post("/v1/users", headers=tenant.headers, json={**twin, "external_id": email})
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": email}, json={"query": "x"})
+    assert "by id" in assert_problem(r, 422)["detail"]
 
 
 async def test_a_revocation_during_a_stream_applies_to_the_next_request(

@@ -97,6 +97,7 @@ USER = {
     "role": "member",
     "is_active": True,
     "created_at": WHEN,
+    "external_id": "crm-7781",
 }
 TOKENS = {
     "access_token": "eyJhbGciOiJIUzI1NiJ9.e30.signature",

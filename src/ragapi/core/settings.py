@@ -858,6 +858,13 @@ class LimitsSettings(BaseModel):
         le=10_000,
         description="Groups a delegating key may name for its end user on one request (X-On-Behalf-Of-Groups)",
     )
+    user_external_id_max_chars: int = Field(
+        default=255,
+        ge=1,
+        le=1000,
+        description="A user's external id (the id a client app or the identity provider knows the user by, "
+        "which X-On-Behalf-Of may name), characters; an ID token's longer `sub` is not kept as one",
+    )
 
 
 class Settings(
