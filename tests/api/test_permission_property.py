@@ -198,7 +198,7 @@ async def data_step(state: AppState, driver: asyncpg.Connection, world: World, v
         what, a, b = arg
         if what == "access":
             given = access_of(world, b)
-            await set_access(db, tenant_id, [world.documents[a]], given, 1000)
+            await set_access(db, tenant_id, [world.documents[a]], given, 1000, manage=True)  # as an admin
             world.access[world.documents[a]] = given
         elif what == "join":
             await groups.add_members(db, tenant_id, world.groups[a], [world.users[b]])

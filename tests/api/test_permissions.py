@@ -198,6 +198,20 @@ async def test_access_lists_are_checked(
     assert_problem(r, 422)
 
 
+async def test_a_member_restricts_a_document_away_from_itself(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    document = await ingest(client, alice.headers, PUBLIC)
+    r = await client.put(
+        f"/v1/documents/{document}/access", headers=alice.headers, json={"access": {"users": [str(bob.user_id)]}}
+    )
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"document_id", "knowledge_base_id", "access"}  # no longer hers to read
+    assert_problem(await client.get(f"/v1/documents/{document}", headers=alice.headers), 404)
+    assert (await client.get(f"/v1/documents/{document}", headers=bob.headers)).status_code == 200
+
+
 async def test_an_admin_key_reads_what_is_granted_to_it_and_manages_the_rest_by_id(
     client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
 ) -> None:
