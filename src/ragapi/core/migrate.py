@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -13,16 +14,23 @@ from ragapi.core.errors import ServiceUnavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(owner_url: str, app_role: str) -> Config:
+# Seals (and opens) a secret stored for a tenant: migrations that change how secrets are kept need the
+# service's key, which lives with the tenants (`ragapi.tenants.sealed`); called only when there is one.
+Sealer = Callable[[str], str]
+
+
+def alembic_config(owner_url: str, app_role: str, seal: Sealer | None = None, unseal: Sealer | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", with_driver(owner_url, "psycopg").replace("%", "%%"))
     config.attributes["app_role"] = app_role
+    config.attributes["seal"] = seal
+    config.attributes["unseal"] = unseal
     return config
 
 
-def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(owner_url, app_role), revision)
+def upgrade(owner_url: str, app_role: str, revision: str = "head", seal: Sealer | None = None) -> None:
+    command.upgrade(alembic_config(owner_url, app_role, seal=seal), revision)
 
 
 def head_revision() -> str:

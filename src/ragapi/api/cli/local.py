@@ -137,7 +137,9 @@ def migrate(
     settings = get_settings()
     url = resolve_database_url(settings)
     if wait is None:
-        upgrade(url, settings.db_app_role)
+        from ragapi.tenants.sealed import box_for
+
+        upgrade(url, settings.db_app_role, seal=lambda secret: box_for(settings).seal(secret))
         console.print("migrations applied")
         return
     deadline = time.monotonic() + wait
