@@ -368,6 +368,69 @@ async def test_a_delegating_key_names_its_end_user_by_external_id(
     assert "by id" in assert_problem(r, 422)["detail"]
 
 
+async def test_the_same_bytes_ingested_again_take_the_access_they_come_with(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
+    question = "what is the zephyr budget of project quasar?"
+    document = await ingest(client, tenant.headers, SECRET)  # the whole tenant's
+
+    async def access_now() -> Any:
+        return (await client.get(f"/v1/documents/{document}", headers=admin.headers)).json()["access"]
+
+    # JSON: the admin key (which manages access) restricts it by sending the bytes again
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        json={"documents": [{"text": SECRET, "access": {"users": [str(alice.user_id)]}}]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["documents"][0]["status"] == "duplicate"
+    assert r.json()["documents"][0]["document_id"] == document
+    assert (await access_now())["users"] == [str(alice.user_id)]
+    assert document in await cited(client, alice.headers, question)
+    assert document not in await cited(client, bob.headers, question)
+
+    # multipart: one access list for the files of the request
+    files = {"files": ("quasar.txt", SECRET.encode(), "text/plain")}
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        files=files,
+        data={"access": json.dumps({"users": [str(bob.user_id)]})},
+    )
+    assert r.status_code == 200 and r.json()["documents"][0]["status"] == "duplicate", r.text
+    assert (await access_now())["users"] == [str(bob.user_id)]
+    assert document in await cited(client, bob.headers, question)
+    assert document not in await cited(client, alice.headers, question)
+
+    # a member who cannot read the document changes nothing by sending its bytes (PUT's rule)
+    r = await client.post("/v1/ingest?wait=true", headers=alice.headers, files=files)
+    assert r.status_code == 200 and r.json()["documents"][0]["document_id"] is None, r.text
+    assert (await access_now())["users"] == [str(bob.user_id)]
+    # one who reads it does: sent without an access list, it is the whole tenant's again
+    r = await client.post("/v1/ingest?wait=true", headers=bob.headers, files=files)
+    assert r.status_code == 200 and r.json()["documents"][0]["document_id"] == document, r.text
+    assert await access_now() is None
+    assert document in await cited(client, alice.headers, question)
+
+    # other bytes under the external id of a document the caller may not read do not replace it
+    memo = {
+        "text": "Quasar memo, first version.",
+        "external_id": "quasar-memo",
+        "access": {"users": [str(bob.user_id)]},
+    }
+    r = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [memo]})
+    original = r.json()["documents"][0]["document_id"]
+    again = {"text": "Quasar memo, forged version.", "external_id": "quasar-memo"}
+    r = await client.post("/v1/ingest?wait=true", headers=alice.headers, json={"documents": [again]})
+    assert "quasar-memo" in assert_problem(r, 403)["detail"]
+    assert (await client.get(f"/v1/documents/{original}", headers=bob.headers)).status_code == 200
+    r = await client.post("/v1/ingest?wait=true", headers=bob.headers, json={"documents": [again]})
+    assert r.json()["documents"][0]["status"] == "replaced", r.text
+
+
 async def test_a_revocation_during_a_stream_applies_to_the_next_request(
     client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
 ) -> None:

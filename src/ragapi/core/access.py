@@ -42,6 +42,14 @@ class ReaderView:
         rows already in hand."""
         return readers is None or self.everything or not self.ids.isdisjoint(readers)
 
+    @classmethod
+    def from_setting(cls, setting: str, version: int = 0) -> ReaderView:
+        """The view `setting` wrote (a job keeps its submitter's this way)."""
+        if setting == EVERYTHING_SETTING:
+            return cls(everything=True, version=version)
+        inner = setting.strip().removeprefix("{").removesuffix("}")
+        return cls(frozenset(uuid.UUID(i) for i in inner.split(",") if i), version=version)
+
     @property
     def setting(self) -> str:
         """`app.readers`: a PostgreSQL uuid[] literal, or `*`."""

@@ -20,7 +20,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from ragapi.core.access import EVERYTHING, DocumentAccess
+from ragapi.core.access import EVERYTHING, DocumentAccess, ReaderView
 from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput, NotFound
 from ragapi.ingestion.models import Document
@@ -87,6 +87,29 @@ def stored(access: DocumentAccess | None) -> dict[str, Any]:
     if access is None:
         return {"access": None, "readers": None}
     return {"access": access.as_json(), "readers": access.readers}
+
+
+async def apply_again(
+    session: AsyncSession,
+    document: Document,
+    access: DocumentAccess | None,
+    submitter: ReaderView | None,
+) -> bool:
+    """Bytes ingested again into the knowledge base holding `document` come with `access`: it becomes the
+    document's (the trigger carries it to the chunks and bumps the access version), if it differs and the
+    submitter could have set it with PUT: it reads the document, or manages access (`submitter` is
+    everything). A submitter of None (the CLI, jobs from before) changes nothing. True if it changed."""
+    if submitter is None or DocumentAccess.from_json(document.access) == access:
+        return False
+    if not submitter.reads(document.readers):
+        return False
+    await check_access(session, document.tenant_id, access)  # a member or key deleted since the submit
+    await session.execute(
+        update(Document)
+        .where(col(Document.tenant_id) == document.tenant_id, col(Document.id) == document.id)
+        .values(**stored(access))
+    )
+    return True
 
 
 async def set_access(

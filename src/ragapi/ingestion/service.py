@@ -64,9 +64,13 @@ class IngestionService:
     async def submit(self, tenant: TenantContext, items: Sequence[IngestItem], kb_id: uuid.UUID) -> IngestJob:
         """Record the job (its uploads stored, the tenant's ingest quota charged) and hand it to the
         workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable). The
-        documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`)."""
+        documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`). Bytes the knowledge base
+        holds already take the access they come with, if the caller could set it by PUT."""
         for given in {item.access for item in items}:
             await access.validate(self.db, tenant.tenant_id, given, self.settings.max_access_entries)
+        submitter = EVERYTHING if tenant.manages_access else tenant.view
+        for item in items:
+            item.access_by = submitter
         job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan, kb_id=kb_id)
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             file_ids = await jobs.file_ids(session, job.id)

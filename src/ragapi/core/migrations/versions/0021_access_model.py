@@ -10,6 +10,10 @@ here at the largest USER_EXTERNAL_ID_MAX_CHARS may be; the setting bounds what t
 passes in (`ragapi.core.migrate`: `ragapi migrate` and the start-up do); the downgrade opens them again.
 A check refuses anything unsealed from then on.
 
+`ingest_files.access_by` keeps the submitter's view (`ReaderView.setting`): a file whose bytes a
+knowledge base holds already gives that document its access list, if the submitter could have set it
+(`ingestion.access.apply_again`); NULL (files submitted before) changes nothing.
+
 Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-06
@@ -56,6 +60,7 @@ def upgrade() -> None:
             ADD COLUMN external_id text CHECK (length(external_id) BETWEEN 1 AND {MAX_EXTERNAL_ID_CHARS}),
             ADD CONSTRAINT users_external_id_in_a_tenant CHECK (external_id IS NULL OR tenant_id IS NOT NULL);
         CREATE UNIQUE INDEX users_external_id ON users (tenant_id, external_id) WHERE external_id IS NOT NULL;
+        ALTER TABLE ingest_files ADD COLUMN access_by text;
         ALTER TABLE identity_providers DROP CONSTRAINT IF EXISTS identity_providers_client_secret_check;
         """
     )
@@ -75,6 +80,7 @@ def downgrade() -> None:
         """
         ALTER TABLE identity_providers ADD CONSTRAINT identity_providers_client_secret_check
             CHECK (length(client_secret) BETWEEN 1 AND 2000);
+        ALTER TABLE ingest_files DROP COLUMN IF EXISTS access_by;
         DROP INDEX IF EXISTS users_external_id;
         ALTER TABLE users DROP CONSTRAINT IF EXISTS users_external_id_in_a_tenant,
             DROP COLUMN IF EXISTS external_id;
