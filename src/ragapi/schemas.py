@@ -530,7 +530,16 @@ class MessageOut(BaseModel):
     query_id: uuid.UUID | None = Field(
         default=None, description="Assistant messages: the answer's id in the query log, for POST /v1/feedback"
     )
-    citations: list[Citation] = Field(default_factory=list, description="Assistant messages: the answer's sources")
+    citations: list[Citation] = Field(
+        default_factory=list,
+        description="Assistant messages: the answer's sources, those of documents the reader can no longer read "
+        "left out",
+    )
+    withheld: bool = Field(
+        default=False,
+        description="Assistant messages: the answer cited documents the reader can no longer read, so its text is "
+        "replaced by a notice",
+    )
     mode: str | None = None
     model: str | None = None
     usage: Usage | None = None

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from ragapi.answering.conversations.models import Owner
 from ragapi.api.state import AppState
-from ragapi.core.access import EVERYTHING, ReaderView
+from ragapi.core.access import EVERYTHING, ReaderView, reading_as
 from ragapi.core.database import Database
 from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem, sse_events
@@ -429,6 +430,46 @@ async def test_the_same_bytes_ingested_again_take_the_access_they_come_with(
     assert (await client.get(f"/v1/documents/{original}", headers=bob.headers)).status_code == 200
     r = await client.post("/v1/ingest?wait=true", headers=bob.headers, json={"documents": [again]})
     assert r.json()["documents"][0]["status"] == "replaced", r.text
+
+
+async def test_a_conversation_read_after_a_revocation_shows_nothing_of_what_was_revoked(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser, app_state: AppState
+) -> None:
+    alice = await make_user(tenant.tenant_id)
+    secret = await ingest(client, tenant.headers, SECRET, {"users": [str(alice.user_id)]})
+    public = await ingest(client, tenant.headers, "The cafeteria opens at eight and closes at three.")
+    conversation = (await client.post("/v1/conversations", headers=alice.headers, json={})).json()["id"]
+    path = f"/v1/conversations/{conversation}"
+    for question, top_k in (("When does the cafeteria open?", 1), ("What is the zephyr budget of project quasar?", 5)):
+        body = {"content": question, "cache": False, "top_k": top_k}
+        r = await client.post(f"{path}/messages", headers=alice.headers, json=body)
+        assert r.status_code == 200, r.text
+    before = (await client.get(path, headers=alice.headers)).json()["messages"]
+    assert {c["document_id"] for c in before[1]["citations"]} == {public}
+    assert secret in {c["document_id"] for c in before[3]["citations"]} and "eleven million" in before[3]["content"]
+    assert not any(m["withheld"] for m in before)
+    cafeteria = before[1]
+
+    r = await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"users": []}})
+    assert r.status_code == 200, r.text
+    after = await client.get(path, headers=alice.headers)
+    assert after.status_code == 200, after.text
+    assert secret not in after.text and "eleven million" not in after.text
+    messages = after.json()["messages"]
+    assert messages[2]["content"] == before[2]["content"]  # her own question stays hers
+    assert messages[3]["withheld"] and "withheld" in messages[3]["content"]
+    assert all(c["document_id"] == public for c in messages[3]["citations"])  # what she still reads stays cited
+    assert messages[1] == cafeteria  # an answer from what she still reads is untouched
+    # a follow-up is condensed without the withheld answer
+    owner = Owner(tenant.tenant_id, "user", alice.user_id)
+    with reading_as(ReaderView.of(alice.user_id, version=1)):
+        found = await app_state.conversations.store.exchanges(owner, uuid.UUID(conversation), 10)
+    assert found is not None
+    assert [e.answer for e in found[1]] == [cafeteria["content"], ""]
+    # the stored answer is unchanged: given back her access, she reads it again
+    await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": None})
+    again = (await client.get(path, headers=alice.headers)).json()["messages"]
+    assert again[3]["content"] == before[3]["content"] and not again[3]["withheld"]
 
 
 async def test_a_revocation_during_a_stream_applies_to_the_next_request(

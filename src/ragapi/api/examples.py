@@ -328,6 +328,7 @@ COMPONENTS: dict[str, Any] = {
                 "content": ANSWER["answer"],
                 "query_id": QUERY_ID,
                 "citations": [CITATION],
+                "withheld": False,
                 "mode": "extractive",
                 "model": "extractive",
                 "usage": USAGE,
