@@ -170,8 +170,19 @@ class DocumentOut(BaseModel):
     access: AccessOut | None = Field(description="Who may read it besides admins; null: the whole tenant")
 
 
+class DocumentAccessOut(BaseModel):
+    """A document whose access the caller changed but may not read (an admin key managing access): its id,
+    knowledge base and access, nothing of what it holds."""
+
+    document_id: uuid.UUID
+    knowledge_base_id: uuid.UUID
+    access: AccessOut | None = Field(description="Who may read it besides admins; null: the whole tenant")
+
+
 class DocumentAccessPage(BaseModel):
-    items: list[DocumentOut]
+    items: list[DocumentOut | DocumentAccessOut] = Field(
+        description="Each document as the caller reads it after the change: whole, or only its access"
+    )
 
 
 class DocumentPatch(Body):
@@ -232,6 +243,12 @@ class PasswordReset(Body):
     new_password: str = Field(min_length=1, max_length=256)
 
 
+_EXTERNAL_ID = (
+    "The id a client app or the identity provider knows this user by (e.g. a CRM's customer number, an ID "
+    "token's `sub`), unique in the tenant; `X-On-Behalf-Of` may name the user by it"
+)
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID | None
@@ -239,17 +256,24 @@ class UserOut(BaseModel):
     role: str
     is_active: bool
     created_at: datetime | None
+    external_id: str | None = Field(default=None, description=_EXTERNAL_ID)
 
 
 class UserCreate(Body):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=256)
     role: UserRole = "member"
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=1000, description=_EXTERNAL_ID + " (USER_EXTERNAL_ID_MAX_CHARS)"
+    )
 
 
 class UserUpdate(Body):
     role: UserRole | None = None
     is_active: bool | None = None
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="Omitted: kept; null: removed. " + _EXTERNAL_ID
+    )
 
 
 class IdentityProviderIn(Body):
@@ -506,7 +530,16 @@ class MessageOut(BaseModel):
     query_id: uuid.UUID | None = Field(
         default=None, description="Assistant messages: the answer's id in the query log, for POST /v1/feedback"
     )
-    citations: list[Citation] = Field(default_factory=list, description="Assistant messages: the answer's sources")
+    citations: list[Citation] = Field(
+        default_factory=list,
+        description="Assistant messages: the answer's sources, those of documents the reader can no longer read "
+        "left out",
+    )
+    withheld: bool = Field(
+        default=False,
+        description="Assistant messages: the answer cited documents the reader can no longer read, so its text is "
+        "replaced by a notice",
+    )
     mode: str | None = None
     model: str | None = None
     usage: Usage | None = None

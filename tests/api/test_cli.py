@@ -130,11 +130,21 @@ def test_the_first_superadmin_comes_from_the_cli(cli_env: CliRunner, settings: S
             tenant["tenant_id"],
             "--role",
             "admin",
+            "--external-id",
+            "emp-0001",
             "--password-stdin",
         ],
         input="another long password\n",
     )
-    assert admin.exit_code == 0 and json.loads(admin.stdout)["role"] == "admin"
+    assert admin.exit_code == 0, admin.output
+    assert json.loads(admin.stdout)["role"] == "admin" and json.loads(admin.stdout)["external_id"] == "emp-0001"
+    same = ["users", "create", "--email", "tb@example.com", "--tenant", tenant["tenant_id"], "--password-stdin"]
+    taken = cli_env.invoke(app, [*same, "--external-id", "emp-0001"], input="another long password\n")
+    assert taken.exit_code == 1 and "external id" in taken.output
+    spaced = cli_env.invoke(app, [*same, "--external-id", " emp"], input="another long password\n")
+    assert spaced.exit_code == 1 and "external_id" in spaced.output
+    root = ["users", "create", "--email", "r2@example.com", "--superadmin", "--external-id", "x", "--password-stdin"]
+    assert cli_env.invoke(app, root, input="a very long password\n").exit_code == 1
 
 
 def test_knowledge_bases_from_the_cli(cli_env: CliRunner, tmp_path: Path) -> None:

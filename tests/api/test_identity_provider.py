@@ -7,6 +7,9 @@ import uuid
 
 import httpx
 
+from ragapi.core.database import Database
+from ragapi.core.settings import Settings
+from ragapi.tenants.sealed import Sealed, box_for
 from tests.api.helpers import assert_problem
 from tests.conftest import MakeTenant, MakeUser, TenantHandle, UserHandle
 
@@ -22,7 +25,7 @@ BODY = {
 
 
 async def test_an_admin_sets_reads_and_removes_the_provider_and_never_sees_the_secret(
-    client: httpx.AsyncClient, tenant: TenantHandle
+    client: httpx.AsyncClient, tenant: TenantHandle, db: Database, settings: Settings
 ) -> None:
     assert_problem(await client.get("/v1/identity-provider", headers=tenant.headers), 404)
     put = await client.put("/v1/identity-provider", headers=tenant.headers, json=BODY)
@@ -31,6 +34,11 @@ async def test_an_admin_sets_reads_and_removes_the_provider_and_never_sees_the_s
     assert "very-secret-value" not in put.text and "client_secret" not in shown
     assert shown["client_secret_set"] is True and shown["allowed_domains"] == ["example.com"]
     assert shown["redirect_uri"] == f"http://ragapi.test/v1/auth/oidc/{tenant.tenant_id}/callback"
+    # at rest it is sealed: the table's owner (a backup, a replica, a curious DBA) reads no plaintext
+    stored = await db.fetch_row("SELECT client_secret FROM identity_providers WHERE tenant_id = $1", tenant.tenant_id)
+    assert stored is not None and stored["client_secret"].startswith("enc:v1:")
+    assert "very-secret-value" not in stored["client_secret"]
+    assert Sealed(stored["client_secret"]).open(box_for(settings)) == "very-secret-value"
     read = await client.get("/v1/identity-provider", headers=tenant.headers)
     assert read.json() == shown and "very-secret-value" not in read.text
     # A PUT without the secret keeps it; an empty one removes it (a public client).

@@ -2,8 +2,8 @@
 principal ever receives a document, chunk, citation or cached answer its view does not allow.
 
 Two programs, against a simple model of who may read what (a document's access list of users, groups
-and keys, or the whole tenant; admins read everything; a user reads as itself and its groups; a key as
-itself; a delegating key as the end user it names):
+and keys, or the whole tenant; admin users read everything; a user reads as itself and its groups; a key
+as itself, the admin key included; a delegating key as the end user it names):
 
 * the data layer, many cheap steps: each step changes one document's access (`ingestion.access`) or
   one membership (`tenants.groups`), or reads as one principal's view: the documents and chunks
@@ -45,6 +45,7 @@ STEPS = {"data": 0, "http": 0}
 DOCUMENTS = 6
 USERS = 3
 GROUPS = 2
+ADMIN_KEY = 2  # world.keys: two query keys, then the tenant's admin key
 WORDS = ["apricot", "bergamot", "cardamom", "damson", "elderflower", "fenugreek"]
 
 
@@ -53,7 +54,8 @@ class World:
     """The tenant's principals and documents, and the model of who may read what."""
 
     tenant_id: uuid.UUID
-    admin: dict[str, str]
+    admin: dict[str, str]  # the tenant's admin key: it changes access, and reads only what it is granted
+    admin_user: dict[str, str]  # a person with the admin role: reads everything
     users: list[uuid.UUID]
     user_headers: list[dict[str, str]]
     groups: list[uuid.UUID]
@@ -71,8 +73,10 @@ class World:
     def view(self, who: tuple[str, int]) -> set[uuid.UUID] | None:
         """The ids a principal reads as (None: everything)."""
         kind, n = who
-        if kind == "admin":
+        if kind == "admin_user":
             return None
+        if kind == "admin":
+            return {self.keys[ADMIN_KEY]}
         if kind == "key":
             return {self.keys[n]}
         user = self.users[n]  # "user", or "delegate" acting for that user
@@ -88,6 +92,8 @@ class World:
         kind, n = who
         if kind == "admin":
             return self.admin
+        if kind == "admin_user":
+            return self.admin_user
         if kind == "key":
             return self.key_headers[n]
         if kind == "delegate":
@@ -98,6 +104,8 @@ class World:
 async def build_world(client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser) -> World:
     tenant = await make_tenant()
     users = [await make_user(tenant.tenant_id) for _ in range(USERS)]
+    admin_user = await make_user(tenant.tenant_id, "admin")
+    admin_key = uuid.UUID((await client.get("/v1/api-keys", headers=tenant.headers)).json()[0]["id"])
     group_ids = []
     for n in range(GROUPS):
         r = await client.post("/v1/groups", headers=tenant.headers, json={"name": f"g{n}"})
@@ -107,6 +115,7 @@ async def build_world(client: httpx.AsyncClient, make_tenant: MakeTenant, make_u
         r = await client.post("/v1/api-keys", headers=tenant.headers, json={"name": f"k{n}", "scopes": ["query"]})
         keys.append(uuid.UUID(r.json()["id"]))
         key_headers.append({"X-API-Key": r.json()["api_key"]})
+    keys.append(admin_key)  # ADMIN_KEY: access lists may name it too
     r = await client.post("/v1/api-keys", headers=tenant.headers, json={"name": "app", "scopes": ["query", "delegate"]})
     delegating = {"X-API-Key": r.json()["api_key"]}
     texts = [f"Spice memo {n}: the secret code word of memo {n} is {w}." for n, w in enumerate(WORDS)]
@@ -118,6 +127,7 @@ async def build_world(client: httpx.AsyncClient, make_tenant: MakeTenant, make_u
     return World(
         tenant.tenant_id,
         tenant.headers,
+        admin_user.headers,
         [u.user_id for u in users],
         [u.headers for u in users],
         group_ids,
@@ -139,11 +149,12 @@ ACCESS = st.one_of(
     st.tuples(
         st.sets(st.integers(0, USERS - 1), max_size=2),
         st.sets(st.integers(0, GROUPS - 1), max_size=2),
-        st.sets(st.integers(0, 1), max_size=1),
+        st.sets(st.integers(0, ADMIN_KEY), max_size=1),
     ),
 )
 PRINCIPAL = st.one_of(
     st.just(("admin", 0)),
+    st.just(("admin_user", 0)),
     st.tuples(st.sampled_from(["user", "delegate"]), st.integers(0, USERS - 1)),
     st.tuples(st.just("key"), st.integers(0, 1)),
 )
@@ -187,7 +198,7 @@ async def data_step(state: AppState, driver: asyncpg.Connection, world: World, v
         what, a, b = arg
         if what == "access":
             given = access_of(world, b)
-            await set_access(db, tenant_id, [world.documents[a]], given, 1000)
+            await set_access(db, tenant_id, [world.documents[a]], given, 1000, manage=True)  # as an admin
             world.access[world.documents[a]] = given
         elif what == "join":
             await groups.add_members(db, tenant_id, world.groups[a], [world.users[b]])

@@ -10,9 +10,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from ragapi.answering.conversations.models import Owner
 from ragapi.api.state import AppState
-from ragapi.core.access import EVERYTHING, ReaderView
+from ragapi.core.access import EVERYTHING, ReaderView, reading_as
 from ragapi.core.database import Database
+from ragapi.core.settings import Settings
 from tests.api.helpers import assert_problem, sse_events
 from tests.conftest import MakeTenant, MakeUser, TenantHandle
 
@@ -70,18 +72,20 @@ async def test_a_restricted_document_is_invisible_to_others_everywhere(
     client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
 ) -> None:
     alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
     gid = (await client.post("/v1/groups", headers=tenant.headers, json={"name": "finance"})).json()["group_id"]
     await client.post(f"/v1/groups/{gid}/members", headers=tenant.headers, json={"user_ids": [str(alice.user_id)]})
     secret = await ingest(client, tenant.headers, SECRET, {"groups": [gid]})
     public = await ingest(client, tenant.headers, PUBLIC)
 
-    got = (await client.get(f"/v1/documents/{secret}", headers=tenant.headers)).json()
+    got = (await client.get(f"/v1/documents/{secret}", headers=admin.headers)).json()
     assert got["access"] == {"users": [], "groups": [gid], "api_keys": []}
     assert (await client.get(f"/v1/documents/{public}", headers=alice.headers)).json()["access"] is None
 
     question = "what is the zephyr budget of project quasar?"
     assert secret in await cited(client, alice.headers, question)
-    assert secret in await cited(client, tenant.headers, question)  # admins read everything
+    assert secret in await cited(client, admin.headers, question)  # admin users read everything
+    assert secret not in await cited(client, tenant.headers, question)  # the admin key only what it is granted
     assert await cited(client, bob.headers, question) <= {public}
     assert_problem(await client.get(f"/v1/documents/{secret}", headers=bob.headers), 404)
     listed = (await client.get("/v1/documents", headers=bob.headers)).json()["items"]
@@ -178,7 +182,7 @@ async def test_access_lists_are_checked(
     r = await client.put(f"/v1/documents/{doc}/access", headers=tenant.headers, json={"access": {"users": ["x"]}})
     assert_problem(r, 422)
     # multipart: one access list for every file
-    _, key_id = await make_key(client, tenant, "query")
+    key, key_id = await make_key(client, tenant, "query")
     files = {"files": ("a.txt", SECRET.encode(), "text/plain")}
     r = await client.post(
         "/v1/ingest?wait=true",
@@ -187,11 +191,85 @@ async def test_access_lists_are_checked(
         data={"access": json.dumps({"api_keys": [key_id]})},
     )
     assert r.status_code == 200, r.text
-    document_id = r.json()["documents"][0]["document_id"]
-    got = (await client.get(f"/v1/documents/{document_id}", headers=tenant.headers)).json()
+    document_id = r.json()["documents"][0]["document_id"]  # shown to the admin key, which manages access
+    assert_problem(await client.get(f"/v1/documents/{document_id}", headers=tenant.headers), 404)
+    got = (await client.get(f"/v1/documents/{document_id}", headers={"X-API-Key": key})).json()
     assert got["access"]["api_keys"] == [key_id]
     r = await client.post("/v1/ingest", headers=tenant.headers, files=files, data={"access": "[1]"})
     assert_problem(r, 422)
+
+
+async def test_a_member_restricts_a_document_away_from_itself(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    document = await ingest(client, alice.headers, PUBLIC)
+    r = await client.put(
+        f"/v1/documents/{document}/access", headers=alice.headers, json={"access": {"users": [str(bob.user_id)]}}
+    )
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"document_id", "knowledge_base_id", "access"}  # no longer hers to read
+    assert_problem(await client.get(f"/v1/documents/{document}", headers=alice.headers), 404)
+    assert (await client.get(f"/v1/documents/{document}", headers=bob.headers)).status_code == 200
+
+
+async def test_an_admin_key_reads_what_is_granted_to_it_and_manages_the_rest_by_id(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    """Keys read tenant-wide documents and those granted to the key, admin keys included; with the admin
+    scope a key still sets the access of, and deletes, any document by id, and sees none of its content."""
+    alice = await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
+    admin_key_id = (await client.get("/v1/api-keys", headers=tenant.headers)).json()[0]["id"]
+    question = "what is the zephyr budget of project quasar?"
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        json={"documents": [{"text": SECRET, "title": "Quasar budget", "access": {"users": [str(alice.user_id)]}}]},
+    )
+    assert r.status_code == 200, r.text
+    made = r.json()["documents"][0]
+    secret = made["document_id"]  # the admin key needs the id to manage the document
+    assert secret is not None
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=tenant.headers), 404)
+    assert (await client.get("/v1/documents", headers=tenant.headers)).json()["items"] == []
+    r = await client.post("/v1/query", headers=tenant.headers, json={"query": question, "cache": False})
+    assert "eleven million" not in r.text and secret not in r.text
+    assert secret in await cited(client, admin.headers, question)  # an admin user reads everything
+
+    # the admin key changes the access: the answer is the access, not the document
+    r = await client.put(
+        f"/v1/documents/{secret}/access",
+        headers=tenant.headers,
+        json={"access": {"users": [str(alice.user_id), str(admin.user_id)]}},
+    )
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"document_id", "knowledge_base_id", "access"}
+    assert "Quasar" not in r.text and r.json()["access"]["users"] == sorted([str(alice.user_id), str(admin.user_id)])
+    r = await client.put(
+        "/v1/documents/access", headers=tenant.headers, json={"document_ids": [secret], "access": {"users": []}}
+    )
+    assert r.status_code == 200 and set(r.json()["items"][0]) == {"document_id", "knowledge_base_id", "access"}
+    assert secret not in await cited(client, alice.headers, question)
+    # granted to the admin key itself: now it reads it, and the answer to a change is the whole document
+    r = await client.put(
+        f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"api_keys": [admin_key_id]}}
+    )
+    assert r.json()["title"] == "Quasar budget"
+    assert secret in await cited(client, tenant.headers, question)
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=alice.headers), 404)
+
+    # a key without the admin scope manages only what it reads
+    ingest_key, _ = await make_key(client, tenant, "ingest")
+    assert_problem(
+        await client.put(f"/v1/documents/{secret}/access", headers={"X-API-Key": ingest_key}, json={"access": None}),
+        404,
+    )
+    assert_problem(await client.delete(f"/v1/documents/{secret}", headers={"X-API-Key": ingest_key}), 404)
+    # restricted away from the admin key again, it still deletes it by id
+    await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"users": []}})
+    assert (await client.delete(f"/v1/documents/{secret}", headers=tenant.headers)).status_code == 204
+    assert_problem(await client.get(f"/v1/documents/{secret}", headers=admin.headers), 404)
 
 
 async def test_keys_and_delegation(client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser) -> None:
@@ -231,6 +309,167 @@ async def test_keys_and_delegation(client: httpx.AsyncClient, tenant: TenantHand
         "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of-Groups": "legal"}, json={"query": "x"}
     )
     assert_problem(r, 422)
+
+
+async def test_a_delegating_key_names_its_end_user_by_external_id(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_tenant: MakeTenant, settings: Settings
+) -> None:
+    made = await client.post(
+        "/v1/users",
+        headers=tenant.headers,
+        json={"email": f"crm-{uuid.uuid4().hex[:6]}@example.com", "password": "x" * 16, "external_id": "crm-7781"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["external_id"] == "crm-7781"
+    user_id = made.json()["id"]
+    secret = await ingest(client, tenant.headers, SECRET, {"users": [user_id]})
+    app_key, _ = await make_key(client, tenant, "query", "delegate")
+    question = "what is the zephyr budget of project quasar?"
+    assert secret in await cited(client, {"X-API-Key": app_key, "X-On-Behalf-Of": "crm-7781"}, question)
+    # external ids are exact (not folded like e-mail addresses), unique in the tenant, and checked
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "CRM-7781"}, json={"query": "x"}
+    )
+    assert "CRM-7781" in assert_problem(r, 422)["detail"]
+    twin = {"email": f"twin-{uuid.uuid4().hex[:6]}@example.com", "password": "x" * 16, "external_id": "crm-7781"}
+    assert (
+        "external id"
+        in assert_problem(await client.post("/v1/users", headers=tenant.headers, json=twin), 409)["detail"]
+    )
+    for bad in (" crm", "crm\u00e9", "x" * (settings.user_external_id_max_chars + 1), ""):
+        r = await client.post("/v1/users", headers=tenant.headers, json={**twin, "external_id": bad})
+        assert "external_id" in assert_problem(r, 422)["detail"], bad
+    # another tenant may use the same external id for its own user; it does not name this tenant's
+    other = await make_tenant()
+    r = await client.post("/v1/users", headers=other.headers, json={**twin, "email": "o" + twin["email"]})
+    assert r.status_code == 201, r.text
+    other_key, _ = await make_key(client, other, "query", "delegate")
+    assert secret not in await cited(client, {"X-API-Key": other_key, "X-On-Behalf-Of": "crm-7781"}, question)
+    # changed and removed by an admin
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"external_id": "crm-9000"})
+    assert r.status_code == 200 and r.json()["external_id"] == "crm-9000"
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"role": "readonly"})
+    assert r.json()["external_id"] == "crm-9000"  # omitted: kept
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "crm-7781"}, json={"query": "x"}
+    )
+    assert "crm-7781" in assert_problem(r, 422)["detail"]
+    assert secret in await cited(client, {"X-API-Key": app_key, "X-On-Behalf-Of": "crm-9000"}, question)
+    r = await client.patch(f"/v1/users/{user_id}", headers=tenant.headers, json={"external_id": None})
+    assert r.status_code == 200 and r.json()["external_id"] is None
+    r = await client.post(
+        "/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": "crm-9000"}, json={"query": "x"}
+    )
+    assert_problem(r, 422)
+    # one user's e-mail as another's external id: refused, not guessed
+    email = made.json()["email"]
+    r = await client.post("/v1/users", headers=tenant.headers, json={**twin, "external_id": email})
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/query", headers={"X-API-Key": app_key, "X-On-Behalf-Of": email}, json={"query": "x"})
+    assert "by id" in assert_problem(r, 422)["detail"]
+
+
+async def test_the_same_bytes_ingested_again_take_the_access_they_come_with(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser
+) -> None:
+    alice, bob = await make_user(tenant.tenant_id), await make_user(tenant.tenant_id)
+    admin = await make_user(tenant.tenant_id, "admin")
+    question = "what is the zephyr budget of project quasar?"
+    document = await ingest(client, tenant.headers, SECRET)  # the whole tenant's
+
+    async def access_now() -> Any:
+        return (await client.get(f"/v1/documents/{document}", headers=admin.headers)).json()["access"]
+
+    # JSON: the admin key (which manages access) restricts it by sending the bytes again
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        json={"documents": [{"text": SECRET, "access": {"users": [str(alice.user_id)]}}]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["documents"][0]["status"] == "duplicate"
+    assert r.json()["documents"][0]["document_id"] == document
+    assert (await access_now())["users"] == [str(alice.user_id)]
+    assert document in await cited(client, alice.headers, question)
+    assert document not in await cited(client, bob.headers, question)
+
+    # multipart: one access list for the files of the request
+    files = {"files": ("quasar.txt", SECRET.encode(), "text/plain")}
+    r = await client.post(
+        "/v1/ingest?wait=true",
+        headers=tenant.headers,
+        files=files,
+        data={"access": json.dumps({"users": [str(bob.user_id)]})},
+    )
+    assert r.status_code == 200 and r.json()["documents"][0]["status"] == "duplicate", r.text
+    assert (await access_now())["users"] == [str(bob.user_id)]
+    assert document in await cited(client, bob.headers, question)
+    assert document not in await cited(client, alice.headers, question)
+
+    # a member who cannot read the document changes nothing by sending its bytes (PUT's rule)
+    r = await client.post("/v1/ingest?wait=true", headers=alice.headers, files=files)
+    assert r.status_code == 200 and r.json()["documents"][0]["document_id"] is None, r.text
+    assert (await access_now())["users"] == [str(bob.user_id)]
+    # one who reads it does: sent without an access list, it is the whole tenant's again
+    r = await client.post("/v1/ingest?wait=true", headers=bob.headers, files=files)
+    assert r.status_code == 200 and r.json()["documents"][0]["document_id"] == document, r.text
+    assert await access_now() is None
+    assert document in await cited(client, alice.headers, question)
+
+    # other bytes under the external id of a document the caller may not read do not replace it
+    memo = {
+        "text": "Quasar memo, first version.",
+        "external_id": "quasar-memo",
+        "access": {"users": [str(bob.user_id)]},
+    }
+    r = await client.post("/v1/ingest?wait=true", headers=tenant.headers, json={"documents": [memo]})
+    original = r.json()["documents"][0]["document_id"]
+    again = {"text": "Quasar memo, forged version.", "external_id": "quasar-memo"}
+    r = await client.post("/v1/ingest?wait=true", headers=alice.headers, json={"documents": [again]})
+    assert "quasar-memo" in assert_problem(r, 403)["detail"]
+    assert (await client.get(f"/v1/documents/{original}", headers=bob.headers)).status_code == 200
+    r = await client.post("/v1/ingest?wait=true", headers=bob.headers, json={"documents": [again]})
+    assert r.json()["documents"][0]["status"] == "replaced", r.text
+
+
+async def test_a_conversation_read_after_a_revocation_shows_nothing_of_what_was_revoked(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_user: MakeUser, app_state: AppState
+) -> None:
+    alice = await make_user(tenant.tenant_id)
+    secret = await ingest(client, tenant.headers, SECRET, {"users": [str(alice.user_id)]})
+    public = await ingest(client, tenant.headers, "The cafeteria opens at eight and closes at three.")
+    conversation = (await client.post("/v1/conversations", headers=alice.headers, json={})).json()["id"]
+    path = f"/v1/conversations/{conversation}"
+    for question, top_k in (("When does the cafeteria open?", 1), ("What is the zephyr budget of project quasar?", 5)):
+        body = {"content": question, "cache": False, "top_k": top_k}
+        r = await client.post(f"{path}/messages", headers=alice.headers, json=body)
+        assert r.status_code == 200, r.text
+    before = (await client.get(path, headers=alice.headers)).json()["messages"]
+    assert {c["document_id"] for c in before[1]["citations"]} == {public}
+    assert secret in {c["document_id"] for c in before[3]["citations"]} and "eleven million" in before[3]["content"]
+    assert not any(m["withheld"] for m in before)
+    cafeteria = before[1]
+
+    r = await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": {"users": []}})
+    assert r.status_code == 200, r.text
+    after = await client.get(path, headers=alice.headers)
+    assert after.status_code == 200, after.text
+    assert secret not in after.text and "eleven million" not in after.text
+    messages = after.json()["messages"]
+    assert messages[2]["content"] == before[2]["content"]  # her own question stays hers
+    assert messages[3]["withheld"] and "withheld" in messages[3]["content"]
+    assert all(c["document_id"] == public for c in messages[3]["citations"])  # what she still reads stays cited
+    assert messages[1] == cafeteria  # an answer from what she still reads is untouched
+    # a follow-up is condensed without the withheld answer
+    owner = Owner(tenant.tenant_id, "user", alice.user_id)
+    with reading_as(ReaderView.of(alice.user_id, version=1)):
+        found = await app_state.conversations.store.exchanges(owner, uuid.UUID(conversation), 10)
+    assert found is not None
+    assert [e.answer for e in found[1]] == [cafeteria["content"], ""]
+    # the stored answer is unchanged: given back her access, she reads it again
+    await client.put(f"/v1/documents/{secret}/access", headers=tenant.headers, json={"access": None})
+    again = (await client.get(path, headers=alice.headers)).json()["messages"]
+    assert again[3]["content"] == before[3]["content"] and not again[3]["withheld"]
 
 
 async def test_a_revocation_during_a_stream_applies_to_the_next_request(

@@ -393,3 +393,36 @@ async def test_the_groups_claim_sets_the_users_groups_and_so_what_they_may_read(
     listed = await client.get("/v1/documents", headers=bearer(second.json()["access_token"]))
     assert listed.status_code == 200, listed.text
     assert len(listed.json()["items"]) == 1  # readable through the claimed group
+
+
+async def test_the_subject_is_the_users_external_id_and_finds_a_user_made_with_it(
+    client: httpx.AsyncClient, tenant: TenantHandle, idp: OidcProvider, browser: Browser
+) -> None:
+    await use_idp(client, tenant, idp)
+    ann = person("Ann")  # the test provider's `sub` is the login as typed; the e-mail address is folded
+    first = await browser.sign_in(tenant, ann)
+    assert first.status_code == 200, first.text
+    me = (await client.get("/v1/auth/me", headers=bearer(first.json()["access_token"]))).json()
+    assert me["external_id"] == ann and me["email"] == ann.lower()
+    # a client app names the signed-in user by the subject it knows from the same provider
+    made = await client.post(
+        "/v1/api-keys", headers=tenant.headers, json={"name": "app", "scopes": ["query", "delegate"]}
+    )
+    app_key = made.json()["api_key"]
+    body = {"documents": [{"text": "Ann's zephyr payslip: eleven.", "access": {"users": [me["id"]]}}]}
+    assert (await client.post("/v1/ingest?wait=true", headers=tenant.headers, json=body)).status_code == 200
+    r = await client.get("/v1/documents", headers={"X-API-Key": app_key, "X-On-Behalf-Of": ann})
+    assert r.status_code == 200 and len(r.json()["items"]) == 1, r.text
+
+    # a user an admin made with the subject as external id is the one the account signs in as
+    subject = person("Bo")
+    email = f"bo-{uuid.uuid4().hex[:8]}@example.com"
+    user = {"email": email, "password": "x" * 16, "external_id": subject}
+    made = await client.post("/v1/users", headers=tenant.headers, json=user)
+    assert made.status_code == 201, made.text
+    for _ in range(2):  # the first sign-in links the account, the next finds it linked
+        signed_in = await browser.sign_in(tenant, subject)
+        assert signed_in.status_code == 200, signed_in.text
+        me = (await client.get("/v1/auth/me", headers=bearer(signed_in.json()["access_token"]))).json()
+        assert me["id"] == made.json()["id"] and me["email"] == email and me["external_id"] == subject
+    assert subject.lower() not in [u["email"] for u in await tenant_users(client, tenant)]

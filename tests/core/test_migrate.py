@@ -13,10 +13,12 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from ragapi.core.database import start_embedded_postgres, with_driver
 from ragapi.core.migrate import alembic_config
 from ragapi.retrieval.bm25 import term_keys
+from ragapi.tenants.sealed import SecretBox
 
 MIGRATION_LOCK = 7_270_736_900  # core/migrations/env.py
 HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused", "unused")).get_current_head()
@@ -282,4 +284,63 @@ def test_existing_chunks_get_their_term_keys(tmp_path: Path) -> None:
         columns = conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'"))
         assert "term_keys" not in columns.scalars().all()
     command.upgrade(config, "head")
+    engine.dispose()
+
+
+def test_identity_providers_secrets_are_sealed_and_users_get_external_ids(tmp_path: Path) -> None:
+    """0021 on a populated database: a client secret stored in plaintext is sealed with the key the service
+    passes in (and nothing else may be stored any more), and opened again by the downgrade; without the key
+    it stops rather than leave the plaintext. Users may have an external id, unique in their tenant."""
+    url = start_embedded_postgres(tmp_path / "pgdata")
+    engine = create_engine(with_driver(url, "psycopg"))
+    tenant = "f0000000-0000-0000-0000-00000000000b"
+    box = SecretBox("a test key of at least thirty-two characters")
+    command.upgrade(alembic_config(url, "ragapi_app"), "0020")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'Old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO identity_providers (tenant_id, issuer, client_id, client_secret) "
+                "VALUES (:t, 'https://idp.example.com', 'ragapi', 'plain-secret')"
+            ),
+            {"t": tenant},
+        )
+    try:
+        command.upgrade(alembic_config(url, "ragapi_app"), "0021")
+        raise AssertionError("the plaintext secret was left as it was")
+    except RuntimeError as exc:
+        assert "ragapi migrate" in str(exc)
+    command.upgrade(alembic_config(url, "ragapi_app", seal=box.seal), "0021")
+    with engine.begin() as conn:
+        stored = conn.execute(text("SELECT client_secret FROM identity_providers")).scalar_one()
+        assert stored.startswith("enc:v1:") and "plain-secret" not in stored and box.open(stored) == "plain-secret"
+        try:
+            with conn.begin_nested():
+                conn.execute(text("UPDATE identity_providers SET client_secret = 'plain-again'"))
+            raise AssertionError("an unsealed secret was stored")
+        except IntegrityError:
+            pass
+        conn.execute(
+            text(
+                "INSERT INTO users (id, tenant_id, email, password_hash, role, external_id) VALUES "
+                "(gen_random_uuid(), :t, 'a@example.com', 'h', 'member', 'crm-1')"
+            ),
+            {"t": tenant},
+        )
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    text(
+                        "INSERT INTO users (id, tenant_id, email, password_hash, role, external_id) VALUES "
+                        "(gen_random_uuid(), :t, 'b@example.com', 'h', 'member', 'crm-1')"
+                    ),
+                    {"t": tenant},
+                )
+            raise AssertionError("two users of a tenant share an external id")
+        except IntegrityError:
+            pass
+    command.downgrade(alembic_config(url, "ragapi_app", unseal=box.open), "0020")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT client_secret FROM identity_providers")).scalar_one() == "plain-secret"
+    command.upgrade(alembic_config(url, "ragapi_app", seal=box.seal), "head")
     engine.dispose()

@@ -18,6 +18,7 @@ from ragapi.tenants.identity_providers import (
     claimed_groups,
 )
 from ragapi.tenants.oidc import pkce_challenge
+from ragapi.tenants.sealed import PREFIX, Sealed, SecretBox, SecretUnreadable, box_for
 from tests.conftest import MakeTenant, make_settings
 
 
@@ -67,10 +68,14 @@ def test_settings_are_checked_and_each_error_names_its_field(tmp_path: Path) -> 
     provider = check_change(
         tenant, change(allowed_domains=["Example.com", "example.com", "b.example.org"]), None, settings
     )
-    assert provider.allowed_domains == ("example.com", "b.example.org") and provider.client_secret == "s3cret"
+    box = box_for(settings)
+    assert provider.allowed_domains == ("example.com", "b.example.org")
+    assert provider.client_secret is not None and provider.client_secret.open(box) == "s3cret"
+    assert "s3cret" not in provider.client_secret.token and "s3cret" not in repr(provider)
     assert provider.allows_email("ann@example.com") and not provider.allows_email("ann@evil-example.com")
-    assert check_change(tenant, change(client_secret=None), "kept", settings).client_secret == "kept"
-    assert check_change(tenant, change(client_secret=""), "kept", settings).client_secret is None
+    kept = Sealed(box.seal("kept"))
+    assert check_change(tenant, change(client_secret=None), kept, settings).client_secret == kept
+    assert check_change(tenant, change(client_secret=""), kept, settings).client_secret is None
     bad = {
         "issuer": [
             "http://idp.example.com",
@@ -125,3 +130,22 @@ async def test_a_sign_in_page_finds_a_tenant_by_id_or_by_a_name_only_one_has(
     await service.update_tenant(db, twin.tenant_id, {"name": name})  # two active tenants of one name
     assert await identity_providers.named_for_sign_in(db, name) is None
     assert await identity_providers.named_for_sign_in(db, str(twin.tenant_id)) is not None  # its id still does
+
+
+def test_a_sealed_secret_opens_only_with_the_key_that_sealed_it(tmp_path: Path) -> None:
+    first = make_settings(tmp_path / "a", secrets_key="k" * 32)
+    box = box_for(first)
+    sealed = box.seal("client-secret-\u00e9")
+    assert sealed.startswith(PREFIX) and "client-secret" not in sealed
+    assert box.seal("client-secret-\u00e9") != sealed  # a fresh IV each time: equal secrets look unrelated
+    assert box.open(sealed) == "client-secret-\u00e9"
+    # unset, the key comes from the token signing key; another key opens nothing
+    derived = box_for(make_settings(tmp_path / "b", jwt_secret="j" * 32))
+    assert derived.open(derived.seal("x")) == "x"
+    for other in (derived, SecretBox("another key of at least thirty-two chars")):
+        with pytest.raises(SecretUnreadable, match="SECRETS_KEY"):
+            other.open(sealed)
+    with pytest.raises(SecretUnreadable, match="not sealed"):
+        box.open("plaintext")
+    with pytest.raises(ValueError, match="SECRETS_KEY must be at least 32"):
+        make_settings(tmp_path, secrets_key="short")

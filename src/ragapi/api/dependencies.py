@@ -143,7 +143,9 @@ async def tenant_for(request: Request, scope: Scope) -> TenantContext:
         return known
     state = get_state(request)
     groups = parse_groups(request.headers.get("x-on-behalf-of-groups"), state.settings.max_delegated_groups)
-    delegated = await delegated_view(state.db, principal, request.headers.get("x-on-behalf-of"), groups)
+    delegated = await delegated_view(
+        state.db, principal, request.headers.get("x-on-behalf-of"), groups, state.settings.user_external_id_max_chars
+    )
     tenant = TenantContext(tenant_id=principal.tenant_id, principal=principal, plan=principal.plan, delegated=delegated)
     # Every database session of this request reads as this view (row-level security): set here, where
     # the credential is checked, and nowhere else.

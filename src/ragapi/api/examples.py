@@ -97,6 +97,7 @@ USER = {
     "role": "member",
     "is_active": True,
     "created_at": WHEN,
+    "external_id": "crm-7781",
 }
 TOKENS = {
     "access_token": "eyJhbGciOiJIUzI1NiJ9.e30.signature",
@@ -265,6 +266,7 @@ COMPONENTS: dict[str, Any] = {
     "JobOut": JOB,
     "JobPage": {"items": [{**JOB_SUMMARY, "status": "running", "started_at": WHEN}], "next_cursor": None},
     "DocumentOut": DOCUMENT,
+    "DocumentAccessOut": {"document_id": DOCUMENT_ID, "knowledge_base_id": KB_ID, "access": ACCESS},
     "DocumentAccessPage": {"items": [{**DOCUMENT, "access": ACCESS}]},
     "GroupOut": GROUP,
     "SearchResponse": {"passages": [PASSAGE]},
@@ -326,6 +328,7 @@ COMPONENTS: dict[str, Any] = {
                 "content": ANSWER["answer"],
                 "query_id": QUERY_ID,
                 "citations": [CITATION],
+                "withheld": False,
                 "mode": "extractive",
                 "model": "extractive",
                 "usage": USAGE,
@@ -458,6 +461,16 @@ _RAG_EVENTS = _sse(("metadata", {"run_id": RUN["run_id"]}), ("data", RAG_ANSWER)
 
 # (method, path, status, media type) -> (schema, example), for responses without a component schema.
 RESPONSES: dict[tuple[str, str, str, str], tuple[dict[str, Any], Any]] = {
+    ("put", "/v1/documents/{document_id}/access", "200", "application/json"): (
+        {
+            "anyOf": [
+                {"$ref": "#/components/schemas/DocumentOut"},
+                {"$ref": "#/components/schemas/DocumentAccessOut"},
+            ],
+            "title": "The document as the caller reads it after the change: whole, or only its access",
+        },
+        {**DOCUMENT, "access": ACCESS},
+    ),
     ("get", "/healthz", "200", "application/json"): (
         {"type": "object", "title": "Liveness", "properties": {"status": {"const": "ok"}}},
         {"status": "ok"},

@@ -46,6 +46,7 @@ from ragapi.retrieval.rerank import build_reranker
 from ragapi.retrieval.vectors.base import VectorIndex
 from ragapi.retrieval.vectors.registry import build_vector_indexes
 from ragapi.tenants.oidc import OidcClient
+from ragapi.tenants.sealed import box_for
 from ragapi.tenants.sso import SingleSignOn
 from ragapi.tenants.tokens import TokenCodec, signing_key
 
@@ -118,7 +119,9 @@ class AppState:
         configure_tenant_labels(settings.tenant_metric_labels)
         db = await asyncio.to_thread(Database.connect, settings)
         if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade_logged, db.url, settings.db_app_role)
+            await asyncio.to_thread(
+                upgrade_logged, db.url, settings.db_app_role, seal=lambda s: box_for(settings).seal(s)
+            )
         else:
             await asyncio.to_thread(require_head, db.url)
         embeddings = build_embeddings(settings)

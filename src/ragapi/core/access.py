@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,6 +36,19 @@ class ReaderView:
     @classmethod
     def of(cls, *ids: uuid.UUID, version: int = 0) -> ReaderView:
         return cls(frozenset(ids), version=version)
+
+    def reads(self, readers: Iterable[uuid.UUID] | None) -> bool:
+        """What `ragapi_can_read` decides for a row with these readers (None: the whole tenant's), for
+        rows already in hand."""
+        return readers is None or self.everything or not self.ids.isdisjoint(readers)
+
+    @classmethod
+    def from_setting(cls, setting: str, version: int = 0) -> ReaderView:
+        """The view `setting` wrote (a job keeps its submitter's this way)."""
+        if setting == EVERYTHING_SETTING:
+            return cls(everything=True, version=version)
+        inner = setting.strip().removeprefix("{").removesuffix("}")
+        return cls(frozenset(uuid.UUID(i) for i in inner.split(",") if i), version=version)
 
     @property
     def setting(self) -> str:

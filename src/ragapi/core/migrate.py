@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -16,22 +17,29 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(owner_url: str, app_role: str) -> Config:
+# Seals (and opens) a secret stored for a tenant: migrations that change how secrets are kept need the
+# service's key, which lives with the tenants (`ragapi.tenants.sealed`); called only when there is one.
+Sealer = Callable[[str], str]
+
+
+def alembic_config(owner_url: str, app_role: str, seal: Sealer | None = None, unseal: Sealer | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", with_driver(owner_url, "psycopg").replace("%", "%%"))
     config.attributes["app_role"] = app_role
+    config.attributes["seal"] = seal
+    config.attributes["unseal"] = unseal
     return config
 
 
-def upgrade(owner_url: str, app_role: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(owner_url, app_role), revision)
+def upgrade(owner_url: str, app_role: str, revision: str = "head", seal: Sealer | None = None) -> None:
+    command.upgrade(alembic_config(owner_url, app_role, seal=seal), revision)
 
 
-def upgrade_logged(owner_url: str, app_role: str) -> None:
+def upgrade_logged(owner_url: str, app_role: str, seal: Sealer | None = None) -> None:
     """Migrate to head, saying so in one line when anything changed (alembic's own lines are quiet at start)."""
     before = current_revision(owner_url)
-    upgrade(owner_url, app_role)
+    upgrade(owner_url, app_role, seal=seal)
     head = head_revision()
     if before != head:
         log.info("database schema migrated from %s to %s", before or "empty", head)

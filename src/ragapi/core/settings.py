@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -516,6 +516,12 @@ class AuthenticationSettings(BaseModel):
         description="JWT signing key, at least 32 characters. Unset: generated once into `DATA_DIR/jwt_secret` "
         "(0600), embedded mode only; required with `DATABASE_URL` so every replica verifies every token",
     )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Key that seals secrets stored for tenants (an identity provider's client secret), at least 32 "
+        "characters. Unset: derived from the JWT signing key. Changing it makes the stored secrets unreadable: "
+        "their admins set them again",
+    )
     jwt_algorithm: JwtAlgorithm = Field(default=JwtAlgorithm.HS256, description="HMAC algorithm of every token")
     jwt_issuer: str = Field(default="ragapi", min_length=1, description="`iss` claim, set and required")
     jwt_audience: str = Field(default="ragapi", min_length=1, description="`aud` claim, set and required")
@@ -552,11 +558,11 @@ class AuthenticationSettings(BaseModel):
         description="How long the LangServe playground's sign-in lasts (its HttpOnly cookie's Max-Age), seconds",
     )
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secret", "secrets_key")
     @classmethod
-    def _strong_secret(cls, v: SecretStr | None) -> SecretStr | None:
+    def _strong_secret(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 characters")
+            raise ValueError(f"{(info.field_name or '').upper()} must be at least 32 characters")
         return v
 
 
@@ -875,6 +881,13 @@ class LimitsSettings(BaseModel):
         ge=0,
         le=10_000,
         description="Groups a delegating key may name for its end user on one request (X-On-Behalf-Of-Groups)",
+    )
+    user_external_id_max_chars: int = Field(
+        default=255,
+        ge=1,
+        le=1000,
+        description="A user's external id (the id a client app or the identity provider knows the user by, "
+        "which X-On-Behalf-Of may name), characters; an ID token's longer `sub` is not kept as one",
     )
 
 

@@ -1,5 +1,5 @@
 """Who may read a document: the whole tenant (no access list, the default), or the users, groups and
-API keys its access list names (and the tenant's admins, who manage access and read everything).
+API keys its access list names (and the tenant's admin users, who read everything).
 
 The list is stored on the document (`access`, as given, and `readers`, the ids in one array that its
 chunks copy); row-level security compares `readers` with each request's view (`ragapi.core.access`,
@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from ragapi.core.access import EVERYTHING, DocumentAccess
+from ragapi.core.access import EVERYTHING, DocumentAccess, ReaderView
 from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput, NotFound
 from ragapi.ingestion.models import Document
@@ -89,6 +89,29 @@ def stored(access: DocumentAccess | None) -> dict[str, Any]:
     return {"access": access.as_json(), "readers": access.readers}
 
 
+async def apply_again(
+    session: AsyncSession,
+    document: Document,
+    access: DocumentAccess | None,
+    submitter: ReaderView | None,
+) -> bool:
+    """Bytes ingested again into the knowledge base holding `document` come with `access`: it becomes the
+    document's (the trigger carries it to the chunks and bumps the access version), if it differs and the
+    submitter could have set it with PUT: it reads the document, or manages access (`submitter` is
+    everything). A submitter of None (the CLI, jobs from before) changes nothing. True if it changed."""
+    if submitter is None or DocumentAccess.from_json(document.access) == access:
+        return False
+    if not submitter.reads(document.readers):
+        return False
+    await check_access(session, document.tenant_id, access)  # a member or key deleted since the submit
+    await session.execute(
+        update(Document)
+        .where(col(Document.tenant_id) == document.tenant_id, col(Document.id) == document.id)
+        .values(**stored(access))
+    )
+    return True
+
+
 async def set_access(
     db: Database,
     tenant_id: uuid.UUID,
@@ -96,13 +119,15 @@ async def set_access(
     access: DocumentAccess | None,
     limit: int,
     allowed: Sequence[uuid.UUID] | None = None,
+    manage: bool = False,
 ) -> list[Document]:
     """Give documents (each one the caller can see, in a knowledge base it may use) this access list;
-    NotFound naming the first one it cannot see, and nothing changes. The caller may restrict a document
-    away from itself: the documents are read back as everyone reads them (admins' view)."""
+    NotFound naming the first one it cannot see, and nothing changes. A caller that `manage`s access (the
+    admin scope) finds every document of the tenant by id, readable or not. The caller may restrict a
+    document away from itself: the documents are read back whole, for the caller to show what it may."""
     check_size(access, limit)
     ids = list(dict.fromkeys(document_ids))
-    async with db.tenant_session(tenant_id) as session:
+    async with db.tenant_session(tenant_id, view=EVERYTHING if manage else None) as session:
         query = select(Document.id).where(col(Document.tenant_id) == tenant_id, col(Document.id).in_(ids))
         if allowed is not None:
             query = query.where(col(Document.knowledge_base_id).in_(list(allowed)))
@@ -111,6 +136,10 @@ async def set_access(
             if document_id not in visible:
                 raise NotFound(f"no such document: {document_id}")
         await check_access(session, tenant_id, access)
+        # The caller's view chose the documents; the change may take one out of that view (restricted away
+        # from the caller), and PostgreSQL refuses an UPDATE whose new row its SELECT policy would hide: the
+        # write itself reads as everything.
+        await session.execute(text("SELECT set_config('app.readers', :v, true)"), {"v": EVERYTHING.setting})
         columns = stored(access)
         await session.execute(
             update(Document)

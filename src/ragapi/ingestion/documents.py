@@ -15,6 +15,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from ragapi.core.access import ReaderView
 from ragapi.core.database import Database
 from ragapi.core.pagination import page_query, split_page
 from ragapi.ingestion.chunk_store import (
@@ -125,9 +126,11 @@ async def delete_document(
     document_id: uuid.UUID,
     indexes: dict[str, VectorIndex] | None = None,
     allowed: Allowed = None,
+    view: ReaderView | None = None,
 ) -> bool:
-    """Delete a document, its chunks and its vectors; False when the tenant has no such document."""
-    async with db.tenant_session(tenant_id) as session:
+    """Delete a document, its chunks and its vectors; False when the tenant has no such document (as
+    `view` reads, default the request's: an admin key deletes what it may not read)."""
+    async with db.tenant_session(tenant_id, view=view) as session:
         document = await find_document(session, tenant_id, document_id, allowed)
         if document is None:
             return False

@@ -116,6 +116,7 @@ async def submit(
                     external_id=item.external_id,
                     url=item.url,
                     access=item.access.as_json() if item.access is not None else None,
+                    access_by=item.access_by.setting if item.access_by is not None else None,
                     size_bytes=len(item.data),
                     blob_key=key,
                 )

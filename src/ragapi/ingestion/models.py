@@ -66,6 +66,9 @@ class IngestFile(SQLModel, table=True):
     access: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSONB(none_as_null=True))
     )  # the document's to be
+    # the submitter's view (`ReaderView.setting`): whether it may change the access of a document that has
+    # these bytes already; None: it may not
+    access_by: str | None = None
     size_bytes: int = 0
     blob_key: str | None = None
     status: str = "queued"

@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from ragapi.core import tracing
-from ragapi.core.access import DocumentAccess
+from ragapi.core.access import DocumentAccess, ReaderView
 from ragapi.core.database import Database
 from ragapi.core.errors import (
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -44,6 +45,7 @@ from ragapi.core.metrics import PROVIDER_ERRORS
 from ragapi.core.netguard import parse_networks
 from ragapi.core.settings import Settings
 from ragapi.embedding import embedder_for, embedding_identity
+from ragapi.ingestion.access import apply_again
 from ragapi.ingestion.access import stored as stored_access
 from ragapi.ingestion.chunk_store import (
     ChunkRow,
@@ -79,6 +81,9 @@ class IngestItem:
     external_id: str | None = None
     url: str | None = None  # fetched into `data` by the pipeline (SSRF-guarded)
     access: DocumentAccess | None = None  # who may read it; None: the whole tenant
+    # the submitter's view, for changing the access of a document already holding these bytes (None: it
+    # may not; `ingestion.access.apply_again`)
+    access_by: ReaderView | None = None
 
 
 @dataclass(slots=True)
@@ -347,31 +352,50 @@ class IngestPipeline:
     async def _skip_known(
         self, tenant_id: uuid.UUID, kb_id: uuid.UUID, prepared: list[_Prepared], results: dict[int, ItemResult]
     ) -> list[_Prepared]:
-        """Drop documents whose bytes are already in the knowledge base before spending time embedding them."""
+        """Drop documents whose bytes are already in the knowledge base before spending time embedding them;
+        such a document takes the access it came with (`apply_again`)."""
         if not prepared:
             return prepared
+        keep: list[_Prepared] = []
         async with self.db.tenant_session(tenant_id) as session:
             rows = (
                 await session.execute(
-                    select(Document.content_hash, Document.id, Document.chunk_count, Document.external_id).where(
+                    select(Document).where(
                         col(Document.tenant_id) == tenant_id,
                         col(Document.knowledge_base_id) == kb_id,
                         col(Document.content_hash).in_([p.digest for p in prepared]),
                     )
                 )
-            ).all()
-        known = {r.content_hash: r for r in rows}
-        keep: list[_Prepared] = []
-        for p in prepared:
-            row = known.get(p.digest)
-            if row is None:
-                keep.append(p)
-                continue
-            status = "unchanged" if p.item.external_id and row.external_id == p.item.external_id else "duplicate"
-            results[p.index] = ItemResult(
-                p.index, p.item.filename, status, row.id, row.chunk_count, removed_characters=p.removed
-            )
+            ).scalars()
+            known = {d.content_hash: d for d in rows}
+            for p in prepared:
+                document = known.get(p.digest)
+                if document is None:
+                    keep.append(p)
+                    continue
+                try:
+                    async with session.begin_nested():  # a refused access list leaves the document as it was
+                        results[p.index] = await self._known(session, document, p)
+                except Exception as exc:  # e.g. a user of the list deleted since the submit: this file's failure
+                    if _session_lost(exc):
+                        raise
+                    results[p.index] = _failure(p.index, p.item, exc, "changing the access")
         return keep
+
+    @staticmethod
+    async def _known(session: AsyncSession, document: Document, p: _Prepared) -> ItemResult:
+        """The outcome of bytes the knowledge base holds already: `unchanged` when the external id is the
+        same too, else `duplicate`; the access they came with applied to the document."""
+        await apply_again(session, document, p.item.access, p.item.access_by)
+        same = p.item.external_id and document.external_id == p.item.external_id
+        return ItemResult(
+            p.index,
+            p.item.filename,
+            "unchanged" if same else "duplicate",
+            document.id,
+            document.chunk_count,
+            removed_characters=p.removed,
+        )
 
     async def _embed_all(
         self, prepared: list[_Prepared], results: dict[int, ItemResult], embedder: Embeddings
@@ -483,11 +507,8 @@ class IngestPipeline:
                 select(Document).where(col(Document.knowledge_base_id) == kb.id, col(Document.content_hash) == p.digest)
             )
         ).scalar_one_or_none()
-        if same_bytes is not None:
-            status = "unchanged" if item.external_id and same_bytes.external_id == item.external_id else "duplicate"
-            return ItemResult(
-                p.index, item.filename, status, same_bytes.id, same_bytes.chunk_count, removed_characters=p.removed
-            )
+        if same_bytes is not None:  # written since `_skip_known` looked
+            return await self._known(session, same_bytes, p)
 
         status = "created"
         if item.external_id:
@@ -499,6 +520,9 @@ class IngestPipeline:
                 )
             ).scalar_one_or_none()
             if previous is not None:
+                if item.access_by is not None and not item.access_by.reads(previous.readers):
+                    # replacing is deleting: only for a caller that could delete it (reads it, or manages access)
+                    raise Forbidden(f"external id {item.external_id!r} names a document this caller may not replace")
                 removed = await remove_document_chunks(session, tenant_id, kb, previous.id)
                 stale.extend(record_ids(previous.id, removed))
                 await session.delete(previous)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from ragapi.core.access import DocumentAccess
+from ragapi.core.access import EVERYTHING, DocumentAccess
 from ragapi.core.database import Database
 from ragapi.core.errors import NotFound, ServiceUnavailable
 from ragapi.core.pagination import page_query, split_page
@@ -34,8 +34,10 @@ class JobView:
     job: IngestJob
     progress: jobs.Progress
     files: list[IngestFile]
-    # documents its files made that the caller may not read: shown without their id or name
+    # documents its files made that the caller may not read: shown without their name, and without their
+    # id unless the caller manages access (it needs the id to change the access or delete the document)
     hidden: frozenset[uuid.UUID] = frozenset()
+    manages_access: bool = False
 
     @property
     def finished(self) -> bool:
@@ -62,9 +64,13 @@ class IngestionService:
     async def submit(self, tenant: TenantContext, items: Sequence[IngestItem], kb_id: uuid.UUID) -> IngestJob:
         """Record the job (its uploads stored, the tenant's ingest quota charged) and hand it to the
         workers; a broker that cannot take it fails the job with the reason (ServiceUnavailable). The
-        documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`)."""
+        documents go into knowledge base `kb_id` (`KnowledgeBaseService.target`). Bytes the knowledge base
+        holds already take the access they come with, if the caller could set it by PUT."""
         for given in {item.access for item in items}:
             await access.validate(self.db, tenant.tenant_id, given, self.settings.max_access_entries)
+        submitter = EVERYTHING if tenant.manages_access else tenant.view
+        for item in items:
+            item.access_by = submitter
         job = await jobs.submit(self.db, self.uploads, tenant.tenant_id, items, plan=tenant.plan, kb_id=kb_id)
         async with self.db.tenant_session(tenant.tenant_id, durable=False) as session:
             file_ids = await jobs.file_ids(session, job.id)
@@ -87,7 +93,7 @@ class IngestionService:
             listed = await jobs.files_of(session, job_id) if files else []
             made = {f.document_id for f in listed if f.document_id is not None}
             readable = await documents.readable(session, tenant_id, made)
-        return JobView(job, progress, listed, frozenset(made - readable))
+        return JobView(job, progress, listed, frozenset(made - readable), tenant.manages_access)
 
     async def jobs(
         self, tenant: TenantContext, status: str | None, cursor: str | None, limit: int
@@ -172,15 +178,29 @@ class IngestionService:
     async def set_access(
         self, tenant: TenantContext, document_ids: Sequence[uuid.UUID], given: DocumentAccess | None
     ) -> list[Document]:
-        """Give documents the caller can see this access list (None: the whole tenant)."""
+        """Give documents the caller can see (any of the tenant's, if it manages access) this access list
+        (None: the whole tenant). The documents come back whole: what the caller may see of them is the
+        route's to show (`ReaderView.reads`)."""
         allowed = sorted(tenant.knowledge_base_ids) if tenant.knowledge_base_ids is not None else None
         return await access.set_access(
-            self.db, tenant.tenant_id, document_ids, given, self.settings.max_access_entries, allowed
+            self.db,
+            tenant.tenant_id,
+            document_ids,
+            given,
+            self.settings.max_access_entries,
+            allowed,
+            manage=tenant.manages_access,
         )
 
     async def delete(self, tenant: TenantContext, document_id: uuid.UUID) -> None:
+        """NotFound unless the caller can read the document, or manages access."""
         deleted = await documents.delete_document(
-            self.db, tenant.tenant_id, document_id, self.indexes, tenant.knowledge_base_ids
+            self.db,
+            tenant.tenant_id,
+            document_id,
+            self.indexes,
+            tenant.knowledge_base_ids,
+            view=EVERYTHING if tenant.manages_access else None,
         )
         if not deleted:
             raise NotFound("no such document")

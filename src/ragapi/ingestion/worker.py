@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragapi.core import tracing
-from ragapi.core.access import DocumentAccess
+from ragapi.core.access import DocumentAccess, ReaderView
 from ragapi.core.database import Database
 from ragapi.core.metrics import INGEST_BATCH_SECONDS, INGEST_CHUNKS, INGEST_DOCUMENTS, INGEST_REMOVED_CHARACTERS
 from ragapi.core.settings import Settings
@@ -249,6 +249,7 @@ class IngestWorker:
                     external_id=f.external_id,
                     url=f.url,
                     access=DocumentAccess.from_json(f.access),
+                    access_by=ReaderView.from_setting(f.access_by) if f.access_by is not None else None,
                 )
             )
         return items

@@ -87,10 +87,17 @@ class Principal:
         return scope in expand(self.scopes)
 
     @property
+    def manages_access(self) -> bool:
+        """May change any document's access, or delete it, by id, without reading it (the admin scope)."""
+        return self.allows(Scope.ADMIN)
+
+    @property
     def view(self) -> ReaderView:
-        """The restricted documents it reads on its own: all of them with the admin scope (admins manage
-        access) and for the operator; else those listed for it or one of its groups."""
-        if self.kind == "operator" or self.allows(Scope.ADMIN):
+        """The restricted documents it reads on its own: all of them for a person with the admin role and
+        for the operator; else those listed for it or one of its groups. An API key reads as itself
+        whatever its scopes, admin included: a key is a program, and what a program may read is granted to
+        it by name (or, with the delegate scope, is that of the end user it names)."""
+        if self.kind == "operator" or (self.kind == "user" and self.allows(Scope.ADMIN)):
             return ReaderView(everything=True, version=self.access_version)
         return ReaderView(frozenset({self.id}) | self.group_ids, version=self.access_version)
 
@@ -115,6 +122,10 @@ class TenantContext:
 
     def allows(self, scope: Scope) -> bool:
         return self.principal.allows(scope)
+
+    @property
+    def manages_access(self) -> bool:
+        return self.principal.manages_access
 
     @property
     def knowledge_base_ids(self) -> frozenset[uuid.UUID] | None:

@@ -2,7 +2,8 @@
 and the groups it acts for (`X-On-Behalf-Of`, `X-On-Behalf-Of-Groups`); the request then reads what they
 may read, and nothing the key itself was granted.
 
-The end user is one of the tenant's users, by id or e-mail; the groups are the tenant's, by id or name.
+The end user is one of the tenant's users, by id, e-mail or external id (`users.external_id`: the id the
+app knows its user by); the groups are the tenant's, by id or name.
 Without `X-On-Behalf-Of-Groups` the user's own memberships count; with it (even empty), only the groups it
 names: the app knows its user's groups better than a copy synced at sign-in. Unknown users or groups, and
 another tenant's, are one and the same 422 naming them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from ragapi.core.access import ReaderView
@@ -38,9 +40,14 @@ def parse_groups(header: str | None, limit: int) -> list[str] | None:
 
 
 async def delegated_view(
-    db: Database, principal: Principal, user_ref: str | None, group_refs: Sequence[str] | None
+    db: Database,
+    principal: Principal,
+    user_ref: str | None,
+    group_refs: Sequence[str] | None,
+    max_external_id_chars: int = MAX_REF_CHARS,
 ) -> ReaderView | None:
-    """The view of the end user `principal` acts for, or None when the request names nobody."""
+    """The view of the end user `principal` acts for, or None when the request names nobody. A reference
+    that is one user's id or e-mail and another's external id is refused rather than guessed at."""
     if user_ref is None and group_refs is None:
         return None
     if not principal.allows(Scope.DELEGATE) or principal.kind != "key":
@@ -48,8 +55,9 @@ async def delegated_view(
     if user_ref is None or not user_ref.strip():
         raise InvalidInput("X-On-Behalf-Of-Groups needs X-On-Behalf-Of: the end user the groups are for")
     user_ref = user_ref.strip()
-    if len(user_ref) > MAX_REF_CHARS:
-        raise InvalidInput(f"X-On-Behalf-Of has at most {MAX_REF_CHARS} characters")
+    longest = max(MAX_REF_CHARS, max_external_id_chars)
+    if len(user_ref) > longest:
+        raise InvalidInput(f"X-On-Behalf-Of has at most {longest} characters")
     tenant_id = principal.tenant_id
     assert tenant_id is not None  # noqa: S101 - keys belong to a tenant
     try:
@@ -57,12 +65,21 @@ async def delegated_view(
     except ValueError:
         by_id = None
     async with db.tenant_session(tenant_id) as session:
-        match = col(User.id) == by_id if by_id is not None else col(User.email) == user_ref.lower()
-        user_id = (
-            await session.execute(select(User.id).where(col(User.tenant_id) == tenant_id, match))
-        ).scalar_one_or_none()
-        if user_id is None:
+        own = col(User.id) == by_id if by_id is not None else col(User.email) == user_ref.lower()
+        matches = set(
+            (
+                await session.execute(
+                    select(User.id).where(col(User.tenant_id) == tenant_id, or_(own, col(User.external_id) == user_ref))
+                )
+            ).scalars()
+        )
+        if not matches:
             raise InvalidInput(f"unknown user {user_ref!r} in X-On-Behalf-Of")
+        if len(matches) > 1:
+            raise InvalidInput(
+                f"X-On-Behalf-Of {user_ref!r} is one user's id or e-mail and another's external id: name the user by id"
+            )
+        user_id = matches.pop()
         if group_refs is None:
             groups = set(
                 (

@@ -1,8 +1,9 @@
 """A tenant's OpenID Connect identity provider: its settings, checked once here, and where they are kept.
 
-One provider per tenant. The client secret is written and used, never read back out: what leaves this
-module for display is `IdentityProvider.secret_set`. Tenant admins reach the row through their tenant's
-session (row-level security); the sign-in, which has no principal yet, reads it as the owner by tenant id.
+One provider per tenant. The client secret is sealed before it is stored (`ragapi.tenants.sealed`) and
+opened only for the token request; what leaves this module for display is `IdentityProvider.secret_set`.
+Tenant admins reach the row through their tenant's session (row-level security); the sign-in, which has
+no principal yet, reads it as the owner by tenant id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ragapi.core.database import Database
 from ragapi.core.errors import InvalidInput, NotFound
 from ragapi.core.settings import Settings
 from ragapi.tenants.context import Role
+from ragapi.tenants.sealed import Sealed, box_for
 
 MAX_ISSUER_CHARS = 2000
 MAX_CLIENT_ID_CHARS = 500
@@ -42,7 +44,7 @@ class IdentityProvider:
     tenant_id: uuid.UUID
     issuer: str
     client_id: str
-    client_secret: str | None
+    client_secret: Sealed | None
     allowed_domains: tuple[str, ...]
     groups_claim: str | None
     scopes: tuple[str, ...]
@@ -138,15 +140,18 @@ def _check_scopes(scopes: list[str]) -> tuple[str, ...]:
 
 
 def check_change(
-    tenant_id: uuid.UUID, change: ProviderChange, stored_secret: str | None, settings: Settings
+    tenant_id: uuid.UUID, change: ProviderChange, stored_secret: Sealed | None, settings: Settings
 ) -> IdentityProvider:
-    """The provider a PUT describes, every field checked; each error names its field."""
+    """The provider a PUT describes, every field checked (each error names its field), its new secret
+    sealed."""
     client_id = change.client_id.strip()
     if not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
         raise InvalidInput(f"client_id: must be 1 to {MAX_CLIENT_ID_CHARS} characters")
-    secret = stored_secret if change.client_secret is None else (change.client_secret or None)
-    if secret is not None and len(secret) > MAX_SECRET_CHARS:
+    if change.client_secret is not None and len(change.client_secret) > MAX_SECRET_CHARS:
         raise InvalidInput(f"client_secret: at most {MAX_SECRET_CHARS} characters")
+    secret = stored_secret
+    if change.client_secret is not None:
+        secret = Sealed(box_for(settings).seal(change.client_secret)) if change.client_secret else None
     claim = change.groups_claim.strip() if change.groups_claim is not None else None
     if claim is not None and not (0 < len(claim) <= MAX_CLAIM_CHARS and _CLAIM.match(claim)):
         raise InvalidInput(f"groups_claim: a claim name of 1 to {MAX_CLAIM_CHARS} letters, digits and _:./-")
@@ -216,7 +221,7 @@ def _from_row(row: Any) -> IdentityProvider:
         tenant_id=row["tenant_id"],
         issuer=row["issuer"],
         client_id=row["client_id"],
-        client_secret=row["client_secret"],
+        client_secret=Sealed(row["client_secret"]) if row["client_secret"] is not None else None,
         allowed_domains=tuple(row["allowed_domains"]),
         groups_claim=row["groups_claim"],
         scopes=tuple(row["scopes"]),
@@ -294,7 +299,7 @@ async def put(db: Database, settings: Settings, tenant_id: uuid.UUID, change: Pr
                 text("SELECT client_secret FROM identity_providers WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id}
             )
         ).first()
-        provider = check_change(tenant_id, change, stored[0] if stored else None, settings)
+        provider = check_change(tenant_id, change, Sealed(stored[0]) if stored and stored[0] else None, settings)
         row = (
             (
                 await session.execute(
@@ -314,7 +319,7 @@ async def put(db: Database, settings: Settings, tenant_id: uuid.UUID, change: Pr
                         "t": tenant_id,
                         "issuer": provider.issuer,
                         "client_id": provider.client_id,
-                        "secret": provider.client_secret,
+                        "secret": provider.client_secret.token if provider.client_secret else None,
                         "domains": list(provider.allowed_domains),
                         "claim": provider.groups_claim,
                         "scopes": list(provider.scopes),

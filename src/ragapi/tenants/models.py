@@ -64,6 +64,7 @@ class User(SQLModel, table=True):
     )
     oidc_issuer: str | None = None  # with oidc_subject: the identity provider's account this user is
     oidc_subject: str | None = None
+    external_id: str | None = None  # the id a client app or the identity provider knows this user by
 
 
 class AuthSession(SQLModel, table=True):

@@ -35,6 +35,7 @@ from ragapi.core.errors import UpstreamError
 from ragapi.core.netguard import LOOPBACK, GuardedTransport, parse_networks
 from ragapi.core.settings import Settings
 from ragapi.tenants.identity_providers import IdentityProvider, check_endpoint
+from ragapi.tenants.sealed import box_for
 
 # Asymmetric JWS algorithms only: an HMAC one would make the client secret a verification key.
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
@@ -202,11 +203,13 @@ class OidcClient:
         method = token_auth_method(provider, meta)
         if provider.client_secret is None:
             form["client_id"] = provider.client_id  # a public client: PKCE is its proof
-        elif method == "client_secret_basic":
-            # RFC 6749 section 2.3.1: both halves form-urlencoded before Basic encodes them
-            auth = httpx.BasicAuth(_form_escape(provider.client_id), _form_escape(provider.client_secret))
         else:
-            form |= {"client_id": provider.client_id, "client_secret": provider.client_secret}
+            secret = provider.client_secret.open(box_for(self.settings))  # here only: for this request
+            if method == "client_secret_basic":
+                # RFC 6749 section 2.3.1: both halves form-urlencoded before Basic encodes them
+                auth = httpx.BasicAuth(_form_escape(provider.client_id), _form_escape(secret))
+            else:
+                form |= {"client_id": provider.client_id, "client_secret": secret}
         request = self.http.stream("POST", meta.token_endpoint, data=form, auth=auth)
         return await self._json(request, "token endpoint")
 

@@ -10,7 +10,8 @@ sign-in anywhere but where it was started to end.
 belong to this tenant, be on time and come back to the browser that started it; then the code is
 exchanged, the ID token checked (`tenants.oidc`; claims it lacks are read from the userinfo endpoint),
 the e-mail address must be verified and of an allowed domain, and the user is found, linked or created
-(`tenants.users.external_user`) and signed in exactly as a password sign-in is
+(`tenants.users.external_user`; the subject becomes its external id, by which a delegating
+key may name it) and signed in exactly as a password sign-in is
 (`tenants.users.start_session`).
 
 Errors: SignInRejected (400) for a callback that does not finish a sign-in this browser started here;
@@ -195,7 +196,9 @@ class SingleSignOn:
             )
         except GroupsClaimError as exc:
             raise TokenRejected(str(exc)) from exc
-        account = users.ExternalAccount(tenant_id, provider.issuer, claims["sub"], email, provider.default_role)
+        account = users.ExternalAccount(
+            tenant_id, provider.issuer, claims["sub"], email, provider.default_role, self._external_id(claims["sub"])
+        )
         async with self.db.admin_session() as session:
             user = await users.external_user(session, account)
         if provider.groups_claim:
@@ -205,6 +208,13 @@ class SingleSignOn:
         log.debug("sign-in through the identity provider", extra={"user": str(user.id), "groups": len(group_names)})
         pair = await users.start_session(self.db, self.codec, user)
         return SignedIn(pair, destination_of(callback.state))  # the state matched its row: authentic
+
+    def _external_id(self, subject: str) -> str | None:
+        """The subject as the user's external id, if it can be one (printable ASCII within the limit)."""
+        try:
+            return users.check_external_id(subject, self.settings.user_external_id_max_chars)
+        except InvalidInput:
+            return None
 
 
 def _params(callback: Callback) -> tuple[str | None, ...]:

@@ -29,6 +29,16 @@ from ragapi.tenants.plans import PLAN_COLUMNS, plan_from_row
 from ragapi.tenants.tokens import TokenCodec, TokenType
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# printable ASCII, no space at either end: an external id travels in a header (X-On-Behalf-Of), and an
+# ID token's `sub` is ASCII (OpenID Connect Core section 2)
+_EXTERNAL_ID = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
+
+
+class Keep:
+    """An update's "leave this field as it is" (None means: remove it)."""
+
+
+KEEP = Keep()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +55,53 @@ def normalise_email(email: str) -> str:
     return email
 
 
+def check_external_id(external_id: str, limit: int) -> str:
+    """InvalidInput unless `external_id` is 1 to `limit` (USER_EXTERNAL_ID_MAX_CHARS) printable ASCII
+    characters without a space at either end."""
+    if len(external_id) > limit:
+        raise InvalidInput(f"external_id: at most {limit} characters (USER_EXTERNAL_ID_MAX_CHARS)")
+    if not _EXTERNAL_ID.match(external_id):
+        raise InvalidInput("external_id: printable ASCII characters, without a space at either end")
+    return external_id
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    """Which of a user's unique values another user of the tenant already has."""
+    if "users_external_id" in str(exc.orig):
+        return Conflict("another user of this tenant has this external id")
+    return Conflict("a user with this e-mail already exists")
+
+
 async def create_user(
-    db: Database, settings: Settings, tenant_id: uuid.UUID | None, email: str, password: str, role: Role
+    db: Database,
+    settings: Settings,
+    tenant_id: uuid.UUID | None,
+    email: str,
+    password: str,
+    role: Role,
+    external_id: str | None = None,
 ) -> User:
     """A user in a tenant (written under that tenant's RLS scope), or a superadmin (no tenant)."""
     if (role is Role.SUPERADMIN) != (tenant_id is None):
         raise InvalidInput("superadmins belong to no tenant; every other role belongs to exactly one")
+    if external_id is not None:
+        if tenant_id is None:
+            raise InvalidInput("external_id: superadmins belong to no tenant and have none")
+        check_external_id(external_id, settings.user_external_id_max_chars)
     check_policy(password, settings.password_min_length)
     user = User(
-        tenant_id=tenant_id, email=normalise_email(email), password_hash=await hash_password(password), role=role.value
+        tenant_id=tenant_id,
+        email=normalise_email(email),
+        password_hash=await hash_password(password),
+        role=role.value,
+        external_id=external_id,
     )
     try:
         scope = db.admin_session() if tenant_id is None else db.tenant_session(tenant_id)
         async with scope as session:
             session.add(user)
     except IntegrityError as exc:
-        raise Conflict("a user with this e-mail already exists") from exc
+        raise _conflict(exc) from exc
     return user
 
 
@@ -121,12 +162,15 @@ class ExternalAccount:
     subject: str
     email: str
     role: Role  # for a user made at the first sign-in
+    external_id: str | None = None  # the subject, when it can be one (USER_EXTERNAL_ID_MAX_CHARS)
 
 
 async def external_user(session: AsyncSession, account: ExternalAccount) -> User:
     """The user an identity provider's account signs in as: the one linked to it; else the tenant's user
-    with its e-mail address, linked now (the provider verified the address, and the tenant's admin chose
-    the provider); else a new user with the provider's default role and no password."""
+    whose external id is the account's subject, or else the one with its e-mail address, linked now (the
+    provider verified the address, and the tenant's admin chose the provider); else a new user with the
+    provider's default role and no password. A user linked now without an external id takes the subject
+    as its external id, unless another user of the tenant has it."""
     email = normalise_email(account.email)
     linked = (
         await session.execute(
@@ -139,16 +183,39 @@ async def external_user(session: AsyncSession, account: ExternalAccount) -> User
     ).scalar_one_or_none()
     user = linked
     if user is None:
-        user = (
-            await session.execute(select(User).where(col(User.email) == email).with_for_update())
-        ).scalar_one_or_none()
-        if user is not None and user.tenant_id != account.tenant_id:
-            raise Conflict("this e-mail address belongs to an account outside this tenant")
-        if user is not None and user.oidc_subject is not None:
-            raise Conflict("this e-mail address is linked to another account of the identity provider")
+        if account.external_id is not None:
+            user = (
+                await session.execute(
+                    select(User)
+                    .where(
+                        col(User.tenant_id) == account.tenant_id,
+                        col(User.external_id) == account.external_id,
+                        col(User.oidc_subject).is_(None),
+                    )
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+        if user is None:
+            user = (
+                await session.execute(select(User).where(col(User.email) == email).with_for_update())
+            ).scalar_one_or_none()
+            if user is not None and user.tenant_id != account.tenant_id:
+                raise Conflict("this e-mail address belongs to an account outside this tenant")
+            if user is not None and user.oidc_subject is not None:
+                raise Conflict("this e-mail address is linked to another account of the identity provider")
         if user is None:
             user = User(tenant_id=account.tenant_id, email=email, password_hash=None, role=account.role.value)
         user.oidc_issuer, user.oidc_subject = account.issuer, account.subject
+        if user.external_id is None and account.external_id is not None:
+            taken = (
+                await session.execute(
+                    select(User.id).where(
+                        col(User.tenant_id) == account.tenant_id, col(User.external_id) == account.external_id
+                    )
+                )
+            ).first()
+            if taken is None:
+                user.external_id = account.external_id
         session.add(user)
         try:
             await session.flush()
@@ -294,25 +361,39 @@ async def list_users(db: Database, tenant_id: uuid.UUID) -> list[User]:
 
 
 async def update_user(
-    db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, role: Role | None = None, is_active: bool | None = None
+    db: Database,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    external_id: str | Keep | None = KEEP,
+    external_id_limit: int = 1000,
 ) -> User:
-    """Change a user's role or switch them off (which ends their sessions and tokens at once)."""
+    """Change a user's role, external id (None removes it; at most `external_id_limit` characters,
+    USER_EXTERNAL_ID_MAX_CHARS) or switch them off (which ends their sessions and tokens at once)."""
     if role is Role.SUPERADMIN:
         raise InvalidInput("a tenant user cannot become a superadmin")
-    async with db.tenant_session(tenant_id) as session:
-        user = (
-            await session.execute(
-                select(User).where(col(User.id) == user_id, col(User.tenant_id) == tenant_id).with_for_update()
-            )
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound("no such user")
-        if role is not None:
-            user.role = role.value
-        if is_active is not None and is_active != user.is_active:
-            user.is_active = is_active
-            user.token_version += 1
-        session.add(user)
+    if isinstance(external_id, str):
+        check_external_id(external_id, external_id_limit)
+    try:
+        async with db.tenant_session(tenant_id) as session:
+            user = (
+                await session.execute(
+                    select(User).where(col(User.id) == user_id, col(User.tenant_id) == tenant_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if user is None:
+                raise NotFound("no such user")
+            if role is not None:
+                user.role = role.value
+            if is_active is not None and is_active != user.is_active:
+                user.is_active = is_active
+                user.token_version += 1
+            if not isinstance(external_id, Keep):
+                user.external_id = external_id
+            session.add(user)
+    except IntegrityError as exc:
+        raise _conflict(exc) from exc
     return user
 
 

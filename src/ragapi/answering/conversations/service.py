@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ragapi.answering.answer import Answer, AnswerEvent, Finished
 from ragapi.answering.condense import OfflineCondenser
 from ragapi.answering.conversations.models import Conversation, ConversationMessage, NewMessage, Owner
+from ragapi.answering.conversations.redaction import as_read, cited_documents
 from ragapi.answering.conversations.store import ConversationStore
 from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.answering.service import AnswerService
@@ -57,7 +58,8 @@ class FollowUp:
 @dataclass(frozen=True, slots=True)
 class ConversationView:
     conversation: Conversation
-    messages: list[ConversationMessage]  # oldest first
+    messages: list[ConversationMessage]  # oldest first, as the reader may read them now (`redaction`)
+    withheld: frozenset[int] = frozenset()  # the `ord` of each answer whose text is withheld
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,15 @@ class ConversationService:
         return await self.store.page(Owner.of(tenant), cursor, limit, self.settings.page_size_max)
 
     async def read(self, tenant: TenantContext, conversation_id: uuid.UUID) -> ConversationView:
-        """The caller's conversation with its messages; NotFound for anyone else's."""
+        """The caller's conversation with its messages, as its view reads them now: citations of documents
+        it can no longer read dropped, and such answers withheld (`redaction`); NotFound for anyone else's."""
         found = await self.store.with_messages(Owner.of(tenant), conversation_id)
         if found is None:
             raise NotFound("no such conversation")
-        return ConversationView(*found)
+        conversation, stored = found
+        cited = {d for m in stored if m.role == "assistant" for d in cited_documents(m.citations)}
+        readable = await self.store.readable_documents(tenant.tenant_id, cited)
+        return ConversationView(conversation, *as_read(stored, readable))
 
     async def delete(self, tenant: TenantContext, conversation_id: uuid.UUID) -> None:
         if not await self.store.delete(Owner.of(tenant), conversation_id):

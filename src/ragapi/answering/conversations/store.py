@@ -11,17 +11,20 @@ the limit. Retention: conversations untouched for CONVERSATION_RETENTION_DAYS go
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, text
+from sqlalchemy import ColumnElement, Text, delete, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col, select
 
 from ragapi.answering.conversations.models import Conversation, ConversationMessage, NewMessage, Owner
+from ragapi.answering.conversations.redaction import cited_documents, hides
 from ragapi.core.database import Database
 from ragapi.core.errors import Conflict
 from ragapi.core.pagination import page_query, split_page
 from ragapi.generation.condense import Turn as Exchange
+from ragapi.ingestion.documents import readable
 
 _NEXT = text(
     "UPDATE conversations SET message_count = message_count + 1, updated_at = now() "
@@ -29,11 +32,12 @@ _NEXT = text(
 )
 # each question with the answer it got (the message after it), when it got one
 _EXCHANGES = text(
-    "SELECT q.content AS question, coalesce(a.content, '') AS answer FROM conversation_messages q "
+    "SELECT q.content AS question, coalesce(a.content, '') AS answer, coalesce(a.citations, '[]') AS citations "
+    "FROM conversation_messages q "
     "LEFT JOIN conversation_messages a ON a.tenant_id = q.tenant_id AND a.conversation_id = q.conversation_id "
     "AND a.ord = q.ord + 1 AND a.role = 'assistant' "
     "WHERE q.tenant_id = :t AND q.conversation_id = :c AND q.role = 'user' ORDER BY q.ord DESC LIMIT :n"
-)
+).columns(question=Text, answer=Text, citations=JSONB)
 
 
 def _owned(owner: Owner) -> list[ColumnElement[bool]]:
@@ -94,11 +98,18 @@ class ConversationStore:
                 return None
             return conversation, list((await session.execute(messages)).scalars())
 
+    async def readable_documents(self, tenant_id: uuid.UUID, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `ids` the request's view reads now (row-level security decides; a deleted one is none)."""
+        if not ids:
+            return set()
+        async with self.db.tenant_session(tenant_id) as session:
+            return await readable(session, tenant_id, ids)
+
     async def exchanges(
         self, owner: Owner, conversation_id: uuid.UUID, turns: int
     ) -> tuple[Conversation, list[Exchange]] | None:
         """The conversation and its last `turns` questions (the user's messages) with their answers, oldest
-        first."""
+        first; an answer citing a document the request's view does not read now is left out (`redaction`)."""
         found = select(Conversation).where(*_owned(owner), col(Conversation.id) == conversation_id)
         async with self.db.tenant_session(owner.tenant_id) as session:
             conversation = (await session.execute(found)).scalar_one_or_none()
@@ -108,7 +119,11 @@ class ConversationStore:
                 return conversation, []
             params = {"t": owner.tenant_id, "c": conversation_id, "n": turns}
             newest_first = (await session.execute(_EXCHANGES, params)).all()
-        return conversation, [Exchange(r.question, r.answer) for r in reversed(newest_first)]
+            cited = {d for r in newest_first for d in cited_documents(r.citations)}
+            shown = await readable(session, owner.tenant_id, cited)
+        return conversation, [
+            Exchange(r.question, "" if hides(r.citations, shown) else r.answer) for r in reversed(newest_first)
+        ]
 
     async def append(
         self,

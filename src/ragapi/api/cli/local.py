@@ -137,7 +137,9 @@ def migrate(
     settings = get_settings()
     url = resolve_database_url(settings)
     if wait is None:
-        upgrade(url, settings.db_app_role)
+        from ragapi.tenants.sealed import box_for
+
+        upgrade(url, settings.db_app_role, seal=lambda secret: box_for(settings).seal(secret))
         console.print("migrations applied")
         return
     deadline = time.monotonic() + wait
@@ -222,6 +224,10 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
+    external_id: Annotated[
+        str | None,
+        typer.Option(help="The id a client app knows the user by (tenant users; X-On-Behalf-Of may name it)"),
+    ] = None,
     url: LocalOnlyUrl = None,
 ) -> None:
     """Create a user. There is no default account: the first superadmin is made here.
@@ -253,8 +259,9 @@ def users_create(
         )
     tenant_id = tenant_uuid(tenant) if tenant is not None else None
     settings = get_settings()
-    user = run_local(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen))
-    typer.echo(json.dumps({"id": str(user.id), "email": user.email, "role": user.role}))
+    user = run_local(lambda state: create_user(state.db, settings, tenant_id, email, password, chosen, external_id))
+    made = {"id": str(user.id), "email": user.email, "role": user.role, "external_id": user.external_id}
+    typer.echo(json.dumps(made))
 
 
 @vectors_app.command("migrate")

@@ -46,6 +46,7 @@ def user_out(user: User) -> UserOut:
         role=user.role,
         is_active=user.is_active,
         created_at=user.created_at,
+        external_id=user.external_id,
     )
 
 

@@ -1,7 +1,8 @@
 """/v1/conversations: the caller's own multi-turn conversations (make, list, read with the messages and their
 citations, delete) and questions asked in one: answered as POST /v1/query answers (JSON, or SSE `sources`,
 `token`..., `done` | `error`), with the standalone question that was searched. A conversation belongs to
-the key or user that made it: anyone else's, in this tenant or another, is a 404."""
+the key or user that made it: anyone else's, in this tenant or another, is a 404. Read back, it shows
+only what its owner may read now (`answering.conversations.redaction`)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def _out(c: Conversation) -> ConversationOut:
     )
 
 
-def _message(m: ConversationMessage) -> MessageOut:
-    return MessageOut.model_validate(m, from_attributes=True)
+def _message(m: ConversationMessage, withheld: frozenset[int]) -> MessageOut:
+    return MessageOut.model_validate(m, from_attributes=True).model_copy(update={"withheld": m.ord in withheld})
 
 
 @router.post("", response_model=ConversationOut, status_code=201, summary="Start a conversation")
@@ -66,7 +67,8 @@ async def list_conversations(
 
 @router.get("/{conversation_id}", response_model=ConversationDetail, summary="A conversation with its messages")
 async def get_conversation(found: OwnConversation) -> ConversationDetail:
-    return ConversationDetail(**_out(found.conversation).model_dump(), messages=[_message(m) for m in found.messages])
+    messages = [_message(m, found.withheld) for m in found.messages]
+    return ConversationDetail(**_out(found.conversation).model_dump(), messages=messages)
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")

@@ -1,7 +1,9 @@
 """Documents of the caller's tenant: list (cursor pagination), read, change metadata or access, delete.
 
 Only the documents the caller may read are there at all (row-level security, `ragapi.ingestion.access`):
-one it may not read is a 404 like one that does not exist."""
+one it may not read is a 404 like one that does not exist; except that a caller with the admin scope
+changes the access of, or deletes, any of the tenant's documents by id (an admin key reads only what is
+granted to it, yet manages access)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from ragapi.ingestion.models import Document
 from ragapi.schemas import (
     AccessOut,
     BulkAccessPut,
+    DocumentAccessOut,
     DocumentAccessPage,
     DocumentAccessPut,
     DocumentOut,
     DocumentPage,
     DocumentPatch,
 )
+from ragapi.tenants.context import TenantContext
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -71,21 +75,34 @@ async def list_documents(
     return DocumentPage(items=[_out(d) for d in page], next_cursor=next_cursor)
 
 
+def _changed(d: Document, tenant: TenantContext) -> DocumentOut | DocumentAccessOut:
+    """A document whose access the caller set, as the caller now reads it: whole, or (an admin key managing
+    a document it may not read, or a caller that restricted one away from itself) its access alone."""
+    if tenant.view.reads(d.readers):
+        return _out(d)
+    access = _access_out(DocumentAccess.from_json(d.access))
+    return DocumentAccessOut(document_id=d.id, knowledge_base_id=d.knowledge_base_id, access=access)
+
+
 @router.put("/access", response_model=DocumentAccessPage)
 async def put_access_in_bulk(body: BulkAccessPut, ingestion: IngestionDep, tenant: IngestTenant) -> DocumentAccessPage:
-    """One access list for several documents, all or none: 404 naming the first the caller cannot see."""
+    """One access list for several documents, all or none: 404 naming the first the caller cannot see (with
+    the admin scope: the first the tenant does not have)."""
     given = body.access.model() if body.access is not None else None
-    return DocumentAccessPage(items=[_out(d) for d in await ingestion.set_access(tenant, body.document_ids, given)])
+    changed = await ingestion.set_access(tenant, body.document_ids, given)
+    return DocumentAccessPage(items=[_changed(d, tenant) for d in changed])
 
 
-@router.put("/{document_id}/access", response_model=DocumentOut)
+@router.put("/{document_id}/access", response_model=DocumentOut | DocumentAccessOut)
 async def put_access(
     document_id: uuid.UUID, body: DocumentAccessPut, ingestion: IngestionDep, tenant: IngestTenant
-) -> DocumentOut:
-    """Who may read the document besides admins (null: the whole tenant). Takes effect on the next request
-    of every reader, cached answers included; an answer already streaming keeps its sources."""
+) -> DocumentOut | DocumentAccessOut:
+    """Who may read the document besides admin users (null: the whole tenant). Takes effect on the next
+    request of every reader, cached answers included; an answer already streaming keeps its sources. With
+    the admin scope, any document of the tenant, readable or not; the answer shows only what the caller
+    may read."""
     given = body.access.model() if body.access is not None else None
-    return _out((await ingestion.set_access(tenant, [document_id], given))[0])
+    return _changed((await ingestion.set_access(tenant, [document_id], given))[0], tenant)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
@@ -104,5 +121,6 @@ async def patch_document(
 
 @router.delete("/{document_id}", status_code=204)
 async def remove_document(document_id: uuid.UUID, ingestion: IngestionDep, tenant: IngestTenant) -> Response:
+    """With the admin scope, any document of the tenant, readable or not."""
     await ingestion.delete(tenant, document_id)
     return Response(status_code=204)

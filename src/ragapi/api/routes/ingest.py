@@ -205,17 +205,18 @@ def _summary(view: JobView) -> JobSummary:
 
 
 def _job_out(view: JobView) -> JobOut:
-    return JobOut(**_summary(view).model_dump(), documents=[_file_out(f, view.hidden) for f in view.files])
+    return JobOut(**_summary(view).model_dump(), documents=[_file_out(f, view) for f in view.files])
 
 
-def _file_out(f: IngestFile, hidden: frozenset[uuid.UUID]) -> JobFile:
-    """A file whose document the caller may not read keeps its outcome, not its name or document."""
-    secret = f.document_id in hidden
+def _file_out(f: IngestFile, view: JobView) -> JobFile:
+    """A file whose document the caller may not read keeps its outcome, not its name, and its document's
+    id only for a caller that manages access (which acts on documents by id)."""
+    secret = f.document_id in view.hidden
     return JobFile(
         index=f.ord,
         filename=None if secret else f.filename or f.url,
         status=f.status,
-        document_id=None if secret else f.document_id,
+        document_id=None if secret and not view.manages_access else f.document_id,
         chunks=f.chunks,
         error=f.error if f.status == "failed" else None,
         removed_characters=f.removed_characters,

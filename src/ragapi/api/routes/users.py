@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 @router.post("", response_model=UserOut, status_code=201)
 async def create_user(body: UserCreate, db: DatabaseDep, settings: SettingsDep, tenant: AdminTenant) -> UserOut:
-    user = await users.create_user(db, settings, tenant.tenant_id, body.email, body.password, Role(body.role))
+    user = await users.create_user(
+        db, settings, tenant.tenant_id, body.email, body.password, Role(body.role), body.external_id
+    )
     return user_out(user)
 
 
@@ -28,10 +30,24 @@ async def list_users(db: DatabaseDep, tenant: AdminTenant) -> list[UserOut]:
     return [user_out(u) for u in await users.list_users(db, tenant.tenant_id)]
 
 
-@router.patch("/{user_id}", response_model=UserOut, summary="Change a role, or deactivate (tokens end at once)")
-async def update_user(user_id: uuid.UUID, body: UserUpdate, db: DatabaseDep, tenant: AdminTenant) -> UserOut:
+@router.patch(
+    "/{user_id}", response_model=UserOut, summary="Change a role or external id, or deactivate (tokens end at once)"
+)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, db: DatabaseDep, settings: SettingsDep, tenant: AdminTenant
+) -> UserOut:
     role = Role(body.role) if body.role is not None else None
-    return user_out(await users.update_user(db, tenant.tenant_id, user_id, role, body.is_active))
+    external_id = body.external_id if "external_id" in body.model_fields_set else users.KEEP
+    updated = await users.update_user(
+        db,
+        tenant.tenant_id,
+        user_id,
+        role,
+        body.is_active,
+        external_id=external_id,
+        external_id_limit=settings.user_external_id_max_chars,
+    )
+    return user_out(updated)
 
 
 @router.delete(
