@@ -193,18 +193,21 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.targets = targets
         self.metrics_path = metrics_path
-        self.bearer_token = bearer_token  # as the ServiceMonitor sends METRICS_BEARER_TOKEN
+        self.bearer_token = bearer_token  # METRICS_BEARER_TOKEN, read from a file as docker-compose's Prometheus does
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         config = self.workdir / "prometheus.yml"
         targets = ", ".join(f'"{t}"' for t in self.targets)
+        token_file = self.workdir / "metrics_token"
+        if self.bearer_token:
+            token_file.write_text(self.bearer_token)
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             f"  - job_name: ragapi\n    metrics_path: {self.metrics_path}\n"
             f"    static_configs: [{{targets: [{targets}]}}]\n"
-            + (f"    authorization: {{type: Bearer, credentials: {self.bearer_token}}}\n" if self.bearer_token else "")
+            + (f"    authorization: {{type: Bearer, credentials_file: {token_file}}}\n" if self.bearer_token else "")
         )
         self._process = subprocess.Popen(  # noqa: S603 - Debian's prometheus binary
             [

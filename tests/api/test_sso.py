@@ -313,9 +313,14 @@ async def test_a_sign_in_started_from_the_console_ends_in_a_console_session(
     # Where a sign-in ends is bound to its state: an API client's callback cannot be made a console one.
     callback = await browser.authorize(tenant, person("Dan"))
     state = parse_qs(urlsplit(callback).query)["state"][0]
-    moved = await browser.api.get(callback.replace(f"state={state}", f"state=c.{state}"))
+    page = {"Accept": "text/html,application/xhtml+xml"}  # as a browser navigates
+    moved = await browser.api.get(callback.replace(f"state={state}", f"state=c.{state}"), headers=page)
     assert moved.status_code == 400 and "ragapi_session" not in moved.headers.get("set-cookie", "")
     assert "Single sign-on failed: unknown, expired or already used sign-in state" in moved.text  # the console's page
+    assert_problem(await browser.api.get(callback.replace(f"state={state}", f"state=c.{state}")), 400)  # no HTML
+    nowhere = f"/v1/auth/oidc/{uuid.uuid4()}/login?destination=console"
+    assert_problem(await client.get(nowhere), 404)  # an API client is answered as every API route answers
+    assert "<form" in (await client.get(nowhere, headers=page)).text  # a person gets the sign-in page, saying why
     tokens = await browser.api.get(callback)  # the real one still ends as it was started: in tokens
     assert tokens.status_code == 200 and tokens.json()["access_token"]
     assert_problem(await browser.start(tenant, destination="elsewhere"), 422)

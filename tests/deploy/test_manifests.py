@@ -201,6 +201,27 @@ def test_compose_runs_the_whole_platform() -> None:
     assert required and required <= example
 
 
+def test_compose_prometheus_scrapes_with_the_metrics_token() -> None:
+    """/metrics behind METRICS_BEARER_TOKEN: Prometheus expands no variables in its configuration, so the
+    compose command writes the token into the file the API's scrape job reads it from."""
+    prometheus = compose()["services"]["prometheus"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    api_job = next(job for job in config["scrape_configs"] if job["job_name"] == "ragapi")
+    token_file = api_job["authorization"]["credentials_file"]
+    assert api_job["authorization"]["type"] == "Bearer"
+    assert prometheus["environment"]["METRICS_BEARER_TOKEN"] == "${METRICS_BEARER_TOKEN:-}"
+    script = prometheus["command"][0]
+    assert f'"$$METRICS_BEARER_TOKEN" > {token_file} &&' in script and script.split("&&")[1].split()[0] == "exec"
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    checked = subprocess.run(  # noqa: S603 - Debian's promtool
+        [promtool, "check", "config", "--syntax-only", str(ROOT / "deploy/prometheus/prometheus.yml")],
+        capture_output=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]

@@ -147,9 +147,12 @@ def test_a_console_sign_in_names_no_url_to_return_to(console_server: ConsoleServ
     start = f"{console_server.url}/v1/auth/oidc/{admin.tenant_id}/login"
     refused = httpx.get(start, params={"destination": "https://evil.example/"}, timeout=30)
     assert_problem(refused, 422)
-    # A tenant without a provider, started from the console: the sign-in page says so (no JSON for people).
-    page = httpx.get(start, params={"destination": "console"}, timeout=30)
+    # A tenant without a provider, started from the console: a browser gets the sign-in page saying so (no
+    # JSON for people), a client that does not ask for HTML the problem.
+    browsing = {"Accept": "text/html,application/xhtml+xml"}
+    page = httpx.get(start, params={"destination": "console"}, headers=browsing, timeout=30)
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "Single sign-on failed: no identity provider is configured for this tenant" in page.text
+    assert_problem(httpx.get(start, params={"destination": "console"}, timeout=30), 404)
     api = httpx.get(start, timeout=30)  # an API client's start: a problem, as before
     assert_problem(api, 404)

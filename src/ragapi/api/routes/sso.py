@@ -35,6 +35,12 @@ COOKIE_PATH = "/v1/auth/oidc/"
 _PARAM = Annotated[str | None, Query(max_length=2048)]
 
 
+def wants_page(request: Request) -> bool:
+    """A browser navigating (its Accept names HTML) gets the console's page for a failed sign-in; any
+    other client the problem+json every API route answers with."""
+    return "text/html" in request.headers.get("accept", "")
+
+
 def provider_out(provider: IdentityProvider, request: Request, settings: Settings) -> IdentityProviderOut:
     return IdentityProviderOut(
         tenant_id=provider.tenant_id,
@@ -132,7 +138,7 @@ async def login(
     try:
         started = await sso.start(tenant_id, callback, request.cookies.get(COOKIE), destination)
     except RagApiError as exc:
-        if destination is Destination.CONSOLE:
+        if destination is Destination.CONSOLE and wants_page(request):
             return sign_in_failed(request, exc)
         raise
     response = RedirectResponse(started.authorization_url, status_code=302, headers={"Cache-Control": "no-store"})
@@ -175,7 +181,7 @@ async def callback(
     try:
         signed = await sso.finish(tenant_id, returned, request.cookies.get(COOKIE))
     except RagApiError as exc:
-        if destination_of(state) is Destination.CONSOLE:  # a person at the console: a page, not JSON
+        if destination_of(state) is Destination.CONSOLE and wants_page(request):  # a person: a page, not JSON
             return sign_in_failed(request, exc)
         raise
     pair = signed.pair
