@@ -180,6 +180,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         CHUNK_SIZE_TOKENS="120",
         CHUNK_OVERLAP_TOKENS="20",
         MAX_FILES_PER_REQUEST="5",
+        MCP_DOCUMENT_MAX_CHARS="1000",
         RAGAPI_PASSWORD="a superadmin password",
     )
     server.start()

@@ -583,6 +583,7 @@ class SearchRequest(Body):
 
 
 class SearchResponse(BaseModel):
+    query_id: uuid.UUID = Field(description="The search's entry in the query log: rate passages by POST /v1/feedback")
     passages: list[Passage] = Field(description="Best first, after reranking, numbered as an answer would cite them")
 
 

@@ -152,3 +152,68 @@ async def test_who_may_read_analytics(
     ]
     for params in bad:
         assert_problem(await client.get("/v1/analytics", headers=tenant.headers, params=params), 422)
+
+
+async def test_the_tokens_of_condensing_a_follow_up_are_counted_and_priced(
+    client: httpx.AsyncClient, tenant: TenantHandle, app_state: AppState, openai_chain, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The chat model condenses the follow-up (gpt-4o-mini) and writes the answers (gpt-4o), both at the
+    wire: the answer's usage, the OpenAI-compatible usage, the query log and its cost count both."""
+    from ragapi.answering.condense import build_condenser
+    from tests.conftest import make_settings
+    from tests.wire import openai_completion
+
+    replies, server = openai_chain
+    condensing = make_settings(
+        tmp_path, openai_api_key="sk-test", openai_base_url=server.url + "/v1", openai_model="gpt-4o-mini"
+    )
+    monkeypatch.setattr(app_state.conversations, "condenser", build_condenser(condensing))
+    await ingest_texts(client, tenant, "The Falcon printer is on the third floor, next to the kitchen.")
+    made = await client.post("/v1/conversations", headers=tenant.headers, json={})
+    path = f"/v1/conversations/{made.json()['id']}/messages"
+    replies.append(Reply(sse=openai_stream(["A printer [1]."], usage={"prompt_tokens": 100, "completion_tokens": 10})))
+    first = await client.post(path, headers=tenant.headers, json={"content": "What is the Falcon printer?"})
+    assert first.status_code == 200, first.text
+    assert (first.json()["usage"]["prompt_tokens"], first.json()["usage"]["completion_tokens"]) == (100, 10)
+
+    standalone = "Where is the Falcon printer?"
+    replies.append(
+        Reply(body=openai_completion(standalone, "gpt-4o-mini", usage={"prompt_tokens": 40, "completion_tokens": 8}))
+    )
+    replies.append(
+        Reply(sse=openai_stream(["Third floor [1]."], usage={"prompt_tokens": 200, "completion_tokens": 20}))
+    )
+    follow_up = await client.post(path, headers=tenant.headers, json={"content": "Where is it?"})
+    assert follow_up.status_code == 200, follow_up.text
+    assert follow_up.json()["standalone_question"] == standalone
+    usage = follow_up.json()["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["estimated"]) == (240, 28, False)
+
+    # the same follow-up over the OpenAI-compatible API: condensed again, then answered from the cache
+    replies.append(
+        Reply(body=openai_completion(standalone, "gpt-4o-mini", usage={"prompt_tokens": 30, "completion_tokens": 6}))
+    )
+    messages = [
+        {"role": "user", "content": "What is the Falcon printer?"},
+        {"role": "assistant", "content": "A printer [1]."},
+        {"role": "user", "content": "Where is it?"},
+    ]
+    completion = await client.post(
+        "/v1/chat/completions", headers=tenant.headers, json={"model": "default", "messages": messages}
+    )
+    assert completion.status_code == 200, completion.text
+    assert completion.json()["usage"] == {
+        "prompt_tokens": 30,
+        "completion_tokens": 6,
+        "total_tokens": 36,
+        "embedding_tokens": 0,
+        "estimated": False,
+    }
+    assert replies == []  # every reply was asked for: nothing answered the cached question again
+
+    report = (await client.get("/v1/analytics", headers=tenant.headers, params=window())).json()
+    assert report["queries"] == 3 and report["cache"]["exact_hits"] == 1
+    assert (report["tokens"]["prompt"], report["tokens"]["completion"]) == (370, 44)
+    # gpt-4o: $2.50 / $10 per 1M prompt / completion tokens; gpt-4o-mini: $0.15 / $0.60
+    answers, condensed = (300 * 2.5 + 30 * 10.0), (70 * 0.15 + 14 * 0.60)
+    assert report["cost_usd"] == pytest.approx((answers + condensed) / 1_000_000)

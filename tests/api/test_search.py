@@ -1,12 +1,15 @@
 """POST /v1/search: passages with citations and no answer, through the retrieval path answers take, scoped
-to the caller's tenant and knowledge bases, charged as a query, bad input refused as problems."""
+to the caller's tenant and knowledge bases, charged as a query and in its query log, bad input refused as
+problems."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from ragapi.api.state import AppState
 from tests.api.helpers import assert_problem, ingest_texts
 from tests.api.test_knowledge_bases import HANDBOOK, WIKI, create, ingest, restricted_key
 from tests.conftest import MakeTenant, TenantHandle, UserHandle
@@ -29,7 +32,7 @@ async def test_passages_come_with_their_citations_as_an_answer_cites_them(
     found = await search(client, tenant.headers, "Where is the badge office?", top_k=1)
     assert found.status_code == 200, found.text
     body = found.json()
-    assert set(body) == {"passages"}
+    assert set(body) == {"query_id", "passages"}
     (passage,) = body["passages"]
     assert passage["n"] == 1 and passage["document_id"] == ids[0] and passage["title"]
     assert passage["text"] == "The badge office is in building C, room 12." and passage["snippet"] == passage["text"]
@@ -84,3 +87,33 @@ async def test_a_search_is_charged_as_a_query(
     assert spent["title"] == "Quota exceeded"
     usage = (await client.get("/v1/tenant", headers=tenant.headers)).json()["usage"]
     assert usage["queries"] == 2
+
+
+async def test_a_search_is_in_the_query_log_and_its_passages_can_be_rated(
+    client: httpx.AsyncClient, tenant: TenantHandle, make_tenant: MakeTenant, app_state: AppState
+) -> None:
+    (badge,) = await ingest_texts(client, tenant, "The badge office is in building C, room 12.")
+    found = (await search(client, tenant.headers, "Where is the badge office?", top_k=1)).json()
+    (passage,) = found["passages"]
+    assert app_state.query_log is not None
+    await app_state.query_log.flush()
+    async with app_state.db.tenant_session(tenant.tenant_id) as session:
+        row = (await session.execute(text("SELECT * FROM query_log WHERE id = :q"), {"q": found["query_id"]})).one()
+    assert (row.surface, row.status, row.cache, row.query, row.sources) == (
+        "rest",
+        "ok",
+        "none",
+        "Where is the badge office?",
+        1,
+    )
+    assert [str(c) for c in row.chunk_ids] == [passage["chunk_id"]] and row.cited_chunk_ids == []
+    assert row.model is None and row.prompt_tokens == row.completion_tokens == 0 and row.embedding_tokens > 0
+    assert row.retrieve_ms is not None and row.total_ms >= row.retrieve_ms and row.generate_ms is None
+
+    rating = {"query_id": found["query_id"], "rating": 1, "chunk_ids": [passage["chunk_id"]]}
+    assert (await client.post("/v1/feedback", headers=tenant.headers, json=rating)).status_code == 201
+    exported = (await client.get("/v1/feedback/export", headers=tenant.headers)).json()
+    assert {"_id": found["query_id"], "text": "Where is the badge office?"} in exported["queries"]
+    assert {"query-id": found["query_id"], "corpus-id": badge, "score": 1} in exported["qrels"]
+    other = await make_tenant()
+    assert_problem(await client.post("/v1/feedback", headers=other.headers, json=rating), 404)

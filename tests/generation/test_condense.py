@@ -73,7 +73,7 @@ async def test_the_question_is_condensed_on_the_wire(tmp_path: Path) -> None:
         condensed = await condenser(tmp_path, server.url).condense(HISTORY, QUESTION)
     assert condensed.question == STANDALONE and condensed.method == "llm"
     assert (condensed.usage.prompt_tokens, condensed.usage.completion_tokens) == (120, 11)
-    assert not condensed.usage.estimated
+    assert not condensed.usage.estimated and condensed.model == "gpt-4o-mini"  # whose price the tokens take
     (request,) = server.requests
     assert request.headers["authorization"] == "Bearer sk-test"
     body = request.body
@@ -144,6 +144,7 @@ async def test_an_unusable_reply_falls_back(tmp_path: Path, reply: dict[str, Any
     assert condensed.question == standalone_question([turn.question for turn in HISTORY], QUESTION)
     assert fallbacks(reason) == before + 1
     assert condensed.usage.completion_tokens == round(len(reply["choices"][0]["message"]["content"] or "") / 4)
+    assert condensed.model == "gpt-4o-mini"  # the reply was unusable, its tokens spent all the same
 
 
 async def test_usage_is_estimated_when_the_server_counts_none(tmp_path: Path) -> None:

@@ -53,12 +53,23 @@ class Passage(Citation):
 
 
 class Usage(BaseModel):
-    """What answering cost in tokens (absent on cache hits: they cost nothing)."""
+    """What answering cost in tokens, the chat model's condensing of a follow-up included (absent on cache
+    hits of questions that cost nothing)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     embedding_tokens: int = 0
     estimated: bool = Field(default=False, description="Counted here (4 characters a token): the provider sent none")
+
+
+class Searched(BaseModel):
+    """What a search found (`POST /v1/search`, MCP's `search`): its passages, and the query id it is
+    logged under (feedback rates its passages by it)."""
+
+    query_id: uuid.UUID
+    passages: list[Passage]
+    timings_ms: dict[str, float]
+    usage: Usage
 
 
 class Answer(BaseModel):
@@ -71,7 +82,8 @@ class Answer(BaseModel):
     timings_ms: dict[str, float]
     usage: Usage | None = Field(
         default=None,
-        description="prompt_tokens, completion_tokens, embedding_tokens, estimated; absent on cache hits (no cost)",
+        description="prompt_tokens, completion_tokens (a follow-up's condensing included), embedding_tokens, "
+        "estimated; absent on cache hits that cost nothing",
     )
 
 

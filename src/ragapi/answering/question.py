@@ -66,9 +66,21 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
+class Condensing:
+    """What a chat model spent making a conversation's follow-up standalone, before it was answered: counted
+    in the answer's usage and the query log, priced as that model's tokens."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerRequest:
     """A question and who asks it: the tenant scope comes only from the verified credential."""
 
     tenant: TenantContext
     surface: Surface
     question: Question
+    condensing: Condensing | None = None  # the follow-up's standalone question cost tokens

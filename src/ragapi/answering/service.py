@@ -3,7 +3,8 @@
     admit(request)     the cache lookup begun (exact entry, else the question's embedding), then one
                        statement: the knowledge bases named found among the caller's, the quota
                        charged, the cache policy read, the semantic search run    → Admission
-    search(request)    retrieval alone: admitted (knowledge bases, quota), searched, reranked → Passages
+    search(request)    retrieval alone: admitted (knowledge bases, quota), searched, reranked, logged
+                                                                                 → Searched (passages)
     answer(admission)  the cached answer, or retrieval → rerank → generation, streamed as events and
                        stored for next time; the query logged and measured once it ends
                                                                                  → Sources, Token…, Finished
@@ -16,18 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from ragapi.analytics.query_log import QueryLogWriter
 from ragapi.answering.admission import Admission, AdmissionStore, default_refs
-from ragapi.answering.answer import Answer, AnswerEvent, Finished, Passage
+from ragapi.answering.answer import Answer, AnswerEvent, Finished, Passage, Searched, Usage
 from ragapi.answering.cache import AnswerCache
-from ragapi.answering.log import observe, query_record
+from ragapi.answering.log import observe, query_record, search_record
 from ragapi.answering.pipeline import RagPipeline
-from ragapi.answering.question import AnswerRequest, Question
+from ragapi.answering.question import AnswerRequest, Condensing, Question
 from ragapi.core import request_context, tracing
 from ragapi.core.settings import Settings
+from ragapi.generation.answerers import Usage as GenerationUsage
 from ragapi.tenants.context import TenantContext
 
 
@@ -67,15 +70,37 @@ class AnswerService:
             named.update(default_refs(tenant) or ())
         await self.admissions.admit(tenant, len(questions), None, knowledge_bases=tuple(sorted(named)))
 
-    async def search(self, request: AnswerRequest) -> list[Passage]:
+    async def search(self, request: AnswerRequest) -> Searched:
         """The question's sources without an answer (for agents that read them themselves): admitted as a
         question is (the knowledge bases named found among the caller's, one query charged), searched and
-        reranked as for an answer; not cached, not in the query log (there is no answer to log)."""
+        reranked as for an answer, and logged as a question is (its passages as the sources, under the
+        query id it returns); not cached (the cache keeps answers)."""
         tenant, question = request.tenant, request.question
         with request_context.timed("admission"):
             admitted = await self.admissions.admit(tenant, 1, None, question.knowledge_bases)
-        retrieved = await self.pipeline.retrieve(tenant.tenant_id, question, admitted.scope.kbs, None)
-        return [Passage.found(n, hit) for n, hit in enumerate(retrieved.hits, start=1)]
+        started, clock = datetime.now(UTC), time.perf_counter()
+        found: Searched | None = None
+        error: BaseException | None = None
+        try:
+            retrieved = await self.pipeline.retrieve(tenant.tenant_id, question, admitted.scope.kbs, None)
+            found = Searched(
+                query_id=uuid.uuid4(),
+                passages=[Passage.found(n, hit) for n, hit in enumerate(retrieved.hits, start=1)],
+                timings_ms={**retrieved.timings_ms, "total": round((time.perf_counter() - clock) * 1000, 2)},
+                usage=self.pipeline.usage(question.text, GenerationUsage()),
+            )
+            return found
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if not isinstance(error, asyncio.CancelledError):  # a client that gave up is not logged
+                record = search_record(
+                    request, admitted.scope.kb_ids, self.settings, self.embedding_model, started, found, error
+                )
+                observe(record, time.perf_counter() - clock)
+                if self.query_log is not None:
+                    self.query_log.submit(record)
 
     async def ask(self, request: AnswerRequest) -> Answer:
         """Admit and answer at once: the whole answer."""
@@ -93,6 +118,9 @@ class AnswerService:
             try:
                 async for event in tracing.in_span(span, self._events(admission)):
                     if isinstance(event, Finished):
+                        if request.condensing is not None:  # added after the cache kept the answer: a later
+                            # hit is charged only its own question's condensing
+                            event = Finished(with_condensing(event.answer, request.condensing))
                         answer = event.answer
                     yield event
             except BaseException as exc:
@@ -141,6 +169,22 @@ class AnswerService:
             if isinstance(event, Finished):
                 self.cache.keep(tenant_id, scope, found, question, event.answer)
             yield event
+
+
+def with_condensing(answer: Answer, spent: Condensing) -> Answer:
+    """The answer with the tokens condensing its follow-up question cost in its usage (a cache hit's usage
+    is then those tokens alone)."""
+    usage = answer.usage or Usage()
+    return answer.model_copy(
+        update={
+            "usage": Usage(
+                prompt_tokens=usage.prompt_tokens + spent.prompt_tokens,
+                completion_tokens=usage.completion_tokens + spent.completion_tokens,
+                embedding_tokens=usage.embedding_tokens,
+                estimated=usage.estimated or spent.estimated,
+            )
+        }
+    )
 
 
 async def final(events: AsyncIterator[AnswerEvent]) -> Answer:

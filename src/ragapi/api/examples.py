@@ -269,7 +269,7 @@ COMPONENTS: dict[str, Any] = {
     "DocumentAccessOut": {"document_id": DOCUMENT_ID, "knowledge_base_id": KB_ID, "access": ACCESS},
     "DocumentAccessPage": {"items": [{**DOCUMENT, "access": ACCESS}]},
     "GroupOut": GROUP,
-    "SearchResponse": {"passages": [PASSAGE]},
+    "SearchResponse": {"query_id": QUERY_ID, "passages": [PASSAGE]},
     "IdentityProviderOut": IDENTITY_PROVIDER,
     "ModelCard": MODEL,
     "ModelList": {"object": "list", "data": [MODEL]},

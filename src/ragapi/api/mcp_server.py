@@ -5,9 +5,9 @@ request's credential and within what that credential may use (its knowledge base
 services check):
 
     list_knowledge_bases()                          GET /v1/knowledge-bases    KnowledgeBaseService.visible
-    search(query, knowledge_bases?, top_k?, filters?)   passages with their citations   AnswerService.search
+    search(query, knowledge_bases?, top_k?, filters?)   POST /v1/search (logged)   AnswerService.search
     ask(question, knowledge_bases?, top_k?, filters?)   a cited answer, as POST /v1/query    AnswerService
-    get_document(document_id)                       GET /v1/documents/{id}     IngestionService.document
+    get_document(document_id)       GET /v1/documents/{id} and its text   IngestionService.document_text
 
 Every HTTP request to /mcp is authenticated as a REST request is (`Authorization: Bearer <API key or
 access token>`, or `X-API-Key`), needs the query scope and spends from the rate limits, before the MCP
@@ -42,6 +42,7 @@ from ragapi.answering.question import AnswerRequest, Question, Surface
 from ragapi.api.dependencies import authorize
 from ragapi.api.problems import problem, problem_response
 from ragapi.api.state import AppState
+from ragapi.core import access
 from ragapi.core.errors import RagApiError, Unauthenticated
 from ragapi.retrieval.knowledge_bases import MAX_REFS
 from ragapi.tenants.context import Scope as KeyScope
@@ -80,6 +81,7 @@ class KnowledgeBaseList(BaseModel):
 
 
 class SearchResult(BaseModel):
+    query_id: uuid.UUID = Field(description="The search's entry in the query log (for feedback on its passages)")
     passages: list[Passage] = Field(description="The best first; cite them by their n")
 
 
@@ -93,6 +95,8 @@ class DocumentInfo(BaseModel):
     chunks: int
     size_bytes: int
     created_at: datetime | None
+    text: str = Field(description="Its chunks' text in order, a blank line between; at most MCP_DOCUMENT_MAX_CHARS")
+    truncated: bool = Field(description="The text was cut at MCP_DOCUMENT_MAX_CHARS characters")
 
 
 class RagTools:
@@ -127,12 +131,13 @@ class RagTools:
         filters: Filters = None,
     ) -> SearchResult:
         """Search the knowledge bases: the passages that best match the query, each with its citation
-        (document, title, page, score) and its whole text. Charged as one query."""
+        (document, title, page, score) and its whole text, and the query_id it is logged under. Charged as
+        one query."""
 
         async def run(tenant: TenantContext) -> SearchResult:
             asked = Question.parse(query, top_k, filters, False, self.services.settings, knowledge_bases)
-            passages = await self.services.answers.search(AnswerRequest(tenant, Surface.MCP, asked))
-            return SearchResult(passages=passages)
+            found = await self.services.answers.search(AnswerRequest(tenant, Surface.MCP, asked))
+            return SearchResult(query_id=found.query_id, passages=found.passages)
 
         return await _tool(ctx, run)
 
@@ -155,10 +160,11 @@ class RagTools:
         return await _tool(ctx, run)
 
     async def get_document(self, document_id: uuid.UUID, ctx: Context) -> DocumentInfo:  # type: ignore[type-arg]
-        """A document a passage or citation came from, by its document_id: title, source, metadata, size."""
+        """A document a passage or citation came from, by its document_id: title, source, metadata, size,
+        and its text (cut at a limit, saying so in truncated)."""
 
         async def run(tenant: TenantContext) -> DocumentInfo:
-            d = await self.services.ingestion.document(tenant, document_id)
+            d, text, truncated = await self.services.ingestion.document_text(tenant, document_id)
             return DocumentInfo(
                 document_id=d.id,
                 knowledge_base_id=d.knowledge_base_id,
@@ -169,6 +175,8 @@ class RagTools:
                 chunks=d.chunk_count,
                 size_bytes=d.size_bytes,
                 created_at=d.created_at,
+                text=text,
+                truncated=truncated,
             )
 
         return await _tool(ctx, run)
@@ -182,7 +190,10 @@ async def _tool(ctx: Context, run: Callable[[TenantContext], Awaitable[T]]) -> T
     try:
         if not isinstance(tenant, TenantContext):
             raise Unauthenticated("the tools run only for a verified credential")
-        return await run(tenant)
+        # The SDK runs a tool in a task of its own: the view `authorize` set for the request is set again
+        # here rather than trusted to be copied along, so every read is the caller's (row-level security).
+        with access.reading_as(tenant.view):
+            return await run(tenant)
     except RagApiError as exc:
         raise ToolError(f"{exc.title}: {exc.detail}") from exc
     except Exception as exc:

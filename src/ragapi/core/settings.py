@@ -846,6 +846,13 @@ class LimitsSettings(BaseModel):
     max_documents_per_request: int = Field(default=100, ge=1, description="JSON documents per ingest request")
     max_document_chars: int = Field(default=2_000_000, ge=1, description="Extracted text per document, characters")
     max_query_chars: int = Field(default=2000, ge=1, description="Length of a question, characters")
+    mcp_document_max_chars: int = Field(
+        default=50_000,
+        ge=1,
+        le=2_000_000,
+        description="Text the MCP tool get_document returns of one document, characters; a longer one is cut "
+        "there and says so (truncated)",
+    )
     max_batch_inputs: int = Field(
         default=20,
         ge=1,

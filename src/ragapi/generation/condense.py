@@ -68,6 +68,7 @@ class Condensed:
     question: str
     method: Method
     usage: Usage = field(default_factory=Usage)
+    model: str | None = None  # the chat model whose reply `usage` counts (None: no reply, no tokens)
 
 
 class Condenser(Protocol):
@@ -125,7 +126,7 @@ class ChatCondenser:
         if not history:
             return Condensed(question, "unchanged")  # nothing to condense: no call
         messages = condense_messages(history, question)
-        usage = Usage()
+        usage, replied = Usage(), False
         reason: FallbackReason | None
         try:
             async with asyncio.timeout(self.timeout_s):  # the whole call, however slowly the reply trickles
@@ -143,14 +144,15 @@ class ChatCondenser:
             choice = completion.choices[0] if completion.choices else None
             content = choice.message.content if choice is not None else None
             reason = unusable(content, choice.finish_reason if choice is not None else None, self.max_chars)
-            usage = completion_usage(completion.usage, messages, content)
+            usage, replied = completion_usage(completion.usage, messages, content), True
             if reason is None:
-                return Condensed((content or "").strip(), "llm", usage)
+                return Condensed((content or "").strip(), "llm", usage, self.model)
             detail = f"{len(content or '')} characters, finish_reason {choice.finish_reason if choice else None}"
         CONDENSE_FALLBACKS.labels(reason).inc()
         log.warning("the chat model did not condense a follow-up question (%s: %s): falling back", reason, detail)
         condensed = await self.fallback.condense(history, question)
-        return Condensed(condensed.question, condensed.method, usage)  # with the tokens a reply cost
+        # with the tokens a reply cost, unusable or not
+        return Condensed(condensed.question, condensed.method, usage, self.model if replied else None)
 
 
 def completion_usage(counted: Any, messages: Sequence[dict[str, str]], content: str | None) -> Usage:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -39,6 +39,34 @@ async def find_document(
     if allowed is not None:
         statement = statement.where(col(Document.knowledge_base_id).in_(list(allowed)))
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+# Each chunk with the characters of those before it, cut where the limit falls: a long document's later
+# chunks are never read.
+_TEXT = text(
+    """
+    SELECT t.text FROM (
+        SELECT c.text, sum(length(c.text)) OVER (ORDER BY c.ord) - length(c.text) AS before
+        FROM chunks c WHERE c.tenant_id = :t AND c.document_id = :d
+    ) t WHERE t.before < :max ORDER BY t.before
+    """
+)
+
+
+async def document_text(
+    db: Database, tenant_id: uuid.UUID, document_id: uuid.UUID, allowed: Allowed, max_chars: int
+) -> tuple[Document, str, bool] | None:
+    """The document, its chunks' text in order (a blank line between chunks, which repeat the overlap of
+    the one before) cut at `max_chars` characters, and whether it was cut; None as for `get_document`.
+    Read in one transaction as the request's view reads: a restricted document it may not read is
+    absent, its chunks too."""
+    async with db.tenant_session(tenant_id) as session:
+        found = await find_document(session, tenant_id, document_id, allowed)
+        if found is None:
+            return None
+        rows = await session.execute(_TEXT, {"t": tenant_id, "d": document_id, "max": max_chars})
+        whole = "\n\n".join(rows.scalars())
+    return found, whole[:max_chars], len(whole) > max_chars
 
 
 async def readable(session: AsyncSession, tenant_id: uuid.UUID, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:

@@ -140,6 +140,17 @@ class IngestionService:
             raise NotFound("no such document")
         return found
 
+    async def document_text(self, tenant: TenantContext, document_id: uuid.UUID) -> tuple[Document, str, bool]:
+        """The document, its text (its chunks' in order) up to MCP_DOCUMENT_MAX_CHARS characters, and
+        whether it was cut there: NotFound as for `document`, and for a restricted document the caller
+        may not read."""
+        found = await documents.document_text(
+            self.db, tenant.tenant_id, document_id, tenant.knowledge_base_ids, self.settings.mcp_document_max_chars
+        )
+        if found is None:
+            raise NotFound("no such document")
+        return found
+
     async def documents(
         self,
         tenant: TenantContext,

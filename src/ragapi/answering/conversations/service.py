@@ -5,7 +5,8 @@ before it, answered by the answering service like any other question, and kept w
         the conversation's last CONVERSATION_HISTORY_TURNS questions read (NotFound unless the caller owns it;
         Conflict when it is full, before anything is charged)
         → `follow_up`: the question rewritten into a standalone one, and the `AnswerRequest` whose question
-          is that text (so the answer cache, retrieval and the query log all see what was searched)
+          is that text (so the answer cache, retrieval and the query log all see what was searched) and
+          which carries the chat model's tokens condensing it cost (the answer's usage counts them)
         → admitted (the quota charged) → the user's message stored
         → the answer's events; the assistant's message stored when `Finished` comes by, before it is passed
           on (a stream the client abandons before then keeps the question only)
@@ -26,7 +27,7 @@ from ragapi.answering.condense import OfflineCondenser
 from ragapi.answering.conversations.models import Conversation, ConversationMessage, NewMessage, Owner
 from ragapi.answering.conversations.redaction import as_read, cited_documents
 from ragapi.answering.conversations.store import ConversationStore
-from ragapi.answering.question import AnswerRequest, Question, Surface
+from ragapi.answering.question import AnswerRequest, Condensing, Question, Surface
 from ragapi.answering.service import AnswerService
 from ragapi.core import inputs
 from ragapi.core.errors import Conflict, NotFound
@@ -99,10 +100,16 @@ class ConversationService:
         recent = list(history)[-turns:] if turns > 0 else []
         condensed = await self.condenser.condense(recent, question.text) if recent else None
         if condensed is not None and not self._usable(condensed.question):  # a model's reply is input too
-            condensed = await self._offline.condense(recent, question.text)
+            offline = await self._offline.condense(recent, question.text)
+            condensed = dataclasses.replace(offline, usage=condensed.usage, model=condensed.model)  # still spent
         text = condensed.question if condensed is not None else question.text
         standalone = Standalone(text, _REWRITES[condensed.method] if condensed is not None else AS_ASKED)
-        return FollowUp(AnswerRequest(tenant, surface, dataclasses.replace(question, text=text)), standalone)
+        spent = None
+        if condensed is not None and condensed.model is not None:
+            used = condensed.usage
+            spent = Condensing(condensed.model, used.prompt_tokens, used.completion_tokens, used.estimated)
+        request = AnswerRequest(tenant, surface, dataclasses.replace(question, text=text), spent)
+        return FollowUp(request, standalone)
 
     def _usable(self, text: str) -> bool:
         """What a question must be (`Question.parse`): storable, not blank, within MAX_QUERY_CHARS."""

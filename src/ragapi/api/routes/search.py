@@ -22,6 +22,7 @@ async def search(
     body: SearchRequest, answers: AnswerServiceDep, settings: SettingsDep, tenant: QueryTenant
 ) -> SearchResponse:
     """Retrieved as an answer's sources are (the knowledge bases' settings, filters, reranking) and charged
-    as a query; not cached and not in the query log."""
+    as a query, and in the query log as a question is; not cached."""
     question = Question.parse(body.query, body.top_k, body.filters, False, settings, body.knowledge_bases)
-    return SearchResponse(passages=await answers.search(AnswerRequest(tenant, Surface.REST, question)))
+    found = await answers.search(AnswerRequest(tenant, Surface.REST, question))
+    return SearchResponse(query_id=found.query_id, passages=found.passages)
