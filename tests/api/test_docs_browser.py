@@ -1,11 +1,10 @@
 """/docs, /redoc and the LangServe playground in a real browser (Debian's Chromium, driven by Playwright,
-tests/api/browser.py) against `ragapi serve` started once: each page renders, "Try it out" uploads a file
-through Swagger UI, the playground signs in and answers; on every page no console error, and no request leaves
-the machine (every request to a host other than loopback is aborted and fails the test)."""
+tests/api/browser.py) against the session's one `ragapi serve` (`served`): each page renders, "Try it out"
+uploads a file through Swagger UI, the playground signs in and answers; on every page no console error, and no
+request leaves the machine (every request to a host other than loopback is aborted and fails the test)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.api.browser import chromium, watched_page
 from tests.api.test_openapi import READING_ORDER
-from tests.services import ApiServer
+from tests.conftest import Served
 
 pytestmark = pytest.mark.slow
 
@@ -33,20 +32,14 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    server = ApiServer(tmp_path_factory.mktemp("browser"))
-    try:
-        server.start()
-        api_key = json.loads(server.cli("tenants", "create", "Browser Co", "--json"))["api_key"]
-        document = {"documents": [{"title": "Leave policy", "text": LEAVE_POLICY}]}
-        ingested = httpx.post(
-            server.url + "/v1/ingest?wait=true", headers={"X-API-Key": api_key}, json=document, timeout=60
-        )
-        assert ingested.status_code == 200, ingested.text
-        yield Site(server.url, api_key)
-    finally:
-        if server.process is not None and server.process.poll() is None:  # a failed start is stopped too
-            server.stop()
+def site(served: Served) -> Site:
+    api_key = served.tenant("Browser Co").api_key
+    document = {"documents": [{"title": "Leave policy", "text": LEAVE_POLICY}]}
+    ingested = httpx.post(
+        served.url + "/v1/ingest?wait=true", headers={"X-API-Key": api_key}, json=document, timeout=60
+    )
+    assert ingested.status_code == 200, ingested.text
+    return Site(served.url, api_key)
 
 
 # Module scope, not session: see tests/api/browser.py.

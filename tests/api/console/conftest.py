@@ -1,11 +1,10 @@
-"""The console's fixtures: one real server (`ragapi serve` over HTTP on a loopback port) for the session and
-one Debian Chromium for the package (tests/api/browser.py); a fresh, watched browser context (cookies, storage)
-per user.
+"""The console's fixtures: the session's one real server (`served`: `ragapi serve` over HTTP on a loopback
+port) with its superadmin as a console account, and one Debian Chromium for the package (tests/api/browser.py);
+a fresh, watched browser context (cookies, storage) per user.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,9 +15,8 @@ from playwright.sync_api import Browser, Page
 
 from tests.api.browser import Watched, chromium, watched_page
 from tests.api.helpers import PASSWORD
-from tests.services import ApiServer, wait_for_http
-
-STARTUP_S = 240
+from tests.conftest import Served
+from tests.services import ApiServer
 
 
 @dataclass(frozen=True)
@@ -58,21 +56,8 @@ class ConsoleServer:
 
 
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    env = {f"{name}_RATE_LIMIT_PER_MINUTE": "1000000" for name in ("TENANT", "PRINCIPAL", "IP", "LOGIN")}
-    env["OIDC_ALLOW_HTTP_LOOPBACK"] = "true"  # the session's identity provider (tests/oidc) is http on loopback
-    server = ApiServer(tmp_path_factory.mktemp("console"), CHUNK_SIZE_TOKENS="120", INGEST_POLL_S="0.2", **env)
-    server.launch()
-    try:
-        # longer than ApiServer's own wait: the first start migrates a new database and loads the model
-        wait_for_http(server.url + "/readyz", "ragapi serve", STARTUP_S, need_ok=True)
-        email = "root@example.com"
-        server.env["RAGAPI_PASSWORD"] = PASSWORD
-        created = json.loads(server.cli("users", "create", "--email", email, "--superadmin").strip().splitlines()[-1])
-        assert created["role"] == "superadmin"
-        yield ConsoleServer(server, Account(email, PASSWORD, None))
-    finally:
-        server.stop()
+def console_server(served: Served) -> ConsoleServer:
+    return ConsoleServer(served.server, Account(served.superadmin_email, served.superadmin_password, None))
 
 
 # Package scope, not session: see tests/api/browser.py.
