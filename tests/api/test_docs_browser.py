@@ -5,6 +5,7 @@ request leaves the machine (every request to a host other than loopback is abort
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_try_it_out_uploads_a_file_to_ingest(page: Page, site: Site, tmp_path: P
     status = operation.locator(".live-responses-table tbody .response-col_status").first
     status.wait_for()
     assert status.inner_text().strip() == "202"
-    assert '"status": "queued"' in operation.locator(".live-responses-table .microlight").first.inner_text()
+    shown = json.loads(operation.locator(".live-responses-table .microlight").first.inner_text())
+    # the job as it stood when answered: the served workers poll every 0.2 s, so one may already have it
+    assert shown["job_id"] and shown["status"] in {"queued", "running", "succeeded"}
 
 
 def test_redoc_renders_the_reference(page: Page, site: Site) -> None:
