@@ -147,9 +147,12 @@ async def superadmin(make_user: MakeUser) -> UserHandle:
 
 @dataclass(frozen=True)
 class Served:
-    """A `ragapi serve` process on a loopback port, and a superadmin's token to make tenants over HTTP."""
+    """A `ragapi serve` process on a loopback port, its superadmin, and that superadmin's token to make
+    tenants over HTTP."""
 
     server: ApiServer
+    superadmin_email: str
+    superadmin_password: str
     superadmin_token: str
 
     @property
@@ -173,25 +176,31 @@ class Served:
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One real server for the tests of clients that speak only HTTP (the Python client, the remote CLI,
-    OpenAI's SDK, LangChain's ChatOpenAI, the MCP client), started once."""
+    """The session's one real server, started once, for every test that speaks only HTTP: the Python client,
+    the remote CLI, OpenAI's SDK, LangChain's ChatOpenAI, the MCP client, and the browser tests (the console,
+    /docs and the playground). Each test makes its own tenants, so none sees another's data; the environment
+    is one all of them pass with."""
+    email, password = "root@example.com", "a superadmin password"
+    unlimited = {f"{name}_RATE_LIMIT_PER_MINUTE": "1000000" for name in ("TENANT", "PRINCIPAL", "IP", "LOGIN")}
     server = ApiServer(
         tmp_path_factory.mktemp("served"),
         CHUNK_SIZE_TOKENS="120",
         CHUNK_OVERLAP_TOKENS="20",
         MAX_FILES_PER_REQUEST="5",
         MCP_DOCUMENT_MAX_CHARS="1000",
-        RAGAPI_PASSWORD="a superadmin password",
+        INGEST_POLL_S="0.2",  # the console's pages follow jobs as they poll
+        OIDC_ALLOW_HTTP_LOOPBACK="true",  # the session's identity provider (tests/oidc) is http on loopback
+        RAGAPI_PASSWORD=password,
+        # shared by every test: tests of limits give their own keys or tenants a limit
+        **unlimited,
     )
     server.start()
     try:
-        server.cli("users", "create", "--email", "root@example.com", "--superadmin")
+        server.cli("users", "create", "--email", email, "--superadmin")
         tokens = httpx.post(
-            server.url + "/v1/auth/login",
-            data={"username": "root@example.com", "password": "a superadmin password"},
-            timeout=30,
+            server.url + "/v1/auth/login", data={"username": email, "password": password}, timeout=30
         ).json()
-        yield Served(server, tokens["access_token"])
+        yield Served(server, email, password, tokens["access_token"])
     finally:
         if server.process is not None and server.process.poll() is None:
             server.stop()

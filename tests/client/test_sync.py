@@ -150,14 +150,15 @@ def test_another_tenant_sees_nothing(served: Served, rag: Client, ingested) -> N
 def test_a_users_access_token_works_as_a_key_does(served: Served, rag: Client, ingested) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
+    email = f"reader-{uuid.uuid4().hex[:8]}@example.com"  # addresses are unique across the served tenants
     made = httpx.post(
         served.url + "/v1/users",
         headers={"X-API-Key": rag.config.headers["X-API-Key"]},
-        json={"email": "reader@example.com", "password": "a long enough password", "role": "member"},
+        json={"email": email, "password": "a long enough password", "role": "member"},
     )
     assert made.status_code == 201, made.text
     tokens = httpx.post(
-        served.url + "/v1/auth/login", data={"username": "reader@example.com", "password": "a long enough password"}
+        served.url + "/v1/auth/login", data={"username": email, "password": "a long enough password"}
     ).json()
     with Client(served.url, token=tokens["access_token"]) as member:
         assert "27 vacation days" in member.query("How many vacation days does an employee get?").answer

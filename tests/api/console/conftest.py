@@ -1,30 +1,22 @@
-"""The console's fixtures: one real server (`ragapi serve` over HTTP on a loopback port) and one Debian
-Chromium driven by Playwright for the whole session; a fresh browser context (cookies, storage) per user.
-
-Every page a test opens is watched: a console error or an uncaught exception, and any request to a host
-other than the loopback server, fail the test (the request itself is aborted, so nothing leaves).
+"""The console's fixtures: the session's one real server (`served`: `ragapi serve` over HTTP on a loopback
+port) with its superadmin as a console account, and one Debian Chromium for the package (tests/api/browser.py);
+a fresh, watched browser context (cookies, storage) per user.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page
 
+from tests.api.browser import Watched, chromium, watched_page
 from tests.api.helpers import PASSWORD
-from tests.services import ApiServer, wait_for_http
-
-STARTUP_S = 240
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/test-services.sh; Playwright downloads none
-os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+from tests.conftest import Served
+from tests.services import ApiServer
 
 
 @dataclass(frozen=True)
@@ -64,54 +56,15 @@ class ConsoleServer:
 
 
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    env = {f"{name}_RATE_LIMIT_PER_MINUTE": "1000000" for name in ("TENANT", "PRINCIPAL", "IP", "LOGIN")}
-    env["OIDC_ALLOW_HTTP_LOOPBACK"] = "true"  # the session's identity provider (tests/oidc) is http on loopback
-    server = ApiServer(tmp_path_factory.mktemp("console"), CHUNK_SIZE_TOKENS="120", INGEST_POLL_S="0.2", **env)
-    server.launch()
-    try:
-        # longer than ApiServer's own wait: the first start migrates a new database and loads the model
-        wait_for_http(server.url + "/readyz", "ragapi serve", STARTUP_S, need_ok=True)
-        email = "root@example.com"
-        server.env["RAGAPI_PASSWORD"] = PASSWORD
-        created = json.loads(server.cli("users", "create", "--email", email, "--superadmin").strip().splitlines()[-1])
-        assert created["role"] == "superadmin"
-        yield ConsoleServer(server, Account(email, PASSWORD, None))
-    finally:
-        server.stop()
+def console_server(served: Served) -> ConsoleServer:
+    return ConsoleServer(served.server, Account(served.superadmin_email, served.superadmin_password, None))
 
 
-@dataclass
-class Watched:
-    """What the pages of one browser context did that a user should never see."""
-
-    errors: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-    allowed: list[str] = field(default_factory=list)
-
-    def allow(self, text: str) -> None:
-        """A console message the test provokes on purpose (the browser logs a refused request)."""
-        self.allowed.append(text)
-
-    def check(self) -> None:
-        errors = [e for e in self.errors if not any(a in e for a in self.allowed)]
-        assert not self.outside, f"requests left the machine: {self.outside}"
-        assert not errors, f"errors in the browser console: {errors}"
-
-
-# Package scope, not session: Playwright's sync API keeps an event loop running in this thread while it
-# is open, and pytest-asyncio cannot run the async tests after it until it is closed.
+# Package scope, not session: see tests/api/browser.py.
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run scripts/test-services.sh (make test does)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 @pytest.fixture
@@ -121,23 +74,9 @@ def open_console(browser: Browser, console_server: ConsoleServer) -> Iterator[Ca
     opened = []
 
     def open_as(account: Account | None) -> tuple[Page, Watched]:
-        watched = Watched()
-        context = browser.new_context(base_url=console_server.url, viewport={"width": 1280, "height": 860})
-        context.set_default_timeout(20_000)
-
-        def guard(route: Route) -> None:
-            host = urlsplit(route.request.url).hostname or ""
-            if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
-                route.continue_()
-            else:
-                watched.outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
-        page.on("dialog", lambda dialog: dialog.accept())
+        context, page, watched = watched_page(
+            browser, 20_000, base_url=console_server.url, viewport={"width": 1280, "height": 860}
+        )
         opened.append((context, watched))
         if account is not None:
             sign_in(page, account)

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.api.console.conftest import Account, ConsoleServer, Watched, assert_accessible
+from tests.api.browser import Watched
+from tests.api.console.conftest import Account, ConsoleServer, assert_accessible
 from tests.api.helpers import PASSWORD
 
 OpenConsole = Callable[[Account | None], tuple[Page, Watched]]

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.api.console.conftest import ConsoleServer, Watched, assert_accessible
+from tests.api.browser import Watched
+from tests.api.console.conftest import ConsoleServer, assert_accessible
 
 HANDBOOK = {
     "vacation.md": "# Vacation policy\n\nEvery employee receives 25 days of paid vacation per year. Unused vacation "

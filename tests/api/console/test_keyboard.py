@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.api.console.conftest import Account, ConsoleServer, Watched
+from tests.api.browser import Watched
+from tests.api.console.conftest import Account, ConsoleServer
 
 OpenConsole = Callable[[Account | None], tuple[Page, Watched]]
 
